@@ -1,0 +1,67 @@
+"""evtrack: experiment tracking on an event log in object storage, with MLflow's API.
+
+``import evtrack`` stays light: DuckDB, pyarrow and boto3 load only when a feature
+needs them.
+"""
+
+from evtrack.entities import (
+    Experiment,
+    ExperimentTag,
+    FileInfo,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from evtrack.errors import (
+    CommitConflictError,
+    EvtrackError,
+    InvalidParameterError,
+    InvalidStateError,
+    ResourceAlreadyExistsError,
+    ResourceNotFoundError,
+    StoreError,
+)
+from evtrack.tracking.client import EvtrackClient, MlflowClient
+from evtrack.tracking.fluent import (
+    ActiveRun,
+    active_run,
+    create_experiment,
+    delete_experiment,
+    delete_run,
+    delete_tag,
+    end_run,
+    flush,
+    get_artifact_uri,
+    get_experiment,
+    get_experiment_by_name,
+    get_run,
+    get_tracking_uri,
+    last_active_run,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    search_experiments,
+    set_experiment,
+    set_experiment_tag,
+    set_experiment_tags,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+)
+from evtrack.writer import FlushResult
+
+__version__ = "0.1.0"
+
+__all__ = [name for name in dir() if not name.startswith("_")]

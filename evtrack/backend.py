@@ -1,0 +1,136 @@
+"""One backend per tracking URI and process: the store, its writer and its reader.
+
+Clients and the fluent API share the backend of a URI, so events from both land in
+one buffer and a read in this process sees every write made before it.
+Also resolves the tracking URI (explicit > ``EVTRACK_TRACKING_URI`` > default)
+and keeps the writers correct across ``fork`` and interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from typing import Callable
+
+from evtrack.reader import InboxReader
+from evtrack.store import ObjectStore, open_store
+from evtrack.writer import FlushResult, SegmentWriter
+
+DEFAULT_TRACKING_URI = "./evtrack-store"
+_explicit_uri: str | None = None
+
+
+def set_tracking_uri(uri: str | os.PathLike) -> None:
+    """Set the tracking URI for this process (a path, ``file://`` or ``s3://`` URI)."""
+    global _explicit_uri
+    _explicit_uri = os.fspath(uri)
+
+
+def get_tracking_uri() -> str:
+    """The tracking URI in force: explicit > ``EVTRACK_TRACKING_URI`` > ``./evtrack-store``."""
+    if _explicit_uri is not None:
+        return _explicit_uri
+    return os.environ.get("EVTRACK_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def reset_tracking_uri() -> None:
+    """Forget an explicit tracking URI (the environment and default apply again)."""
+    global _explicit_uri
+    _explicit_uri = None
+
+
+class Backend:
+    """The store of one tracking URI with this process's writer and inbox reader."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.writer = SegmentWriter(store)
+        self.reader = InboxReader(store)
+        # What this process knows for sure about runs it wrote to: run_id -> params.
+        self.known_params: dict[str, dict[str, str]] = {}
+        # Runs this process knows to be writable (active lifecycle stage).
+        self.writable_runs: set[str] = set()
+        self.artifact_uris: dict[str, str] = {}
+        self.default_experiment_ready = False
+        self.lock = threading.RLock()
+
+    def state(self):
+        """Flush this process's events, then fold everything in the store."""
+        self.writer.flush()
+        return self.reader.refresh()
+
+    def reset_after_fork(self) -> None:
+        """Give the child process its own writer id and an empty buffer."""
+        self.writer.reset_after_fork()
+        self.lock = threading.RLock()
+        self.reader._lock = threading.Lock()
+
+
+_backends: dict[str, Backend] = {}
+_backends_lock = threading.Lock()
+
+
+def _normalize(uri: str) -> str:
+    if "://" in uri:
+        return uri.rstrip("/")
+    return os.path.abspath(os.path.expanduser(uri))
+
+
+def get_backend(uri: str | None = None) -> Backend:
+    """The shared backend of a tracking URI (the current one when None)."""
+    key = _normalize(uri or get_tracking_uri())
+    backend = _backends.get(key)
+    if backend is None:
+        with _backends_lock:
+            backend = _backends.get(key)
+            if backend is None:
+                backend = _backends[key] = Backend(open_store(key))
+    return backend
+
+
+def flush_all() -> dict[str, FlushResult]:
+    """Flush the writer of every backend of this process."""
+    return {uri: b.writer.flush() for uri, b in list(_backends.items())}
+
+
+_exit_hooks: list[Callable[[], None]] = []
+
+
+def on_exit(hook: Callable[[], None]) -> None:
+    """Run ``hook`` at interpreter exit, before the writers' final flush."""
+    _exit_hooks.append(hook)
+
+
+def _at_exit() -> None:
+    for hook in _exit_hooks:
+        try:
+            hook()
+        except Exception as exc:  # never block the final flush
+            print(f"evtrack: exit hook failed: {exc}", file=sys.stderr)
+    for uri, backend in list(_backends.items()):
+        result = backend.writer.close()
+        if not result.durable:
+            print(
+                f"evtrack: {result.pending_segments} segment(s) for {uri} could not be sent "
+                f"({result.error}); they are kept in {backend.writer.spool.dir} and will be "
+                "sent by the next process that writes to this store",
+                file=sys.stderr,
+            )
+
+
+def _after_fork_in_child() -> None:
+    global _backends_lock
+    _backends_lock = threading.Lock()
+    for backend in _backends.values():
+        backend.reset_after_fork()
+    if "multiprocessing" in sys.modules:
+        # multiprocessing children leave through os._exit, which skips atexit.
+        from multiprocessing import util
+
+        util.Finalize(None, flush_all, exitpriority=100)
+
+
+atexit.register(_at_exit)
+os.register_at_fork(after_in_child=_after_fork_in_child)

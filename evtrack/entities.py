@@ -1,0 +1,178 @@
+"""The entities users see, shaped like MLflow's (``mlflow.entities``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+
+class RunStatus:
+    """Run states, as in MLflow."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    ALL = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+
+    @staticmethod
+    def is_terminated(status: str) -> bool:
+        """True for FINISHED, FAILED and KILLED."""
+        return status in ("FINISHED", "FAILED", "KILLED")
+
+
+class ViewType:
+    """Which lifecycle stages a search returns, as in MLflow."""
+
+    ACTIVE_ONLY = 1
+    DELETED_ONLY = 2
+    ALL = 3
+
+    @staticmethod
+    def from_string(value: str) -> int:
+        """Parse "ACTIVE_ONLY", "DELETED_ONLY" or "ALL" (any case)."""
+        names = {"ACTIVE_ONLY": 1, "DELETED_ONLY": 2, "ALL": 3}
+        try:
+            return names[value.strip().upper()]
+        except KeyError:
+            from evtrack.errors import InvalidParameterError
+
+            raise InvalidParameterError(
+                f"Invalid view type {value!r}: expected one of {', '.join(names)}"
+            ) from None
+
+    @staticmethod
+    def stages(view_type: int) -> tuple[str, ...]:
+        """The lifecycle stages a view type admits."""
+        if view_type == ViewType.ACTIVE_ONLY:
+            return (LifecycleStage.ACTIVE,)
+        if view_type == ViewType.DELETED_ONLY:
+            return (LifecycleStage.DELETED,)
+        if view_type == ViewType.ALL:
+            return (LifecycleStage.ACTIVE, LifecycleStage.DELETED)
+        from evtrack.errors import InvalidParameterError
+
+        raise InvalidParameterError(f"Invalid view type {view_type!r}: expected 1, 2 or 3")
+
+
+class LifecycleStage:
+    """Lifecycle stages of runs and experiments."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One point of a metric: key, value, timestamp (ms) and step."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+    run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A run parameter (immutable once logged)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunTag:
+    """A tag on a run."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentTag:
+    """A tag on an experiment."""
+
+    key: str
+    value: str
+
+
+@dataclass(slots=True)
+class RunInfo:
+    """Run metadata, as MLflow's ``RunInfo``."""
+
+    run_id: str
+    experiment_id: str
+    run_name: str
+    user_id: str
+    status: str
+    start_time: int | None
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: str
+
+    @property
+    def run_uuid(self) -> str:
+        """MLflow's deprecated alias of ``run_id``."""
+        return self.run_id
+
+
+@dataclass(slots=True)
+class RunData:
+    """Run contents: params, latest metric values and tags."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Run:
+    """A run: ``info`` plus ``data``."""
+
+    info: RunInfo
+    data: RunData
+
+    def to_dictionary(self) -> dict[str, Any]:
+        """The run as plain dicts, as MLflow's ``Run.to_dictionary``."""
+        info = {name: getattr(self.info, name) for name in RunInfo.__slots__}
+        return {
+            "info": info,
+            "data": {
+                "metrics": dict(self.data.metrics),
+                "params": dict(self.data.params),
+                "tags": dict(self.data.tags),
+            },
+        }
+
+
+@dataclass(slots=True)
+class Experiment:
+    """An experiment, as MLflow's ``Experiment``."""
+
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
+    last_update_time: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """An entry of an artifact listing: path relative to the run's root, dir flag, size."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None
+
+
+class PagedList(list):
+    """A list of results with the ``token`` of the next page (None on the last page)."""
+
+    def __init__(self, items: Iterable[Any] = (), token: str | None = None) -> None:
+        super().__init__(items)
+        self.token = token

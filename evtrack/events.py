@@ -1,0 +1,374 @@
+"""Events: the immutable facts appended to the log, and their JSON-lines codec.
+
+Every user action becomes one event. On the wire an event is one JSON object per
+line with the envelope ``{"v": 1, "eid": "<writer>-<seq>", "type": "...", "ts": <ms>}``
+followed by its own fields. Types are extended, never repurposed; a new shape of
+an existing type gets a new ``v``. Decoding goes through one registry and fails
+loudly (``EventDecodeError``) on anything it does not know.
+
+NaN and ±Infinity metric values travel as the strings ``"NaN"``, ``"Infinity"``
+and ``"-Infinity"`` because JSON has no literal for them (orjson would write
+``null``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import types
+import typing
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import orjson
+
+from evtrack.errors import EventDecodeError
+
+WIRE_VERSION = 1
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds: the clock of every event."""
+    return int(time.time() * 1000)
+
+_ENVELOPE = ("v", "eid", "type", "ts")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of all events: a unique id (``<writer>-<seq>``) and a wall-clock time in ms."""
+
+    type: ClassVar[str] = ""
+    version: ClassVar[int] = WIRE_VERSION
+    eid: str
+    ts: int
+
+    @property
+    def order(self) -> tuple[int, str]:
+        """The total order used to break ties between writers: (ts, eid)."""
+        return (self.ts, self.eid)
+
+
+_REGISTRY: dict[str, type[Event]] = {}
+_FIELD_TYPES: dict[type[Event], tuple[tuple[str, tuple[type, ...], bool], ...]] = {}
+
+
+def _allowed(hint: Any) -> tuple[tuple[type, ...], bool]:
+    """Turn a field's type hint into (accepted runtime types, optional?)."""
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    optional = type(None) in args
+    accepted: list[type] = []
+    for arg in args:
+        origin = typing.get_origin(arg) or arg
+        if origin is type(None):
+            continue
+        accepted.append(origin)
+        if origin is float:
+            accepted.append(int)
+    return tuple(accepted), optional
+
+
+def register(cls: type[Event]) -> type[Event]:
+    """Class decorator: add an event type to the decoding registry."""
+    if cls.type in _REGISTRY:
+        raise RuntimeError(f"event type {cls.type!r} registered twice")
+    _REGISTRY[cls.type] = cls
+    hints = typing.get_type_hints(cls)
+    _FIELD_TYPES[cls] = tuple(
+        (f.name, *_allowed(hints[f.name])) for f in fields(cls) if f.name not in ("eid", "ts")
+    )
+    return cls
+
+
+def event_types() -> dict[str, type[Event]]:
+    """All registered event types by wire name."""
+    return dict(_REGISTRY)
+
+
+# --- experiments -------------------------------------------------------------
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExperimentCreated(Event):
+    """An experiment came into existence (its name was claimed in the catalog first)."""
+
+    type: ClassVar[str] = "experiment_created"
+    experiment_id: str
+    name: str
+    artifact_location: str
+    tags: dict[str, str]
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExperimentRenamed(Event):
+    """An experiment got a new name."""
+
+    type: ClassVar[str] = "experiment_renamed"
+    experiment_id: str
+    name: str
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExperimentDeleted(Event):
+    """An experiment moved to the ``deleted`` lifecycle stage."""
+
+    type: ClassVar[str] = "experiment_deleted"
+    experiment_id: str
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExperimentRestored(Event):
+    """A deleted experiment came back to ``active``."""
+
+    type: ClassVar[str] = "experiment_restored"
+    experiment_id: str
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExperimentTagSet(Event):
+    """A tag on an experiment was set (last writer wins)."""
+
+    type: ClassVar[str] = "experiment_tag_set"
+    experiment_id: str
+    key: str
+    value: str
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExperimentTagDeleted(Event):
+    """A tag on an experiment was removed."""
+
+    type: ClassVar[str] = "experiment_tag_deleted"
+    experiment_id: str
+    key: str
+
+
+# --- runs --------------------------------------------------------------------
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunCreated(Event):
+    """A run started; its initial tags travel with it."""
+
+    type: ClassVar[str] = "run_created"
+    run_id: str
+    experiment_id: str
+    run_name: str
+    user_id: str
+    start_time: int
+    artifact_uri: str
+    parent_run_id: str | None = None
+    tags: dict[str, str]
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunUpdated(Event):
+    """A run's status (with its end time) and/or its name changed."""
+
+    type: ClassVar[str] = "run_updated"
+    run_id: str
+    status: str | None = None
+    end_time: int | None = None
+    run_name: str | None = None
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunDeleted(Event):
+    """A run moved to the ``deleted`` lifecycle stage."""
+
+    type: ClassVar[str] = "run_deleted"
+    run_id: str
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRestored(Event):
+    """A deleted run came back to ``active``."""
+
+    type: ClassVar[str] = "run_restored"
+    run_id: str
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParamLogged(Event):
+    """A parameter was logged; params are immutable (first value wins)."""
+
+    type: ClassVar[str] = "param"
+    run_id: str
+    key: str
+    value: str
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricLogged(Event):
+    """One point of a metric's history."""
+
+    type: ClassVar[str] = "metric"
+    run_id: str
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagSet(Event):
+    """A tag on a run was set (last writer wins)."""
+
+    type: ClassVar[str] = "tag_set"
+    run_id: str
+    key: str
+    value: str
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagDeleted(Event):
+    """A tag on a run was removed."""
+
+    type: ClassVar[str] = "tag_deleted"
+    run_id: str
+    key: str
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactLogged(Event):
+    """A file was stored under the run's artifact root (path relative to it)."""
+
+    type: ClassVar[str] = "artifact_logged"
+    run_id: str
+    path: str
+    size: int
+    digest: str  # "sha256:<hex>"
+
+
+# --- codec -------------------------------------------------------------------
+
+_NONFINITE_OUT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_NONFINITE_IN = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def wire_float(value: float) -> float | str:
+    """A float as it travels in JSON: finite values as numbers, the others as strings."""
+    if value - value == 0.0:  # finite
+        return value
+    return _NONFINITE_OUT[repr(value)]
+
+
+def to_wire(event: Event) -> dict[str, Any]:
+    """The JSON object of an event, envelope first."""
+    cls = type(event)
+    out: dict[str, Any] = {"v": cls.version, "eid": event.eid, "type": cls.type, "ts": event.ts}
+    for name, _, _ in _FIELD_TYPES[cls]:
+        out[name] = getattr(event, name)
+    if cls is MetricLogged:
+        out["value"] = wire_float(event.value)  # type: ignore[attr-defined]
+    return out
+
+
+def encode(event: Event) -> bytes:
+    """One JSON line (with the trailing newline) for an event."""
+    return orjson.dumps(to_wire(event)) + b"\n"
+
+
+def encode_metric_line(eid: str, ts: int, run_id: str, key: str, value: float, step: int, timestamp: int) -> bytes:
+    """The JSON line of a metric event, built without an intermediate object (hot path)."""
+    if value - value != 0.0:
+        value = _NONFINITE_OUT[repr(value)]  # type: ignore[assignment]
+    return orjson.dumps(
+        {"v": 1, "eid": eid, "type": "metric", "ts": ts, "run_id": run_id, "key": key,
+         "value": value, "step": step, "timestamp": timestamp}
+    ) + b"\n"
+
+
+def from_wire(obj: Any) -> Event:
+    """Build an event from a decoded JSON object, checking envelope, type, version and field types."""
+    if not isinstance(obj, dict):
+        raise EventDecodeError(f"event is not a JSON object: {type(obj).__name__}")
+    etype = obj.get("type")
+    cls = _REGISTRY.get(etype) if isinstance(etype, str) else None
+    if cls is None:
+        raise EventDecodeError(f"unknown event type {etype!r}")
+    version = obj.get("v")
+    if version != cls.version:
+        raise EventDecodeError(f"unknown version {version!r} of event type {etype!r} (known: {cls.version})")
+    eid, ts = obj.get("eid"), obj.get("ts")
+    if not isinstance(eid, str) or not eid:
+        raise EventDecodeError(f"event {etype!r} has no valid 'eid'")
+    if not isinstance(ts, int) or isinstance(ts, bool):
+        raise EventDecodeError(f"event {eid} has no valid integer 'ts'")
+    kwargs: dict[str, Any] = {"eid": eid, "ts": ts}
+    for name, accepted, optional in _FIELD_TYPES[cls]:
+        if name not in obj:
+            if optional:
+                continue
+            raise EventDecodeError(f"event {eid} ({etype}) lacks field {name!r}")
+        value = obj[name]
+        if cls is MetricLogged and name == "value" and isinstance(value, str):
+            if value not in _NONFINITE_IN:
+                raise EventDecodeError(f"event {eid} has a non-numeric metric value {value!r}")
+            value = _NONFINITE_IN[value]
+        elif value is None:
+            if not optional:
+                raise EventDecodeError(f"event {eid} ({etype}) has a null {name!r}")
+        elif isinstance(value, bool) or not isinstance(value, accepted):
+            raise EventDecodeError(
+                f"event {eid} ({etype}) field {name!r} has type {type(value).__name__}"
+            )
+        elif isinstance(value, dict) and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise EventDecodeError(f"event {eid} ({etype}) field {name!r} must map strings to strings")
+        if float in accepted and isinstance(value, int):
+            value = float(value)
+        kwargs[name] = value
+    unknown = obj.keys() - kwargs.keys() - set(_ENVELOPE) - {n for n, _, _ in _FIELD_TYPES[cls]}
+    if unknown:
+        raise EventDecodeError(f"event {eid} ({etype}) has unknown fields {sorted(unknown)}")
+    return cls(**kwargs)
+
+
+def decode_line(line: bytes | str) -> Event:
+    """Decode one JSON line into an event; ``EventDecodeError`` when it is not a valid event."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise EventDecodeError(f"malformed JSON line: {exc}") from None
+    return from_wire(obj)
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line of a segment that could not be decoded, kept for quarantine."""
+
+    segment: str
+    line_no: int
+    raw: bytes
+    error: str
+
+
+def decode_segment(data: bytes, segment: str = "") -> tuple[list[Event], list[BadLine]]:
+    """Decode a JSON-lines segment; bad lines are returned apart, never dropped silently."""
+    good: list[Event] = []
+    bad: list[BadLine] = []
+    for no, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            good.append(decode_line(line))
+        except EventDecodeError as exc:
+            bad.append(BadLine(segment, no, line, exc.message))
+    return good, bad

@@ -1,0 +1,1 @@
+"""The tracking API: the client, the fluent functions, artifacts and run context."""

@@ -1,0 +1,413 @@
+"""``EvtrackClient``: MLflow's ``MlflowClient`` API over the event log.
+
+Writes validate, encode and append events to the backend's buffer (no network);
+reads flush this process's buffer and answer from the folded log.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+import uuid
+from typing import Any, Sequence
+
+from evtrack import catalog
+from evtrack import events as ev
+from evtrack import validation as v
+from evtrack.backend import Backend, get_backend
+from evtrack.entities import (
+    Experiment,
+    LifecycleStage,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from evtrack.events import now_ms
+from evtrack.errors import (
+    InvalidParameterError,
+    InvalidStateError,
+    ResourceAlreadyExistsError,
+    ResourceNotFoundError,
+)
+from evtrack.fold import State
+from evtrack.tracking import artifacts, views
+from evtrack.tracking.names import random_run_name
+
+_time = time.time
+_validate_metric = v.validate_metric
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+
+
+def current_user() -> str:
+    """The user name recorded on runs (``mlflow.user``)."""
+    try:
+        return getpass.getuser()
+    except Exception:
+        return os.environ.get("USER", "unknown")
+
+
+class EvtrackClient(artifacts.ArtifactsMixin):
+    """Low-level tracking client, with the methods and signatures of MLflow's ``MlflowClient``."""
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self._backend: Backend = get_backend(tracking_uri)
+        self.tracking_uri = self._backend.store.uri
+
+    # -- plumbing -------------------------------------------------------------
+
+    @property
+    def store(self):
+        """The object store behind this client."""
+        return self._backend.store
+
+    def _emit(self, event: ev.Event) -> None:
+        self._backend.writer.append(ev.encode(event))
+
+    def _eid(self) -> str:
+        return self._backend.writer.next_eid()
+
+    def _state(self) -> State:
+        return self._backend.state()
+
+    def flush(self):
+        """Send everything buffered by this process to the store; returns a ``FlushResult``."""
+        return self._backend.writer.flush()
+
+    # -- experiments ----------------------------------------------------------
+
+    def _artifact_root(self, experiment_id: str) -> str:
+        return f"{self.store.uri}/artifacts/{experiment_id}"
+
+    def _create_claimed(self, experiment_id: str, name: str, artifact_location: str | None,
+                        tags: dict[str, str]) -> None:
+        self._emit(ev.ExperimentCreated(
+            eid=self._eid(), ts=now_ms(), experiment_id=experiment_id, name=name,
+            artifact_location=artifact_location or self._artifact_root(experiment_id), tags=tags,
+        ))
+        self.flush()
+
+    def _ensure_experiment_event(self, claim: dict[str, Any]) -> None:
+        """Repair a claim whose creator died before its experiment_created event landed."""
+        state = self._state()
+        exp = state.experiments.get(claim["experiment_id"])
+        if exp is None or not exp.exists:
+            self._create_claimed(claim["experiment_id"], claim["name"], claim.get("artifact_location"),
+                                 claim.get("tags") or {})
+
+    def _ensure_default_experiment(self) -> None:
+        key = catalog.name_key(catalog.EXPERIMENT_NAMES, DEFAULT_EXPERIMENT_NAME)
+        if self._backend.default_experiment_ready:
+            return
+        payload = {"name": DEFAULT_EXPERIMENT_NAME, "experiment_id": DEFAULT_EXPERIMENT_ID}
+        won, winner = catalog.claim(self.store, key, payload)
+        if won:
+            self._create_claimed(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, None, {})
+        elif winner["experiment_id"] == DEFAULT_EXPERIMENT_ID:
+            self._ensure_experiment_event(winner)
+        self._backend.default_experiment_ready = True
+
+    def create_experiment(self, name: str, artifact_location: str | None = None,
+                          tags: dict[str, Any] | None = None) -> str:
+        """Create an experiment; returns its id. The name is claimed with put-if-absent."""
+        name = v.validate_experiment_name(name)
+        clean_tags = {k: v.validate_experiment_tag(k, val) for k, val in (tags or {}).items()}
+        self._ensure_default_experiment()
+        key = catalog.name_key(catalog.EXPERIMENT_NAMES, name)
+        existing = catalog.read_claim(self.store, key)
+        if existing is not None:
+            self._ensure_experiment_event(existing)
+            raise ResourceAlreadyExistsError(f"Experiment(name={name}) already exists.")
+        number = catalog.claim_next_number(self.store, catalog.EXPERIMENT_IDS, {"name": name})
+        experiment_id = str(number)
+        payload = {"name": name, "experiment_id": experiment_id,
+                   "artifact_location": artifact_location, "tags": clean_tags}
+        won, winner = catalog.claim(self.store, key, payload)
+        if not won:
+            catalog.release(self.store, f"{catalog.EXPERIMENT_IDS}{number:010d}.json")
+            self._ensure_experiment_event(winner)
+            raise ResourceAlreadyExistsError(f"Experiment(name={name}) already exists.")
+        self._create_claimed(experiment_id, name, artifact_location, clean_tags)
+        return experiment_id
+
+    def _experiment_state(self, experiment_id: str, state: State | None = None):
+        st = (state or self._state()).experiments.get(str(experiment_id))
+        if st is None or not st.exists:
+            raise ResourceNotFoundError(f"No Experiment with id={experiment_id} exists")
+        return st
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with this id; ``ResourceNotFoundError`` when there is none."""
+        if str(experiment_id) == DEFAULT_EXPERIMENT_ID:
+            self._ensure_default_experiment()
+        return views.experiment(self._experiment_state(experiment_id))
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment with this name, or None."""
+        if name == DEFAULT_EXPERIMENT_NAME:
+            self._ensure_default_experiment()
+        claim = catalog.read_claim(self.store, catalog.name_key(catalog.EXPERIMENT_NAMES, name))
+        if claim is None:
+            return None
+        state = self._state()
+        exp = state.experiments.get(claim["experiment_id"])
+        if exp is None or not exp.exists:
+            self._ensure_experiment_event(claim)
+            exp = self._experiment_state(claim["experiment_id"])
+        if exp.name != name:  # renamed away and the old claim not yet released
+            return None
+        return views.experiment(exp)
+
+    def search_experiments(self, view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None,
+                           filter_string: str | None = None, order_by: list[str] | None = None,
+                           page_token: str | None = None) -> PagedList:
+        """Experiments matching MLflow's experiment filter grammar, one page at a time."""
+        self._ensure_default_experiment()
+        return views.search_experiments(self._state(), view_type, max_results, filter_string,
+                                        order_by, page_token)
+
+    def _experiment_event(self, experiment_id: str, event_type: type[ev.Event], **fields: Any) -> None:
+        self._experiment_state(experiment_id)
+        self._emit(event_type(eid=self._eid(), ts=now_ms(), experiment_id=str(experiment_id), **fields))
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Mark an experiment (and so its runs) deleted."""
+        exp = self._experiment_state(experiment_id)
+        if exp.lifecycle_stage == LifecycleStage.DELETED:
+            raise InvalidStateError(f"Cannot delete an already deleted experiment: {experiment_id}")
+        self._experiment_event(experiment_id, ev.ExperimentDeleted)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Bring a deleted experiment back."""
+        exp = self._experiment_state(experiment_id)
+        if exp.lifecycle_stage != LifecycleStage.DELETED:
+            raise InvalidStateError(f"Cannot restore an active experiment: {experiment_id}")
+        self._experiment_event(experiment_id, ev.ExperimentRestored)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Give an experiment a new (unclaimed) name."""
+        new_name = v.validate_experiment_name(new_name)
+        exp = self._experiment_state(experiment_id)
+        if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidStateError(f"Cannot rename a non-active experiment: {experiment_id}")
+        if new_name == exp.name:
+            return
+        payload = {"name": new_name, "experiment_id": str(experiment_id)}
+        won, winner = catalog.claim(self.store, catalog.name_key(catalog.EXPERIMENT_NAMES, new_name), payload)
+        if not won and winner.get("experiment_id") != str(experiment_id):
+            raise ResourceAlreadyExistsError(f"Experiment(name={new_name}) already exists.")
+        self._experiment_event(experiment_id, ev.ExperimentRenamed, name=new_name)
+        self.flush()
+        catalog.release(self.store, catalog.name_key(catalog.EXPERIMENT_NAMES, exp.name))
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        """Set a tag on an experiment."""
+        v.validate_key(key, "tag")
+        value = v.validate_experiment_tag(key, value)
+        self._experiment_event(experiment_id, ev.ExperimentTagSet, key=key, value=value)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove a tag from an experiment."""
+        exp = self._experiment_state(experiment_id)
+        if key not in {k for k, s in exp.tags.items() if s.value is not None}:
+            raise ResourceNotFoundError(f"No tag with name: {key} in experiment {experiment_id}.")
+        self._experiment_event(experiment_id, ev.ExperimentTagDeleted, key=key)
+
+    # -- runs -----------------------------------------------------------------
+
+    def create_run(self, experiment_id: str, start_time: int | None = None,
+                   tags: dict[str, Any] | None = None, run_name: str | None = None) -> Run:
+        """Create a RUNNING run in an experiment; returns it."""
+        experiment_id = str(experiment_id)
+        if experiment_id == DEFAULT_EXPERIMENT_ID:
+            self._ensure_default_experiment()
+        exp = self._experiment_state(experiment_id)
+        if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidStateError(
+                f"The experiment {experiment_id} must be in the 'active' state. "
+                f"Current state is {exp.lifecycle_stage}."
+            )
+        clean = {k: v.validate_tag(v.validate_key(k, "tag"), val) for k, val in (tags or {}).items()}
+        if run_name is None:
+            run_name = clean.get(RUN_NAME_TAG) or random_run_name()
+        elif RUN_NAME_TAG in clean and clean[RUN_NAME_TAG] != run_name:
+            raise InvalidParameterError(
+                f"Both 'run_name' argument and '{RUN_NAME_TAG}' tag are specified, but with "
+                f"different values (run_name='{run_name}', {RUN_NAME_TAG}='{clean[RUN_NAME_TAG]}')."
+            )
+        clean[RUN_NAME_TAG] = run_name
+        user = clean.get("mlflow.user") or current_user()
+        run_id = uuid.uuid4().hex
+        start = start_time if start_time is not None else now_ms()
+        artifact_uri = f"{exp.artifact_location}/{run_id}/artifacts"
+        event = ev.RunCreated(
+            eid=self._eid(), ts=now_ms(), run_id=run_id, experiment_id=experiment_id,
+            run_name=run_name, user_id=user, start_time=start, artifact_uri=artifact_uri,
+            parent_run_id=clean.get(PARENT_RUN_TAG), tags=clean,
+        )
+        self._emit(event)
+        b = self._backend
+        b.writable_runs.add(run_id)
+        b.known_params[run_id] = {}
+        b.artifact_uris[run_id] = artifact_uri
+        return views.new_run(event)
+
+    def _run_state(self, run_id: str, state: State | None = None):
+        st = (state or self._state()).runs.get(run_id)
+        if st is None or not st.exists:
+            raise ResourceNotFoundError(f"Run '{run_id}' not found")
+        return st
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with its params, latest metrics and tags."""
+        state = self._state()
+        return views.run(state, self._run_state(run_id, state))
+
+    def _check_writable(self, run_id: str) -> None:
+        b = self._backend
+        if run_id in b.writable_runs:
+            return
+        v.validate_run_id(run_id)
+        state = self._state()
+        run = self._run_state(run_id, state)
+        stage = views.run_lifecycle(state, run)
+        if stage != LifecycleStage.ACTIVE:
+            raise InvalidStateError(
+                f"The run {run_id} must be in the 'active' state. Current state is {stage}."
+            )
+        b.known_params[run_id] = {**state.live_params(run_id), **b.known_params.get(run_id, {})}
+        b.artifact_uris[run_id] = run.artifact_uri
+        b.writable_runs.add(run_id)
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        """Change a run's status and/or name."""
+        self._check_writable(run_id)
+        if status is not None:
+            status = v.validate_run_status(status)
+        end_time = now_ms() if status and RunStatus.is_terminated(status) else None
+        self._emit(ev.RunUpdated(eid=self._eid(), ts=now_ms(), run_id=run_id, status=status,
+                                 end_time=end_time, run_name=name))
+        if name is not None:
+            self._emit(ev.TagSet(eid=self._eid(), ts=now_ms(), run_id=run_id, key=RUN_NAME_TAG, value=name))
+
+    def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
+        """End a run: FINISHED by default, with ``end_time`` now unless given."""
+        self._check_writable(run_id)
+        status = v.validate_run_status(status or RunStatus.FINISHED)
+        self._emit(ev.RunUpdated(eid=self._eid(), ts=now_ms(), run_id=run_id, status=status,
+                                 end_time=end_time if end_time is not None else now_ms()))
+
+    def _resume(self, run_id: str) -> None:
+        """Set a run back to RUNNING (``start_run(run_id=...)``)."""
+        self._check_writable(run_id)
+        self._emit(ev.RunUpdated(eid=self._eid(), ts=now_ms(), run_id=run_id, status=RunStatus.RUNNING))
+
+    def delete_run(self, run_id: str) -> None:
+        """Mark a run deleted."""
+        run = self._run_state(run_id)
+        if run.lifecycle_stage == LifecycleStage.DELETED:
+            raise InvalidStateError(f"The run {run_id} is already deleted.")
+        self._emit(ev.RunDeleted(eid=self._eid(), ts=now_ms(), run_id=run_id))
+        self._backend.writable_runs.discard(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        """Bring a deleted run back."""
+        run = self._run_state(run_id)
+        if run.lifecycle_stage != LifecycleStage.DELETED:
+            raise InvalidStateError(f"The run {run_id} must be in the 'deleted' state to be restored.")
+        self._emit(ev.RunRestored(eid=self._eid(), ts=now_ms(), run_id=run_id))
+
+    # -- logging --------------------------------------------------------------
+
+    def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
+                   step: int | None = None, synchronous: bool | None = None) -> None:
+        """Log one metric point (step 0 and now by default).
+
+        The hot path: the same event ``log_batch`` would write, encoded without
+        building intermediate objects so a training loop pays microseconds.
+        """
+        b = self._backend
+        if run_id not in b.writable_runs:
+            self._check_writable(run_id)
+        ts = int(_time() * 1000)
+        value, timestamp, step = _validate_metric(key, value, ts if timestamp is None else timestamp,
+                                                  0 if step is None else step)
+        b.writer.append_metric(ts, run_id, key, value, step, timestamp)
+        if synchronous:
+            self.flush()
+
+    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
+        """Log a parameter (immutable); returns the value."""
+        self.log_batch(run_id, params=[Param(key, value)], synchronous=synchronous)
+        return value
+
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+        """Set a tag on a run (last write wins)."""
+        self.log_batch(run_id, tags=[RunTag(key, value)], synchronous=synchronous)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag from a run."""
+        self._check_writable(run_id)
+        if key not in self._state().live_tags(run_id):
+            raise ResourceNotFoundError(f"No tag with name: {key} in run with id {run_id}")
+        self._emit(ev.TagDeleted(eid=self._eid(), ts=now_ms(), run_id=run_id, key=key))
+
+    def log_batch(self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
+                  tags: Sequence[RunTag] = (), synchronous: bool | None = None) -> None:
+        """Log metrics, params and tags at once: the one write primitive, with MLflow's limits."""
+        metrics, params, tags = list(metrics), list(params), list(tags)
+        v.validate_batch(metrics, params, tags)
+        self._check_writable(run_id)
+        known = self._backend.known_params.setdefault(run_id, {})
+        ts = now_ms()
+        eid = self._eid
+        lines: list[bytes] = []
+        new_params: dict[str, str] = {}
+        for p in params:
+            value = v.validate_param(v.validate_key(p.key, "param"), p.value)
+            old = known.get(p.key, new_params.get(p.key))
+            if old is not None and old != value:
+                raise InvalidParameterError(
+                    f"Changing param values is not allowed. Param with key='{p.key}' was already "
+                    f"logged with value='{old}' for run ID='{run_id}'. "
+                    f"Attempted logging new value '{value}'."
+                )
+            if old is None:
+                new_params[p.key] = value
+        for key, value in new_params.items():
+            lines.append(ev.encode(ev.ParamLogged(eid=eid(), ts=ts, run_id=run_id, key=key, value=value)))
+        for m in metrics:
+            key = v.validate_key(m.key, "metric")
+            value, timestamp, step = v.validate_metric(
+                key, m.value, ts if m.timestamp is None else m.timestamp, m.step or 0)
+            lines.append(ev.encode_metric_line(eid(), ts, run_id, key, value, step, timestamp))
+        for t in tags:
+            key = v.validate_key(t.key, "tag")
+            value = v.validate_tag(key, t.value)
+            lines.append(ev.encode(ev.TagSet(eid=eid(), ts=ts, run_id=run_id, key=key, value=value)))
+            if key == RUN_NAME_TAG:
+                lines.append(ev.encode(ev.RunUpdated(eid=eid(), ts=ts, run_id=run_id, run_name=value)))
+        known.update(new_params)
+        self._backend.writer.append_many(lines)
+        if synchronous:
+            self.flush()
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of a metric, ordered by step, then timestamp."""
+        state = self._state()
+        self._run_state(run_id, state)
+        series = state.metrics.get(run_id, {}).get(key)
+        if series is None:
+            return []
+        return [Metric(key, value, ts, step, run_id) for step, ts, value in series.history()]
+
+
+MlflowClient = EvtrackClient

@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Callable
 
-from evtrack.reader import InboxReader
+from evtrack.reader import StoreReader
 from evtrack.store import ObjectStore, open_store
 from evtrack.writer import FlushResult, SegmentWriter
 
@@ -47,7 +47,7 @@ class Backend:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self.writer = SegmentWriter(store)
-        self.reader = InboxReader(store)
+        self.reader = StoreReader(store)
         # What this process knows for sure about runs it wrote to: run_id -> params.
         self.known_params: dict[str, dict[str, str]] = {}
         # Runs this process knows to be writable (active lifecycle stage).

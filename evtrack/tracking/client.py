@@ -404,10 +404,8 @@ class EvtrackClient(artifacts.ArtifactsMixin):
         """Every point of a metric, ordered by step, then timestamp."""
         state = self._state()
         self._run_state(run_id, state)
-        series = state.metrics.get(run_id, {}).get(key)
-        if series is None:
-            return []
-        return [Metric(key, value, ts, step, run_id) for step, ts, value in series.history()]
+        history = self._backend.reader.metric_history(run_id, key)
+        return [Metric(key, value, ts, step, run_id) for step, ts, value in history]
 
 
 MlflowClient = EvtrackClient

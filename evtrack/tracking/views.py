@@ -133,5 +133,5 @@ def search_experiments(state: State, view_type: int, max_results: int | None, fi
         if grammar.match_experiment(clauses, exp.name, exp.creation_time or 0,
                                     exp.last_update_time or 0, exp.tags):
             found.append(exp)
-    found = grammar.sort_experiments(found, orders)
+    found.sort(key=grammar.experiment_sort_key(orders))
     return page(found, limit, page_token)

@@ -1,0 +1,263 @@
+"""The compactor: folds inbox segments into Parquet tables and commits a new manifest.
+
+One pass::
+
+    ┌─▶ read newest manifest n ───────────────────────────────────────────┐
+    │     │                                                               │
+    │     ▼                                                               │
+    │   list inbox ─▶ delete segments folded in n (older than grace)      │
+    │     │  new segments = not covered by n's writer marks               │
+    │     ▼                                                               │
+    │   fetch + decode in batches ─▶ bad lines ─▶ quarantine/             │
+    │     │                                                               │
+    │     ▼                                                               │
+    │   stream rows ─▶ new events + metrics files (tier 0)                │
+    │   fold other events into the touched partitions' state              │
+    │     │                                                               │
+    │     ▼                                                               │
+    │   write touched partitions; merge full tiers                        │
+    │     │                                                               │
+    │     ▼                                                               │
+    └── put-if-absent manifest n+1 ── lost ─▶ backoff, redo on the winner ┘
+          │ won
+          ▼
+        write the hint; next commit if the backlog is larger than one commit
+
+Files written by a pass that lost (or crashed) are never referenced by a
+manifest; ``gc`` removes them after the retention period. A segment counts as
+folded exactly when a committed manifest's writer marks cover it, so a crash at
+any point leaves the store readable and the next pass converges.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+import signal
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+from evtrack import manifest as mf
+from evtrack import tables
+from evtrack.errors import CommitConflictError, EvtrackError
+from evtrack.events import now_ms
+from evtrack.fold import apply
+from evtrack.store.base import ObjectInfo, ObjectStore
+
+from compaction import quarantine
+from compaction.files import TableFileWriter, event_rows_table, metric_rows_table
+from compaction.inbox import fetch_batches, pending_segments
+from compaction.merge import merge_tiers
+from compaction.state_io import PartitionedState, replace_partitions
+
+CRASH_ENV = "EVTRACK_COMPACT_CRASH_AT"  # fault injection for the crash tests: a step name
+
+
+def checkpoint(step: str) -> None:
+    """Kill this process with SIGKILL at ``step`` when the crash-test variable names it."""
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class CompactionReport:
+    """What one ``compact`` call did."""
+
+    version: int = 0
+    commits: int = 0
+    segments: int = 0
+    events: int = 0
+    quarantined_lines: int = 0
+    quarantined_segments: int = 0
+    conflicts: int = 0
+    files_written: int = 0
+    bytes_written: int = 0
+    deleted_segments: int = 0
+    retries: int = 0
+    duration_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def quarantined(self) -> int:
+        """Lines, segments and param conflicts kept aside."""
+        return self.quarantined_lines + self.quarantined_segments + self.conflicts
+
+    @property
+    def events_per_s(self) -> float:
+        """Events folded per second of wall time."""
+        return self.events / self.duration_s if self.duration_s > 0 else 0.0
+
+    def summary(self) -> str:
+        """The report as printed by ``evtrack compact``."""
+        return (
+            f"version {self.version}: {self.segments} segments, {self.events} events, "
+            f"{self.files_written} files ({self.bytes_written / 1e6:.1f} MB) written in "
+            f"{self.duration_s:.2f}s ({self.events_per_s:,.0f} events/s), "
+            f"{self.quarantined} quarantined, {self.deleted_segments} inbox segments deleted, "
+            f"{self.commits} commits, {self.retries} retries"
+        )
+
+
+Progress = Callable[[int, int, int], None]  # (segments done, segments total, events so far)
+
+
+class Compactor:
+    """Folds a store's inbox into its tables; safe to run concurrently with others."""
+
+    def __init__(self, store: ObjectStore, *, grace_seconds: float = 300.0, batch_bytes: int = 64 << 20,
+                 max_segments_per_commit: int = 20_000, max_attempts: int = 10,
+                 progress: Progress | None = None) -> None:
+        self.store = store
+        self.grace_seconds = grace_seconds
+        self.batch_bytes = batch_bytes
+        self.max_segments_per_commit = max_segments_per_commit
+        self.max_attempts = max_attempts
+        self.progress = progress
+        self.committer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    # -- public ---------------------------------------------------------------
+
+    def run(self) -> CompactionReport:
+        """Fold every pending segment (in as many commits as needed); returns the report."""
+        report = CompactionReport()
+        start = time.perf_counter()
+        attempts = 0
+        while True:
+            base = mf.load(self.store)
+            report.version = base.version
+            new, done = pending_segments(self.store, base)
+            checkpoint("listed")
+            report.deleted_segments += self._delete_folded(done)
+            if not new:
+                break
+            chunk = new[: self.max_segments_per_commit]
+            try:
+                self._commit_chunk(base, chunk, report)
+                attempts = 0
+            except CommitConflictError:
+                attempts += 1
+                report.retries += 1
+                if attempts >= self.max_attempts:
+                    raise EvtrackError(
+                        f"compaction gave up after {attempts} lost commits in a row "
+                        "(many compactors racing?); nothing was lost, run it again"
+                    ) from None
+                time.sleep(min(5.0, 0.05 * 2 ** attempts) * (0.5 + random.random()))
+        report.duration_s = time.perf_counter() - start
+        return report
+
+    # -- one commit -----------------------------------------------------------
+
+    def _commit_chunk(self, base: mf.Manifest, chunk: list[ObjectInfo], report: CompactionReport) -> None:
+        version = base.version + 1
+        part = PartitionedState(self.store, base)
+        marks = copy.deepcopy(base.writers)
+        metrics_out = TableFileWriter(self.store, "metrics", version)
+        events_out = TableFileWriter(self.store, "events", version)
+        stats = CompactionReport()
+        folded_keys: list[str] = []
+        try:
+            done = 0
+            for batch in fetch_batches(self.store, chunk, self.batch_bytes):
+                for seg in batch:
+                    writer = mf.parse_segment_key(seg.key)
+                    if writer is None:
+                        quarantine.quarantine_object(self.store, seg.key, self.store.get(seg.key))
+                        stats.quarantined_segments += 1
+                        continue
+                    if seg.bad:
+                        quarantine.quarantine_lines(self.store, seg.key, seg.bad)
+                        stats.quarantined_lines += len(seg.bad)
+                    self._fold_segment(part, seg)
+                    metrics_out.write(metric_rows_table(seg.metrics))
+                    events_out.write(event_rows_table(seg.metrics, seg.events))
+                    marks.setdefault(writer[0], mf.WriterMark()).add(writer[1], now_ms())
+                    folded_keys.append(seg.key)
+                    stats.segments += 1
+                    stats.events += seg.event_count
+                done += len(batch)
+                if self.progress:
+                    self.progress(report.segments + done, report.segments + len(chunk), report.events + stats.events)
+            written = [f for f in (metrics_out.close(), events_out.close()) if f is not None]
+        except BaseException:
+            metrics_out.abort()
+            events_out.abort()
+            raise
+        state_files, replaced = part.write(version)
+        checkpoint("files_written")
+        new_tables = {name: list(files) for name, files in base.tables.items()}
+        for f in written:
+            table = f.path.split("/")[1]
+            new_tables.setdefault(table, []).append(f.entry())
+        for name in tables.STATE_TABLES:
+            if name in replaced:
+                new_tables[name] = replace_partitions(new_tables.get(name, []), replaced[name],
+                                                      state_files.get(name, []))
+        files_written = len(written) + sum(len(v) for v in state_files.values())
+        bytes_written = sum(f.bytes for f in written) + sum(f.bytes for v in state_files.values() for f in v)
+        for name in tables.APPEND_TABLES:
+            new_tables[name], n, b = merge_tiers(self.store, name, new_tables.get(name, []), version)
+            files_written += n
+            bytes_written += b
+        if part.state.conflicts:
+            quarantine.quarantine_conflicts(self.store, version, part.state.conflicts)
+        new = mf.Manifest(
+            version=version, parent=base.version or None, committed_at=now_ms(), committer=self.committer,
+            partitions=tables.PARTITIONS, schema_versions=dict(tables.SCHEMA_VERSIONS), tables=new_tables,
+            writers=marks,
+            stats={"events": base.stats.get("events", 0) + stats.events,
+                   "segments": base.stats.get("segments", 0) + stats.segments},
+        )
+        checkpoint("before_commit")
+        self.store.put_if_absent(mf.manifest_key(version), new.to_json())  # CommitConflictError if lost
+        checkpoint("committed")
+        mf.write_hint(self.store, version)
+        report.version = version
+        report.commits += 1
+        report.segments += stats.segments
+        report.events += stats.events
+        report.quarantined_lines += stats.quarantined_lines
+        report.quarantined_segments += stats.quarantined_segments
+        report.conflicts += len(part.state.conflicts)
+        report.files_written += files_written
+        report.bytes_written += bytes_written
+        if self.grace_seconds <= 0:
+            for key in folded_keys:
+                self.store.delete(key)
+            report.deleted_segments += len(folded_keys)
+            checkpoint("deleted")
+
+    def _fold_segment(self, part: PartitionedState, seg) -> None:
+        add_metric = part.add_metric
+        need_run = part.need_run
+        last_run = None
+        for _eid, _ts, run_id, key, value, step, timestamp in seg.metrics:
+            if run_id != last_run:
+                need_run(run_id)
+                last_run = run_id
+            add_metric(run_id, key, value, step, timestamp)
+        for event, _line in seg.events:
+            run_id = getattr(event, "run_id", None)
+            if run_id is not None:
+                need_run(run_id)
+            else:
+                part.need_experiments()
+            apply(event, part.state)
+
+    def _delete_folded(self, done: list[ObjectInfo]) -> int:
+        cutoff = time.time() - self.grace_seconds
+        n = 0
+        for info in done:
+            if info.mtime <= cutoff:
+                self.store.delete(info.key)
+                n += 1
+        return n
+
+
+def compact(store: ObjectStore, **options) -> CompactionReport:
+    """Fold the inbox of ``store`` into its tables once (see :class:`Compactor`)."""
+    return Compactor(store, **options).run()

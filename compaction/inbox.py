@@ -1,0 +1,153 @@
+"""Reading the inbox: which segments are new, fetching them, and decoding them fast.
+
+Metric events (the bulk of any log) are checked field by field and turned into
+plain row tuples without building event objects; every other event goes through
+the registry decoder (``evtrack.events.from_wire``). A line that fails either
+path is returned as a ``BadLine`` for quarantine — the rest of the segment still
+folds.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import orjson
+
+from evtrack.errors import EventDecodeError, ObjectNotFoundError
+from evtrack.events import BadLine, Event, decode_line, from_wire
+from evtrack.manifest import Manifest, parse_segment_key
+from evtrack.store.base import ObjectInfo, ObjectStore
+from evtrack.writer import INBOX
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_METRIC_FIELDS = frozenset(("v", "eid", "type", "ts", "run_id", "key", "value", "step", "timestamp"))
+
+# A metric row: (eid, ts, run_id, key, value, step, timestamp)
+MetricRow = tuple[str, int, str, str, float, int, int]
+
+
+@dataclass
+class DecodedSegment:
+    """One segment, decoded: metric rows, other events (with their raw JSON), bad lines."""
+
+    key: str
+    size: int
+    metrics: list[MetricRow] = field(default_factory=list)
+    events: list[tuple[Event, bytes]] = field(default_factory=list)
+    bad: list[BadLine] = field(default_factory=list)
+
+    @property
+    def event_count(self) -> int:
+        """Good events in the segment."""
+        return len(self.metrics) + len(self.events)
+
+
+def pending_segments(store: ObjectStore, manifest: Manifest) -> tuple[list[ObjectInfo], list[ObjectInfo]]:
+    """(new segments to fold, segments already folded in ``manifest``), in key order."""
+    new, done = [], []
+    for info in store.list(INBOX):
+        if not info.key.endswith(".jsonl"):
+            continue
+        (done if manifest.is_folded(info.key) else new).append(info)
+    return new, done
+
+
+def _metric_row(obj: dict) -> MetricRow | None:
+    """A metric event as a row tuple when every field is well-typed, else None."""
+    if obj.keys() != _METRIC_FIELDS or obj["v"] != 1:
+        return None
+    eid, ts, run_id, key = obj["eid"], obj["ts"], obj["run_id"], obj["key"]
+    value, step, timestamp = obj["value"], obj["step"], obj["timestamp"]
+    if not (type(eid) is str and eid and type(ts) is int and type(run_id) is str
+            and type(key) is str and type(step) is int and type(timestamp) is int):
+        return None
+    if type(value) is not float:
+        if type(value) is int:
+            value = float(value)
+        elif type(value) is str and value in _NONFINITE:
+            value = _NONFINITE[value]
+        else:
+            return None
+    return (eid, ts, run_id, key, value, step, timestamp)
+
+
+def _decode_one(seg: DecodedSegment, line: bytes, obj: object, no: int) -> None:
+    if type(obj) is dict and obj.get("type") == "metric":
+        row = _metric_row(obj)
+        if row is not None:
+            seg.metrics.append(row)
+            return
+    try:
+        event = from_wire(obj) if obj is not None else decode_line(line)
+    except EventDecodeError as exc:
+        seg.bad.append(BadLine(seg.key, no, line, exc.message))
+        return
+    if event.type == "metric":
+        e = event
+        seg.metrics.append((e.eid, e.ts, e.run_id, e.key, e.value, e.step, e.timestamp))  # type: ignore[attr-defined]
+    else:
+        seg.events.append((event, line))
+
+
+def decode(key: str, data: bytes) -> DecodedSegment:
+    """Decode a segment: one orjson call for the whole segment when it is well-formed."""
+    seg = DecodedSegment(key, len(data))
+    lines = [ln for ln in data.split(b"\n") if ln.strip()]
+    try:
+        objs = orjson.loads(b"[" + b",".join(lines) + b"]")
+        if len(objs) != len(lines):  # a line held two values ("1,2"): decode line by line
+            raise ValueError
+    except (orjson.JSONDecodeError, ValueError):
+        objs = None
+    if objs is not None:
+        for no, (line, obj) in enumerate(zip(lines, objs), start=1):
+            _decode_one(seg, line, obj, no)
+        return seg
+    for no, line in enumerate(lines, start=1):
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            seg.bad.append(BadLine(key, no, line, f"malformed JSON line: {exc}"))
+            continue
+        _decode_one(seg, line, obj, no)
+    return seg
+
+
+def _fetch(store: ObjectStore, info: ObjectInfo) -> DecodedSegment | None:
+    try:
+        data = store.get(info.key)
+    except ObjectNotFoundError:
+        return None  # deleted since listed (another compactor folded it)
+    return decode(info.key, data)
+
+
+def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int = 64 << 20,
+                  threads: int = 8) -> Iterator[list[DecodedSegment]]:
+    """Yield decoded segments in batches of about ``batch_bytes`` (bounded memory)."""
+    batch: list[ObjectInfo] = []
+    size = 0
+
+    def run(chunk: list[ObjectInfo]) -> list[DecodedSegment]:
+        if len(chunk) == 1:
+            out = [_fetch(store, chunk[0])]
+        else:
+            with ThreadPoolExecutor(min(threads, len(chunk))) as pool:
+                out = list(pool.map(lambda i: _fetch(store, i), chunk))
+        return [s for s in out if s is not None]
+
+    for info in infos:
+        batch.append(info)
+        size += info.size
+        if size >= batch_bytes:
+            yield run(batch)
+            batch, size = [], 0
+    if batch:
+        yield run(batch)
+
+
+def segment_writer(key: str) -> tuple[str, int] | None:
+    """(writer id, seq) of a segment key."""
+    return parse_segment_key(key)

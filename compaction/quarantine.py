@@ -1,0 +1,44 @@
+"""Quarantine: bad input is kept, reported and never folded or silently dropped.
+
+``quarantine/lines/<segment>.json`` holds the undecodable lines of a segment
+(line number, error, raw text); ``quarantine/segments/<name>`` a whole object
+that is not a segment at all; ``quarantine/conflicts/<version>.json`` the param
+values that lost to an earlier, different value. Keys are derived from what is
+quarantined, so a retried compaction rewrites the same objects.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from evtrack.events import BadLine
+from evtrack.fold import ParamConflict
+from evtrack.store.base import ObjectStore
+
+PREFIX = "quarantine/"
+
+
+def _name(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+def quarantine_lines(store: ObjectStore, segment_key: str, bad: list[BadLine]) -> None:
+    """Keep the bad lines of a segment."""
+    doc = {
+        "segment": segment_key,
+        "lines": [{"line": b.line_no, "error": b.error, "raw": b.raw.decode("utf-8", "replace")} for b in bad],
+    }
+    store.put(f"{PREFIX}lines/{_name(segment_key)}.json", orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+
+
+def quarantine_object(store: ObjectStore, key: str, data: bytes) -> None:
+    """Move an object that is not a well-named segment out of the inbox."""
+    store.put(f"{PREFIX}segments/{_name(key)}", data)
+    store.delete(key)
+
+
+def quarantine_conflicts(store: ObjectStore, version: int, conflicts: list[ParamConflict]) -> None:
+    """Keep the param values rejected by the params-are-immutable rule."""
+    doc = [{"run_id": c.run_id, "key": c.key, "kept": c.kept, "rejected": c.rejected, "eid": c.eid}
+           for c in conflicts]
+    store.put(f"{PREFIX}conflicts/{version:020d}.json", orjson.dumps(doc, option=orjson.OPT_INDENT_2))

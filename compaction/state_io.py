@@ -1,0 +1,91 @@
+"""Loading and rewriting the state partitions a compaction touches.
+
+A ``PartitionedState`` starts empty and loads a run partition (all five run
+tables of one bucket) or the experiment tables the first time an event needs
+them; at the end it writes exactly those partitions again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evtrack import tables
+from evtrack.fold import MetricSeries, State, metric_rank
+from evtrack.manifest import Manifest
+from evtrack.store.base import ObjectStore
+from evtrack.table_files import read_files
+
+from compaction.files import WrittenFile, write_table
+
+
+class PartitionedState:
+    """The fold state of the partitions touched so far, on top of a manifest."""
+
+    def __init__(self, store: ObjectStore, base: Manifest) -> None:
+        self.store, self.base = store, base
+        self.state = State()
+        self.partitions: set[str] = set()
+        self.experiments_loaded = False
+
+    def _load(self, names: tuple[str, ...], partition: str) -> None:
+        loaded: dict[str, Any] = {}
+        for name in names:
+            keys = [f["path"] for f in self.base.files(name) if f.get("partition") == partition]
+            if keys:
+                loaded[name] = read_files(self.store, keys, tables.schema(name))
+        tables.load_state(loaded, self.state)
+
+    def need_run(self, run_id: str) -> None:
+        """Make sure the partition of ``run_id`` is loaded."""
+        part = tables.partition_of(run_id)
+        if part not in self.partitions:
+            self.partitions.add(part)
+            self._load(tables.RUN_TABLES, part)
+
+    def need_experiments(self) -> None:
+        """Make sure the experiment tables are loaded."""
+        if not self.experiments_loaded:
+            self.experiments_loaded = True
+            self._load(tables.EXPERIMENT_TABLES, tables.EXPERIMENT_PARTITION)
+
+    def add_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
+        """Update a metric's latest value (history goes to the metrics table, not the state)."""
+        per_run = self.state.metrics.get(run_id)
+        if per_run is None:
+            per_run = self.state.metrics[run_id] = {}
+        series = per_run.get(key)
+        if series is None:
+            per_run[key] = MetricSeries(latest=(step, timestamp, value))
+        elif metric_rank(step, timestamp, value) > metric_rank(*series.latest):  # type: ignore[misc]
+            series.latest = (step, timestamp, value)
+
+    def _runs_in(self, partition: str) -> set[str]:
+        st = self.state
+        ids: set[str] = set()
+        for d in (st.runs, st.params, st.tags, st.metrics, st.artifacts):
+            ids.update(r for r in d if tables.partition_of(r) == partition)
+        return ids
+
+    def write(self, version: int) -> tuple[dict[str, list[WrittenFile]], dict[str, set[str]]]:
+        """Write the touched partitions; returns (new files per table, replaced partitions per table)."""
+        new: dict[str, list[WrittenFile]] = {}
+        replaced: dict[str, set[str]] = {}
+        for part in sorted(self.partitions):
+            for name, data in tables.run_tables(self.state, self._runs_in(part)).items():
+                replaced.setdefault(name, set()).add(part)
+                if data.num_rows:
+                    new.setdefault(name, []).append(write_table(self.store, name, data, version, part))
+        if self.experiments_loaded:
+            for name, data in tables.experiment_tables(self.state).items():
+                replaced.setdefault(name, set()).add(tables.EXPERIMENT_PARTITION)
+                if data.num_rows:
+                    new.setdefault(name, []).append(
+                        write_table(self.store, name, data, version, tables.EXPERIMENT_PARTITION))
+        return new, replaced
+
+
+def replace_partitions(base_files: list[dict[str, Any]], replaced: set[str],
+                       new_files: list[WrittenFile]) -> list[dict[str, Any]]:
+    """A table's new file list: the base files outside ``replaced`` partitions, plus the new ones."""
+    kept = [f for f in base_files if f.get("partition") not in replaced]
+    return kept + [f.entry() for f in new_files]

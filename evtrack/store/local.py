@@ -1,0 +1,267 @@
+"""``LocalStore``: a directory laid out exactly like a bucket (``a/b.jsonl`` -> ``root/a/b.jsonl``).
+
+Writes are atomic (temp file in the same directory, fsync, then ``os.replace``);
+put-if-absent is ``os.link`` of the temp file, which fails when the name is taken.
+Temp files start with ``.tmp-`` and are never listed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from evtrack.errors import (
+    CommitConflictError,
+    InvalidParameterError,
+    InvalidUriError,
+    ObjectNotFoundError,
+    StoreError,
+)
+from evtrack.store.base import ObjectInfo
+
+TEMP_PREFIX = ".tmp-"
+_COPY_BUFFER = 1024 * 1024
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative ``/``-separated key; else ``InvalidUriError``."""
+    if not isinstance(key, str) or not key:
+        raise InvalidUriError(f"invalid object key {key!r}: must be a non-empty string")
+    if "\x00" in key or "\\" in key:
+        raise InvalidUriError(f"invalid object key {key!r}: NUL and backslash are not allowed")
+    if key.startswith("/"):
+        raise InvalidUriError(f"invalid object key {key!r}: must be relative, not absolute")
+    for segment in key.split("/"):
+        if segment in ("", ".", ".."):
+            raise InvalidUriError(
+                f"invalid object key {key!r}: empty, '.' and '..' path segments are not allowed"
+            )
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """Return ``prefix`` when it is a safe listing prefix (may be empty or end with ``/``)."""
+    if prefix:
+        validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
+class LocalStore:
+    """An ``ObjectStore`` in a local directory, safe for concurrent processes on one machine."""
+
+    def __init__(self, root: str, *, fsync: bool = True) -> None:
+        self.root = os.path.abspath(os.fspath(root))
+        self.uri = "file://" + self.root
+        self._fsync = fsync
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self.root!r})"
+
+    # -- paths --------------------------------------------------------------------------
+
+    def _path(self, key: str) -> str:
+        validate_key(key)
+        segments = key.split("/")
+        if any(s.startswith(TEMP_PREFIX) for s in segments):
+            raise InvalidUriError(
+                f"invalid object key {key!r}: names starting with {TEMP_PREFIX!r} are reserved"
+            )
+        return os.path.join(self.root, *segments)
+
+    def _mkstemp(self, parent: str, key: str) -> tuple[int, str]:
+        """Create a temp file in ``parent``, making directories a concurrent delete may prune."""
+        for _ in range(100):
+            try:
+                os.makedirs(parent, exist_ok=True)
+                return tempfile.mkstemp(prefix=TEMP_PREFIX, dir=parent)
+            except (FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
+                if self._object_above(parent):
+                    raise StoreError(
+                        f"cannot write {key!r} in {self.uri}: a parent of the key is an object"
+                    ) from exc
+            except OSError as exc:
+                raise StoreError(f"cannot write {key!r} in {self.uri}: {exc}") from exc
+        raise StoreError(f"cannot write {key!r} in {self.uri}: its directory keeps disappearing")
+
+    def _object_above(self, directory: str) -> bool:
+        """True when ``directory`` or one of its ancestors below the root is a file."""
+        while directory != self.root and len(directory) > len(self.root):
+            if os.path.exists(directory) and not os.path.isdir(directory):
+                return True
+            directory = os.path.dirname(directory)
+        return False
+
+    def _write_temp(self, path: str, key: str, write: Callable[[BinaryIO], object]) -> str:
+        """Create a temp file next to ``path``, fill it with ``write(fileobj)``, return its name."""
+        fd, tmp = self._mkstemp(os.path.dirname(path), key)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                if self._fsync:
+                    os.fsync(f.fileno())
+        except BaseException:
+            _remove_quietly(tmp)
+            raise
+        return tmp
+
+    # -- ObjectStore --------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes:
+        """Return the object's bytes; ``ObjectNotFoundError`` when absent."""
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectNotFoundError(f"object not found: {key!r} in {self.uri}") from None
+        except OSError as exc:
+            raise StoreError(f"local get of {key!r} in {self.uri} failed: {exc}") from exc
+
+    def put(self, key: str, data: bytes) -> None:
+        """Create or replace the object atomically."""
+        path = self._path(key)
+        tmp = self._write_temp(path, key, lambda f: f.write(data))
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            _remove_quietly(tmp)
+            raise StoreError(f"local put of {key!r} in {self.uri} failed: {exc}") from exc
+
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        """Create the object only when the key is free; ``CommitConflictError`` otherwise."""
+        path = self._path(key)
+        tmp = self._write_temp(path, key, lambda f: f.write(data))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise CommitConflictError(f"object already exists: {key!r} in {self.uri}") from None
+        except OSError as exc:
+            raise StoreError(f"local put_if_absent of {key!r} in {self.uri} failed: {exc}") from exc
+        finally:
+            _remove_quietly(tmp)
+
+    def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Yield objects whose key starts with ``prefix``, in key order, after ``start_after``."""
+        validate_prefix(prefix)
+        dir_part, _, name_prefix = prefix.rpartition("/")
+        base = dir_part + "/" if dir_part else ""
+        directory = os.path.join(self.root, *dir_part.split("/")) if dir_part else self.root
+        return self._walk(directory, base, name_prefix, start_after)
+
+    def _walk(
+        self, directory: str, base: str, name_prefix: str, start_after: str | None
+    ) -> Iterator[ObjectInfo]:
+        """Yield objects under ``directory`` (keys ``base + name…``) in S3 order.
+
+        Sorting a directory's entries by name, with ``/`` appended to sub-directories,
+        yields keys in plain lexicographic order over the whole key string.
+        """
+        try:
+            with os.scandir(directory) as it:
+                entries = []
+                for e in it:
+                    if e.name.startswith(TEMP_PREFIX):
+                        continue
+                    if e.is_dir(follow_symlinks=False):
+                        entries.append((e.name + "/", e))
+                    elif e.is_file(follow_symlinks=False):
+                        entries.append((e.name, e))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise StoreError(f"local list of {base!r} in {self.uri} failed: {exc}") from exc
+        entries.sort(key=lambda pair: pair[0])
+        for name, entry in entries:
+            if not name.startswith(name_prefix):
+                continue
+            key = base + name
+            if name.endswith("/"):
+                # everything below sorts before start_after: skip the whole subtree
+                if (
+                    start_after is not None
+                    and start_after > key
+                    and not start_after.startswith(key)
+                ):
+                    continue
+                yield from self._walk(entry.path, key, "", start_after)
+                continue
+            if start_after is not None and key <= start_after:
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # deleted while listing
+                continue
+            yield ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Return the object's info, or ``None`` when absent."""
+        path = self._path(key)
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not os.path.isfile(path):
+            return None
+        return ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime)
+
+    def delete(self, key: str) -> None:
+        """Remove the object (a missing key is fine) and prune now-empty parent directories."""
+        path = self._path(key)
+        try:
+            os.unlink(path)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return
+        except PermissionError:  # macOS reports unlink of a directory as EPERM
+            if os.path.isdir(path):
+                return
+            raise
+        parent = os.path.dirname(path)
+        while parent != self.root and parent.startswith(self.root + os.sep):
+            try:
+                os.rmdir(parent)
+            except FileNotFoundError:  # pruned by a concurrent delete; keep going up
+                pass
+            except OSError:  # not empty (or busy): stop
+                return
+            parent = os.path.dirname(parent)
+
+    def put_file(self, key: str, path: str) -> None:
+        """Copy a local file into the store atomically."""
+        dest = self._path(key)
+        try:
+            src = open(path, "rb")
+        except OSError as exc:
+            raise InvalidParameterError(
+                f"cannot upload {path!r} to {key!r}: {exc.strerror}"
+            ) from exc
+        with src:
+            tmp = self._write_temp(dest, key, lambda f: shutil.copyfileobj(src, f, _COPY_BUFFER))
+        try:
+            os.replace(tmp, dest)
+        except OSError as exc:
+            _remove_quietly(tmp)
+            raise StoreError(f"local put_file of {key!r} in {self.uri} failed: {exc}") from exc
+
+    def get_file(self, key: str, path: str) -> None:
+        """Copy the object into a local file, creating parent directories."""
+        src_path = self._path(key)
+        try:
+            src = open(src_path, "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectNotFoundError(f"object not found: {key!r} in {self.uri}") from None
+        with src:
+            parent = os.path.dirname(os.path.abspath(path))
+            os.makedirs(parent, exist_ok=True)
+            with open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst, _COPY_BUFFER)
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

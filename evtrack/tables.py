@@ -1,0 +1,207 @@
+"""The compacted tables: their pyarrow schemas, and conversion to and from fold state.
+
+Declared once here, versioned per table (``SCHEMA_VERSIONS``); the compactor writes
+them and readers read them. State tables keep the ``(ts, eid)`` order of the event
+that set each value, so events folded later (the tail, or the next compaction)
+resolve against them exactly as the pure fold would.
+
+Partitioning: run-keyed state tables (runs, params, tags, latest_metrics,
+artifacts) are split into ``PARTITIONS`` buckets by ``crc32(run_id)``; a compaction
+rewrites only the buckets its events touched. Experiment tables are one bucket.
+Append-only tables (events, metrics) get new files per compaction.
+
+pyarrow is imported lazily: ``import evtrack`` must stay light.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, Any, Iterable
+
+from evtrack.fold import (
+    Artifact,
+    ExperimentState,
+    MetricSeries,
+    RunState,
+    Stamped,
+    State,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+PARTITIONS = 16
+RUN_TABLES = ("runs", "params", "tags", "latest_metrics", "artifacts")
+EXPERIMENT_TABLES = ("experiments", "experiment_tags")
+APPEND_TABLES = ("events", "metrics")
+STATE_TABLES = RUN_TABLES + EXPERIMENT_TABLES
+ALL_TABLES = APPEND_TABLES + STATE_TABLES
+SCHEMA_VERSIONS = {name: 1 for name in ALL_TABLES}
+EXPERIMENT_PARTITION = "all"
+
+_S, _I, _F = "string", "int64", "float64"
+_COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
+    # (name, type, nullable)
+    "events": [
+        ("eid", _S, False), ("type", _S, False), ("v", "int16", False), ("ts", _I, False),
+        ("experiment_id", _S, True), ("run_id", _S, True), ("key", _S, True), ("value", _S, True),
+        ("metric_value", _F, True), ("step", _I, True), ("timestamp", _I, True), ("body", _S, True),
+    ],
+    "metrics": [
+        ("run_id", _S, False), ("key", _S, False), ("value", _F, False),
+        ("step", _I, False), ("timestamp", _I, False),
+    ],
+    "runs": [
+        ("run_id", _S, False), ("experiment_id", _S, False), ("run_name", _S, False),
+        ("user_id", _S, False), ("status", _S, False), ("start_time", _I, True), ("end_time", _I, True),
+        ("artifact_uri", _S, False), ("lifecycle_stage", _S, False), ("parent_run_id", _S, True),
+        ("created_ts", _I, False), ("created_eid", _S, False), ("status_ts", _I, False),
+        ("status_eid", _S, False), ("name_ts", _I, False), ("name_eid", _S, False),
+        ("lifecycle_ts", _I, False), ("lifecycle_eid", _S, False),
+    ],
+    "params": [("run_id", _S, False), ("key", _S, False), ("value", _S, False),
+               ("ts", _I, False), ("eid", _S, False)],
+    "tags": [("run_id", _S, False), ("key", _S, False), ("value", _S, True),
+             ("ts", _I, False), ("eid", _S, False)],
+    "latest_metrics": [("run_id", _S, False), ("key", _S, False), ("value", _F, False),
+                       ("step", _I, False), ("timestamp", _I, False)],
+    "artifacts": [("run_id", _S, False), ("path", _S, False), ("size", _I, False),
+                  ("digest", _S, False), ("ts", _I, False), ("eid", _S, False)],
+    "experiments": [
+        ("experiment_id", _S, False), ("name", _S, False), ("artifact_location", _S, False),
+        ("lifecycle_stage", _S, False), ("creation_time", _I, True), ("last_update_time", _I, True),
+        ("created_ts", _I, False), ("created_eid", _S, False), ("name_ts", _I, False),
+        ("name_eid", _S, False), ("lifecycle_ts", _I, False), ("lifecycle_eid", _S, False),
+    ],
+    "experiment_tags": [("experiment_id", _S, False), ("key", _S, False), ("value", _S, True),
+                        ("ts", _I, False), ("eid", _S, False)],
+}
+
+_schemas: dict[str, "pa.Schema"] = {}
+
+
+def schema(table: str) -> "pa.Schema":
+    """The pyarrow schema of a table (with its schema version in the metadata)."""
+    if table not in _schemas:
+        import pyarrow as pa
+
+        fields = [pa.field(n, getattr(pa, t)(), nullable=null) for n, t, null in _COLUMNS[table]]
+        meta = {b"evtrack.table": table.encode(), b"evtrack.schema_version": str(SCHEMA_VERSIONS[table]).encode()}
+        _schemas[table] = pa.schema(fields, metadata=meta)
+    return _schemas[table]
+
+
+def column_names(table: str) -> list[str]:
+    """The column names of a table, in order."""
+    return [c[0] for c in _COLUMNS[table]]
+
+
+def partition_of(run_id: str) -> str:
+    """The state-table bucket of a run: ``p00`` … ``p15``."""
+    return f"p{zlib.crc32(run_id.encode()) % PARTITIONS:02d}"
+
+
+def _table(name: str, rows: dict[str, list[Any]]) -> "pa.Table":
+    import pyarrow as pa
+
+    return pa.table(rows, schema=schema(name))
+
+
+def _empty_rows(table: str) -> dict[str, list[Any]]:
+    return {c: [] for c in column_names(table)}
+
+
+# -- state -> tables ----------------------------------------------------------
+
+
+def run_tables(state: State, run_ids: Iterable[str]) -> dict[str, "pa.Table"]:
+    """The run-keyed state tables for the given runs, sorted by run_id and key."""
+    out = {t: _empty_rows(t) for t in RUN_TABLES}
+    for run_id in sorted(run_ids):
+        run = state.runs.get(run_id)
+        if run is not None:
+            _add(out["runs"], run_id=run_id, experiment_id=run.experiment_id, run_name=run.run_name,
+                 user_id=run.user_id, status=run.status, start_time=run.start_time,
+                 end_time=run.end_time, artifact_uri=run.artifact_uri,
+                 lifecycle_stage=run.lifecycle_stage, parent_run_id=run.parent_run_id,
+                 created_ts=run.created[0], created_eid=run.created[1],
+                 status_ts=run.status_order[0], status_eid=run.status_order[1],
+                 name_ts=run.name_order[0], name_eid=run.name_order[1],
+                 lifecycle_ts=run.lifecycle_order[0], lifecycle_eid=run.lifecycle_order[1])
+        for key, s in sorted(state.params.get(run_id, {}).items()):
+            _add(out["params"], run_id=run_id, key=key, value=s.value, ts=s.order[0], eid=s.order[1])
+        for key, s in sorted(state.tags.get(run_id, {}).items()):
+            _add(out["tags"], run_id=run_id, key=key, value=s.value, ts=s.order[0], eid=s.order[1])
+        for key, series in sorted(state.metrics.get(run_id, {}).items()):
+            if series.latest is not None:
+                step, timestamp, value = series.latest
+                _add(out["latest_metrics"], run_id=run_id, key=key, value=value, step=step, timestamp=timestamp)
+        for path, a in sorted(state.artifacts.get(run_id, {}).items()):
+            _add(out["artifacts"], run_id=run_id, path=path, size=a.size, digest=a.digest,
+                 ts=a.order[0], eid=a.order[1])
+    return {name: _table(name, rows) for name, rows in out.items()}
+
+
+def experiment_tables(state: State) -> dict[str, "pa.Table"]:
+    """The experiment tables of every experiment in the state."""
+    out = {t: _empty_rows(t) for t in EXPERIMENT_TABLES}
+    for exp_id in sorted(state.experiments):
+        e = state.experiments[exp_id]
+        _add(out["experiments"], experiment_id=exp_id, name=e.name, artifact_location=e.artifact_location,
+             lifecycle_stage=e.lifecycle_stage, creation_time=e.creation_time,
+             last_update_time=e.last_update_time, created_ts=e.created[0], created_eid=e.created[1],
+             name_ts=e.name_order[0], name_eid=e.name_order[1],
+             lifecycle_ts=e.lifecycle_order[0], lifecycle_eid=e.lifecycle_order[1])
+        for key, s in sorted(e.tags.items()):
+            _add(out["experiment_tags"], experiment_id=exp_id, key=key, value=s.value,
+                 ts=s.order[0], eid=s.order[1])
+    return {name: _table(name, rows) for name, rows in out.items()}
+
+
+def _add(rows: dict[str, list[Any]], **values: Any) -> None:
+    for name, value in values.items():
+        rows[name].append(value)
+
+
+# -- tables -> state ----------------------------------------------------------
+
+
+def load_state(tables: dict[str, "pa.Table"], state: State | None = None) -> State:
+    """Fold-compatible state from state tables (any subset of them)."""
+    st = state if state is not None else State()
+    if "experiments" in tables:
+        for r in tables["experiments"].to_pylist():
+            e = st.experiments.setdefault(r["experiment_id"], ExperimentState(r["experiment_id"]))
+            e.name, e.artifact_location = r["name"], r["artifact_location"]
+            e.lifecycle_stage = r["lifecycle_stage"]
+            e.creation_time, e.last_update_time = r["creation_time"], r["last_update_time"]
+            e.created = (r["created_ts"], r["created_eid"])
+            e.name_order = (r["name_ts"], r["name_eid"])
+            e.lifecycle_order = (r["lifecycle_ts"], r["lifecycle_eid"])
+    if "experiment_tags" in tables:
+        for r in tables["experiment_tags"].to_pylist():
+            e = st.experiments.setdefault(r["experiment_id"], ExperimentState(r["experiment_id"]))
+            e.tags[r["key"]] = Stamped(r["value"], (r["ts"], r["eid"]))
+    if "runs" in tables:
+        for r in tables["runs"].to_pylist():
+            st.runs[r["run_id"]] = RunState(
+                run_id=r["run_id"], experiment_id=r["experiment_id"], run_name=r["run_name"],
+                user_id=r["user_id"], start_time=r["start_time"], artifact_uri=r["artifact_uri"],
+                parent_run_id=r["parent_run_id"], created=(r["created_ts"], r["created_eid"]),
+                status=r["status"], end_time=r["end_time"], status_order=(r["status_ts"], r["status_eid"]),
+                name_order=(r["name_ts"], r["name_eid"]), lifecycle_stage=r["lifecycle_stage"],
+                lifecycle_order=(r["lifecycle_ts"], r["lifecycle_eid"]),
+            )
+    for name, target in (("params", st.params), ("tags", st.tags)):
+        if name in tables:
+            for r in tables[name].to_pylist():
+                target.setdefault(r["run_id"], {})[r["key"]] = Stamped(r["value"], (r["ts"], r["eid"]))
+    if "latest_metrics" in tables:
+        for r in tables["latest_metrics"].to_pylist():
+            per_run = st.metrics.setdefault(r["run_id"], {})
+            per_run.setdefault(r["key"], MetricSeries()).add(r["step"], r["timestamp"], r["value"])
+    if "artifacts" in tables:
+        for r in tables["artifacts"].to_pylist():
+            st.artifacts.setdefault(r["run_id"], {})[r["path"]] = Artifact(
+                r["path"], r["size"], r["digest"], (r["ts"], r["eid"]))
+    return st

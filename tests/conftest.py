@@ -1,0 +1,265 @@
+"""Shared fixtures: store URIs for both backends and a real S3 API (moto server) on loopback.
+
+Set ``EVTRACK_TEST_S3_ENDPOINT`` (and ``EVTRACK_TEST_S3_BUCKET``, credentials in the
+usual AWS variables) to run the S3 tests against a real endpoint instead of moto;
+each test then works under its own unique prefix in that bucket and cleans up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from evtrack.store import ObjectStore, open_store
+
+# -- a moto S3 server that can be stopped and restarted on the same port ------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _threaded_moto_server_class() -> type:
+    """``ThreadedMotoServer`` made fit for outage tests (built lazily: moto loads only when used).
+
+    Compared with moto's own: a bind failure raises instead of hanging ``start``,
+    ``stop`` returns within ~50 ms instead of ~500 ms, and the connections it
+    accepted are remembered so that ``stop`` can cut any still open (moto answers
+    ``Connection: close`` today, but an outage must stay an outage if that changes).
+    """
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+
+    class OutageReadyMotoServer(ThreadedMotoServer):
+        def __init__(self, port: int) -> None:
+            super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+            self.start_error: BaseException | None = None
+            self.connections: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+        def _server_entry(self) -> None:
+            try:
+                app = DomainDispatcherApplication(create_backend_app)
+                server = make_server(
+                    self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+                )
+            except BaseException as exc:  # noqa: BLE001 - re-raised by MotoServer.start
+                self.start_error = exc
+                self._server_ready_event.set()
+                return
+            accept = server.get_request
+
+            def get_request() -> tuple[socket.socket, Any]:
+                conn, address = accept()
+                self.connections.add(conn)
+                return conn, address
+
+            server.get_request = get_request  # type: ignore[method-assign]
+            self._server = server
+            self._server_ready_event.set()
+            server.serve_forever(poll_interval=0.05)  # closes the listening socket on return
+
+    return OutageReadyMotoServer
+
+
+class MotoServer:
+    """A moto S3 API on 127.0.0.1 that can be stopped (a real outage) and restarted on its port.
+
+    moto's backends are module-global, so data survives a restart within the process.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: Any = None
+
+    @property
+    def running(self) -> bool:
+        """True while the server accepts connections."""
+        return self._server is not None
+
+    def start(self) -> MotoServer:
+        """Start serving on ``self.port`` (again); raise when the port cannot be bound."""
+        if self.running:
+            return self
+        server = _threaded_moto_server_class()(self.port)
+        server.start()
+        if server.start_error is not None:
+            raise RuntimeError(
+                f"moto server could not bind 127.0.0.1:{self.port}"
+            ) from server.start_error
+        self._server = server
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: close the listening socket and cut every open connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stop()
+        for conn in list(server.connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def moto_server_factory(aws_test_credentials: None) -> Iterator[Callable[..., MotoServer]]:
+    """A function ``(port=None) -> MotoServer`` (started); every server is stopped at teardown."""
+    servers: list[MotoServer] = []
+
+    def make(port: int | None = None) -> MotoServer:
+        server = MotoServer(port).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+# -- S3 endpoint, buckets and prefixes ----------------------------------------------------
+
+REAL_ENDPOINT = os.environ.get("EVTRACK_TEST_S3_ENDPOINT")
+REAL_BUCKET = os.environ.get("EVTRACK_TEST_S3_BUCKET")
+_MOTO_LOCK = threading.Lock()
+
+
+@pytest.fixture(scope="session")
+def aws_test_credentials() -> Iterator[None]:
+    """Fake AWS credentials and region for moto (left alone when a real endpoint is used)."""
+    if REAL_ENDPOINT:
+        yield
+        return
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+    mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    mp.delenv("AWS_SESSION_TOKEN", raising=False)
+    mp.delenv("AWS_PROFILE", raising=False)
+    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    yield
+    mp.undo()
+
+
+def _serialize_conditional_puts() -> None:
+    """Make moto's conditional PutObject atomic, as it is on S3.
+
+    moto checks If-None-Match and then stores, with no lock in between, so two
+    server threads could both win; this never showed in 1,200 eight-way races but
+    would make the contract tests flaky if it did.
+    """
+    from moto.s3.responses import S3Response
+
+    if not hasattr(S3Response, "put_object") or hasattr(
+        S3Response.put_object, "_evtrack_serialized"
+    ):
+        return
+    original = S3Response.put_object
+
+    def put_object(self: Any) -> Any:
+        if self.headers.get("If-None-Match") or self.headers.get("If-Match"):
+            with _MOTO_LOCK:
+                return original(self)
+        return original(self)
+
+    put_object._evtrack_serialized = True  # type: ignore[attr-defined]
+    S3Response.put_object = put_object  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(aws_test_credentials: None) -> Iterator[str]:
+    """The URL of an S3 API: a moto server on loopback, or ``EVTRACK_TEST_S3_ENDPOINT``."""
+    mp = pytest.MonkeyPatch()
+    if REAL_ENDPOINT:
+        if not REAL_BUCKET:
+            pytest.fail(
+                "EVTRACK_TEST_S3_ENDPOINT is set: EVTRACK_TEST_S3_BUCKET must name a bucket"
+            )
+        mp.setenv("AWS_ENDPOINT_URL", REAL_ENDPOINT)
+        yield REAL_ENDPOINT
+        mp.undo()
+        return
+    _serialize_conditional_puts()
+    server = MotoServer().start()
+    mp.setenv("AWS_ENDPOINT_URL", server.url)
+    yield server.url
+    mp.undo()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str) -> Any:
+    """A raw boto3 S3 client on ``s3_endpoint``, for setup and checks behind the store's back."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=s3_endpoint, config=Config(s3={"addressing_style": "path"})
+    )
+
+
+def _delete_prefix(client: Any, bucket: str, prefix: str) -> None:
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", ())]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
+@pytest.fixture
+def s3_uri(s3_endpoint: str, s3_client: Any) -> Iterator[str]:
+    """A fresh ``s3://bucket/prefix``: a new bucket per test on moto, a new prefix elsewhere."""
+    token = uuid.uuid4().hex[:12]
+    prefix = f"evtrack-test-{token}"
+    if REAL_ENDPOINT:
+        bucket = REAL_BUCKET
+    else:
+        bucket = f"evtrack-test-{token}"
+        s3_client.create_bucket(Bucket=bucket)
+    yield f"s3://{bucket}/{prefix}"
+    _delete_prefix(s3_client, bucket, prefix + "/")
+    if not REAL_ENDPOINT:
+        _delete_prefix(s3_client, bucket, "")
+        s3_client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def local_uri(tmp_path: Any) -> str:
+    """A fresh local store path (the directory does not exist yet)."""
+    return str(tmp_path / "store")
+
+
+@pytest.fixture(params=["local", "s3"], ids=["local", "s3"])
+def store_uri(request: pytest.FixtureRequest) -> str:
+    """The URI of a fresh store, once for each backend: the same test runs on both."""
+    return request.getfixturevalue(f"{request.param}_uri")
+
+
+@pytest.fixture
+def object_store(store_uri: str) -> ObjectStore:
+    """``open_store(store_uri)``: a fresh, empty store of each backend."""
+    return open_store(store_uri)

@@ -1,0 +1,99 @@
+"""``--rebuild``: re-derive every table from the ``events`` table, the log of record.
+
+The events files are kept as they are; the metrics history and every state
+table are written anew by folding the events from scratch, streamed one record
+batch at a time. The result is committed as a new manifest, like a compaction.
+Because the fold is order-independent, a rebuild equals any sequence of
+incremental compactions of the same events — the property tests check this.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pyarrow.parquet as pq
+
+from evtrack import manifest as mf
+from evtrack import tables
+from evtrack.errors import CommitConflictError, EvtrackError
+from evtrack.events import decode_line, now_ms
+from evtrack.fold import apply
+from evtrack.store.base import ObjectStore
+from evtrack.table_files import local_path
+
+from compaction.compactor import CompactionReport
+from compaction.files import TableFileWriter, metric_rows_table
+from compaction.merge import merge_tiers
+from compaction.state_io import PartitionedState
+
+_BATCH = 200_000
+
+
+def _fold_events_file(store: ObjectStore, path: str, part: PartitionedState, out: TableFileWriter) -> int:
+    n = 0
+    parquet = pq.ParquetFile(local_path(store, path))
+    for batch in parquet.iter_batches(batch_size=_BATCH):
+        cols = batch.to_pydict()
+        rows = []
+        for i, etype in enumerate(cols["type"]):
+            if etype == "metric":
+                row = (cols["eid"][i], cols["ts"][i], cols["run_id"][i], cols["key"][i],
+                       cols["metric_value"][i], cols["step"][i], cols["timestamp"][i])
+                rows.append(row)
+                part.need_run(row[2])
+                part.add_metric(row[2], row[3], row[4], row[5], row[6])
+            else:
+                event = decode_line(cols["body"][i])
+                run_id = getattr(event, "run_id", None)
+                if run_id is not None:
+                    part.need_run(run_id)
+                else:
+                    part.need_experiments()
+                apply(event, part.state)
+        out.write(metric_rows_table(rows))
+        n += len(cols["type"])
+    return n
+
+
+def rebuild(store: ObjectStore, max_attempts: int = 10) -> CompactionReport:
+    """Rewrite every derived table of the newest manifest from its events table."""
+    start = time.perf_counter()
+    for attempt in range(max_attempts):
+        base = mf.load(store)
+        if base.version == 0:
+            return CompactionReport(duration_s=time.perf_counter() - start)
+        version = base.version + 1
+        part = PartitionedState(store, mf.Manifest())  # start from nothing
+        part.experiments_loaded = True
+        report = CompactionReport()
+        with TableFileWriter(store, "metrics", version) as metrics_out:
+            for f in base.files("events"):
+                report.events += _fold_events_file(store, f["path"], part, metrics_out)
+        state_files, _ = part.write(version)
+        new_tables = {"events": list(base.files("events"))}
+        metric_files = [metrics_out.result.entry()] if metrics_out.result else []
+        new_tables["metrics"], merged, merged_bytes = merge_tiers(store, "metrics", metric_files, version)
+        for name in tables.STATE_TABLES:
+            new_tables[name] = [f.entry() for f in state_files.get(name, [])]
+        written = [f for files in state_files.values() for f in files]
+        report.files_written = len(written) + len(metric_files) + merged
+        report.bytes_written = (sum(f.bytes for f in written) + merged_bytes
+                                + sum(f["bytes"] for f in metric_files))
+        report.conflicts = len(part.state.conflicts)
+        new = mf.Manifest(
+            version=version, parent=base.version, committed_at=now_ms(), committer="rebuild",
+            partitions=tables.PARTITIONS, schema_versions=dict(tables.SCHEMA_VERSIONS),
+            tables=new_tables, writers=base.writers, stats=dict(base.stats),
+        )
+        try:
+            store.put_if_absent(mf.manifest_key(version), new.to_json())
+        except CommitConflictError:
+            report.retries += 1
+            time.sleep(min(5.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+            continue
+        mf.write_hint(store, version)
+        report.version, report.commits = version, 1
+        report.duration_s = time.perf_counter() - start
+        return report
+    raise EvtrackError(f"rebuild lost {max_attempts} commits in a row to concurrent compactions; run it again")

@@ -30,6 +30,21 @@ def cli() -> None:
     """
 
 
+@cli.command()
+@click.option("--tracking-uri", default=None, metavar="URI",
+              help="Store to use (default: $EVTRACK_TRACKING_URI or ./evtrack-store).")
+def quickstart(tracking_uri: str | None) -> None:
+    """Track a small hyper-parameter sweep, compact it and print the best runs.
+
+    Example:
+
+        evtrack quickstart
+    """
+    from evtrack.quickstart import main as run_quickstart
+
+    run_quickstart(tracking_uri)
+
+
 def _register() -> None:
     from evtrack.cli import compaction_cmds
 

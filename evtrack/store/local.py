@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -89,8 +90,11 @@ class LocalStore:
     def _object_above(self, directory: str) -> bool:
         """True when ``directory`` or one of its ancestors below the root is a file."""
         while directory != self.root and len(directory) > len(self.root):
-            if os.path.exists(directory) and not os.path.isdir(directory):
-                return True
+            try:
+                if not stat.S_ISDIR(os.stat(directory).st_mode):
+                    return True
+            except (FileNotFoundError, NotADirectoryError):
+                pass
             directory = os.path.dirname(directory)
         return False
 

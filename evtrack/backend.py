@@ -56,16 +56,16 @@ class Backend:
         self.default_experiment_ready = False
         self.lock = threading.RLock()
 
-    def state(self):
-        """Flush this process's events, then fold everything in the store."""
+    def refresh(self) -> None:
+        """Flush this process's events, then catch the reader up with the store."""
         self.writer.flush()
-        return self.reader.refresh()
+        self.reader.refresh()
 
     def reset_after_fork(self) -> None:
         """Give the child process its own writer id and an empty buffer."""
         self.writer.reset_after_fork()
         self.lock = threading.RLock()
-        self.reader._lock = threading.Lock()
+        self.reader._lock = threading.RLock()
 
 
 _backends: dict[str, Backend] = {}

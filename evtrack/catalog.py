@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+import uuid
 from typing import Any
 
 import orjson
@@ -45,7 +46,8 @@ def claim(store: ObjectStore, key: str, payload: dict[str, Any]) -> tuple[bool, 
         for _ in range(20):  # the winner's object is visible right after its PUT on S3
             existing = read_claim(store, key)
             if existing is not None:
-                return False, existing
+                # Equal to ours: our PUT landed and only its response was lost (then retried).
+                return existing == payload, existing
             time.sleep(0.05)
         raise StoreError(f"claim {key} is taken but cannot be read") from None
 
@@ -64,9 +66,10 @@ def claim_next_number(store: ObjectStore, prefix: str, payload: dict[str, Any], 
             if stem.isdigit():
                 highest = max(highest, int(stem))
         number = highest + 1
-        try:
-            store.put_if_absent(f"{prefix}{number:010d}.json", orjson.dumps({**payload, "number": number}))
+        mine = {**payload, "number": number, "nonce": uuid.uuid4().hex}
+        won, _ = claim(store, f"{prefix}{number:010d}.json", mine)
+        if won:
             return number
-        except CommitConflictError:
+        else:
             time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
     raise StoreError(f"could not claim a number under {prefix} after {_MAX_ATTEMPTS} attempts")

@@ -1,15 +1,20 @@
 """Reads a store: the newest manifest's tables with the inbox tail folded on top.
 
-The state tables of the manifest are loaded into a fold state; every inbox
-segment the manifest does not cover (the tail) is folded on top with the same
-fold, so a tail status change or a newer metric point overrides the compacted
-value. Metric histories come from the ``metrics`` table plus the tail's points.
-Segments are immutable, so each tail segment is fetched once per process.
+The tail is every inbox segment the manifest does not cover. Its events are
+folded, with the same fold as the compactor, on top of the compacted state of
+the runs and experiments they touch — so a tail status change or a newer metric
+point overrides the compacted value; it is not a plain union.
+
+State is loaded lazily: the experiment tables as a whole (they are small), and
+a run's rows only when that run is read (a row filter on its partition's
+files). Each tail segment is fetched once per process (segments are immutable).
+Metric histories come from the ``metrics`` table plus the tail's points.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 from evtrack import manifest as mf
@@ -22,20 +27,49 @@ from evtrack.writer import INBOX
 
 _FETCH_THREADS = 16
 _MAX_RESETS = 5
+_RUN_CACHE = 4096
+
+
+def _fold_metric(st: State, e: MetricLogged) -> None:
+    per_run = st.metrics.setdefault(e.run_id, {})
+    series = per_run.get(e.key)
+    if series is None:
+        per_run[e.key] = MetricSeries(latest=(e.step, e.timestamp, e.value))
+    elif metric_rank(e.step, e.timestamp, e.value) > metric_rank(*series.latest):  # type: ignore[misc]
+        series.latest = (e.step, e.timestamp, e.value)
+
+
+def fold_latest(events: list[Event], st: State) -> None:
+    """Fold events into a state that tracks only the latest metric values (no histories)."""
+    for event in events:
+        if event.__class__ is MetricLogged:
+            _fold_metric(st, event)  # type: ignore[arg-type]
+        else:
+            apply(event, st)
 
 
 class StoreReader:
-    """The folded state of a store (tables + tail), refreshed incrementally."""
+    """Tables of the newest manifest plus the tail, read lazily and refreshed incrementally."""
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self.manifest = mf.Manifest()
-        self.state = State()
-        self.tail_series: dict[tuple[str, str], MetricSeries] = {}
         self.bad_lines: list[BadLine] = []
-        self._folded: set[str] = set()
+        self._lock = threading.RLock()
         self._segments: dict[str, list[Event]] = {}  # decoded tail segments, by key
-        self._lock = threading.Lock()
+        self._reset(0)
+
+    # -- tail -----------------------------------------------------------------
+
+    def _reset(self, version: int) -> None:
+        self.manifest = mf.load(self.store, version) if version else mf.Manifest()
+        self._folded: set[str] = set()
+        self._segments = {k: v for k, v in self._segments.items() if not self.manifest.is_folded(k)}
+        self.tail_runs: dict[str, list[Event]] = {}
+        self.tail_experiments: list[Event] = []
+        self.tail_series: dict[tuple[str, str], MetricSeries] = {}
+        self._experiments: State | None = None
+        self._runs: OrderedDict[str, State] = OrderedDict()
 
     def _fetch(self, key: str) -> list[Event] | None:
         cached = self._segments.get(key)
@@ -50,40 +84,27 @@ class StoreReader:
         self._segments[key] = events
         return events
 
-    def _reset(self, version: int) -> None:
-        self.manifest = mf.load(self.store, version)
-        self.state = State()
-        self.tail_series = {}
-        self._folded = set()
-        self._segments = {k: v for k, v in self._segments.items() if not self.manifest.is_folded(k)}
-        if version:
-            from evtrack.table_files import read_files
-
-            loaded = {name: read_files(self.store, [f["path"] for f in self.manifest.files(name)],
-                                       tables.schema(name))
-                      for name in tables.STATE_TABLES}
-            tables.load_state(loaded, self.state)
-
-    def _fold(self, events: list[Event]) -> None:
-        st = self.state
+    def _add_tail(self, events: list[Event]) -> None:
         for event in events:
+            run_id = getattr(event, "run_id", None)
+            if run_id is None:
+                self.tail_experiments.append(event)
+                if self._experiments is not None:
+                    apply(event, self._experiments)
+                continue
+            self.tail_runs.setdefault(run_id, []).append(event)
+            cached = self._runs.get(run_id)
+            if cached is not None:
+                fold_latest([event], cached)
             if event.__class__ is MetricLogged:
                 e = event
-                per_run = st.metrics.setdefault(e.run_id, {})
-                series = per_run.get(e.key)
+                series = self.tail_series.get((run_id, e.key))  # type: ignore[attr-defined]
                 if series is None:
-                    per_run[e.key] = MetricSeries(latest=(e.step, e.timestamp, e.value))
-                elif metric_rank(e.step, e.timestamp, e.value) > metric_rank(*series.latest):
-                    series.latest = (e.step, e.timestamp, e.value)
-                tail = self.tail_series.get((e.run_id, e.key))
-                if tail is None:
-                    tail = self.tail_series[(e.run_id, e.key)] = MetricSeries()
-                tail.add(e.step, e.timestamp, e.value)
-            else:
-                apply(event, st)
+                    series = self.tail_series[(run_id, e.key)] = MetricSeries()  # type: ignore[attr-defined]
+                series.add(e.step, e.timestamp, e.value)  # type: ignore[attr-defined]
 
-    def refresh(self) -> State:
-        """Bring the state up to the newest manifest plus every tail segment."""
+    def refresh(self) -> None:
+        """Catch up with the newest manifest and every tail segment."""
         with self._lock:
             for _ in range(_MAX_RESETS):
                 target = mf.latest_version(self.store)
@@ -102,11 +123,58 @@ class StoreReader:
                     if events is None:
                         vanished = True  # folded and deleted by a compactor since we listed it
                         continue
-                    self._fold(events)
+                    self._add_tail(events)
                     self._folded.add(key)
                 if not vanished:
-                    break
-            return self.state
+                    return
+
+    # -- views ----------------------------------------------------------------
+
+    def _read_state(self, names: tuple[str, ...], partition: str, filters=None) -> dict:
+        from evtrack.table_files import read_files
+
+        out = {}
+        for name in names:
+            keys = [f["path"] for f in self.manifest.files(name) if f.get("partition") == partition]
+            if keys:
+                out[name] = read_files(self.store, keys, tables.schema(name), filters=filters)
+        return out
+
+    def experiments(self) -> State:
+        """The state of every experiment (tables + tail)."""
+        with self._lock:
+            if self._experiments is None:
+                st = State()
+                if self.manifest.version:
+                    tables.load_state(self._read_state(tables.EXPERIMENT_TABLES, tables.EXPERIMENT_PARTITION), st)
+                for event in self.tail_experiments:
+                    apply(event, st)
+                self._experiments = st
+            return self._experiments
+
+    def run(self, run_id: str) -> State:
+        """A state holding one run (tables + tail) and every experiment."""
+        with self._lock:
+            st = self._runs.get(run_id)
+            if st is None:
+                st = State()
+                if self.manifest.version:
+                    rows = self._read_state(tables.RUN_TABLES, tables.partition_of(run_id),
+                                            filters=[("run_id", "=", run_id)])
+                    tables.load_state(rows, st)
+                fold_latest(self.tail_runs.get(run_id, []), st)
+                self._runs[run_id] = st
+                if len(self._runs) > _RUN_CACHE:
+                    self._runs.popitem(last=False)
+            else:
+                self._runs.move_to_end(run_id)
+            st.experiments = self.experiments().experiments
+            return st
+
+    def tail_run_ids(self) -> list[str]:
+        """Runs with events in the tail."""
+        with self._lock:
+            return list(self.tail_runs)
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, int, float]]:
         """Every point of a metric: the compacted history plus the tail, exact duplicates once."""
@@ -122,6 +190,6 @@ class StoreReader:
                 series.add(step, ts, value)
         tail = self.tail_series.get((run_id, key))
         if tail is not None:
-            for (step, ts, _), value in tail.points.items():
+            for (step, ts, _), value in list(tail.points.items()):
                 series.add(step, ts, value)
         return series.history()

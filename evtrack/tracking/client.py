@@ -76,7 +76,14 @@ class EvtrackClient(artifacts.ArtifactsMixin):
         return self._backend.writer.next_eid()
 
     def _state(self) -> State:
-        return self._backend.state()
+        """Every experiment, fresh (this process's buffer flushed first)."""
+        self._backend.refresh()
+        return self._backend.reader.experiments()
+
+    def _run_view(self, run_id: str) -> State:
+        """A fresh state holding ``run_id`` (if it exists) and every experiment."""
+        self._backend.refresh()
+        return self._backend.reader.run(run_id)
 
     def flush(self):
         """Send everything buffered by this process to the store; returns a ``FlushResult``."""
@@ -107,7 +114,8 @@ class EvtrackClient(artifacts.ArtifactsMixin):
         key = catalog.name_key(catalog.EXPERIMENT_NAMES, DEFAULT_EXPERIMENT_NAME)
         if self._backend.default_experiment_ready:
             return
-        payload = {"name": DEFAULT_EXPERIMENT_NAME, "experiment_id": DEFAULT_EXPERIMENT_ID}
+        payload = {"name": DEFAULT_EXPERIMENT_NAME, "experiment_id": DEFAULT_EXPERIMENT_ID,
+                   "nonce": uuid.uuid4().hex}
         won, winner = catalog.claim(self.store, key, payload)
         if won:
             self._create_claimed(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, None, {})
@@ -261,14 +269,14 @@ class EvtrackClient(artifacts.ArtifactsMixin):
         return views.new_run(event)
 
     def _run_state(self, run_id: str, state: State | None = None):
-        st = (state or self._state()).runs.get(run_id)
+        st = (state or self._run_view(run_id)).runs.get(run_id)
         if st is None or not st.exists:
             raise ResourceNotFoundError(f"Run '{run_id}' not found")
         return st
 
     def get_run(self, run_id: str) -> Run:
         """The run with its params, latest metrics and tags."""
-        state = self._state()
+        state = self._run_view(run_id)
         return views.run(state, self._run_state(run_id, state))
 
     def _check_writable(self, run_id: str) -> None:
@@ -276,7 +284,7 @@ class EvtrackClient(artifacts.ArtifactsMixin):
         if run_id in b.writable_runs:
             return
         v.validate_run_id(run_id)
-        state = self._state()
+        state = self._run_view(run_id)
         run = self._run_state(run_id, state)
         stage = views.run_lifecycle(state, run)
         if stage != LifecycleStage.ACTIVE:
@@ -356,7 +364,7 @@ class EvtrackClient(artifacts.ArtifactsMixin):
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag from a run."""
         self._check_writable(run_id)
-        if key not in self._state().live_tags(run_id):
+        if key not in self._run_view(run_id).live_tags(run_id):
             raise ResourceNotFoundError(f"No tag with name: {key} in run with id {run_id}")
         self._emit(ev.TagDeleted(eid=self._eid(), ts=now_ms(), run_id=run_id, key=key))
 
@@ -402,8 +410,7 @@ class EvtrackClient(artifacts.ArtifactsMixin):
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of a metric, ordered by step, then timestamp."""
-        state = self._state()
-        self._run_state(run_id, state)
+        self._run_state(run_id)
         history = self._backend.reader.metric_history(run_id, key)
         return [Metric(key, value, ts, step, run_id) for step, ts, value in history]
 

@@ -160,15 +160,18 @@ class Compactor:
         events_out = TableFileWriter(self.store, "events", version)
         stats = CompactionReport()
         folded_keys: list[str] = []
+        segments = []
+        for info in chunk:
+            if mf.parse_segment_key(info.key) is not None:
+                segments.append(info)
+            elif quarantine.quarantine_object(self.store, info.key):
+                stats.quarantined_segments += 1
         try:
-            done = 0
-            for batch in fetch_batches(self.store, chunk, self.batch_bytes):
+            done = len(chunk) - len(segments)
+            for batch in fetch_batches(self.store, segments, self.batch_bytes):
                 for seg in batch:
                     writer = mf.parse_segment_key(seg.key)
-                    if writer is None:
-                        quarantine.quarantine_object(self.store, seg.key, self.store.get(seg.key))
-                        stats.quarantined_segments += 1
-                        continue
+                    assert writer is not None
                     if seg.bad:
                         quarantine.quarantine_lines(self.store, seg.key, seg.bad)
                         stats.quarantined_lines += len(seg.bad)

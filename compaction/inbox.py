@@ -17,7 +17,7 @@ from typing import Iterator
 import orjson
 
 from evtrack.errors import EventDecodeError, ObjectNotFoundError
-from evtrack.events import BadLine, Event, decode_line, from_wire
+from evtrack.events import I64_MAX, I64_MIN, BadLine, Event, decode_line, from_wire
 from evtrack.manifest import Manifest, parse_segment_key
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.writer import INBOX
@@ -48,22 +48,22 @@ class DecodedSegment:
 def pending_segments(store: ObjectStore, manifest: Manifest) -> tuple[list[ObjectInfo], list[ObjectInfo]]:
     """(new segments to fold, segments already folded in ``manifest``), in key order."""
     new, done = [], []
-    for info in store.list(INBOX):
-        if not info.key.endswith(".jsonl"):
-            continue
+    for info in store.list(INBOX):  # objects that are not well-named segments are new: quarantined
         (done if manifest.is_folded(info.key) else new).append(info)
     return new, done
 
 
 def _metric_row(obj: dict) -> MetricRow | None:
     """A metric event as a row tuple when every field is well-typed, else None."""
-    if obj.keys() != _METRIC_FIELDS or obj["v"] != 1:
+    if obj.keys() != _METRIC_FIELDS or obj["v"] != 1 or type(obj["v"]) is not int:
         return None
     eid, ts, run_id, key = obj["eid"], obj["ts"], obj["run_id"], obj["key"]
     value, step, timestamp = obj["value"], obj["step"], obj["timestamp"]
     if not (type(eid) is str and eid and type(ts) is int and type(run_id) is str
             and type(key) is str and type(step) is int and type(timestamp) is int):
         return None
+    if not (I64_MIN <= ts <= I64_MAX and I64_MIN <= step <= I64_MAX and I64_MIN <= timestamp <= I64_MAX):
+        return None  # from_wire reports it
     if type(value) is not float:
         if type(value) is int:
             value = float(value)

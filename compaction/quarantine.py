@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import orjson
 
+from evtrack.errors import ObjectNotFoundError
 from evtrack.events import BadLine
 from evtrack.fold import ParamConflict
 from evtrack.store.base import ObjectStore
@@ -31,10 +32,15 @@ def quarantine_lines(store: ObjectStore, segment_key: str, bad: list[BadLine]) -
     store.put(f"{PREFIX}lines/{_name(segment_key)}.json", orjson.dumps(doc, option=orjson.OPT_INDENT_2))
 
 
-def quarantine_object(store: ObjectStore, key: str, data: bytes) -> None:
-    """Move an object that is not a well-named segment out of the inbox."""
+def quarantine_object(store: ObjectStore, key: str) -> bool:
+    """Move an object that is not a well-named segment out of the inbox; False if it is gone."""
+    try:
+        data = store.get(key)
+    except ObjectNotFoundError:
+        return False  # another compactor moved it
     store.put(f"{PREFIX}segments/{_name(key)}", data)
     store.delete(key)
+    return True
 
 
 def quarantine_conflicts(store: ObjectStore, version: int, conflicts: list[ParamConflict]) -> None:

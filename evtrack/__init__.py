@@ -60,6 +60,7 @@ from evtrack.tracking.fluent import (
     set_tracking_uri,
     start_run,
 )
+from evtrack.tracking.fluent_search import search_runs, sql
 from evtrack.writer import FlushResult
 
 __version__ = "0.1.0"

@@ -54,6 +54,7 @@ class Backend:
         self.writable_runs: set[str] = set()
         self.artifact_uris: dict[str, str] = {}
         self.default_experiment_ready = False
+        self.engine = None  # the DuckDB query engine, created on first query
         self.lock = threading.RLock()
 
     def refresh(self) -> None:

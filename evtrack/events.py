@@ -25,6 +25,7 @@ import orjson
 from evtrack.errors import EventDecodeError
 
 WIRE_VERSION = 1
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1  # every integer field is stored as int64
 
 
 def now_ms() -> int:
@@ -303,13 +304,13 @@ def from_wire(obj: Any) -> Event:
     if cls is None:
         raise EventDecodeError(f"unknown event type {etype!r}")
     version = obj.get("v")
-    if version != cls.version:
+    if type(version) is not int or version != cls.version:  # not 1.0 nor true
         raise EventDecodeError(f"unknown version {version!r} of event type {etype!r} (known: {cls.version})")
     eid, ts = obj.get("eid"), obj.get("ts")
     if not isinstance(eid, str) or not eid:
         raise EventDecodeError(f"event {etype!r} has no valid 'eid'")
-    if not isinstance(ts, int) or isinstance(ts, bool):
-        raise EventDecodeError(f"event {eid} has no valid integer 'ts'")
+    if not isinstance(ts, int) or isinstance(ts, bool) or not I64_MIN <= ts <= I64_MAX:
+        raise EventDecodeError(f"event {eid} has no valid 64-bit integer 'ts'")
     kwargs: dict[str, Any] = {"eid": eid, "ts": ts}
     for name, accepted, optional in _FIELD_TYPES[cls]:
         if name not in obj:
@@ -334,6 +335,8 @@ def from_wire(obj: Any) -> Event:
             raise EventDecodeError(f"event {eid} ({etype}) field {name!r} must map strings to strings")
         if float in accepted and isinstance(value, int):
             value = float(value)
+        elif isinstance(value, int) and not I64_MIN <= value <= I64_MAX:
+            raise EventDecodeError(f"event {eid} ({etype}) field {name!r} is out of the 64-bit integer range")
         kwargs[name] = value
     unknown = obj.keys() - kwargs.keys() - set(_ENVELOPE) - {n for n, _, _ in _FIELD_TYPES[cls]}
     if unknown:

@@ -127,14 +127,23 @@ def main(tracking_uri: str | None = None) -> None:
 
 
 def _print_best(run_ids: list[str]) -> None:
-    runs = [evtrack.get_run(rid) for rid in run_ids]
-    runs.sort(key=lambda r: r.data.metrics["rmse"])
-    print("\nbest runs by validation rmse:")
+    best = evtrack.search_runs(experiment_names=[EXPERIMENT], filter_string="metrics.r2 > 0.5",
+                               order_by=["metrics.rmse ASC"], max_results=5, output_format="list")
+    print("\nbest runs: search_runs(filter_string=\"metrics.r2 > 0.5\", order_by=[\"metrics.rmse ASC\"])")
     print(f"  {'run name':<14} {'model':<6} {'alpha':>6} {'rmse':>8} {'r2':>7}")
-    for r in runs[:5]:
+    for r in best:
         print(f"  {r.info.run_name:<14} {r.data.params['model']:<6} {r.data.params['alpha']:>6} "
               f"{r.data.metrics['rmse']:8.3f} {r.data.metrics['r2']:7.3f}")
-    print(json.dumps({"experiment": EXPERIMENT, "best_run_id": runs[0].info.run_id}))
+    placeholders = ", ".join("?" for _ in run_ids)
+    summary = evtrack.sql(
+        "SELECT p.value AS model, count(*) AS runs, min(m.value) AS best_rmse, avg(m.value) AS mean_rmse "
+        "FROM params p JOIN latest_metrics m USING (run_id) "
+        f"WHERE p.key = 'model' AND m.key = 'rmse' AND run_id IN ({placeholders}) "
+        "GROUP BY p.value ORDER BY best_rmse", run_ids)
+    print("\nSQL: rmse by model over this sweep")
+    for row in summary.to_pylist():
+        print(f"  {row['model']:<6} runs={row['runs']}  best={row['best_rmse']:.3f}  mean={row['mean_rmse']:.3f}")
+    print(json.dumps({"experiment": EXPERIMENT, "best_run_id": best[0].info.run_id if best else None}))
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ class StoreReader:
                 if target != self.manifest.version:
                     self._reset(target)
                 new = [i.key for i in self.store.list(INBOX)
-                       if i.key.endswith(".jsonl") and i.key not in self._folded
+                       if mf.parse_segment_key(i.key) is not None and i.key not in self._folded
                        and not self.manifest.is_folded(i.key)]
                 if len(new) > 2:
                     with ThreadPoolExecutor(min(_FETCH_THREADS, len(new))) as pool:

@@ -263,3 +263,87 @@ def store_uri(request: pytest.FixtureRequest) -> str:
 def object_store(store_uri: str) -> ObjectStore:
     """``open_store(store_uri)``: a fresh, empty store of each backend."""
     return open_store(store_uri)
+
+
+# -- evtrack process-global state (tracking URI, backends, fluent run stack) ---------------
+
+_EVTRACK_ENV = (
+    "EVTRACK_TRACKING_URI",
+    "EVTRACK_RUN_ID",
+    "EVTRACK_EXPERIMENT_NAME",
+    "EVTRACK_EXPERIMENT_ID",
+    "EVTRACK_FLUSH_BYTES",
+    "EVTRACK_FLUSH_INTERVAL",
+    "EVTRACK_MAX_BUFFER_BYTES",
+)
+
+
+def reset_evtrack_globals() -> None:
+    """End this thread's active runs, close every writer and forget all cached backends."""
+    from evtrack import backend
+    from evtrack.tracking import artifacts, fluent
+
+    stack = fluent._stack()
+    while stack:
+        try:
+            fluent.end_run()
+        except Exception:  # noqa: BLE001 - the store may be gone (outage tests); keep resetting
+            pass
+    for b in list(backend._backends.values()):
+        try:
+            b.writer.close()
+        except Exception:  # noqa: BLE001
+            pass
+    backend._backends.clear()
+    fluent._clients.clear()
+    fluent._active_experiment_id = None
+    fluent._last_active_run_id = None
+    backend.reset_tracking_uri()
+    artifacts._artifact_store.cache_clear()
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``EVTRACK_SPOOL_DIR`` pointed at a fresh directory of this test (never ~/.cache)."""
+    path = tmp_path / "spool"
+    monkeypatch.setenv("EVTRACK_SPOOL_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def fresh_evtrack(spool_dir: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """evtrack's globals reset before and after the test; evtrack env variables unset."""
+    for name in _EVTRACK_ENV:
+        monkeypatch.delenv(name, raising=False)
+    reset_evtrack_globals()
+    yield
+    reset_evtrack_globals()
+
+
+@pytest.fixture
+def tracking_uri(store_uri: str, fresh_evtrack: None) -> str:
+    """``evtrack.set_tracking_uri(store_uri)`` with isolated globals, once per backend."""
+    import evtrack
+
+    evtrack.set_tracking_uri(store_uri)
+    return store_uri
+
+
+def read_inbox(uri: str) -> list[Any]:
+    """Every event in the inbox of the store at ``uri``, decoded straight from its segments."""
+    from evtrack.events import decode_segment
+
+    store = open_store(uri)
+    out: list[Any] = []
+    for info in store.list("events/"):
+        if info.key.endswith(".jsonl"):
+            events, bad = decode_segment(store.get(info.key), info.key)
+            assert not bad, f"undecodable lines in {info.key}: {bad}"
+            out.extend(events)
+    return out
+
+
+@pytest.fixture
+def inbox() -> Callable[[str], list[Any]]:
+    """``inbox(uri)``: the events in a store's inbox, read behind the client's back."""
+    return read_inbox

@@ -414,5 +414,14 @@ class EvtrackClient(artifacts.ArtifactsMixin):
         history = self._backend.reader.metric_history(run_id, key)
         return [Metric(key, value, ts, step, run_id) for step, ts, value in history]
 
+    def search_runs(self, experiment_ids: Sequence[str] | str, filter_string: str = "",
+                    run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 1000,
+                    order_by: Sequence[str] | None = None, page_token: str | None = None) -> PagedList:
+        """One page of runs matching MLflow's filter grammar; ``.token`` fetches the next page."""
+        from evtrack.query.search import search_runs
+
+        return search_runs(self._backend, experiment_ids, filter_string, run_view_type, max_results,
+                           order_by, page_token)
+
 
 MlflowClient = EvtrackClient

@@ -1,0 +1,236 @@
+"""The query engine: DuckDB over one manifest's tables, with the inbox tail folded on top.
+
+A :class:`Snapshot` is an in-memory DuckDB database whose views are the
+documented tables. State tables of the manifest are loaded as Arrow tables
+(cached per version); the append-only ``metrics`` and ``events`` tables are
+scanned lazily as pyarrow datasets over the cached Parquet files, with
+projection and filter pushdown. The tail (inbox segments the manifest does not
+cover) is folded with the compactor's fold onto the compacted rows of the runs
+it touches, and those runs' rows replace theirs in the views — a tail status
+change or newer metric point overrides the compacted one.
+
+Once built, the connection is locked: no file, network or database access,
+no configuration changes. Search SQL is rendered with bound parameters only.
+
+Views (columns):
+  experiments(experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+  experiment_tags(experiment_id, key, value)
+  runs(run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri,
+       lifecycle_stage, parent_run_id)
+  params(run_id, key, value)   tags(run_id, key, value)
+  metrics(run_id, key, value, step, timestamp)          -- full history, exact duplicates once
+  latest_metrics(run_id, key, value, step, timestamp)   -- MLflow's latest value per key
+  artifacts(run_id, path, size, digest)
+  events(eid, type, v, ts, experiment_id, run_id, key, value, metric_value, step, timestamp, body)
+  runs_wide: runs plus one column per param ("params.<key>"), latest metric ("metrics.<key>")
+             and tag ("tags.<key>")
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from evtrack import manifest as mf
+from evtrack import tables
+from evtrack.fold import State
+from evtrack.table_files import local_path, read_files
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from evtrack.backend import Backend
+
+_RUN_VIEW_COLUMNS = ("run_id, r.experiment_id, run_name, user_id, status, start_time, end_time, "
+                     "artifact_uri, parent_run_id")
+MAX_WIDE_KEYS = 1000
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Snapshot:
+    """One locked DuckDB connection over a manifest version (and, when fresh, the tail)."""
+
+    def __init__(self, con: "duckdb.DuckDBPyConnection", version: int, tail_runs: int) -> None:
+        self.con = con
+        self.version = version
+        self.tail_runs = tail_runs
+        self.lock = threading.Lock()
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> "duckdb.DuckDBPyConnection":
+        """Run one statement (the caller holds no other cursor)."""
+        return self.con.execute(sql, params or [])
+
+    def arrow(self, sql: str, params: list[Any] | None = None) -> "pa.Table":
+        """A query's result as an Arrow table."""
+        with self.lock:
+            return self.con.sql(sql, params=params or None).to_arrow_table()
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        """A query's result as tuples."""
+        with self.lock:
+            return self.con.execute(sql, params or []).fetchall()
+
+
+class QueryEngine:
+    """Builds and caches snapshots for one backend (store + reader)."""
+
+    def __init__(self, backend: "Backend") -> None:
+        self.backend = backend
+        self._base: dict[int, dict[str, Any]] = {}
+        self._snapshots: dict[tuple, Snapshot] = {}
+        self._lock = threading.Lock()
+
+    # -- base tables of a version ------------------------------------------------
+
+    def _base_tables(self, manifest: mf.Manifest) -> dict[str, Any]:
+        cached = self._base.get(manifest.version)
+        if cached is not None:
+            return cached
+        import pyarrow.dataset as ds
+
+        store = self.backend.store
+        base: dict[str, Any] = {}
+        for name in tables.STATE_TABLES:
+            base[name] = read_files(store, [f["path"] for f in manifest.files(name)], tables.schema(name))
+        for name in tables.APPEND_TABLES:
+            paths = [local_path(store, f["path"]) for f in manifest.files(name)]
+            base[name] = ds.dataset(paths, schema=tables.schema(name), format="parquet") if paths \
+                else tables.schema(name).empty_table()
+        self._base = {manifest.version: base}  # keep only the newest version's base in memory
+        return base
+
+    # -- tail ----------------------------------------------------------------------
+
+    def _tail(self) -> tuple[dict[str, "pa.Table"], "pa.Table", dict[str, "pa.Table"] | None]:
+        """(run tables of tail-touched runs, tail metric points, experiment tables or None)."""
+        import pyarrow as pa
+
+        reader = self.backend.reader
+        run_ids = reader.tail_run_ids()
+        merged = State()
+        for rid in run_ids:
+            st = reader.run(rid)
+            for attr in ("runs", "params", "tags", "metrics", "artifacts"):
+                src = getattr(st, attr)
+                if rid in src:
+                    getattr(merged, attr)[rid] = src[rid]
+        run_rows = tables.run_tables(merged, run_ids)
+        points: dict[str, list] = {"run_id": [], "key": [], "value": [], "step": [], "timestamp": []}
+        for (rid, key), series in list(reader.tail_series.items()):
+            for (step, ts, _), value in list(series.points.items()):
+                points["run_id"].append(rid)
+                points["key"].append(key)
+                points["value"].append(value)
+                points["step"].append(step)
+                points["timestamp"].append(ts)
+        tail_points = pa.table(points, schema=tables.schema("metrics"))
+        exp_rows = tables.experiment_tables(reader.experiments()) if reader.tail_experiments else None
+        return run_rows, tail_points, exp_rows
+
+    # -- snapshots -------------------------------------------------------------------
+
+    def snapshot(self, version: int | None = None, fresh: bool = True) -> Snapshot:
+        """A snapshot of the newest version with the tail (default), or of ``version`` without it."""
+        backend = self.backend
+        if version is None:
+            if fresh:
+                backend.refresh()
+            else:
+                backend.reader.refresh()
+            manifest = backend.reader.manifest
+        else:
+            manifest = mf.load(backend.store, version)
+            fresh = False
+        with self._lock:
+            key = (manifest.version, fresh, len(backend.reader._folded) if fresh else 0)
+            snap = self._snapshots.get(key)
+            if snap is None:
+                snap = self._build(manifest, fresh)
+                self._snapshots = {key: snap}
+            return snap
+
+    def _build(self, manifest: mf.Manifest, fresh: bool) -> Snapshot:
+        import duckdb
+
+        base = self._base_tables(manifest)
+        con = duckdb.connect(":memory:")
+        con.execute("SET threads TO 2")
+        for name, data in base.items():
+            con.register(f"base_{name}", data)
+        tail_count = 0
+        if fresh:
+            run_rows, points, exp_rows = self._tail()
+            tail_count = run_rows["runs"].num_rows
+            for name, data in run_rows.items():
+                con.register(f"tail_{name}", data)
+            con.register("tail_metrics", points)
+            import pyarrow as pa
+
+            ids = sorted(set(run_rows["runs"].column("run_id").to_pylist())
+                         | set(run_rows["params"].column("run_id").to_pylist())
+                         | set(run_rows["tags"].column("run_id").to_pylist())
+                         | set(run_rows["latest_metrics"].column("run_id").to_pylist())
+                         | set(run_rows["artifacts"].column("run_id").to_pylist()))
+            con.register("tail_ids", pa.table({"run_id": pa.array(ids, pa.string())}))
+            if exp_rows is not None:
+                for name, data in exp_rows.items():
+                    con.register(f"base_{name}", data)  # the folded experiments replace the table
+            for name in tables.RUN_TABLES:
+                con.execute(f"CREATE VIEW all_{name} AS SELECT * FROM base_{name} "
+                            f"WHERE run_id NOT IN (SELECT run_id FROM tail_ids) "
+                            f"UNION ALL SELECT * FROM tail_{name}")
+            con.execute("CREATE VIEW all_metrics AS SELECT * FROM base_metrics UNION ALL SELECT * FROM tail_metrics")
+        else:
+            for name in tables.RUN_TABLES + ("metrics",):
+                con.execute(f"CREATE VIEW all_{name} AS SELECT * FROM base_{name}")
+        self._create_views(con)
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        return Snapshot(con, manifest.version, tail_count)
+
+    @staticmethod
+    def _create_views(con: "duckdb.DuckDBPyConnection") -> None:
+        con.execute("""CREATE VIEW experiments AS SELECT experiment_id, name, artifact_location,
+                       lifecycle_stage, creation_time, last_update_time FROM base_experiments
+                       WHERE created_ts >= 0""")
+        con.execute("""CREATE VIEW experiment_tags AS SELECT experiment_id, key, value
+                       FROM base_experiment_tags WHERE value IS NOT NULL""")
+        con.execute(f"""CREATE VIEW runs AS SELECT {_RUN_VIEW_COLUMNS},
+                       CASE WHEN e.lifecycle_stage = 'deleted' THEN 'deleted' ELSE r.lifecycle_stage END
+                         AS lifecycle_stage
+                       FROM all_runs r LEFT JOIN base_experiments e USING (experiment_id)
+                       WHERE r.created_ts >= 0""")
+        con.execute("CREATE VIEW params AS SELECT run_id, key, value FROM all_params")
+        con.execute("CREATE VIEW tags AS SELECT run_id, key, value FROM all_tags WHERE value IS NOT NULL")
+        con.execute("CREATE VIEW latest_metrics AS SELECT run_id, key, value, step, timestamp FROM all_latest_metrics")
+        con.execute("CREATE VIEW metrics AS SELECT DISTINCT run_id, key, value, step, timestamp FROM all_metrics")
+        con.execute("CREATE VIEW artifacts AS SELECT run_id, path, size, digest FROM all_artifacts")
+        con.execute("CREATE VIEW events AS SELECT * FROM base_events")
+        QueryEngine._create_wide(con)
+
+    @staticmethod
+    def _create_wide(con: "duckdb.DuckDBPyConnection") -> None:
+        cols, joins = [], []
+        sources = (("params", "params", "value"), ("metrics", "latest_metrics", "value"), ("tags", "tags", "value"))
+        for prefix, view, col in sources:
+            keys = [k for (k,) in con.execute(f"SELECT DISTINCT key FROM {view} ORDER BY key LIMIT ?",
+                                              [MAX_WIDE_KEYS]).fetchall()]
+            if not keys:
+                continue
+            alias = f"w_{prefix}"
+            aggs = ", ".join(
+                f"first({col}) FILTER (WHERE key = {_sql_string(k)}) AS {_quote_ident(prefix + '.' + k)}"
+                for k in keys)
+            joins.append(f"LEFT JOIN (SELECT run_id, {aggs} FROM {view} GROUP BY run_id) {alias} USING (run_id)")
+            cols.extend(f"{alias}.{_quote_ident(prefix + '.' + k)}" for k in keys)
+        select = ", ".join(["runs.*"] + cols)
+        con.execute(f"CREATE VIEW runs_wide AS SELECT {select} FROM runs {' '.join(joins)}")
+
+
+def _sql_string(value: str) -> str:
+    """A SQL string literal (only for keys read back from our own tables when building views)."""
+    return "'" + value.replace("'", "''") + "'"

@@ -1,0 +1,90 @@
+"""search_runs, metric history and free SQL, answered by the query engine."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from evtrack.entities import PagedList, Run, RunData, RunInfo, ViewType
+from evtrack.errors import InvalidParameterError
+from evtrack.query import search_grammar as grammar
+from evtrack.query.search_sql import render_search
+from evtrack.tracking.views import check_max_results, decode_page_token, encode_page_token
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from evtrack.backend import Backend
+    from evtrack.query.engine import Snapshot
+
+SEARCH_MAX_RESULTS_DEFAULT = 1000
+
+
+def engine_of(backend: "Backend"):
+    """The backend's query engine (created on first use)."""
+    if backend.engine is None:
+        from evtrack.query.engine import QueryEngine
+
+        backend.engine = QueryEngine(backend)
+    return backend.engine
+
+
+def runs_by_ids(snap: "Snapshot", run_ids: Sequence[str]) -> list[Run]:
+    """Full ``Run`` entities for ids, in the given order (unknown ids skipped)."""
+    if not run_ids:
+        return []
+    ids = list(run_ids)
+    marks = ", ".join("?" for _ in ids)
+    infos = {row[0]: row for row in snap.rows(
+        "SELECT run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, "
+        f"lifecycle_stage FROM runs WHERE run_id IN ({marks})", ids)}
+    data = {rid: RunData() for rid in infos}
+    for view, attr in (("params", "params"), ("tags", "tags"), ("latest_metrics", "metrics")):
+        for rid, key, value in snap.rows(f"SELECT run_id, key, value FROM {view} WHERE run_id IN ({marks})", ids):
+            if rid in data:
+                getattr(data[rid], attr)[key] = value
+    return [Run(RunInfo(*infos[rid]), data[rid]) for rid in ids if rid in infos]
+
+
+def search_runs(backend: "Backend", experiment_ids: Sequence[str], filter_string: str | None = None,
+                run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+                order_by: Sequence[str] | None = None, page_token: str | None = None,
+                version: int | None = None, fresh: bool = True) -> PagedList:
+    """One page of runs matching MLflow's filter grammar, in MLflow's order."""
+    if isinstance(experiment_ids, (str, int)):
+        experiment_ids = [experiment_ids]
+    limit = check_max_results(max_results, SEARCH_MAX_RESULTS_DEFAULT)
+    filters = grammar.parse_run_filter(filter_string)
+    orders = grammar.parse_order_by(list(order_by) if order_by else None, kind="run")
+    stages = ViewType.stages(run_view_type)
+    offset = decode_page_token(page_token)
+    ids = [str(e) for e in experiment_ids]
+    if not ids:
+        return PagedList([], None)
+    snap = engine_of(backend).snapshot(version, fresh)
+    sql, params = render_search(filters, orders, ids, stages, limit + 1, offset)
+    found = [row[0] for row in snap.rows(sql, params)]
+    token = encode_page_token(offset + limit) if len(found) > limit else None
+    return PagedList(runs_by_ids(snap, found[:limit]), token)
+
+
+def run_sql(backend: "Backend", query: str, params: Sequence[Any] | None = None,
+            version: int | None = None, fresh: bool = True) -> "pa.Table":
+    """Run one read-only SELECT over the documented views; returns an Arrow table."""
+    import duckdb
+
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidParameterError("sql() needs a SELECT statement")
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise InvalidParameterError(f"SQL syntax error: {exc}") from None
+    if len(statements) != 1:
+        raise InvalidParameterError(f"sql() runs exactly one statement, got {len(statements)}")
+    if statements[0].type not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
+        raise InvalidParameterError(
+            f"sql() is read-only: only SELECT queries are allowed (got {statements[0].type.name})")
+    snap = engine_of(backend).snapshot(version, fresh)
+    try:
+        return snap.arrow(query, list(params or []))
+    except duckdb.Error as exc:
+        raise InvalidParameterError(f"SQL error: {str(exc).splitlines()[0]}") from None

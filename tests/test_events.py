@@ -1,0 +1,223 @@
+"""The event codec: every type round-trips, non-finite floats survive, bad input fails loudly."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import evtrack
+from evtrack import events as ev
+from evtrack.errors import EventDecodeError
+from evtrack.fold import fold
+from evtrack.reader import StoreReader
+from evtrack.store import open_store
+
+SAMPLES: dict[str, ev.Event] = {
+    "experiment_created": ev.ExperimentCreated(
+        eid="w1-1", ts=1_700_000_000_000, experiment_id="3", name="nyc taxi",
+        artifact_location="s3://bucket/root/artifacts/3", tags={"team": "ml", "note": "ünïcode ✓"},
+    ),
+    "experiment_renamed": ev.ExperimentRenamed(eid="w1-2", ts=2, experiment_id="3", name="taxi"),
+    "experiment_deleted": ev.ExperimentDeleted(eid="w1-3", ts=3, experiment_id="3"),
+    "experiment_restored": ev.ExperimentRestored(eid="w1-4", ts=4, experiment_id="3"),
+    "experiment_tag_set": ev.ExperimentTagSet(eid="w1-5", ts=5, experiment_id="3", key="k", value="v"),
+    "experiment_tag_deleted": ev.ExperimentTagDeleted(eid="w1-6", ts=6, experiment_id="3", key="k"),
+    "run_created": ev.RunCreated(
+        eid="w1-7", ts=7, run_id="a" * 32, experiment_id="3", run_name="brave-owl-1", user_id="ahmad",
+        start_time=7, artifact_uri="file:///tmp/artifacts/3/aaa/artifacts", parent_run_id="b" * 32,
+        tags={"mlflow.runName": "brave-owl-1"},
+    ),
+    "run_updated": ev.RunUpdated(eid="w1-8", ts=8, run_id="a" * 32, status="FINISHED", end_time=9,
+                                 run_name="renamed"),
+    "run_deleted": ev.RunDeleted(eid="w1-9", ts=9, run_id="a" * 32),
+    "run_restored": ev.RunRestored(eid="w1-10", ts=10, run_id="a" * 32),
+    "param": ev.ParamLogged(eid="w1-11", ts=11, run_id="a" * 32, key="alpha", value="0.01"),
+    "metric": ev.MetricLogged(eid="w1-12", ts=12, run_id="a" * 32, key="loss", value=0.25, step=3,
+                              timestamp=12),
+    "tag_set": ev.TagSet(eid="w1-13", ts=13, run_id="a" * 32, key="developer", value="ahmad"),
+    "tag_deleted": ev.TagDeleted(eid="w1-14", ts=14, run_id="a" * 32, key="developer"),
+    "artifact_logged": ev.ArtifactLogged(eid="w1-15", ts=15, run_id="a" * 32, path="models/m.bin",
+                                         size=1234, digest="sha256:" + "0" * 64),
+}
+
+
+def test_the_samples_cover_every_registered_event_type() -> None:
+    assert set(SAMPLES) == set(ev.event_types())
+    for name, event in SAMPLES.items():
+        assert type(event).type == name
+
+
+@pytest.mark.parametrize("event", list(SAMPLES.values()), ids=list(SAMPLES))
+def test_every_event_type_round_trips(event: ev.Event) -> None:
+    line = ev.encode(event)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    obj = orjson.loads(line)
+    assert list(obj)[:4] == ["v", "eid", "type", "ts"]
+    assert (obj["v"], obj["eid"], obj["type"], obj["ts"]) == (1, event.eid, type(event).type, event.ts)
+    assert ev.decode_line(line) == event
+    assert ev.decode_line(line.decode()) == event
+
+
+def test_optional_fields_may_be_absent_or_null() -> None:
+    bare = {"v": 1, "eid": "w-1", "type": "run_updated", "ts": 5, "run_id": "r1"}
+    assert ev.decode_line(orjson.dumps(bare)) == ev.RunUpdated(eid="w-1", ts=5, run_id="r1")
+    nulls = {**bare, "status": None, "end_time": None, "run_name": None}
+    assert ev.decode_line(orjson.dumps(nulls)) == ev.RunUpdated(eid="w-1", ts=5, run_id="r1")
+    created = ev.RunCreated(eid="w-2", ts=1, run_id="r", experiment_id="0", run_name="n", user_id="u",
+                            start_time=1, artifact_uri="x", tags={})
+    assert ev.decode_line(ev.encode(created)).parent_run_id is None
+
+
+def test_integer_metric_values_decode_as_floats() -> None:
+    line = b'{"v":1,"eid":"w-1","type":"metric","ts":1,"run_id":"r","key":"k","value":3,"step":0,"timestamp":1}'
+    event = ev.decode_line(line)
+    assert event.value == 3.0 and type(event.value) is float
+
+
+def test_the_fast_metric_encoder_matches_the_generic_one() -> None:
+    fast = ev.encode_metric_line("w-9", 100, "r1", "loss", 0.5, 7, 99)
+    generic = ev.encode(ev.MetricLogged(eid="w-9", ts=100, run_id="r1", key="loss", value=0.5, step=7,
+                                        timestamp=99))
+    assert orjson.loads(fast) == orjson.loads(generic)
+    assert ev.decode_line(fast) == ev.decode_line(generic)
+
+
+# -- NaN and infinities ------------------------------------------------------------------------
+
+NON_FINITE = [(math.nan, "NaN"), (math.inf, "Infinity"), (-math.inf, "-Infinity")]
+
+
+def _same_float(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return struct.pack("<d", a) == struct.pack("<d", b)
+
+
+@pytest.mark.parametrize("value, wire", NON_FINITE, ids=["nan", "inf", "-inf"])
+def test_non_finite_metric_values_round_trip_exactly(value: float, wire: str) -> None:
+    event = ev.MetricLogged(eid="w-1", ts=1, run_id="r", key="k", value=value, step=0, timestamp=1)
+    for line in (ev.encode(event), ev.encode_metric_line("w-1", 1, "r", "k", value, 0, 1)):
+        assert orjson.loads(line)["value"] == wire  # not null, which orjson would write
+        assert _same_float(ev.decode_line(line).value, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.floats(allow_nan=True, allow_infinity=True))
+def test_any_float_round_trips_bit_exactly(value: float) -> None:
+    line = ev.encode_metric_line("w-1", 1, "r", "k", value, 0, 1)
+    assert _same_float(ev.decode_line(line).value, value)
+
+
+def test_non_finite_values_round_trip_through_a_real_store(tracking_uri: str, inbox) -> None:
+    client = evtrack.EvtrackClient(tracking_uri)
+    run_id = client.create_run("0").info.run_id
+    for step, (value, _) in enumerate(NON_FINITE):
+        client.log_metric(run_id, "odd", value, step=step)
+    client.log_batch(run_id, metrics=[evtrack.Metric("batched", math.nan, 5, 0)])
+    client.log_metric(run_id, "same_step", 1.0, timestamp=10, step=0)
+    client.log_metric(run_id, "same_step", math.nan, timestamp=10, step=0)
+    assert client.flush().durable
+
+    history = client.get_metric_history(run_id, "odd")
+    assert [m.step for m in history] == [0, 1, 2]
+    assert math.isnan(history[0].value)
+    assert history[1].value == math.inf and history[2].value == -math.inf
+    run = client.get_run(run_id)
+    assert run.data.metrics["odd"] == -math.inf  # the highest step wins
+    assert math.isnan(run.data.metrics["batched"])
+    assert math.isnan(run.data.metrics["same_step"])  # NaN ranks above numbers at one step
+    # The log itself, read behind the client's back, holds the exact values.
+    state = fold(inbox(tracking_uri))
+    assert math.isnan(state.latest_metrics(run_id)["batched"])
+    assert state.latest_metrics(run_id)["odd"] == -math.inf
+    odd = state.metrics[run_id]["odd"].history()
+    assert [p[0] for p in odd] == [0, 1, 2] and math.isnan(odd[0][2])
+    assert (odd[1][2], odd[2][2]) == (math.inf, -math.inf)
+
+
+# -- decode errors -------------------------------------------------------------------------
+
+_METRIC = {"v": 1, "eid": "w-1", "type": "metric", "ts": 1, "run_id": "r", "key": "k", "value": 1.0,
+           "step": 0, "timestamp": 1}
+
+
+def _without(obj: dict, key: str) -> dict:
+    return {k: v for k, v in obj.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (orjson.dumps({**_METRIC, "type": "bogus"}), r"unknown event type 'bogus'"),
+        (orjson.dumps(_without(_METRIC, "type")), r"unknown event type None"),
+        (orjson.dumps({**_METRIC, "v": 2}), r"unknown version 2 of event type 'metric'"),
+        (orjson.dumps(_without(_METRIC, "v")), r"unknown version None of event type 'metric'"),
+        (orjson.dumps(_without(_METRIC, "run_id")), r"lacks field 'run_id'"),
+        (orjson.dumps(_without(_METRIC, "eid")), r"no valid 'eid'"),
+        (orjson.dumps(_without(_METRIC, "ts")), r"no valid (64-bit )?integer 'ts'"),
+        (orjson.dumps({**_METRIC, "ts": "1"}), r"no valid (64-bit )?integer 'ts'"),
+        (orjson.dumps({**_METRIC, "step": "3"}), r"field 'step' has type str"),
+        (orjson.dumps({**_METRIC, "step": True}), r"field 'step' has type bool"),
+        (orjson.dumps({**_METRIC, "value": [1]}), r"field 'value' has type list"),
+        (orjson.dumps({**_METRIC, "value": "nan"}), r"non-numeric metric value 'nan'"),
+        (orjson.dumps({**_METRIC, "key": None}), r"null 'key'"),
+        (orjson.dumps({**_METRIC, "extra": 1}), r"unknown fields \['extra'\]"),
+        (orjson.dumps({"v": 1, "eid": "w-2", "type": "tag_set", "ts": 1, "run_id": "r", "key": "k",
+                       "value": 5}), r"field 'value' has type int"),
+        (orjson.dumps({"v": 1, "eid": "w-3", "type": "experiment_created", "ts": 1, "experiment_id": "1",
+                       "name": "n", "artifact_location": "x", "tags": {"a": 1}}),
+         r"field 'tags' must map strings to strings"),
+        (b'{"v": 1, "eid": "w-1", "type": "metric"', r"malformed JSON line"),
+        (b"not json at all", r"malformed JSON line"),
+        (b"[1, 2, 3]", r"not a JSON object: list"),
+        (b'"metric"', r"not a JSON object: str"),
+    ],
+    ids=[
+        "unknown-type", "no-type", "unknown-version", "no-version", "missing-field", "no-eid", "no-ts",
+        "string-ts", "wrong-type", "bool-for-int", "list-for-float", "bad-nonfinite", "null-required",
+        "unknown-field", "int-for-str", "bad-tags", "truncated-json", "garbage", "array", "string",
+    ],
+)
+def test_bad_lines_raise_event_decode_error_naming_the_problem(line: bytes, message: str) -> None:
+    with pytest.raises(EventDecodeError, match=message) as info:
+        ev.decode_line(line)
+    assert info.value.error_code == "BAD_REQUEST"
+    assert isinstance(info.value, evtrack.EvtrackError)
+
+
+def test_decode_segment_keeps_bad_lines_apart() -> None:
+    good = [SAMPLES["run_created"], SAMPLES["param"], SAMPLES["metric"]]
+    lines = [ev.encode(e) for e in good]
+    middle_bad = b'{"v": 7, "eid": "w-x", "type": "param", "ts": 1}\n'
+    truncated = ev.encode(SAMPLES["tag_set"])[:25]  # a writer died mid-line: no newline
+    data = lines[0] + middle_bad + b"\n" + lines[1] + lines[2] + truncated
+
+    events, bad = ev.decode_segment(data, "events/0000000000001-w-000001.jsonl")
+
+    assert events == good  # nothing good is lost, in order
+    assert [(b.line_no, b.raw) for b in bad] == [(2, middle_bad.rstrip(b"\n")), (6, truncated)]
+    assert all(b.segment == "events/0000000000001-w-000001.jsonl" for b in bad)
+    assert "unknown version 7" in bad[0].error
+    assert "malformed JSON" in bad[1].error
+
+
+def test_the_reader_folds_good_lines_and_reports_bad_ones(tracking_uri: str) -> None:
+    client = evtrack.EvtrackClient(tracking_uri)
+    run_id = client.create_run("0").info.run_id
+    client.flush()
+    store = open_store(tracking_uri)
+    good = ev.encode_metric_line("zz-1", 5, run_id, "loss", 0.5, 1, 5)
+    store.put("events/0000000000005-zz-000001.jsonl", good + b'{"v": 1, "eid": "zz-2", "type": "metr')
+
+    reader = StoreReader(open_store(tracking_uri))
+    reader.refresh()
+    assert [(b.segment, b.line_no) for b in reader.bad_lines] == [("events/0000000000005-zz-000001.jsonl", 2)]
+    assert "malformed JSON" in reader.bad_lines[0].error
+    # The good line of that segment is not lost: users see the point.
+    assert client.get_run(run_id).data.metrics == {"loss": 0.5}
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(1, 0.5)]

@@ -110,13 +110,14 @@ class Compactor:
 
     def __init__(self, store: ObjectStore, *, grace_seconds: float = 300.0, batch_bytes: int = 64 << 20,
                  max_segments_per_commit: int = 20_000, max_attempts: int = 10,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, writer_retention_days: float = 30.0) -> None:
         self.store = store
         self.grace_seconds = grace_seconds
         self.batch_bytes = batch_bytes
         self.max_segments_per_commit = max_segments_per_commit
         self.max_attempts = max_attempts
         self.progress = progress
+        self.writer_retention_ms = int(writer_retention_days * 86_400_000)
         self.committer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     # -- public ---------------------------------------------------------------
@@ -155,7 +156,8 @@ class Compactor:
     def _commit_chunk(self, base: mf.Manifest, chunk: list[ObjectInfo], report: CompactionReport) -> None:
         version = base.version + 1
         part = PartitionedState(self.store, base)
-        marks = copy.deepcopy(base.writers)
+        horizon = now_ms() - self.writer_retention_ms
+        marks = {w: copy.deepcopy(m) for w, m in base.writers.items() if m.last >= horizon}
         metrics_out = TableFileWriter(self.store, "metrics", version)
         events_out = TableFileWriter(self.store, "events", version)
         stats = CompactionReport()

@@ -347,3 +347,72 @@ def read_inbox(uri: str) -> list[Any]:
 def inbox() -> Callable[[str], list[Any]]:
     """``inbox(uri)``: the events in a store's inbox, read behind the client's back."""
     return read_inbox
+
+
+# -- compaction: segments written behind the client's back, tables read back -------------
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``EVTRACK_CACHE_DIR`` (downloaded table files) pointed at a fresh directory of this test."""
+    path = tmp_path / "table-cache"
+    monkeypatch.setenv("EVTRACK_CACHE_DIR", str(path))
+    return path
+
+
+class DirectWriter:
+    """Builds events (eids ``<writer>-<n>``) and puts them as inbox segments with well-formed keys.
+
+    The keys are those of ``SegmentWriter``: ``events/<ms:013d>-<writer>-<seq:06d>.jsonl``.
+    """
+
+    def __init__(self, store: ObjectStore, writer: str | None = None, ms: int = 1_700_000_000_000) -> None:
+        self.store = store
+        self.writer = writer or uuid.uuid4().hex[:12]
+        self.ms = ms
+        self.next_eid = 0
+        self.next_seq = 0
+
+    def event(self, cls: type, ts: int | None = None, **fields: Any) -> Any:
+        """A new event of ``cls`` with the next eid of this writer (ts defaults to a rising clock)."""
+        self.next_eid += 1
+        return cls(eid=f"{self.writer}-{self.next_eid}", ts=self.ms + self.next_eid if ts is None else ts,
+                   **fields)
+
+    def key(self, seq: int | None = None, ms: int | None = None) -> str:
+        """The inbox key of segment ``seq`` (the next one when None)."""
+        if seq is None:
+            self.next_seq += 1
+            seq = self.next_seq
+        return f"events/{self.ms if ms is None else ms:013d}-{self.writer}-{seq:06d}.jsonl"
+
+    def put(self, events: list[Any], seq: int | None = None, ms: int | None = None,
+            raw: bytes = b"") -> str:
+        """Put one segment holding ``events`` (then ``raw`` bytes); returns its key."""
+        from evtrack.events import encode
+
+        key = self.key(seq, ms)
+        self.store.put(key, b"".join(encode(e) for e in events) + raw)
+        return key
+
+
+@pytest.fixture
+def direct_writer() -> type[DirectWriter]:
+    """The ``DirectWriter`` class: ``direct_writer(store, writer=None, ms=...)``."""
+    return DirectWriter
+
+
+def read_table_rows(store: ObjectStore, table: str, version: int | None = None) -> list[dict[str, Any]]:
+    """Every row of ``table`` in manifest ``version`` (the newest when None), as dicts."""
+    from evtrack import manifest, tables
+    from evtrack.table_files import read_files
+
+    m = manifest.load(store, version)
+    paths = [f["path"] for f in m.files(table)]
+    return read_files(store, paths, tables.schema(table)).to_pylist()
+
+
+@pytest.fixture
+def table_rows() -> Callable[..., list[dict[str, Any]]]:
+    """``table_rows(store, table, version=None)``: the rows of a compacted table."""
+    return read_table_rows

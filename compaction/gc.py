@@ -1,0 +1,458 @@
+"""``gc``: table housekeeping, and permanent deletion of deleted runs and experiments.
+
+One run::
+
+    compact the inbox, so every event of a deleted run is in the tables   (skipped by --dry-run)
+        │
+        ▼
+    choose targets: runs and experiments deleted longer ago than older_than
+        │  (newest manifest's runs/experiments tables + lifecycle events of the inbox tail)
+        ▼
+    delete the targets' artifacts ─▶ release their experiment-name claims
+        │
+        ▼
+    ┌─▶ rewrite every file holding their rows (events, metrics, state partitions)
+    └── put-if-absent manifest n+1 ── lost ─▶ backoff, redo on the winner
+        │ won
+        ▼
+    delete manifests superseded longer ago than retention (the newest always stays)
+        │
+        ▼
+    delete objects under tables/ that no kept manifest lists, older than retention
+
+Retention: a manifest stays while it is the newest or its successor was
+committed within ``retention`` (so a reader that loaded it just before it was
+superseded has the whole period to finish); "committed" is the manifest
+object's mtime, the store's clock, the same clock that dates table files. A
+file no kept manifest lists is deleted once its mtime is older than
+``retention``, which protects the files of a compaction still in flight.
+
+Purged rows leave the live tables at once; the superseded files that still hold
+them go with a later gc, after the retention period. Artifacts are deleted before
+the commit, so a crash leaves a deleted run without artifacts that the next gc
+finishes purging. Experiment ids stay claimed (ids are never reused); names are
+released, so a new experiment may take the name.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from evtrack import catalog
+from evtrack import events as ev
+from evtrack import manifest as mf
+from evtrack import tables
+from evtrack.entities import LifecycleStage
+from evtrack.errors import (
+    CommitConflictError,
+    EvtrackError,
+    InvalidParameterError,
+    InvalidStateError,
+    ResourceNotFoundError,
+)
+from evtrack.fold import ExperimentState, RunState, State, apply
+from evtrack.store import open_store
+from evtrack.store.base import ObjectInfo, ObjectStore
+from evtrack.table_files import local_path, read_files
+
+from compaction.compactor import CompactionReport, compact
+from compaction.files import TableFileWriter
+from compaction.inbox import fetch_batches, pending_segments
+
+DEFAULT_RETENTION_S = 7 * 86400.0
+TABLES_PREFIX = "tables/"
+_BATCH = 64_000
+_LIFECYCLE_EVENTS = (ev.RunCreated, ev.RunDeleted, ev.RunRestored, ev.ExperimentCreated,
+                     ev.ExperimentRenamed, ev.ExperimentDeleted, ev.ExperimentRestored)
+
+
+@dataclass
+class GcReport:
+    """What one ``gc`` call deleted (or, in a dry run, would delete)."""
+
+    dry_run: bool = False
+    compaction: CompactionReport | None = None
+    version: int | None = None  # the manifest committed by the purge, if any
+    deleted_manifests: list[int] = field(default_factory=list)
+    deleted_files: list[str] = field(default_factory=list)
+    purged_runs: list[str] = field(default_factory=list)
+    purged_experiments: list[str] = field(default_factory=list)
+    artifacts_deleted: int = 0
+    bytes_freed: int = 0
+    retries: int = 0
+    duration_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def manifests_deleted(self) -> int:
+        """Old manifests removed."""
+        return len(self.deleted_manifests)
+
+    @property
+    def files_deleted(self) -> int:
+        """Unreferenced table files removed."""
+        return len(self.deleted_files)
+
+    @property
+    def runs_purged(self) -> int:
+        """Runs permanently deleted."""
+        return len(self.purged_runs)
+
+    @property
+    def experiments_purged(self) -> int:
+        """Experiments permanently deleted."""
+        return len(self.purged_experiments)
+
+    def summary(self) -> str:
+        """The report as printed by ``evtrack gc``."""
+        verb = "would delete" if self.dry_run else "deleted"
+        text = (
+            f"gc{' (dry run)' if self.dry_run else ''}: {verb} {self.manifests_deleted} manifests, "
+            f"{self.files_deleted} table files, {self.artifacts_deleted} artifacts "
+            f"({self.bytes_freed / 1e6:.1f} MB freed); {self.runs_purged} runs and "
+            f"{self.experiments_purged} experiments {'would be ' if self.dry_run else ''}purged"
+        )
+        if self.version is not None:
+            text += f"; committed version {self.version}"
+        return text + f" in {self.duration_s:.2f}s"
+
+
+@dataclass
+class Targets:
+    """What a purge removes: run id -> artifact URI, experiment id -> name."""
+
+    runs: dict[str, str] = field(default_factory=dict)
+    experiments: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.runs or self.experiments)
+
+
+def gc(store: ObjectStore, *, older_than_s: float = 0.0, retention_s: float = DEFAULT_RETENTION_S,
+       run_ids: Iterable[str] | None = None, experiment_ids: Iterable[str] | None = None,
+       dry_run: bool = False, grace_seconds: float = 300.0, now_ms: int | None = None,
+       max_attempts: int = 10) -> GcReport:
+    """Purge deleted runs/experiments, then remove old manifests and unreferenced table files.
+
+    ``run_ids`` / ``experiment_ids`` restrict the purge as in ``mlflow gc``: each one
+    given must exist, be deleted and (with ``older_than_s``) be old enough, else
+    nothing happens and the error names them. ``now_ms`` overrides the clock.
+    """
+    start = time.perf_counter()
+    now = ev.now_ms() if now_ms is None else now_ms
+    report = GcReport(dry_run=dry_run)
+    if not dry_run:
+        report.compaction = compact(store, grace_seconds=grace_seconds)
+    targets = select_targets(store, mf.load(store), now - int(older_than_s * 1000), older_than_s > 0,
+                             _ids(run_ids), _ids(experiment_ids))
+    report.purged_runs = sorted(targets.runs)
+    report.purged_experiments = sorted(targets.experiments, key=_id_order)
+    if targets:
+        _delete_artifacts(store, targets, report)
+        if not dry_run:
+            _release_names(store, targets)
+            report.version = _commit_purge(store, targets, report, max_attempts)
+    cutoff_s = (now - retention_s * 1000) / 1000.0
+    kept = _collect_manifests(store, cutoff_s, report)
+    _collect_files(store, kept, cutoff_s, report)
+    report.duration_s = time.perf_counter() - start
+    return report
+
+
+def _ids(values: Iterable[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    out = [str(v).strip() for v in values if str(v).strip()]
+    return list(dict.fromkeys(out)) or None
+
+
+def _id_order(experiment_id: str) -> tuple[int, str]:
+    return (int(experiment_id), "") if experiment_id.isdigit() else (1 << 62, experiment_id)
+
+
+# -- choosing what to purge ---------------------------------------------------
+
+
+def _tail_lifecycle_events(store: ObjectStore, base: mf.Manifest) -> list[ev.Event]:
+    """The lifecycle events of inbox segments ``base`` does not cover (metrics are skipped)."""
+    new, _ = pending_segments(store, base)
+    found: list[ev.Event] = []
+    for batch in fetch_batches(store, new):
+        for seg in batch:
+            found.extend(e for e, _line in seg.events if isinstance(e, _LIFECYCLE_EVENTS))
+    return found
+
+
+def lifecycle_state(store: ObjectStore, base: mf.Manifest) -> State:
+    """Lifecycle-only fold state: every experiment, and the runs that are (or may be) deleted.
+
+    Reads projected columns of the ``experiments`` and ``runs`` tables (runs filtered
+    to the deleted ones, those of deleted experiments, and those the tail touches),
+    then folds the tail's lifecycle events on top; memory grows with deleted runs only.
+    """
+    tail = _tail_lifecycle_events(store, base)
+    st = State()
+    exp_cols = ["experiment_id", "name", "lifecycle_stage", "created_ts", "created_eid", "name_ts",
+                "name_eid", "lifecycle_ts", "lifecycle_eid"]
+    exps = read_files(store, [f["path"] for f in base.files("experiments")], tables.schema("experiments"),
+                      exp_cols)
+    for r in exps.to_pylist():
+        st.experiments[r["experiment_id"]] = ExperimentState(
+            r["experiment_id"], name=r["name"], created=(r["created_ts"], r["created_eid"]),
+            name_order=(r["name_ts"], r["name_eid"]), lifecycle_stage=r["lifecycle_stage"],
+            lifecycle_order=(r["lifecycle_ts"], r["lifecycle_eid"]))
+    for e in tail:
+        if not hasattr(e, "run_id"):
+            apply(e, st)
+    deleted_exps = [x for x, e in st.experiments.items() if e.lifecycle_stage == LifecycleStage.DELETED]
+    tail_runs = sorted({e.run_id for e in tail if hasattr(e, "run_id")})  # type: ignore[attr-defined]
+    wanted = pc.field("lifecycle_stage") == LifecycleStage.DELETED
+    if deleted_exps:
+        wanted = wanted | pc.field("experiment_id").isin(deleted_exps)
+    if tail_runs:
+        wanted = wanted | pc.field("run_id").isin(tail_runs)
+    run_cols = ["run_id", "experiment_id", "artifact_uri", "created_ts", "created_eid", "lifecycle_stage",
+                "lifecycle_ts", "lifecycle_eid"]
+    runs = read_files(store, [f["path"] for f in base.files("runs")], tables.schema("runs"), run_cols, wanted)
+    for r in runs.to_pylist():
+        st.runs[r["run_id"]] = RunState(
+            r["run_id"], experiment_id=r["experiment_id"], artifact_uri=r["artifact_uri"],
+            created=(r["created_ts"], r["created_eid"]), lifecycle_stage=r["lifecycle_stage"],
+            lifecycle_order=(r["lifecycle_ts"], r["lifecycle_eid"]))
+    for e in tail:
+        if hasattr(e, "run_id"):
+            apply(e, st)
+    return st
+
+
+def _run_deleted_time(st: State, run: RunState) -> int | None:
+    """When a run became deleted: by itself or with its experiment, whichever came first."""
+    exp = st.experiments.get(run.experiment_id)
+    times = [t for t in (run.deleted_time, exp.deleted_time if exp is not None else None) if t is not None]
+    return min(times) if times else None
+
+
+def select_targets(store: ObjectStore, base: mf.Manifest, threshold_ms: int, check_age: bool,
+                   run_ids: list[str] | None, experiment_ids: list[str] | None) -> Targets:
+    """The runs and experiments to purge, with ``mlflow gc``'s rules and errors."""
+    st = lifecycle_state(store, base)
+    runs = {r: run for r, run in st.runs.items() if run.exists}
+    exps = {x: e for x, e in st.experiments.items() if e.exists}
+    old_enough: Callable[[int | None], bool] = (
+        lambda t: t is not None and (not check_age or t <= threshold_ms))
+    if run_ids is None:
+        chosen_runs = {r for r, run in runs.items() if old_enough(_run_deleted_time(st, run))}
+    else:
+        # Unknown ids are checked in the manifest's full runs table only when not found here.
+        _check_ids("Run", run_ids, lambda r: r in runs or _run_exists(store, base, r),
+                   lambda r: r in runs and _run_deleted_time(st, runs[r]) is not None,
+                   lambda r: old_enough(_run_deleted_time(st, runs[r])))
+        chosen_runs = set(run_ids)
+    if experiment_ids is None:
+        chosen_exps = {x for x, e in exps.items() if old_enough(e.deleted_time)}
+    else:
+        _check_ids("Experiment", experiment_ids, lambda x: x in exps,
+                   lambda x: exps[x].deleted_time is not None, lambda x: old_enough(exps[x].deleted_time))
+        chosen_exps = set(experiment_ids)
+    chosen_runs |= {r for r, run in runs.items() if run.experiment_id in chosen_exps}
+    return Targets(runs={r: runs[r].artifact_uri for r in chosen_runs},
+                   experiments={x: exps[x].name for x in chosen_exps})
+
+
+def _run_exists(store: ObjectStore, base: mf.Manifest, run_id: str) -> bool:
+    found = read_files(store, [f["path"] for f in base.files("runs")
+                               if f.get("partition") == tables.partition_of(run_id)],
+                       tables.schema("runs"), ["run_id"], pc.field("run_id") == run_id)
+    return found.num_rows > 0
+
+
+def _check_ids(kind: str, ids: list[str], exists: Callable[[str], bool], deleted: Callable[[str], bool],
+               old: Callable[[str], bool]) -> None:
+    missing = [i for i in ids if not exists(i)]
+    if missing:
+        raise ResourceNotFoundError(f"{kind}s not found: {', '.join(missing)}")
+    active = [i for i in ids if not deleted(i)]
+    if active:
+        raise InvalidStateError(
+            f"{kind}s {', '.join(active)} are not in the deleted lifecycle stage; "
+            f"only deleted {kind.lower()}s can be permanently deleted"
+        )
+    young = [i for i in ids if not old(i)]
+    if young:
+        raise InvalidParameterError(
+            f"{kind}s {', '.join(young)} are not older than the required age (--older-than)"
+        )
+
+
+# -- purging ------------------------------------------------------------------
+
+
+def _artifact_location(store: ObjectStore, uri: str) -> tuple[ObjectStore, str]:
+    """(store, key prefix) holding everything under an artifact URI."""
+    root = store.uri.rstrip("/") + "/"
+    if uri.startswith(root):
+        return store, uri[len(root):].strip("/") + "/"
+    return open_store(uri), ""
+
+
+def _delete_artifacts(store: ObjectStore, targets: Targets, report: GcReport) -> None:
+    """Delete (or count, in a dry run) every object under the targets' artifact URIs."""
+    for run_id, uri in sorted(targets.runs.items()):
+        if not uri:
+            continue
+        try:
+            where, prefix = _artifact_location(store, uri)
+            for info in list(where.list(prefix)):
+                if not report.dry_run:
+                    where.delete(info.key)
+                report.artifacts_deleted += 1
+                report.bytes_freed += info.size
+        except EvtrackError as exc:
+            report.warnings.append(f"artifacts of run {run_id} at {uri} were not deleted: {exc.message}")
+
+
+def _release_names(store: ObjectStore, targets: Targets) -> None:
+    """Free the name claims that still point at a purged experiment."""
+    for exp_id, name in targets.experiments.items():
+        key = catalog.name_key(catalog.EXPERIMENT_NAMES, name)
+        claim = catalog.read_claim(store, key)
+        if claim is not None and str(claim.get("experiment_id")) == exp_id:
+            catalog.release(store, key)
+
+
+def _is_in(batch: pa.RecordBatch, column: str, values: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.is_in(batch.column(column), value_set=values), False)
+
+
+def _drop_mask(table: str, runs: pa.Array, exps: pa.Array) -> Callable[[pa.RecordBatch], pa.Array] | None:
+    """Which rows of a batch of ``table`` belong to a purged run or experiment (None: no such rows)."""
+    if table == "events":
+        return lambda b: pc.or_(_is_in(b, "run_id", runs), _is_in(b, "experiment_id", exps))
+    if table == "metrics" or table in tables.RUN_TABLES:
+        return lambda b: _is_in(b, "run_id", runs)
+    if table in tables.EXPERIMENT_TABLES:
+        return lambda b: _is_in(b, "experiment_id", exps)
+    return None
+
+
+_KEY_COLUMNS = {"events": ["run_id", "experiment_id"], "experiments": ["experiment_id"],
+                "experiment_tags": ["experiment_id"]}
+
+
+def _filter_file(store: ObjectStore, table: str, entry: dict[str, Any], version: int,
+                 drop: Callable[[pa.RecordBatch], pa.Array]) -> tuple[bool, dict[str, Any] | None]:
+    """(changed, new entry or None when no row is left): ``entry``'s file without the dropped rows."""
+    with pq.ParquetFile(local_path(store, entry["path"])) as parquet:
+        columns = _KEY_COLUMNS.get(table, ["run_id"])
+        if not any(pc.any(drop(b)).as_py() for b in parquet.iter_batches(_BATCH, columns=columns)):
+            return False, entry
+        with TableFileWriter(store, table, version, entry.get("partition"), entry.get("tier", 0)) as out:
+            for b in parquet.iter_batches(_BATCH):
+                out.write(pa.Table.from_batches([b.filter(pc.invert(drop(b)))]))
+    return True, out.result.entry() if out.result is not None else None
+
+
+def rewrite_without(store: ObjectStore, base: mf.Manifest, targets: Targets,
+                    version: int) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """The tables of ``base`` with the targets' rows removed; returns (tables, files rewritten)."""
+    runs = pa.array(sorted(targets.runs), pa.string())
+    exps = pa.array(sorted(targets.experiments), pa.string())
+    partitions = {tables.partition_of(r) for r in targets.runs}
+    new_tables: dict[str, list[dict[str, Any]]] = {}
+    changed = 0
+    for name, files in base.tables.items():
+        drop = _drop_mask(name, runs, exps)
+        kept: list[dict[str, Any]] = []
+        for f in files:
+            if drop is None or (name in tables.RUN_TABLES and f.get("partition") not in partitions):
+                kept.append(f)
+                continue
+            did, new = _filter_file(store, name, f, version, drop)
+            changed += did
+            if new is not None:
+                kept.append(new)
+        new_tables[name] = kept
+    return new_tables, changed
+
+
+def _commit_purge(store: ObjectStore, targets: Targets, report: GcReport, max_attempts: int) -> int | None:
+    """Commit a manifest without the targets' rows; None when no table holds any."""
+    committer = f"gc-{socket.gethostname()}-{os.getpid()}"
+    for attempt in range(max_attempts):
+        base = mf.load(store)
+        version = base.version + 1
+        new_tables, changed = rewrite_without(store, base, targets, version)
+        if not changed:
+            return None
+        stats = dict(base.stats)
+        stats["purged_runs"] = stats.get("purged_runs", 0) + len(targets.runs)
+        stats["purged_experiments"] = stats.get("purged_experiments", 0) + len(targets.experiments)
+        new = mf.Manifest(
+            version=version, parent=base.version or None, committed_at=ev.now_ms(), committer=committer,
+            partitions=base.partitions, schema_versions=dict(base.schema_versions), tables=new_tables,
+            writers=base.writers, stats=stats,
+        )
+        try:
+            store.put_if_absent(mf.manifest_key(version), new.to_json())
+        except CommitConflictError:  # the files just written are orphans: a later gc removes them
+            report.retries += 1
+            time.sleep(min(5.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+            continue
+        mf.write_hint(store, version)
+        return version
+    raise EvtrackError(f"gc lost {max_attempts} commits in a row to concurrent compactions; "
+                       "nothing was purged from the tables, run it again")
+
+
+# -- manifests and files ------------------------------------------------------
+
+
+def _manifest_infos(store: ObjectStore) -> list[tuple[int, ObjectInfo]]:
+    found = []
+    for info in store.list(mf.MANIFESTS):
+        stem = info.key[len(mf.MANIFESTS):]
+        if stem.endswith(".json") and stem[:-5].isdigit():
+            found.append((int(stem[:-5]), info))
+    return sorted(found, key=lambda vi: vi[0])
+
+
+def _collect_manifests(store: ObjectStore, cutoff_s: float, report: GcReport) -> list[int]:
+    """Delete manifests superseded before ``cutoff_s``, oldest first; returns the kept versions."""
+    infos = _manifest_infos(store)
+    kept = []
+    for i, (version, info) in enumerate(infos):
+        if i + 1 < len(infos) and infos[i + 1][1].mtime < cutoff_s:
+            if not report.dry_run:
+                store.delete(info.key)
+            report.deleted_manifests.append(version)
+            report.bytes_freed += info.size
+        else:
+            kept.append(version)
+    return kept
+
+
+def _collect_files(store: ObjectStore, kept: list[int], cutoff_s: float, report: GcReport) -> None:
+    """Delete objects under ``tables/`` that no kept manifest lists and that are older than the cutoff."""
+    referenced: set[str] = set()
+    for version in kept:
+        try:
+            m = mf.load(store, version)
+        except EvtrackError:
+            continue  # removed by a concurrent gc: it no longer protects anything
+        referenced.update(f["path"] for files in m.tables.values() for f in files)
+    for info in list(store.list(TABLES_PREFIX)):
+        if info.key in referenced or info.mtime > cutoff_s:
+            continue
+        if not report.dry_run:
+            store.delete(info.key)
+        report.deleted_files.append(info.key)
+        report.bytes_freed += info.size

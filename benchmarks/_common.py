@@ -22,6 +22,14 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 
 
+def load_average() -> list[float] | None:
+    """The 1/5/15-minute load averages: other work on the machine skews every figure."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 @dataclass
 class Figure:
     """One measured number, with its unit, an optional baseline and an optional target."""
@@ -59,6 +67,7 @@ class Report:
 
     title: str
     figures: list[Figure] = field(default_factory=list)
+    load_at_start: list[float] | None = field(default_factory=load_average)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -74,7 +83,7 @@ class Report:
     def print(self) -> None:
         print()
         print(f"== {self.title} ==")
-        print(machine_line())
+        print(machine_line() + f"; load average at start {self.load_at_start}")
         headers = ("figure", "value", "unit", "baseline", "ratio", "target", "meets")
         rows = []
         for f in self.figures:
@@ -99,7 +108,8 @@ class Report:
     def save(self, path: str | None) -> None:
         if not path:
             return
-        doc = {"title": self.title, "machine": machine_info(), "figures": [
+        doc = {"title": self.title, "machine": machine_info(), "load_at_start": self.load_at_start,
+               "figures": [
             {**asdict(f), "ratio": f.ratio, "meets_target": f.meets_target} for f in self.figures],
             "notes": self.notes, "extra": self.extra}
         with open(path, "w") as fh:
@@ -121,12 +131,13 @@ def fmt(value: float | None) -> str:
 
 def machine_info() -> dict[str, Any]:
     return {"python": platform.python_version(), "platform": platform.platform(),
-            "cpus": os.cpu_count(), "executable": sys.executable}
+            "cpus": os.cpu_count(), "executable": sys.executable, "loadavg": load_average()}
 
 
 def machine_line() -> str:
     m = machine_info()
-    return f"python {m['python']} on {m['platform']}, {m['cpus']} CPUs ({m['executable']})"
+    load = "" if m["loadavg"] is None else f", load average {m['loadavg'][0]}/{m['loadavg'][1]}/{m['loadavg'][2]}"
+    return f"python {m['python']} on {m['platform']}, {m['cpus']} CPUs{load} ({m['executable']})"
 
 
 def median_of(fn: Callable[[], float], n: int) -> float:
@@ -144,7 +155,19 @@ def run_child(args: list[str], env: dict[str, str] | None = None, timeout: float
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident set size (Linux reports KiB, macOS bytes)."""
+    """This process's peak resident set size.
+
+    On Linux this is ``VmHWM`` of ``/proc/self/status``: unlike ``ru_maxrss``, which
+    survives ``execve`` and so can report the parent's size for a fresh child, it
+    belongs to this process image alone.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

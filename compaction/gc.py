@@ -40,8 +40,10 @@ import os
 import random
 import socket
 import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,6 +73,7 @@ from compaction.inbox import fetch_batches, pending_segments
 DEFAULT_RETENTION_S = 7 * 86400.0
 TABLES_PREFIX = "tables/"
 _BATCH = 64_000
+_MANIFEST_THREADS = 16
 _LIFECYCLE_EVENTS = (ev.RunCreated, ev.RunDeleted, ev.RunRestored, ev.ExperimentCreated,
                      ev.ExperimentRenamed, ev.ExperimentDeleted, ev.ExperimentRestored)
 
@@ -296,8 +299,14 @@ def _check_ids(kind: str, ids: list[str], exists: Callable[[str], bool], deleted
 # -- purging ------------------------------------------------------------------
 
 
-def _artifact_location(store: ObjectStore, uri: str) -> tuple[ObjectStore, str]:
-    """(store, key prefix) holding everything under an artifact URI."""
+def _artifact_location(store: ObjectStore, run_id: str, uri: str) -> tuple[ObjectStore, str]:
+    """(store, key prefix) holding everything under a run's artifact URI.
+
+    The URI must name the run (``…/<run_id>/artifacts``): a forged or odd URI such
+    as a bucket root is refused rather than emptied.
+    """
+    if run_id not in uri.rstrip("/").split("/"):
+        raise InvalidParameterError("the URI does not name the run; delete its artifacts by hand")
     root = store.uri.rstrip("/") + "/"
     if uri.startswith(root):
         return store, uri[len(root):].strip("/") + "/"
@@ -310,7 +319,7 @@ def _delete_artifacts(store: ObjectStore, targets: Targets, report: GcReport) ->
         if not uri:
             continue
         try:
-            where, prefix = _artifact_location(store, uri)
+            where, prefix = _artifact_location(store, run_id, uri)
             for info in list(where.list(prefix)):
                 if not report.dry_run:
                     where.delete(info.key)
@@ -441,18 +450,28 @@ def _collect_manifests(store: ObjectStore, cutoff_s: float, report: GcReport) ->
 
 
 def _collect_files(store: ObjectStore, kept: list[int], cutoff_s: float, report: GcReport) -> None:
-    """Delete objects under ``tables/`` that no kept manifest lists and that are older than the cutoff."""
-    referenced: set[str] = set()
-    for version in kept:
-        try:
-            m = mf.load(store, version)
-        except EvtrackError:
-            continue  # removed by a concurrent gc: it no longer protects anything
-        referenced.update(f["path"] for files in m.tables.values() for f in files)
-    for info in list(store.list(TABLES_PREFIX)):
-        if info.key in referenced or info.mtime > cutoff_s:
+    """Delete objects under ``tables/`` that no kept manifest lists and that are older than the cutoff.
+
+    Manifests are listed before the files: a manifest committed in between lists
+    only files its (kept) base lists or files too young to be candidates.
+    """
+    candidates = [i for i in store.list(TABLES_PREFIX) if i.mtime < cutoff_s]
+    if not candidates:
+        return
+    with ThreadPoolExecutor(_MANIFEST_THREADS) as pool:
+        manifests = list(pool.map(lambda v: _load_or_none(store, v), kept))
+    referenced = {f["path"] for m in manifests if m is not None for files in m.tables.values() for f in files}
+    for info in candidates:
+        if info.key in referenced:
             continue
         if not report.dry_run:
             store.delete(info.key)
         report.deleted_files.append(info.key)
         report.bytes_freed += info.size
+
+
+def _load_or_none(store: ObjectStore, version: int) -> mf.Manifest | None:
+    try:
+        return mf.load(store, version)
+    except EvtrackError:
+        return None  # removed by a concurrent gc: it no longer protects anything

@@ -121,17 +121,44 @@ def _at_exit() -> None:
             )
 
 
+def _before_fork() -> None:
+    """Ship the buffers before forking, so a forked worker sees the runs its parent created.
+
+    The child starts with an empty buffer (nothing is sent twice); a store known to be
+    down is not waited for: the segment is parked in the spool instead.
+    """
+    for backend in list(_backends.values()):
+        try:
+            backend.writer._drain()
+        except Exception:  # noqa: BLE001 - never prevent a fork
+            pass
+
+
 def _after_fork_in_child() -> None:
     global _backends_lock
     _backends_lock = threading.Lock()
     for backend in _backends.values():
         backend.reset_after_fork()
     if "multiprocessing" in sys.modules:
-        # multiprocessing children leave through os._exit, which skips atexit.
+        # multiprocessing children leave through os._exit, which skips atexit, and clear
+        # the finalizers they inherited as they start: register the exit flush from
+        # multiprocessing's own after-fork hooks, which run after that.
+        from multiprocessing import util
+
+        util.register_after_fork(_mp_exit_flush, _mp_exit_flush)
+
+
+class _MultiprocessingExitFlush:
+    """Flushes every writer when a multiprocessing child exits (registered in the child)."""
+
+    def __call__(self, _obj: object = None) -> None:
         from multiprocessing import util
 
         util.Finalize(None, flush_all, exitpriority=100)
 
 
+_mp_exit_flush = _MultiprocessingExitFlush()
+
+
 atexit.register(_at_exit)
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

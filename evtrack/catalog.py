@@ -39,17 +39,18 @@ def read_claim(store: ObjectStore, key: str) -> dict[str, Any] | None:
 
 def claim(store: ObjectStore, key: str, payload: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     """Try to claim ``key``; returns (won, the winning payload)."""
-    try:
-        store.put_if_absent(key, orjson.dumps(payload))
-        return True, payload
-    except CommitConflictError:
-        for _ in range(20):  # the winner's object is visible right after its PUT on S3
+    for _ in range(20):
+        try:
+            store.put_if_absent(key, orjson.dumps(payload))
+            return True, payload
+        except CommitConflictError:
             existing = read_claim(store, key)
             if existing is not None:
                 # Equal to ours: our PUT landed and only its response was lost (then retried).
                 return existing == payload, existing
+            # Released between our PUT and our read (a lost number claim, a rename): free again.
             time.sleep(0.05)
-        raise StoreError(f"claim {key} is taken but cannot be read") from None
+    raise StoreError(f"claim {key} is taken but cannot be read")
 
 
 def release(store: ObjectStore, key: str) -> None:

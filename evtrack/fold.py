@@ -97,7 +97,8 @@ class ParamConflict:
     key: str
     kept: str
     rejected: str
-    eid: str
+    eid: str  # the earliest event with the rejected value
+    ts: int = 0
 
 
 @dataclass(slots=True)
@@ -319,10 +320,29 @@ def _(e: ev.ParamLogged, st: State) -> None:
         return
     # Two different values: the earliest wins, the other is a conflict.
     if order < cur.order:
-        st.conflicts.append(ParamConflict(e.run_id, e.key, e.value, cur.value or "", cur.order[1]))
         params[e.key] = Stamped(e.value, order)
+        _note_conflict(st, e.run_id, e.key, cur.value or "", cur.order)
     else:
-        st.conflicts.append(ParamConflict(e.run_id, e.key, cur.value or "", e.value, e.eid))
+        _note_conflict(st, e.run_id, e.key, e.value, order)
+
+
+def _note_conflict(st: State, run_id: str, key: str, rejected: str, order: Order) -> None:
+    """Record a rejected param value: one conflict per losing value (its earliest event),
+    none for the winning value, each naming the current winner — the same in any fold order."""
+    kept = st.params[run_id][key].value or ""
+    out: list[ParamConflict] = []
+    for c in st.conflicts:
+        if c.run_id == run_id and c.key == key:
+            if c.rejected == kept:
+                continue  # that value has since won
+            if c.rejected == rejected:
+                order = min(order, (c.ts, c.eid))
+                continue
+            if c.kept != kept:
+                c = ParamConflict(run_id, key, kept, c.rejected, c.eid, c.ts)
+        out.append(c)
+    out.append(ParamConflict(run_id, key, kept, rejected, order[1], order[0]))
+    st.conflicts[:] = out
 
 
 @apply.register

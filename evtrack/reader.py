@@ -125,7 +125,9 @@ class StoreReader:
                         continue
                     self._add_tail(events)
                     self._folded.add(key)
-                if not vanished:
+                # A compactor that committed after we read the manifest may have deleted
+                # segments before we listed: then they are in a newer manifest. Go again.
+                if not vanished and not mf.list_versions(self.store, start_after=self.manifest.version):
                     return
 
     # -- views ----------------------------------------------------------------

@@ -96,8 +96,13 @@ class SegmentWriter:
     # -- hot path -------------------------------------------------------------
 
     def next_eid(self) -> str:
-        """A new event id, unique across writers: ``<writer>-<seq>``."""
-        return f"{self.writer_id}-{next(self._eids)}"
+        """A new event id, unique across writers: ``<writer>-<seq>``.
+
+        The sequence is zero-padded so that comparing eids as strings (the fold's
+        ``(ts, eid)`` order) keeps one writer's events in the order it wrote them
+        within a millisecond ("w-10" would sort before "w-9").
+        """
+        return f"{self.writer_id}-{next(self._eids):010d}"
 
     def append(self, line: bytes) -> None:
         """Buffer one encoded event line; never touches the network."""
@@ -144,7 +149,7 @@ class SegmentWriter:
             seq = next(self._segments)
         prefix = self.writer_id
         lines = [
-            item if item.__class__ is bytes else encode_metric_line(f"{prefix}-{item[0]}", *item[1:])
+            item if item.__class__ is bytes else encode_metric_line(f"{prefix}-{item[0]:010d}", *item[1:])
             for item in items
         ]
         key = f"{INBOX}{int(time.time() * 1000):013d}-{self.writer_id}-{seq:06d}.jsonl"
@@ -234,6 +239,12 @@ class SegmentWriter:
         sent = self._drain(force=True)
         n, size = self.spool.count()
         return FlushResult(n == 0, sent, n, size, self._last_error if n else None)
+
+    def request_flush(self) -> None:
+        """Ask the background thread to cut and send a segment now, without waiting for it."""
+        self._wake.set()
+        if self._thread is None:
+            self._start()
 
     def pending_bytes(self) -> int:
         """Bytes buffered in memory, not yet cut into a segment."""

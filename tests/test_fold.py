@@ -57,19 +57,23 @@ def project(state: State) -> dict[str, Any]:
 # -- random event logs --------------------------------------------------------------------------
 
 
+# Kind numbers of event_logs, params/tags/metrics/status more often (ties and conflicts matter there).
+_KINDS = (*range(15), 7, 10, 10, 10, 11, 12, 14, 14)
+
+
 @st.composite
 def event_logs(draw: st.DrawFn) -> list[ev.Event]:
     """A log of random events over few runs/keys/timestamps, so ties and conflicts are common."""
-    n = draw(st.integers(min_value=1, max_value=40))
+    n = draw(st.integers(min_value=1, max_value=30))
     out: list[ev.Event] = []
     for i in range(n):
         base = {"eid": f"{draw(st.sampled_from(('w1', 'w2', 'w3')))}-{i}",
                 "ts": draw(st.integers(min_value=0, max_value=4))}
-        run = draw(st.sampled_from(RUNS))
+        run = draw(st.sampled_from(RUNS[:2]))
         exp = draw(st.sampled_from(EXPERIMENTS))
         key = draw(st.sampled_from(KEYS))
         value = draw(st.sampled_from(VALUES))
-        kind = draw(st.integers(min_value=0, max_value=14))
+        kind = draw(st.sampled_from(_KINDS))
         event: ev.Event
         if kind == 0:
             event = ev.ExperimentCreated(**base, experiment_id=exp, name=f"exp-{value}",
@@ -121,7 +125,7 @@ def _batches(events: list[ev.Event], data: st.DataObject) -> list[list[ev.Event]
     return [events[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(events=event_logs(), data=st.data())
 def test_folding_shuffled_batches_in_any_order_gives_the_same_state(events: list[ev.Event],
                                                                      data: st.DataObject) -> None:
@@ -135,7 +139,7 @@ def test_folding_shuffled_batches_in_any_order_gives_the_same_state(events: list
     assert project(state) == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(events=event_logs(), data=st.data())
 def test_the_fold_after_an_encode_decode_round_trip_is_the_same(events: list[ev.Event],
                                                                  data: st.DataObject) -> None:
@@ -143,7 +147,7 @@ def test_the_fold_after_an_encode_decode_round_trip_is_the_same(events: list[ev.
     assert project(fold(decoded)) == project(fold(events))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(events=event_logs(), data=st.data())
 def test_exact_duplicates_change_nothing(events: list[ev.Event], data: st.DataObject) -> None:
     expected = project(fold(events))

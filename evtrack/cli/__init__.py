@@ -9,15 +9,46 @@ import click
 from evtrack.errors import EvtrackError
 
 
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+class OneLineUsageError(click.UsageError):
+    """A click usage error shown as one ``Error: …`` line naming the command's --help."""
+
+    def show(self, file=None) -> None:
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"Error: {_one_line(self.format_message())}{hint}", file=file, err=file is None)
+
+
+def _one_line_usage(exc: click.UsageError) -> click.UsageError:
+    if isinstance(exc, (OneLineUsageError, click.exceptions.NoArgsIsHelpError)):
+        return exc  # a group called without a command prints its help, as click does
+    short = OneLineUsageError(exc.format_message(), exc.ctx)
+    short.exit_code = exc.exit_code
+    return short
+
+
 class EvtrackGroup(click.Group):
-    """A click group that turns evtrack errors into one clear line and exit status 1."""
+    """A click group that turns evtrack errors into one clear line and exit status 1.
+
+    Usage errors (a missing option, a bad value) become one line too, with exit status 2.
+    """
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line_usage(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except EvtrackError as exc:
-            click.echo(f"Error: {exc.message}", err=True)
+            click.echo(f"Error: {_one_line(exc.message)}", err=True)
             sys.exit(1)
+        except click.UsageError as exc:
+            raise _one_line_usage(exc) from None
 
 
 @click.group(cls=EvtrackGroup)
@@ -46,9 +77,10 @@ def quickstart(tracking_uri: str | None) -> None:
 
 
 def _register() -> None:
-    from evtrack.cli import compaction_cmds
+    from evtrack.cli import artifacts_cmds, compaction_cmds, experiments_cmds, query_cmds, runs_cmds
 
-    compaction_cmds.register(cli)
+    for module in (compaction_cmds, experiments_cmds, runs_cmds, artifacts_cmds, query_cmds):
+        module.register(cli)
 
 
 _register()

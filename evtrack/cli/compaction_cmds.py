@@ -61,6 +61,62 @@ def compact(tracking_uri: str | None, every: float | None, rebuild: bool, grace:
             return
 
 
+def _split_ids(value: str | None) -> list[str] | None:
+    ids = [part.strip() for part in (value or "").split(",") if part.strip()]
+    return ids or None
+
+
+@click.command("gc")
+@tracking_uri_option
+@click.option("--older-than", "older_than", type=Duration(), default=0.0, metavar="DURATION",
+              help="Only purge runs and experiments deleted at least this long ago, e.g. 30d or "
+                   "1d2h3m4s (default: every deleted one).")
+@click.option("--retention", type=Duration(), default="7d", show_default=True, metavar="DURATION",
+              help="Keep manifests superseded, and unreferenced table files written, within this "
+                   "period (0 is unsafe while a compactor runs).")
+@click.option("--run-ids", "run_ids", default=None, metavar="ID,ID",
+              help="Purge only these deleted runs (as mlflow gc: deleted experiments are still "
+                   "chosen by --experiment-ids or age).")
+@click.option("--experiment-ids", "experiment_ids", default=None, metavar="ID,ID",
+              help="Purge only these deleted experiments, with all their runs.")
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted, and delete nothing.")
+def gc(tracking_uri: str | None, older_than: float, retention: float, run_ids: str | None,
+       experiment_ids: str | None, dry_run: bool) -> None:
+    """Permanently delete deleted runs and experiments, and old table versions.
+
+    Like mlflow gc: runs and experiments in the deleted stage (all of them, or
+    those given, or those deleted longer ago than --older-than) lose their rows
+    in every table, their artifacts and their experiment names. Then manifests
+    superseded longer ago than --retention and table files no kept manifest
+    lists are removed. Time travel to a removed version fails with an error.
+
+    Example:
+
+        evtrack gc --tracking-uri s3://ml-bucket/tracking --older-than 30d
+    """
+    from compaction.gc import gc as run_gc
+    from evtrack.store import open_store
+
+    store = open_store(resolve_uri(tracking_uri))
+    report = run_gc(store, older_than_s=older_than, retention_s=retention, run_ids=_split_ids(run_ids),
+                    experiment_ids=_split_ids(experiment_ids), dry_run=dry_run)
+    if report.compaction is not None and report.compaction.segments:
+        click.echo(f"compacted first: {report.compaction.summary()}")
+    verb = "would be" if dry_run else "was"
+    for run_id in report.purged_runs:
+        click.echo(f"run {run_id} {verb} permanently deleted")
+    for exp_id in report.purged_experiments:
+        click.echo(f"experiment {exp_id} {verb} permanently deleted")
+    if dry_run:
+        for version in report.deleted_manifests:
+            click.echo(f"would delete manifest {version}")
+        for key in report.deleted_files:
+            click.echo(f"would delete {key}")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(report.summary())
+
+
 @click.group()
 def tables() -> None:
     """Inspect the compacted tables."""
@@ -96,4 +152,5 @@ def tables_files(tracking_uri: str | None, table: str, version: int | None, as_u
 def register(cli: click.Group) -> None:
     """Add these commands to the ``evtrack`` group."""
     cli.add_command(compact)
+    cli.add_command(gc)
     cli.add_command(tables)

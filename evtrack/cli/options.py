@@ -50,3 +50,24 @@ def tracking_uri_option(f):
 def resolve_uri(uri: str | None) -> str:
     """The URI a command works on."""
     return uri or get_tracking_uri()
+
+
+def view_option(f):
+    """``--view active_only|deleted_only|all`` (MLflow's ViewType), passed on as an int."""
+    from evtrack.entities import ViewType
+
+    def to_view_type(ctx, param, value: str) -> int:
+        return ViewType.from_string(value)
+
+    return click.option(
+        "--view", "view_type", type=click.Choice(["active_only", "deleted_only", "all"], case_sensitive=False),
+        default="active_only", show_default=True, callback=to_view_type,
+        help="Which lifecycle stages to show.",
+    )(f)
+
+
+def open_client(uri: str | None):
+    """An ``evtrack.EvtrackClient`` on the ``--tracking-uri`` of a command."""
+    import evtrack
+
+    return evtrack.EvtrackClient(resolve_uri(uri))

@@ -41,8 +41,11 @@ class OrderBy:
 
 
 def effective_run_order(order_by: Sequence[OrderBy]) -> list[OrderBy]:
-    """The order runs are returned in: ``order_by`` (default start_time DESC), then run_id ASC."""
-    result = list(order_by) or [OrderBy("attribute", "start_time", False)]
+    """The order runs are returned in, as MLflow's SQL store: ``order_by``, then start_time DESC
+    (unless ``order_by`` sorts on start_time), then run_id ASC."""
+    result = list(order_by)
+    if not any(o.entity == "attribute" and o.key == "start_time" for o in result):
+        result.append(OrderBy("attribute", "start_time", False))
     if not any(o.entity == "attribute" and o.key == "run_id" for o in result):
         result.append(OrderBy("attribute", "run_id", True))
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Sequence
 
 from evtrack.entities import PagedList, Run, RunData, RunInfo, ViewType
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from evtrack.query.engine import Snapshot
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
+_EXPLAIN_PREFIX = re.compile(r"\A\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?", re.IGNORECASE)
 
 
 def engine_of(backend: "Backend"):
@@ -77,12 +79,22 @@ def run_sql(backend: "Backend", query: str, params: Sequence[Any] | None = None,
     try:
         statements = duckdb.extract_statements(query)
     except duckdb.Error as exc:
-        raise InvalidParameterError(f"SQL syntax error: {exc}") from None
+        raise InvalidParameterError(f"SQL syntax error: {str(exc).splitlines()[0]}") from None
     if len(statements) != 1:
         raise InvalidParameterError(f"sql() runs exactly one statement, got {len(statements)}")
     if statements[0].type not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
         raise InvalidParameterError(
             f"sql() is read-only: only SELECT queries are allowed (got {statements[0].type.name})")
+    if statements[0].type == duckdb.StatementType.EXPLAIN:
+        # EXPLAIN ANALYZE executes its statement ("EXPLAIN ANALYZE DROP VIEW runs" would break
+        # the cached snapshot): only a plain EXPLAIN [ANALYZE] of one SELECT is allowed.
+        inner = _EXPLAIN_PREFIX.sub("", query, count=1)
+        try:
+            inner_statements = duckdb.extract_statements(inner)
+        except duckdb.Error:
+            inner_statements = []
+        if len(inner_statements) != 1 or inner_statements[0].type != duckdb.StatementType.SELECT:
+            raise InvalidParameterError("sql() is read-only: only EXPLAIN [ANALYZE] of a SELECT is allowed")
     snap = engine_of(backend).snapshot(version, fresh)
     try:
         return snap.arrow(query, list(params or []))

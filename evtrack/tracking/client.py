@@ -192,6 +192,7 @@ class EvtrackClient(artifacts.ArtifactsMixin):
         if exp.lifecycle_stage == LifecycleStage.DELETED:
             raise InvalidStateError(f"Cannot delete an already deleted experiment: {experiment_id}")
         self._experiment_event(experiment_id, ev.ExperimentDeleted)
+        self._backend.writable_runs.clear()  # its runs are deleted too: re-check before writing
 
     def restore_experiment(self, experiment_id: str) -> None:
         """Bring a deleted experiment back."""
@@ -312,6 +313,7 @@ class EvtrackClient(artifacts.ArtifactsMixin):
         status = v.validate_run_status(status or RunStatus.FINISHED)
         self._emit(ev.RunUpdated(eid=self._eid(), ts=now_ms(), run_id=run_id, status=status,
                                  end_time=end_time if end_time is not None else now_ms()))
+        self._backend.writer.request_flush()  # a run's end ships at once (end_run does this)
 
     def _resume(self, run_id: str) -> None:
         """Set a run back to RUNNING (``start_run(run_id=...)``)."""

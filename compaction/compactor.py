@@ -246,11 +246,7 @@ class Compactor:
                 last_run = run_id
             add_metric(run_id, key, value, step, timestamp)
         for event, _line in seg.events:
-            run_id = getattr(event, "run_id", None)
-            if run_id is not None:
-                need_run(run_id)
-            else:
-                part.need_experiments()
+            part.need_for(event)
             apply(event, part.state)
 
     def _delete_folded(self, done: list[ObjectInfo]) -> int:

@@ -45,11 +45,7 @@ def _fold_events_file(store: ObjectStore, path: str, part: PartitionedState, out
                 part.add_metric(row[2], row[3], row[4], row[5], row[6])
             else:
                 event = decode_line(cols["body"][i])
-                run_id = getattr(event, "run_id", None)
-                if run_id is not None:
-                    part.need_run(run_id)
-                else:
-                    part.need_experiments()
+                part.need_for(event)
                 apply(event, part.state)
         out.write(metric_rows_table(rows))
         n += len(cols["type"])

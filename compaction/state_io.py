@@ -1,8 +1,8 @@
 """Loading and rewriting the state partitions a compaction touches.
 
-A ``PartitionedState`` starts empty and loads a run partition (all five run
-tables of one bucket) or the experiment tables the first time an event needs
-them; at the end it writes exactly those partitions again.
+A ``PartitionedState`` starts empty and loads a run partition (all the run
+tables of one bucket), the experiment tables or the registry tables the first
+time an event needs them; at the end it writes exactly those partitions again.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from evtrack import tables
-from evtrack.fold import MetricSeries, State, metric_rank
+from evtrack.fold import RUN_KEYED, MetricSeries, State, metric_rank
 from evtrack.manifest import Manifest
+from evtrack.registry.events import RegistryEvent
 from evtrack.store.base import ObjectStore
 from evtrack.table_files import read_files
 
@@ -26,6 +27,7 @@ class PartitionedState:
         self.state = State()
         self.partitions: set[str] = set()
         self.experiments_loaded = False
+        self.registry_loaded = False
 
     def _load(self, names: tuple[str, ...], partition: str) -> None:
         loaded: dict[str, Any] = {}
@@ -48,6 +50,22 @@ class PartitionedState:
             self.experiments_loaded = True
             self._load(tables.EXPERIMENT_TABLES, tables.EXPERIMENT_PARTITION)
 
+    def need_registry(self) -> None:
+        """Make sure the registry tables are loaded."""
+        if not self.registry_loaded:
+            self.registry_loaded = True
+            self._load(tables.REGISTRY_TABLES, tables.EXPERIMENT_PARTITION)
+
+    def need_for(self, event) -> None:
+        """Make sure the partition an event (not a metric) folds into is loaded."""
+        run_id = getattr(event, "run_id", None)
+        if run_id is not None:
+            self.need_run(run_id)
+        elif isinstance(event, RegistryEvent):
+            self.need_registry()
+        else:
+            self.need_experiments()
+
     def add_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
         """Update a metric's latest value (history goes to the metrics table, not the state)."""
         per_run = self.state.metrics.get(run_id)
@@ -62,7 +80,7 @@ class PartitionedState:
     def _runs_in(self, partition: str) -> set[str]:
         st = self.state
         ids: set[str] = set()
-        for d in (st.runs, st.params, st.tags, st.metrics, st.artifacts):
+        for d in (getattr(st, name) for name in RUN_KEYED):
             ids.update(r for r in d if tables.partition_of(r) == partition)
         return ids
 
@@ -77,6 +95,12 @@ class PartitionedState:
                     new.setdefault(name, []).append(write_table(self.store, name, data, version, part))
         if self.experiments_loaded:
             for name, data in tables.experiment_tables(self.state).items():
+                replaced.setdefault(name, set()).add(tables.EXPERIMENT_PARTITION)
+                if data.num_rows:
+                    new.setdefault(name, []).append(
+                        write_table(self.store, name, data, version, tables.EXPERIMENT_PARTITION))
+        if self.registry_loaded:
+            for name, data in tables.registry_tables(self.state).items():
                 replaced.setdefault(name, set()).add(tables.EXPERIMENT_PARTITION)
                 if data.num_rows:
                     new.setdefault(name, []).append(

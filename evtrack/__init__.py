@@ -46,6 +46,8 @@ from evtrack.tracking.fluent import (
     log_artifact,
     log_artifacts,
     log_dict,
+    log_input,
+    log_inputs,
     log_metric,
     log_metrics,
     log_param,
@@ -62,6 +64,7 @@ from evtrack.tracking.fluent import (
 )
 from evtrack.tracking.fluent_search import search_runs, sql
 from evtrack.writer import FlushResult
+from evtrack import data  # noqa: E402 - evtrack.data.from_path & co. (pandas/pyarrow load lazily)
 
 __version__ = "0.1.0"
 

@@ -128,12 +128,69 @@ class RunData:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """A dataset as recorded on a run, as MLflow's ``mlflow.entities.Dataset``.
+
+    ``schema`` and ``profile`` are JSON text (or None); ``source`` is JSON text naming the
+    source (``{"uri": "s3://…"}``) and ``source_type`` its kind (``local``, ``s3``, ``code``…).
+    """
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+    def to_dictionary(self) -> dict[str, Any]:
+        """The dataset as a plain dict."""
+        return {"name": self.name, "digest": self.digest, "source_type": self.source_type,
+                "source": self.source, "schema": self.schema, "profile": self.profile}
+
+
+@dataclass(frozen=True, slots=True)
+class InputTag:
+    """A tag on a run's input; the context is the tag ``mlflow.data.context``."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInput:
+    """A dataset used by a run, with its input tags, as MLflow's ``DatasetInput``."""
+
+    dataset: Dataset
+    tags: list[InputTag] = field(default_factory=list)
+
+    @property
+    def context(self) -> str | None:
+        """The ``mlflow.data.context`` tag ("training", "evaluation", …), if any."""
+        return next((t.value for t in self.tags if t.key == DATASET_CONTEXT_TAG), None)
+
+    def to_dictionary(self) -> dict[str, Any]:
+        """The input as a plain dict."""
+        return {"dataset": self.dataset.to_dictionary(), "tags": {t.key: t.value for t in self.tags}}
+
+
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+
+@dataclass(slots=True)
+class RunInputs:
+    """What a run consumed: its dataset inputs, as MLflow's ``RunInputs``."""
+
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class Run:
-    """A run: ``info`` plus ``data``."""
+    """A run: ``info`` plus ``data`` (plus ``inputs``: the datasets it used)."""
 
     info: RunInfo
     data: RunData
+    inputs: RunInputs = field(default_factory=RunInputs)
 
     def to_dictionary(self) -> dict[str, Any]:
         """The run as plain dicts, as MLflow's ``Run.to_dictionary``."""
@@ -145,6 +202,8 @@ class Run:
                 "params": dict(self.data.params),
                 "tags": dict(self.data.tags),
             },
+            **({"inputs": {"dataset_inputs": [d.to_dictionary() for d in self.inputs.dataset_inputs]}}
+               if self.inputs.dataset_inputs else {}),
         }
 
 

@@ -256,6 +256,23 @@ class ArtifactLogged(Event):
     digest: str  # "sha256:<hex>"
 
 
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputLogged(Event):
+    """A dataset was used by a run (MLflow's ``log_input``); schema and profile are JSON text."""
+
+    type: ClassVar[str] = "input_logged"
+    run_id: str
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+    context: str | None = None
+    tags: dict[str, str]
+
+
 # --- codec -------------------------------------------------------------------
 
 _NONFINITE_OUT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
@@ -375,3 +392,7 @@ def decode_segment(data: bytes, segment: str = "") -> tuple[list[Event], list[Ba
         except EventDecodeError as exc:
             bad.append(BadLine(segment, no, line, exc.message))
     return good, bad
+
+
+# The registry's events live in their own module; importing it registers them for decoding.
+from evtrack.registry import events as _registry_events  # noqa: E402,F401  (after register())

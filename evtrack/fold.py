@@ -9,17 +9,22 @@ Rules (MLflow-compatible, see DESIGN.md "Fold semantics"):
 - tags: the latest set/delete by (ts, eid) wins;
 - metrics: a set of points (step, timestamp, value); latest = max of
   (step, timestamp, value), NaN ranking above every number;
-- run status/end_time, run name, lifecycle stage: the latest by (ts, eid).
+- run status/end_time, run name, lifecycle stage: the latest by (ts, eid);
+- dataset inputs: one per (name, digest, context) of a run, the earliest by (ts, eid) wins;
+- the model registry (``State.registry``): see ``evtrack.registry.fold``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import singledispatch
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from evtrack import events as ev
 from evtrack.entities import LifecycleStage, RunStatus
+
+if TYPE_CHECKING:
+    from evtrack.registry.fold import RegistryState
 
 Order = tuple[int, str]
 _NEVER: Order = (-1, "")
@@ -111,6 +116,27 @@ class Artifact:
     order: Order
 
 
+@dataclass(slots=True)
+class DatasetInput:
+    """A dataset a run used, in one context (MLflow's DatasetInput with its context tag)."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None
+    profile: str | None
+    context: str | None
+    tags: dict[str, str]
+    order: Order
+
+
+InputKey = tuple[str, str, str]  # (name, digest, context or "")
+
+# The per-run maps of State, keyed by run_id: what a run partition holds.
+RUN_KEYED = ("runs", "params", "tags", "metrics", "artifacts", "inputs")
+
+
 def metric_rank(step: int, timestamp: int, value: float) -> tuple[int, int, int, float]:
     """MLflow's 'latest' order: (step, timestamp, value), NaN above every number."""
     if value != value:
@@ -145,6 +171,12 @@ class MetricSeries:
         return pts
 
 
+def _new_registry_state() -> "RegistryState":
+    from evtrack.registry.fold import RegistryState
+
+    return RegistryState()
+
+
 @dataclass(slots=True)
 class State:
     """Everything the fold knows. Mutable only through :func:`apply`."""
@@ -156,6 +188,8 @@ class State:
     tags: dict[str, dict[str, Stamped]] = field(default_factory=dict)
     metrics: dict[str, dict[str, MetricSeries]] = field(default_factory=dict)
     artifacts: dict[str, dict[str, Artifact]] = field(default_factory=dict)
+    inputs: dict[str, dict[InputKey, DatasetInput]] = field(default_factory=dict)
+    registry: "RegistryState" = field(default_factory=lambda: _new_registry_state())
 
     def experiment(self, experiment_id: str) -> ExperimentState:
         """The (possibly not yet created) state of an experiment."""
@@ -372,3 +406,17 @@ def _(e: ev.ArtifactLogged, st: State) -> None:
     cur = arts.get(e.path)
     if cur is None or e.order > cur.order:
         arts[e.path] = Artifact(e.path, e.size, e.digest, e.order)
+
+
+@apply.register
+def _(e: ev.InputLogged, st: State) -> None:
+    inputs = st.inputs.setdefault(e.run_id, {})
+    key = (e.name, e.digest, e.context or "")
+    cur = inputs.get(key)
+    if cur is None or e.order < cur.order:  # the first logging of a dataset in a context wins
+        inputs[key] = DatasetInput(e.name, e.digest, e.source_type, e.source, e.schema, e.profile,
+                                   e.context, dict(e.tags), e.order)
+
+
+# The registry's fold rules (registered on ``apply``) and ``RegistryState`` live in their own module.
+from evtrack.registry import fold as _registry_fold  # noqa: E402,F401  (after apply is defined)

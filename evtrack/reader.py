@@ -5,9 +5,9 @@ folded, with the same fold as the compactor, on top of the compacted state of
 the runs and experiments they touch — so a tail status change or a newer metric
 point overrides the compacted value; it is not a plain union.
 
-State is loaded lazily: the experiment tables as a whole (they are small), and
-a run's rows only when that run is read (a row filter on its partition's
-files). Each tail segment is fetched once per process (segments are immutable).
+State is loaded lazily: the experiment tables and the registry tables as a
+whole (they are small), and a run's rows only when that run is read (a row
+filter on its partition's files). Each tail segment is fetched once per process (segments are immutable).
 Metric histories come from the ``metrics`` table plus the tail's points.
 """
 
@@ -22,6 +22,7 @@ from evtrack import tables
 from evtrack.errors import ObjectNotFoundError
 from evtrack.events import BadLine, Event, MetricLogged, decode_segment
 from evtrack.fold import MetricSeries, State, apply, metric_rank
+from evtrack.registry.events import RegistryEvent
 from evtrack.store.base import ObjectStore
 from evtrack.writer import INBOX
 
@@ -67,8 +68,10 @@ class StoreReader:
         self._segments = {k: v for k, v in self._segments.items() if not self.manifest.is_folded(k)}
         self.tail_runs: dict[str, list[Event]] = {}
         self.tail_experiments: list[Event] = []
+        self.tail_registry: list[Event] = []
         self.tail_series: dict[tuple[str, str], MetricSeries] = {}
         self._experiments: State | None = None
+        self._registry: State | None = None
         self._runs: OrderedDict[str, State] = OrderedDict()
 
     def _fetch(self, key: str) -> list[Event] | None:
@@ -87,6 +90,11 @@ class StoreReader:
     def _add_tail(self, events: list[Event]) -> None:
         for event in events:
             run_id = getattr(event, "run_id", None)
+            if isinstance(event, RegistryEvent):
+                self.tail_registry.append(event)
+                if self._registry is not None:
+                    apply(event, self._registry)
+                continue
             if run_id is None:
                 self.tail_experiments.append(event)
                 if self._experiments is not None:
@@ -153,6 +161,18 @@ class StoreReader:
                     apply(event, st)
                 self._experiments = st
             return self._experiments
+
+    def registry(self) -> State:
+        """A state holding the model registry (``State.registry``: tables + tail)."""
+        with self._lock:
+            if self._registry is None:
+                st = State()
+                if self.manifest.version:
+                    tables.load_state(self._read_state(tables.REGISTRY_TABLES, tables.EXPERIMENT_PARTITION), st)
+                for event in self.tail_registry:
+                    apply(event, st)
+                self._registry = st
+            return self._registry
 
     def run(self, run_id: str) -> State:
         """A state holding one run (tables + tail) and every experiment."""

@@ -6,8 +6,9 @@ that set each value, so events folded later (the tail, or the next compaction)
 resolve against them exactly as the pure fold would.
 
 Partitioning: run-keyed state tables (runs, params, tags, latest_metrics,
-artifacts) are split into ``PARTITIONS`` buckets by ``crc32(run_id)``; a compaction
-rewrites only the buckets its events touched. Experiment tables are one bucket.
+artifacts, inputs) are split into ``PARTITIONS`` buckets by ``crc32(run_id)``; a compaction
+rewrites only the buckets its events touched. Experiment and registry tables
+(``evtrack.registry.tables``) are one bucket each.
 Append-only tables (events, metrics) get new files per compaction.
 
 pyarrow is imported lazily: ``import evtrack`` must stay light.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from evtrack.fold import (
     Artifact,
+    DatasetInput,
     ExperimentState,
     MetricSeries,
     RunState,
@@ -27,14 +29,17 @@ from evtrack.fold import (
     State,
 )
 
+from evtrack.registry import tables as _registry_tables
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
 PARTITIONS = 16
-RUN_TABLES = ("runs", "params", "tags", "latest_metrics", "artifacts")
+RUN_TABLES = ("runs", "params", "tags", "latest_metrics", "artifacts", "inputs")
 EXPERIMENT_TABLES = ("experiments", "experiment_tags")
+REGISTRY_TABLES = _registry_tables.REGISTRY_TABLES  # one partition ("all"), like the experiment tables
 APPEND_TABLES = ("events", "metrics")
-STATE_TABLES = RUN_TABLES + EXPERIMENT_TABLES
+STATE_TABLES = RUN_TABLES + EXPERIMENT_TABLES + REGISTRY_TABLES
 ALL_TABLES = APPEND_TABLES + STATE_TABLES
 SCHEMA_VERSIONS = {name: 1 for name in ALL_TABLES}
 EXPERIMENT_PARTITION = "all"
@@ -67,6 +72,10 @@ _COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
                        ("step", _I, False), ("timestamp", _I, False)],
     "artifacts": [("run_id", _S, False), ("path", _S, False), ("size", _I, False),
                   ("digest", _S, False), ("ts", _I, False), ("eid", _S, False)],
+    "inputs": [("run_id", _S, False), ("name", _S, False), ("digest", _S, False),
+               ("context", _S, True), ("source_type", _S, False), ("source", _S, False),
+               ("schema", _S, True), ("profile", _S, True), ("tags", _S, False),  # tags: JSON object
+               ("ts", _I, False), ("eid", _S, False)],
     "experiments": [
         ("experiment_id", _S, False), ("name", _S, False), ("artifact_location", _S, False),
         ("lifecycle_stage", _S, False), ("creation_time", _I, True), ("last_update_time", _I, True),
@@ -76,6 +85,8 @@ _COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
     "experiment_tags": [("experiment_id", _S, False), ("key", _S, False), ("value", _S, True),
                         ("ts", _I, False), ("eid", _S, False)],
 }
+
+_COLUMNS.update(_registry_tables.REGISTRY_COLUMNS)
 
 _schemas: dict[str, "pa.Schema"] = {}
 
@@ -139,7 +150,17 @@ def run_tables(state: State, run_ids: Iterable[str]) -> dict[str, "pa.Table"]:
         for path, a in sorted(state.artifacts.get(run_id, {}).items()):
             _add(out["artifacts"], run_id=run_id, path=path, size=a.size, digest=a.digest,
                  ts=a.order[0], eid=a.order[1])
+        for _, d in sorted(state.inputs.get(run_id, {}).items()):
+            _add(out["inputs"], run_id=run_id, name=d.name, digest=d.digest, context=d.context,
+                 source_type=d.source_type, source=d.source, schema=d.schema, profile=d.profile,
+                 tags=_json_tags(d.tags), ts=d.order[0], eid=d.order[1])
     return {name: _table(name, rows) for name, rows in out.items()}
+
+
+def _json_tags(tags: dict[str, str]) -> str:
+    import json
+
+    return json.dumps(tags, sort_keys=True, separators=(",", ":"))
 
 
 def experiment_tables(state: State) -> dict[str, "pa.Table"]:
@@ -158,6 +179,11 @@ def experiment_tables(state: State) -> dict[str, "pa.Table"]:
     return {name: _table(name, rows) for name, rows in out.items()}
 
 
+def registry_tables(state: State) -> dict[str, "pa.Table"]:
+    """The registry tables of every registered model and model version in the state."""
+    return _registry_tables.registry_tables(state)
+
+
 def _add(rows: dict[str, list[Any]], **values: Any) -> None:
     for name, value in values.items():
         rows[name].append(value)
@@ -169,6 +195,7 @@ def _add(rows: dict[str, list[Any]], **values: Any) -> None:
 def load_state(tables: dict[str, "pa.Table"], state: State | None = None) -> State:
     """Fold-compatible state from state tables (any subset of them)."""
     st = state if state is not None else State()
+    _registry_tables.load_registry(tables, st)
     if "experiments" in tables:
         for r in tables["experiments"].to_pylist():
             e = st.experiments.setdefault(r["experiment_id"], ExperimentState(r["experiment_id"]))
@@ -204,4 +231,11 @@ def load_state(tables: dict[str, "pa.Table"], state: State | None = None) -> Sta
         for r in tables["artifacts"].to_pylist():
             st.artifacts.setdefault(r["run_id"], {})[r["path"]] = Artifact(
                 r["path"], r["size"], r["digest"], (r["ts"], r["eid"]))
+    if "inputs" in tables:
+        import json
+
+        for r in tables["inputs"].to_pylist():
+            d = DatasetInput(r["name"], r["digest"], r["source_type"], r["source"], r["schema"], r["profile"],
+                             r["context"], json.loads(r["tags"]), (r["ts"], r["eid"]))
+            st.inputs.setdefault(r["run_id"], {})[(d.name, d.digest, d.context or "")] = d
     return st

@@ -125,7 +125,7 @@ def _batches(events: list[ev.Event], data: st.DataObject) -> list[list[ev.Event]
     return [events[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(events=event_logs(), data=st.data())
 def test_folding_shuffled_batches_in_any_order_gives_the_same_state(events: list[ev.Event],
                                                                      data: st.DataObject) -> None:
@@ -139,7 +139,7 @@ def test_folding_shuffled_batches_in_any_order_gives_the_same_state(events: list
     assert project(state) == expected
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(events=event_logs(), data=st.data())
 def test_the_fold_after_an_encode_decode_round_trip_is_the_same(events: list[ev.Event],
                                                                  data: st.DataObject) -> None:
@@ -147,7 +147,7 @@ def test_the_fold_after_an_encode_decode_round_trip_is_the_same(events: list[ev.
     assert project(fold(decoded)) == project(fold(events))
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(events=event_logs(), data=st.data())
 def test_exact_duplicates_change_nothing(events: list[ev.Event], data: st.DataObject) -> None:
     expected = project(fold(events))

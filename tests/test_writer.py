@@ -17,6 +17,7 @@ import pytest
 
 import evtrack
 from evtrack import events as ev
+from evtrack.backend import get_backend
 from evtrack.fold import fold
 from evtrack.spool import Spool
 from evtrack.store import open_store
@@ -184,7 +185,7 @@ def test_events_are_sent_at_interpreter_exit(tracking_uri: str, inbox: Any) -> N
 
 
 def test_the_buffer_stays_bounded_and_nothing_is_lost(make_writer: Any, store_uri: str, inbox: Any) -> None:
-    w = make_writer(flush_bytes=1_000, max_buffer_bytes=3_000, flush_interval=60)
+    w = make_writer(flush_bytes=3_000, max_buffer_bytes=3_000, flush_interval=60)
     line_size = len(_line(0))
     peak = 0
     for i in range(500):
@@ -192,6 +193,9 @@ def test_the_buffer_stays_bounded_and_nothing_is_lost(make_writer: Any, store_ur
         peak = max(peak, w.pending_bytes())
     assert peak <= 3_000 + line_size
     assert w.flush().durable
+    sizes = [info.size for info in open_store(store_uri).list("events/")]
+    assert len(sizes) >= 500 * line_size // (3_000 + line_size)
+    assert max(sizes) <= 3_000 + line_size  # no segment (so no buffer) ever held more
     eids = Counter(e.eid for e in inbox(store_uri))
     assert eids == Counter(f"t-{i}" for i in range(500))  # every line, exactly once
 
@@ -232,16 +236,20 @@ def test_s3_outage_mid_run_loses_nothing_and_duplicates_nothing(outage_s3: Any, 
     assert client.flush().durable
 
     server.stop()
+    writer = get_backend(uri).writer
     slowest = 0.0
+    peak = 0
     for step in range(100, 1100):
         started = time.perf_counter()
         client.log_metric(run_id, "loss", float(step), step=step)
         if step % 100 == 0:
             client.log_batch(run_id, metrics=[evtrack.Metric("acc", 0.5, 0, step)])
         slowest = max(slowest, time.perf_counter() - started)
+        peak = max(peak, writer.pending_bytes())
         if step % 50 == 0:
             time.sleep(0.02)  # let the writer thread try (and fail) to reach the store
     assert slowest < 0.05, f"a log call took {slowest * 1000:.1f} ms during the outage"
+    assert peak <= 20_000 + 200  # memory stays bounded: the buffer parks in the spool
 
     result = client.flush()
     assert not result.durable and not result

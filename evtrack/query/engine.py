@@ -21,7 +21,14 @@ Views (columns):
   metrics(run_id, key, value, step, timestamp)          -- full history, exact duplicates once
   latest_metrics(run_id, key, value, step, timestamp)   -- MLflow's latest value per key
   artifacts(run_id, path, size, digest)
+  inputs(run_id, name, digest, context, source_type, source, schema, profile, tags)
+                                                        -- datasets used by runs; alias: datasets
   events(eid, type, v, ts, experiment_id, run_id, key, value, metric_value, step, timestamp, body)
+  registered_models(name, creation_timestamp, last_updated_timestamp, description, model_id)
+  registered_model_tags(name, key, value)   registered_model_aliases(name, alias, version)
+  model_versions(name, version, creation_timestamp, last_updated_timestamp, current_stage, description,
+                 source, run_id, run_link, status, status_message, user_id, model_id)
+  model_version_tags(name, version, key, value)          -- live models and versions only
   runs_wide: runs plus one column per param ("params.<key>"), latest metric ("metrics.<key>")
              and tag ("tags.<key>")
 """
@@ -33,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from evtrack import manifest as mf
 from evtrack import tables
-from evtrack.fold import State
+from evtrack.fold import RUN_KEYED, State
 from evtrack.table_files import local_path, read_files
 
 if TYPE_CHECKING:
@@ -114,7 +121,7 @@ class QueryEngine:
         merged = State()
         for rid in run_ids:
             st = reader.run(rid)
-            for attr in ("runs", "params", "tags", "metrics", "artifacts"):
+            for attr in RUN_KEYED:
                 src = getattr(st, attr)
                 if rid in src:
                     getattr(merged, attr)[rid] = src[rid]
@@ -170,15 +177,14 @@ class QueryEngine:
             con.register("tail_metrics", points)
             import pyarrow as pa
 
-            ids = sorted(set(run_rows["runs"].column("run_id").to_pylist())
-                         | set(run_rows["params"].column("run_id").to_pylist())
-                         | set(run_rows["tags"].column("run_id").to_pylist())
-                         | set(run_rows["latest_metrics"].column("run_id").to_pylist())
-                         | set(run_rows["artifacts"].column("run_id").to_pylist()))
+            ids = sorted(set().union(*(data.column("run_id").to_pylist() for data in run_rows.values())))
             con.register("tail_ids", pa.table({"run_id": pa.array(ids, pa.string())}))
             if exp_rows is not None:
                 for name, data in exp_rows.items():
                     con.register(f"base_{name}", data)  # the folded experiments replace the table
+            if self.backend.reader.tail_registry:
+                for name, data in tables.registry_tables(self.backend.reader.registry()).items():
+                    con.register(f"base_{name}", data)  # so does the folded registry
             for name in tables.RUN_TABLES:
                 con.execute(f"CREATE VIEW all_{name} AS SELECT * FROM base_{name} "
                             f"WHERE run_id NOT IN (SELECT run_id FROM tail_ids) "
@@ -210,7 +216,31 @@ class QueryEngine:
         con.execute("CREATE VIEW metrics AS SELECT DISTINCT run_id, key, value, step, timestamp FROM all_metrics")
         con.execute("CREATE VIEW artifacts AS SELECT run_id, path, size, digest FROM all_artifacts")
         con.execute("CREATE VIEW events AS SELECT * FROM base_events")
+        QueryEngine._create_registry_views(con)
+        con.execute("""CREATE VIEW inputs AS SELECT run_id, name, digest, context, source_type, source,
+                       schema, profile, tags FROM all_inputs""")
+        con.execute("CREATE VIEW datasets AS SELECT * FROM inputs")
         QueryEngine._create_wide(con)
+
+    @staticmethod
+    def _create_registry_views(con: "duckdb.DuckDBPyConnection") -> None:
+        """The registry as MLflow shows it: live models and versions by name, live aliases and tags."""
+        con.execute("""CREATE VIEW registered_models AS SELECT name, creation_timestamp, last_updated_timestamp,
+                       description, model_id FROM base_registered_models
+                       WHERE created_ts >= 0 AND deleted_ts < 0""")
+        con.execute("""CREATE VIEW registered_model_tags AS SELECT m.name, t.key, t.value
+                       FROM base_registered_model_tags t JOIN registered_models m USING (model_id)
+                       WHERE t.value IS NOT NULL""")
+        con.execute("""CREATE VIEW model_versions AS SELECT m.name, v.version, v.creation_timestamp,
+                       v.last_updated_timestamp, v.current_stage, v.description, v.source, v.run_id,
+                       v.run_link, v.status, v.status_message, v.user_id, v.model_id
+                       FROM base_model_versions v JOIN registered_models m USING (model_id)
+                       WHERE v.created_ts >= 0 AND v.deleted_ts < 0""")
+        con.execute("""CREATE VIEW model_version_tags AS SELECT v.name, t.version, t.key, t.value
+                       FROM base_model_version_tags t JOIN model_versions v USING (model_id, version)
+                       WHERE t.value IS NOT NULL""")
+        con.execute("""CREATE VIEW registered_model_aliases AS SELECT v.name, a.alias, a.version
+                       FROM base_registered_model_aliases a JOIN model_versions v USING (model_id, version)""")
 
     @staticmethod
     def _create_wide(con: "duckdb.DuckDBPyConnection") -> None:

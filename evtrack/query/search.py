@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Sequence
 
-from evtrack.entities import PagedList, Run, RunData, RunInfo, ViewType
+import orjson
+
+from evtrack.entities import PagedList, Run, RunData, RunInfo, RunInputs, ViewType
+from evtrack.fold import DatasetInput as DatasetInputState
 from evtrack.errors import InvalidParameterError
 from evtrack.query import search_grammar as grammar
 from evtrack.query.search_sql import render_search
-from evtrack.tracking.views import check_max_results, decode_page_token, encode_page_token
+from evtrack.tracking.views import check_max_results, dataset_inputs, decode_page_token, encode_page_token
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -44,7 +47,14 @@ def runs_by_ids(snap: "Snapshot", run_ids: Sequence[str]) -> list[Run]:
         for rid, key, value in snap.rows(f"SELECT run_id, key, value FROM {view} WHERE run_id IN ({marks})", ids):
             if rid in data:
                 getattr(data[rid], attr)[key] = value
-    return [Run(RunInfo(*infos[rid]), data[rid]) for rid in ids if rid in infos]
+    inputs: dict[str, list] = {}
+    for row in snap.rows("SELECT run_id, name, digest, source_type, source, schema, profile, context, tags, "
+                         f"ts, eid FROM all_inputs WHERE run_id IN ({marks})", ids):
+        rid, name, digest, source_type, source, schema, profile, context, tags, ts, eid = row
+        inputs.setdefault(rid, []).append(DatasetInputState(
+            name, digest, source_type, source, schema, profile, context, orjson.loads(tags), (ts, eid)))
+    return [Run(RunInfo(*infos[rid]), data[rid], RunInputs(dataset_inputs(inputs.get(rid, ()))))
+            for rid in ids if rid in infos]
 
 
 def search_runs(backend: "Backend", experiment_ids: Sequence[str], filter_string: str | None = None,

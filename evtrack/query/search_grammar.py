@@ -55,7 +55,9 @@ __all__ = [
     "like_to_regex",
     "match_experiment",
     "parse_experiment_filter",
+    "parse_model_version_filter",
     "parse_order_by",
+    "parse_registered_model_filter",
     "parse_run_filter",
 ]
 
@@ -81,6 +83,7 @@ class _Spec:
     list_attributes: frozenset[str]
     order_entities: frozenset[str]
     order_entity_error: str
+    tag_null_ops: bool = True  # IS [NOT] NULL on tags (the registry searches have none)
 
 
 def _aliases(canonical: Iterable[str], **extra: str) -> dict[str, str]:
@@ -117,6 +120,30 @@ _EXPERIMENT = _Spec(
     order_entities=frozenset({"attribute"}),
     order_entity_error="Invalid order_by entity: {}",
 )
+_REGISTRY_ENTITIES: dict[str, Entity] = {"attribute": "attribute", "tag": "tag", "tags": "tag"}
+_REGISTERED_MODEL = _Spec(
+    entities=_REGISTRY_ENTITIES,
+    entity_error=_EXPERIMENT.entity_error,
+    attributes=_aliases(("name",)),
+    order_attributes=_aliases(("name", "creation_timestamp", "last_updated_timestamp"),
+                              timestamp="last_updated_timestamp"),
+    numeric=frozenset(),
+    list_attributes=frozenset({"name"}),
+    order_entities=frozenset({"attribute"}),
+    order_entity_error="Invalid order_by entity: {}",
+    tag_null_ops=False,
+)
+_MODEL_VERSION = _Spec(
+    entities=_REGISTRY_ENTITIES,
+    entity_error=_EXPERIMENT.entity_error,
+    attributes=_aliases(("name", "version_number", "run_id", "source_path")),
+    order_attributes=_aliases(("name", "version_number", "creation_timestamp", "last_updated_timestamp")),
+    numeric=frozenset({"version_number"}),
+    list_attributes=frozenset({"name", "run_id"}),
+    order_entities=frozenset({"attribute"}),
+    order_entity_error="Invalid order_by entity: {}",
+    tag_null_ops=False,
+)
 _HINTS = {
     "experiment_id": " (experiments are chosen with the experiment_ids argument)",
     "lifecycle_stage": " (use the run_view_type argument)",
@@ -133,7 +160,7 @@ def _allowed_ops(spec: _Spec, entity: str, key: str) -> tuple[str, ...]:
     if entity == "metric" or (entity == "attribute" and key in spec.numeric):
         return NUMERIC_OPS
     if entity in ("param", "tag"):
-        return STRING_OPS + NULL_OPS
+        return STRING_OPS + (NULL_OPS if spec.tag_null_ops else ())
     if entity == "dataset":
         return STRING_OPS + LIST_OPS
     return STRING_OPS + (LIST_OPS if key in spec.list_attributes else ())
@@ -275,10 +302,9 @@ class _Parser:
     def bad_op_message(self, entity: str, key: str, op: str, allowed: Sequence[str]) -> str:
         is_string_attribute = entity == "attribute" and key not in self.spec.numeric
         if op in LIST_OPS and is_string_attribute and self.spec.list_attributes:
-            return (
-                "Only the 'run_id' attribute supports comparison with a list of quoted "
-                "string values."
-            )
+            names = " and ".join(f"'{k}'" for k in sorted(self.spec.list_attributes))
+            verb = "attribute supports" if len(self.spec.list_attributes) == 1 else "attributes support"
+            return f"Only the {names} {verb} comparison with a list of quoted string values."
         hint = {"<>": " (use '!=')", "==": " (use '=')"}.get(op, "")
         ops = "[" + ", ".join(f"'{o}'" for o in allowed) + "]"
         return f"Invalid comparator '{op}' not one of {ops} for {entity} '{key}'{hint}"
@@ -391,13 +417,31 @@ def parse_experiment_filter(s: str | None) -> list[Comparison]:
     return _parse_filter(s, _EXPERIMENT)
 
 
+def parse_registered_model_filter(s: str | None) -> list[Comparison]:
+    """Parse a ``search_registered_models`` filter (attribute ``name`` with = != LIKE ILIKE IN NOT IN;
+    ``tag.<key>`` / ``tags.<key>`` with = != LIKE ILIKE); None or blank gives []."""
+    return _parse_filter(s, _REGISTERED_MODEL)
+
+
+def parse_model_version_filter(s: str | None) -> list[Comparison]:
+    """Parse a ``search_model_versions`` filter (attributes name, run_id, source_path — IN for name
+    and run_id — and numeric version_number; tags as for registered models); None or blank gives []."""
+    return _parse_filter(s, _MODEL_VERSION)
+
+
+_ORDER_SPECS = {"run": _RUN, "experiment": _EXPERIMENT, "registered_model": _REGISTERED_MODEL,
+                "model_version": _MODEL_VERSION}
+
+
 def parse_order_by(
-    items: Sequence[str] | None, kind: Literal["run", "experiment"] = "run"
+    items: Sequence[str] | None,
+    kind: Literal["run", "experiment", "registered_model", "model_version"] = "run",
 ) -> list[OrderBy]:
-    """Parse ``order_by`` items ("identifier [ASC|DESC]", default ASC) for runs or experiments."""
-    if kind not in ("run", "experiment"):
-        raise ValueError(f"kind must be 'run' or 'experiment', not {kind!r}")
-    spec = _RUN if kind == "run" else _EXPERIMENT
+    """Parse ``order_by`` items ("identifier [ASC|DESC]", default ASC) for runs, experiments,
+    registered models or model versions."""
+    if kind not in _ORDER_SPECS:
+        raise ValueError(f"kind must be one of {sorted(_ORDER_SPECS)}, not {kind!r}")
+    spec = _ORDER_SPECS[kind]
     result = []
     for item in items or ():
         if not isinstance(item, str):

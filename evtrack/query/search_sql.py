@@ -6,7 +6,8 @@ caller fetches their params, tags and metrics.
 
 Semantics, as MLflow's: clauses are ANDed; a run lacking the key never matches
 (even ``!=``); metric comparisons use the latest value, with IEEE semantics for
-NaN (it satisfies only ``!=``; MLflow's SQL store compares NaN as 0); LIKE is
+NaN (it satisfies only ``!=``; MLflow's SQL store compares NaN as 0); dataset clauses
+hold when some input of the run satisfies them; LIKE is
 case-sensitive, ILIKE not. Ordering: the given keys (default ``start_time DESC``), then
 ``run_id``; NaN after every number and missing values last, in both directions.
 """
@@ -37,7 +38,7 @@ def _clause(c: Comparison, params: list[Any]) -> str:
         params.append(c.value)
         return f"({column} IS NOT NULL AND {column} {_OPS[c.op]} ?)"
     if c.entity == "dataset":
-        return "FALSE"  # no run has logged datasets: a run lacking the key never matches
+        return _dataset_clause(c, params)
     view = _KEYED_VIEWS[c.entity]
     params.append(c.key)
     exists = f"EXISTS (SELECT 1 FROM {view} k WHERE k.run_id = r.run_id AND k.key = ?"
@@ -52,6 +53,23 @@ def _clause(c: Comparison, params: list[Any]) -> str:
         return f"{exists} AND NOT isnan(k.value) AND k.value {_OPS[c.op]} ?)"
     params.append(c.value)
     return f"{exists} AND k.value {_OPS[c.op]} ?)"
+
+
+_DATASET_COLUMNS = {"name": "name", "digest": "digest", "context": "context"}
+
+
+def _dataset_clause(c: Comparison, params: list[Any]) -> str:
+    """MLflow's dataset filter: some input of the run satisfies the comparison (so ``!=`` and
+    ``NOT IN`` need an input with another value, and a run without inputs never matches)."""
+    column = f"d.{_DATASET_COLUMNS[c.key]}"
+    if c.op in ("IN", "NOT IN"):
+        values = list(c.value)  # type: ignore[arg-type]
+        params.extend(values)
+        test = f"{column} {c.op} ({', '.join('?' for _ in values)})"
+    else:
+        params.append(c.value)
+        test = f"{column} {_OPS[c.op]} ?"
+    return f"EXISTS (SELECT 1 FROM inputs d WHERE d.run_id = r.run_id AND {column} IS NOT NULL AND {test})"
 
 
 def _order(order: Sequence[OrderBy], params: list[Any]) -> tuple[list[str], list[str]]:

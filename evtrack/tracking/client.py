@@ -36,6 +36,7 @@ from evtrack.errors import (
 )
 from evtrack.fold import State
 from evtrack.tracking import artifacts, views
+from evtrack.tracking.inputs import InputsMixin
 from evtrack.tracking.names import random_run_name
 
 _time = time.time
@@ -55,7 +56,7 @@ def current_user() -> str:
         return os.environ.get("USER", "unknown")
 
 
-class EvtrackClient(artifacts.ArtifactsMixin):
+class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin):
     """Low-level tracking client, with the methods and signatures of MLflow's ``MlflowClient``."""
 
     def __init__(self, tracking_uri: str | None = None) -> None:

@@ -1,22 +1,58 @@
-"""System tags recorded when a run starts, with MLflow's keys.
+"""What a run records about where it ran, captured when it starts.
 
-``mlflow.user``, ``mlflow.source.name``, ``mlflow.source.type`` and, when the entry
-script lives in a git work tree, ``mlflow.source.git.commit`` — read straight from
-the ``.git`` directory (no subprocess, so starting a run stays fast).
+System tags with MLflow's keys: ``mlflow.user``, ``mlflow.source.name``,
+``mlflow.source.type`` and, when the entry script (else the working directory)
+is in a git work tree, ``mlflow.source.git.commit`` / ``.branch`` / ``.repoURL``
+/ ``.dirty``. When the tree is dirty, ``git diff HEAD`` becomes the artifact
+``evtrack/git_diff.patch``.
+
+The environment: ``evtrack.python.version``, ``evtrack.host``, the installed
+distributions as the artifact ``evtrack/requirements.txt`` and their digest as
+``evtrack.env.digest`` (runs with equal digests ran with the same packages).
+The package list is read once per process.
+
+Each part is switched by a ``start_run`` argument, else by ``EVTRACK_CAPTURE_GIT``
+/ ``EVTRACK_CAPTURE_ENV`` (``false``, ``0``, ``no`` or ``off`` turn it off).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+import platform
+import re
+import socket
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from evtrack.tracking import gitinfo
 from evtrack.tracking.client import current_user
 
 SOURCE_NAME = "mlflow.source.name"
 SOURCE_TYPE = "mlflow.source.type"
 USER = "mlflow.user"
 GIT_COMMIT = "mlflow.source.git.commit"
+GIT_BRANCH = "mlflow.source.git.branch"
+GIT_REPO_URL = "mlflow.source.git.repoURL"
+GIT_DIRTY = "mlflow.source.git.dirty"
+PYTHON_VERSION = "evtrack.python.version"
+HOST = "evtrack.host"
+ENV_DIGEST = "evtrack.env.digest"
+GIT_DIFF_ARTIFACT = "evtrack/git_diff.patch"
+REQUIREMENTS_ARTIFACT = "evtrack/requirements.txt"
+CAPTURE_GIT_ENV = "EVTRACK_CAPTURE_GIT"
+CAPTURE_ENV_ENV = "EVTRACK_CAPTURE_ENV"
+_OFF = ("0", "false", "no", "off")
+_DIST_INFO = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._]*?)-([^-]+)\.dist-info$")
+
+
+def capture_enabled(argument: bool | None, variable: str) -> bool:
+    """An explicit argument wins; else the environment variable; else on."""
+    if argument is not None:
+        return bool(argument)
+    return os.environ.get(variable, "").strip().lower() not in _OFF
 
 
 def entry_point() -> str:
@@ -40,7 +76,8 @@ def _git_dir(start: Path) -> Path | None:
 
 
 def git_commit(path: str) -> str | None:
-    """The commit checked out in the git work tree holding ``path``, or None."""
+    """The commit checked out in the git work tree holding ``path``, read from ``.git`` (no git
+    binary needed), or None."""
     try:
         gdir = _git_dir(Path(path).resolve().parent if os.path.isfile(path) else Path(path).resolve())
         if gdir is None:
@@ -67,10 +104,96 @@ def git_commit(path: str) -> str | None:
 
 
 def system_tags() -> dict[str, str]:
-    """The tags every new run gets, as MLflow's context providers set them."""
-    source = entry_point()
-    tags = {USER: current_user(), SOURCE_NAME: source, SOURCE_TYPE: "LOCAL"}
-    commit = git_commit(source if os.path.isfile(source) else os.getcwd())
-    if commit:
-        tags[GIT_COMMIT] = commit
-    return tags
+    """The tags every new run gets: user and source (as MLflow's default context provider)."""
+    return {USER: current_user(), SOURCE_NAME: entry_point(), SOURCE_TYPE: "LOCAL"}
+
+
+@dataclass
+class Captured:
+    """Tags for a new run and the artifacts (path → bytes) to store with it."""
+
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+
+
+def git_tags(path: str, with_diff: bool = True) -> Captured:
+    """The git tags of the work tree holding ``path`` (and the diff when it is dirty)."""
+    out = Captured()
+    info = gitinfo.git_info(path)
+    if info is None:  # no git binary or no repository: the commit may still be in .git
+        commit = git_commit(path)
+        if commit:
+            out.tags[GIT_COMMIT] = commit
+        return out
+    if info.commit:
+        out.tags[GIT_COMMIT] = info.commit
+    if info.branch:
+        out.tags[GIT_BRANCH] = info.branch
+    if info.repo_url:
+        out.tags[GIT_REPO_URL] = info.repo_url
+    out.tags[GIT_DIRTY] = str(info.dirty).lower()
+    if info.dirty and with_diff:
+        diff = gitinfo.diff_head(info.folder)
+        if diff:
+            out.artifacts[GIT_DIFF_ARTIFACT] = diff
+    return out
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The interpreter and installed distributions of this process."""
+
+    python_version: str
+    requirements: str  # requirements.txt text: a header comment, then name==version lines
+    digest: str
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> Environment:
+    """This process's environment (computed once: reading every distribution takes ~50 ms)."""
+    from importlib import metadata
+
+    packages: dict[str, str] = {}
+    for dist in metadata.distributions():  # in sys.path order: the first of a name is the one imported
+        folder = getattr(dist, "_path", None)
+        match = _DIST_INFO.match(folder.name) if folder is not None else None
+        if match:  # name and version from the folder name: no METADATA parsing (10x faster)
+            name, version = match.groups()
+        else:
+            try:
+                name, version = dist.metadata["Name"], dist.version
+            except Exception:  # noqa: BLE001 - a broken dist-info must not stop a run
+                continue
+        if name:
+            packages.setdefault(name.lower().replace("_", "-").replace(".", "-"), f"{name}=={version}")
+    lines = [packages[k] for k in sorted(packages)]
+    python = platform.python_version()
+    identity = f"python=={python} ({platform.python_implementation()})\n" + "\n".join(lines) + "\n"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    header = (f"# Python {python} ({platform.python_implementation()}, {sys.platform}); "
+              f"evtrack.env.digest {digest}\n")
+    return Environment(python, header + "\n".join(lines) + "\n", digest)
+
+
+def env_tags() -> Captured:
+    """Python version, host, environment digest, and the requirements artifact."""
+    env = environment()
+    return Captured({PYTHON_VERSION: env.python_version, HOST: socket.gethostname(), ENV_DIGEST: env.digest},
+                    {REQUIREMENTS_ARTIFACT: env.requirements.encode()})
+
+
+def capture(git: bool, env: bool, existing: dict[str, str] | None = None) -> Captured:
+    """What a run records about its code and environment; parts ``existing`` tags already
+    hold (a run joined through ``EVTRACK_RUN_ID``) are left out."""
+    existing = existing or {}
+    out = Captured()
+    if git and GIT_COMMIT not in existing:
+        source = entry_point()
+        part = git_tags(source if os.path.isfile(source) else os.getcwd())
+        out.tags.update(part.tags)
+        out.artifacts.update(part.artifacts)
+    if env and ENV_DIGEST not in existing:
+        part = env_tags()
+        out.tags.update(part.tags)
+        out.artifacts.update(part.artifacts)
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from typing import Any
 
 from evtrack import backend
@@ -22,7 +23,7 @@ from evtrack.errors import (
     ResourceNotFoundError,
 )
 from evtrack.tracking.client import DEFAULT_EXPERIMENT_ID, PARENT_RUN_TAG, EvtrackClient
-from evtrack.tracking.context import system_tags
+from evtrack.tracking import context
 from evtrack.writer import FlushResult
 
 RUN_ID_ENV = "EVTRACK_RUN_ID"
@@ -175,8 +176,14 @@ def set_experiment_tags(tags: dict[str, Any]) -> None:
 
 def start_run(run_id: str | None = None, experiment_id: str | None = None, run_name: str | None = None,
               nested: bool = False, parent_run_id: str | None = None, tags: dict[str, Any] | None = None,
-              description: str | None = None, log_system_metrics: bool | None = None) -> ActiveRun:
-    """Start a run (or resume ``run_id`` / ``$EVTRACK_RUN_ID``) and make it active in this thread."""
+              description: str | None = None, log_system_metrics: bool | None = None,
+              capture_git: bool | None = None, capture_env: bool | None = None) -> ActiveRun:
+    """Start a run (or resume ``run_id`` / ``$EVTRACK_RUN_ID``) and make it active in this thread.
+
+    A new run records its git state (``capture_git``, default ``$EVTRACK_CAPTURE_GIT`` else on)
+    and its Python environment (``capture_env``, default ``$EVTRACK_CAPTURE_ENV`` else on); a
+    joined run records the parts it lacks. See ``evtrack.tracking.context``.
+    """
     global _last_active_run_id
     stack = _stack()
     if stack and not nested:
@@ -200,11 +207,18 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             extra[NOTE_TAG] = description
         if run_name:
             client.update_run(existing, name=run_name)
+        captured = context.capture(context.capture_enabled(capture_git, context.CAPTURE_GIT_ENV),
+                                   context.capture_enabled(capture_env, context.CAPTURE_ENV_ENV),
+                                   client.get_run(existing).data.tags)
+        extra = {**captured.tags, **extra}
         if extra:
             client.log_batch(existing, tags=[RunTag(k, v) for k, v in extra.items()])
+        _store_captured(client, existing, captured.artifacts)
         run = client.get_run(existing)
     else:
-        all_tags = {**system_tags(), **(tags or {})}
+        captured = context.capture(context.capture_enabled(capture_git, context.CAPTURE_GIT_ENV),
+                                   context.capture_enabled(capture_env, context.CAPTURE_ENV_ENV))
+        all_tags = {**context.system_tags(), **captured.tags, **(tags or {})}
         if parent:
             client.get_run(parent)
             all_tags[PARENT_RUN_TAG] = parent
@@ -212,10 +226,20 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             all_tags[NOTE_TAG] = description
         exp_id = str(experiment_id) if experiment_id is not None else _resolve_experiment_id()
         run = client.create_run(exp_id, tags=all_tags, run_name=run_name)
+        _store_captured(client, run.info.run_id, captured.artifacts)
     active = ActiveRun(run, os.getpid(), client)
     stack.append(active)
     _last_active_run_id = active.info.run_id
     return active
+
+
+def _store_captured(client: EvtrackClient, run_id: str, files: dict[str, bytes]) -> None:
+    """Upload the captured artifacts; a failure (store unreachable) is a warning, not a failed run."""
+    for path, data in files.items():
+        try:
+            client._log_bytes(run_id, data, path)
+        except EvtrackError as exc:
+            warnings.warn(f"evtrack: could not store {path} for run {run_id}: {exc.message}", stacklevel=3)
 
 
 def end_run(status: str = RunStatus.FINISHED) -> None:
@@ -338,6 +362,32 @@ def log_dict(dictionary: dict[str, Any], artifact_file: str, run_id: str | None 
     """Store a dict as a JSON or YAML artifact of the active run."""
     rid, client = _target(run_id)
     client.log_dict(rid, dictionary, artifact_file)
+
+
+def log_input(dataset: Any, context: str | None = None, tags: dict[str, Any] | None = None,
+              run_id: str | None = None) -> None:
+    """Record a dataset the active run uses (``evtrack.data.from_path`` / ``from_pandas`` / …),
+    in a context such as ``"training"`` or ``"evaluation"``; logging it again is a no-op."""
+    from evtrack.tracking.inputs import dataset_input
+
+    item = dataset_input(dataset, context, tags)
+    rid, client = _target(run_id)
+    client.log_inputs(rid, [item])
+
+
+def log_inputs(datasets: list[Any], contexts: list[str | None] | None = None,
+               tags_list: list[dict[str, Any] | None] | None = None, run_id: str | None = None) -> None:
+    """Record several datasets at once (lists of equal length, as MLflow's ``log_inputs``)."""
+    from evtrack.tracking.inputs import dataset_input
+
+    contexts = contexts if contexts is not None else [None] * len(datasets)
+    tags_list = tags_list if tags_list is not None else [None] * len(datasets)
+    if not len(datasets) == len(contexts) == len(tags_list):
+        raise InvalidParameterError(
+            "`evtrack.log_inputs` requires `datasets`, `contexts`, `tags_list` to be the same length")
+    items = [dataset_input(d, c, t) for d, c, t in zip(datasets, contexts, tags_list)]
+    rid, client = _target(run_id)
+    client.log_inputs(rid, items)
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import base64
+from typing import Iterable
 
 import orjson
 
 from evtrack import events as ev
-from evtrack.entities import Experiment, LifecycleStage, PagedList, Run, RunData, RunInfo, RunStatus, ViewType
+from evtrack import fold
+from evtrack.entities import (
+    DATASET_CONTEXT_TAG,
+    Dataset,
+    DatasetInput,
+    Experiment,
+    InputTag,
+    LifecycleStage,
+    PagedList,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+    ViewType,
+)
 from evtrack.errors import InvalidParameterError
 from evtrack.fold import ExperimentState, RunState, State
 
@@ -54,7 +70,18 @@ def run(state: State, st: RunState) -> Run:
         params=state.live_params(st.run_id),
         tags=state.live_tags(st.run_id),
     )
-    return Run(info, data)
+    return Run(info, data, RunInputs(dataset_inputs(state.inputs.get(st.run_id, {}).values())))
+
+
+def dataset_inputs(inputs: Iterable[fold.DatasetInput]) -> list[DatasetInput]:
+    """A run's folded inputs as MLflow's ``DatasetInput`` entities, in the order they were logged."""
+    out = []
+    for d in sorted(inputs, key=lambda d: d.order):
+        tags = [InputTag(k, v) for k, v in sorted(d.tags.items()) if k != DATASET_CONTEXT_TAG]
+        if d.context is not None:
+            tags.append(InputTag(DATASET_CONTEXT_TAG, d.context))
+        out.append(DatasetInput(Dataset(d.name, d.digest, d.source_type, d.source, d.schema, d.profile), tags))
+    return out
 
 
 def new_run(event: ev.RunCreated) -> Run:

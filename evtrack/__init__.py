@@ -27,6 +27,8 @@ from evtrack.errors import (
     ResourceNotFoundError,
     StoreError,
 )
+from evtrack.registry.entities import ModelVersion, RegisteredModel
+from evtrack.registry.fluent import register_model
 from evtrack.tracking.client import EvtrackClient, MlflowClient
 from evtrack.tracking.fluent import (
     ActiveRun,
@@ -67,5 +69,15 @@ from evtrack.writer import FlushResult
 from evtrack import data  # noqa: E402 - evtrack.data.from_path & co. (pandas/pyarrow load lazily)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``evtrack.projects``, ``models``, ``pyfunc`` and ``sklearn`` load on first use (not needed to track runs)."""
+    if name in ("projects", "models", "pyfunc", "sklearn"):
+        import importlib
+
+        return importlib.import_module(f"evtrack.{name}")
+    raise AttributeError(f"module 'evtrack' has no attribute {name!r}")
+
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -73,6 +73,7 @@ class SegmentWriter:
         self.flush_bytes = int(flush_bytes or _env_float("EVTRACK_FLUSH_BYTES", 4 << 20))
         self.flush_interval = flush_interval or _env_float("EVTRACK_FLUSH_INTERVAL", 1.0)
         self.max_buffer_bytes = int(max_buffer_bytes or _env_float("EVTRACK_MAX_BUFFER_BYTES", 64 << 20))
+        self.flush_bytes = min(self.flush_bytes, self.max_buffer_bytes)  # else the bound is never checked
         self.spool = spool or Spool(store.uri)
         self._init_process_state()
 

@@ -315,6 +315,9 @@ def fresh_evtrack(spool_dir: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     """evtrack's globals reset before and after the test; evtrack env variables unset."""
     for name in _EVTRACK_ENV:
         monkeypatch.delenv(name, raising=False)
+    # A new run stores its environment as the artifact evtrack/requirements.txt (issue 6): off here,
+    # so tests that count artifacts and events see only their own; tests/test_capture.py turns it on.
+    monkeypatch.setenv("EVTRACK_CAPTURE_ENV", "false")
     reset_evtrack_globals()
     yield
     reset_evtrack_globals()

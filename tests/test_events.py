@@ -15,6 +15,7 @@ from evtrack import events as ev
 from evtrack.errors import EventDecodeError
 from evtrack.fold import fold
 from evtrack.reader import StoreReader
+from evtrack.registry import events as rev
 from evtrack.store import open_store
 
 SAMPLES: dict[str, ev.Event] = {
@@ -43,6 +44,33 @@ SAMPLES: dict[str, ev.Event] = {
     "tag_deleted": ev.TagDeleted(eid="w1-14", ts=14, run_id="a" * 32, key="developer"),
     "artifact_logged": ev.ArtifactLogged(eid="w1-15", ts=15, run_id="a" * 32, path="models/m.bin",
                                          size=1234, digest="sha256:" + "0" * 64),
+    # the model registry (evtrack.registry.events)
+    "registered_model_created": rev.RegisteredModelCreated(eid="w1-16", ts=16, model_id="m" * 32, name="churn",
+                                                           description="ünïcode ✓", tags={"team": "ml"}),
+    "registered_model_renamed": rev.RegisteredModelRenamed(eid="w1-17", ts=17, model_id="m" * 32, name="churn2"),
+    "registered_model_deleted": rev.RegisteredModelDeleted(eid="w1-18", ts=18, model_id="m" * 32),
+    "registered_model_description_set": rev.RegisteredModelDescriptionSet(eid="w1-19", ts=19, model_id="m" * 32,
+                                                                          description="d"),
+    "registered_model_tag_set": rev.RegisteredModelTagSet(eid="w1-20", ts=20, model_id="m" * 32, key="k", value="v"),
+    "registered_model_tag_deleted": rev.RegisteredModelTagDeleted(eid="w1-21", ts=21, model_id="m" * 32, key="k"),
+    "registered_model_alias_set": rev.RegisteredModelAliasSet(eid="w1-22", ts=22, model_id="m" * 32,
+                                                              alias="champion", version_number=3),
+    "registered_model_alias_deleted": rev.RegisteredModelAliasDeleted(eid="w1-23", ts=23, model_id="m" * 32,
+                                                                      alias="champion"),
+    "model_version_created": rev.ModelVersionCreated(
+        eid="w1-24", ts=24, model_id="m" * 32, version_number=3, source="runs:/" + "a" * 32 + "/model",
+        storage_location="s3://bucket/root/artifacts/3/aaa/artifacts/model", source_run_id="a" * 32,
+        run_link=None, description=None, user_id="ahmad", tags={"k": "v"},
+    ),
+    "model_version_stage_set": rev.ModelVersionStageSet(eid="w1-25", ts=25, model_id="m" * 32, version_number=3,
+                                                        stage="Production"),
+    "model_version_description_set": rev.ModelVersionDescriptionSet(eid="w1-26", ts=26, model_id="m" * 32,
+                                                                    version_number=3, description=None),
+    "model_version_tag_set": rev.ModelVersionTagSet(eid="w1-27", ts=27, model_id="m" * 32, version_number=3,
+                                                    key="k", value="v2"),
+    "model_version_tag_deleted": rev.ModelVersionTagDeleted(eid="w1-28", ts=28, model_id="m" * 32,
+                                                            version_number=3, key="k"),
+    "model_version_deleted": rev.ModelVersionDeleted(eid="w1-29", ts=29, model_id="m" * 32, version_number=3),
 }
 
 

@@ -81,6 +81,11 @@ def _register() -> None:
 
     for module in (compaction_cmds, experiments_cmds, runs_cmds, artifacts_cmds, query_cmds):
         module.register(cli)
+    from evtrack.cli import models_cmds, projects_cmds, serve_cmds
+
+    projects_cmds.register(cli)
+    models_cmds.register(cli)
+    serve_cmds.register(cli)
 
 
 _register()

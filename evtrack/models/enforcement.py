@@ -10,7 +10,8 @@ precision → ``datetime64[ns]``. Anything else (a float column for a ``long``, 
 string column for a ``double``) fails naming the column.
 
 Tensor signatures: shape (``-1`` matches any size) and dtype are checked; a
-dtype that numpy casts safely is converted.
+dtype that numpy casts safely is converted, and so are plain Python lists
+(they carry no dtype: JSON numbers become the declared float or int width).
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ def check_tensor(values: Any, spec: TensorSpec) -> Any:
 
     what = f"input {spec.name!r}" if spec.name else "input"
     arr = np.asarray(values)
+    if not isinstance(values, np.ndarray) and spec.dtype != "object" and arr.dtype.kind in "biuf":
+        arr = arr.astype(spec.dtype) if np.can_cast(arr.dtype, spec.dtype, "same_kind") else arr
     if spec.dtype != "object" and arr.dtype == object:
         try:
             arr = arr.astype(spec.dtype)

@@ -35,6 +35,7 @@ from evtrack.errors import (
     ResourceNotFoundError,
 )
 from evtrack.fold import State
+from evtrack.registry.client import RegistryMixin
 from evtrack.tracking import artifacts, views
 from evtrack.tracking.inputs import InputsMixin
 from evtrack.tracking.names import random_run_name
@@ -56,7 +57,7 @@ def current_user() -> str:
         return os.environ.get("USER", "unknown")
 
 
-class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin):
+class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
     """Low-level tracking client, with the methods and signatures of MLflow's ``MlflowClient``."""
 
     def __init__(self, tracking_uri: str | None = None) -> None:

@@ -1,0 +1,88 @@
+"""Logging a model to a run: save it, upload it as artifacts, record it, register it.
+
+The model directory goes under the run's artifacts at ``<name>`` (``model`` by
+default), ``MLmodel`` carrying the run id and artifact path. The run's
+``mlflow.log-model.history`` tag gets the model's entry appended (a JSON list, as
+MLflow's), so ``tags.mlflow.log-model.history LIKE '%sklearn%'`` finds runs with
+a scikit-learn model; every uploaded file is an ``artifact_logged`` event. With
+``registered_model_name`` the model is then registered (``evtrack.register_model``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from evtrack.errors import InvalidParameterError
+from evtrack.models.model import Model, ModelInfo
+from evtrack.validation import MAX_TAG_VAL_LENGTH, validate_artifact_path
+
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
+DEFAULT_ARTIFACT_PATH = "model"
+
+
+def artifact_path_of(artifact_path: str | None, name: str | None) -> str:
+    """The artifact path from MLflow 2's ``artifact_path`` or MLflow 3's ``name`` (default ``model``)."""
+    if artifact_path is not None and name is not None and artifact_path != name:
+        raise InvalidParameterError(
+            f"Both artifact_path={artifact_path!r} and name={name!r} were given; pass only one of them")
+    path = validate_artifact_path(name if name is not None else artifact_path)
+    return path or DEFAULT_ARTIFACT_PATH
+
+
+def history_with(current: str | None, entry: dict[str, Any]) -> str:
+    """The history tag value with ``entry`` appended (oldest entries dropped to fit the tag limit)."""
+    try:
+        history = json.loads(current) if current else []
+        if not isinstance(history, list):
+            history = []
+    except ValueError:
+        history = []  # a truncated or hand-edited tag: start over rather than fail the logging
+    history.append(entry)
+    text = json.dumps(history)
+    while len(text) > MAX_TAG_VAL_LENGTH and len(history) > 1:
+        history.pop(0)
+        text = json.dumps(history)
+    return text
+
+
+def record_logged_model(client: Any, run_id: str, model: Model) -> None:
+    """Append the model to the run's ``mlflow.log-model.history`` tag."""
+    current = client.get_run(run_id).data.tags.get(LOG_MODEL_HISTORY_TAG)
+    client.set_tag(run_id, LOG_MODEL_HISTORY_TAG, history_with(current, model.get_tags_dict()))
+
+
+def log_model(save_model: Callable[..., Any], *, artifact_path: str | None = None, name: str | None = None,
+              registered_model_name: str | None = None, run_id: str | None = None,
+              await_registration_for: int | None = None, **save_kwargs: Any) -> ModelInfo:
+    """Save a model with the flavor's ``save_model`` and log it to the active (or given) run."""
+    from evtrack.tracking import fluent
+
+    path = artifact_path_of(artifact_path, name)
+    rid, client = fluent._target(run_id)
+    model = Model(artifact_path=path, run_id=rid)
+    with tempfile.TemporaryDirectory(prefix="evtrack-log-model-") as tmp:
+        local = Path(tmp) / "model"
+        save_model(path=str(local), mlflow_model=model, **save_kwargs)
+        client.log_artifacts(rid, str(local), path)
+    record_logged_model(client, rid, model)
+    client.flush()  # the model is findable from other processes once log_model returns
+    model_uri = f"runs:/{rid}/{path}"
+    info = ModelInfo.from_model(model, model_uri)
+    if registered_model_name is not None:
+        info.registered_model_version = _register(model_uri, registered_model_name, await_registration_for)
+    return info
+
+
+def _register(model_uri: str, name: str, await_registration_for: int | None) -> int:
+    import evtrack
+
+    register = getattr(evtrack, "register_model", None)
+    if register is None:
+        raise InvalidParameterError(
+            "registered_model_name needs the model registry (evtrack.register_model), which this evtrack lacks")
+    kwargs = {} if await_registration_for is None else {"await_registration_for": await_registration_for}
+    version = register(model_uri, name, **kwargs)
+    return int(version.version)

@@ -1,0 +1,130 @@
+"""Registering from several processes at once: names and version numbers stay exact."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from typing import Any
+
+import pytest
+
+import evtrack
+from evtrack.registry import claims
+from evtrack.store import open_store
+
+PROCESSES, VERSIONS = 6, 5
+
+
+def _register_worker(uri: str, worker: int, name: str, barrier: Any, results: Any) -> None:
+    """Register VERSIONS versions of one model (created by whoever comes first)."""
+    import evtrack
+
+    evtrack.set_tracking_uri(uri)
+    barrier.wait()
+    for i in range(VERSIONS):
+        mv = evtrack.register_model(f"/models/w{worker}/{i}", name, tags={"worker": str(worker)})
+        results.put((worker, i, mv.version))
+
+
+def _run_workers(target: Any, args_of: Any, n: int, expected: int | None = None) -> list[Any]:
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(n)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args_of(w), barrier, results)) for w in range(n)]
+    for p in procs:
+        p.start()
+    out = [results.get(timeout=120) for _ in range(n if expected is None else expected)]
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * n
+    return out
+
+
+def test_concurrent_registration_numbers_versions_without_gaps_or_duplicates(tracking_uri: str,
+                                                                             cache_dir: Any) -> None:
+    total = PROCESSES * VERSIONS
+    results = _run_workers(_register_worker, lambda w: (tracking_uri, w, "shared"), PROCESSES, total)
+    assert len(results) == total
+    numbers = [version for _, _, version in results]
+    assert sorted(numbers) == list(range(1, total + 1))  # 1..N: no gap, no duplicate
+    for w in range(PROCESSES):  # each process saw its own versions in increasing order
+        mine = [v for worker, _, v in sorted(results) if worker == w]
+        assert mine == sorted(mine)
+
+    client = evtrack.EvtrackClient(tracking_uri)
+    versions = {mv.version: mv for mv in client.search_model_versions("name = 'shared'")}
+    assert sorted(versions) == list(range(1, total + 1))
+    by_source = {(w, i): v for w, i, v in results}
+    for (w, i), number in by_source.items():  # each number holds the version that claimed it
+        assert versions[number].source == f"/models/w{w}/{i}"
+        assert versions[number].tags == {"worker": str(w)}
+    assert [m.name for m in client.search_registered_models()] == ["shared"]  # created once
+    model_id = client._registry().live_model_named("shared").model_id
+    assert sorted(claims.version_claims(open_store(tracking_uri), model_id)) == list(range(1, total + 1))
+    assert evtrack.sql("select count(*) as n, count(distinct version) as d, max(version) as top "
+                       "from model_versions").to_pylist() == [{"n": total, "d": total, "top": total}]
+
+
+def _create_worker(uri: str, name: str, barrier: Any, results: Any) -> None:
+    import evtrack
+
+    client = evtrack.EvtrackClient(uri)
+    barrier.wait()
+    try:
+        client.create_registered_model(name, description=f"by {multiprocessing.current_process().pid}")
+        results.put("created")
+    except evtrack.ResourceAlreadyExistsError:
+        results.put("exists")
+
+
+def test_concurrent_creation_of_one_name_has_one_winner(local_uri: str, fresh_evtrack: None,
+                                                        cache_dir: Any) -> None:
+    results = _run_workers(_create_worker, lambda w: (local_uri, "contested"), 8)
+    assert Counter(results) == Counter({"created": 1, "exists": 7})
+    client = evtrack.EvtrackClient(local_uri)
+    assert [m.name for m in client.search_registered_models()] == ["contested"]
+
+
+def _rename_worker(uri: str, source: str, barrier: Any, results: Any) -> None:
+    import evtrack
+
+    client = evtrack.EvtrackClient(uri)
+    barrier.wait()
+    try:
+        client.rename_registered_model(source, "target")
+        results.put(source)
+    except evtrack.ResourceAlreadyExistsError:
+        results.put(None)
+
+
+def test_concurrent_renames_into_one_name_have_one_winner(local_uri: str, fresh_evtrack: None,
+                                                          cache_dir: Any) -> None:
+    client = evtrack.EvtrackClient(local_uri)
+    sources = [f"m{i}" for i in range(5)]
+    for name in sources:
+        client.create_registered_model(name)
+        client.create_model_version(name, f"/{name}")
+    results = _run_workers(_rename_worker, lambda w: (local_uri, sources[w]), len(sources))
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    names = sorted(m.name for m in client.search_registered_models())
+    assert names == sorted([n for n in sources if n != winners[0]] + ["target"])
+    assert client.get_model_version("target", 1).source == f"/{winners[0]}"
+
+
+@pytest.mark.parametrize("method", ["spawn"])
+def test_a_fresh_interpreter_sees_and_extends_the_registry(method: str, local_uri: str, fresh_evtrack: None,
+                                                           cache_dir: Any) -> None:
+    client = evtrack.EvtrackClient(local_uri)
+    client.create_registered_model("m")
+    client.create_model_version("m", "/v1")
+    ctx = multiprocessing.get_context(method)
+    barrier = ctx.Barrier(1)
+    results = ctx.Queue()
+    proc = ctx.Process(target=_register_worker, args=(local_uri, 0, "m", barrier, results))
+    proc.start()
+    assert [results.get(timeout=120)[2] for _ in range(VERSIONS)] == list(range(2, VERSIONS + 2))
+    proc.join(120)
+    assert proc.exitcode == 0
+    assert [v.version for v in client.search_model_versions(order_by=["version_number"])] == list(
+        range(1, VERSIONS + 2))

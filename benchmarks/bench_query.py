@@ -18,10 +18,13 @@ The evtrack store is the embedded default (a local directory). Its events are ge
 directly (``evtrack.events`` encoders + ``store.put`` of inbox segments) and compacted with
 ``compaction.compact(store, grace_seconds=0)``; MLflow's runs are logged through its client
 (``create_run`` + ``log_batch`` + ``set_terminated``, the metric history with ``log_batch`` of
-1,000 points), which is slow: by default MLflow gets the runs up to ``--mlflow-max`` (2,000)
-and a history metric only when ``--mlflow-history POINTS`` is given. MLflow is skipped, with a note, when
-it is not importable (``pip install mlflow-skinny sqlalchemy alembic``). No timing is asserted;
-the script exits 0.
+1,000 points), which is slow (~0.1 s per run, ~1 s per 1,000 points here): by default MLflow
+gets the runs up to ``--mlflow-max`` (2,000) and a history metric only when
+``--mlflow-history POINTS`` is given. MLflow is skipped, with a note, when it is not importable
+(``pip install mlflow-skinny sqlalchemy alembic``). No timing is asserted; the script exits 0.
+
+``--profile`` prints a cProfile of the slowest evtrack search at the largest size; the script
+always prints where that search spends its time (snapshot, id query, fetching the runs).
 
 Usage::
 
@@ -396,7 +399,8 @@ def main() -> None:
                    higher_is_better=False, note="MLflow's own figure on fewer points (logging 1,000,000 "
                    "points through its client takes too long); for scale only")
     if args.quick:
-        report.note("--quick: a smoke run on small sizes; the targets are for 2,000 / 100,000 runs and 1,000,000 points")
+        report.note("--quick: a smoke run on small sizes; "
+                    "the targets are for 2,000 / 100,000 runs and 1,000,000 points")
     report.print()
     report.save(args.json)
 

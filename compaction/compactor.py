@@ -208,8 +208,10 @@ class Compactor:
             new_tables[name], n, b = merge_tiers(self.store, name, new_tables.get(name, []), version)
             files_written += n
             bytes_written += b
+        conflicts_key = None
         if part.state.conflicts:
-            quarantine.quarantine_conflicts(self.store, version, part.state.conflicts)
+            conflicts_key = quarantine.quarantine_conflicts(self.store, version, self.committer,
+                                                            part.state.conflicts)
         new = mf.Manifest(
             version=version, parent=base.version or None, committed_at=now_ms(), committer=self.committer,
             partitions=tables.PARTITIONS, schema_versions=dict(tables.SCHEMA_VERSIONS), tables=new_tables,
@@ -218,7 +220,12 @@ class Compactor:
                    "segments": base.stats.get("segments", 0) + stats.segments},
         )
         checkpoint("before_commit")
-        self.store.put_if_absent(mf.manifest_key(version), new.to_json())  # CommitConflictError if lost
+        try:
+            self.store.put_if_absent(mf.manifest_key(version), new.to_json())
+        except CommitConflictError:  # lost: the retry records the conflicts it still sees
+            if conflicts_key is not None:
+                self.store.delete(conflicts_key)
+            raise
         checkpoint("committed")
         mf.write_hint(self.store, version)
         report.version = version

@@ -2,9 +2,12 @@
 
 ``quarantine/lines/<segment>.json`` holds the undecodable lines of a segment
 (line number, error, raw text); ``quarantine/segments/<name>`` a whole object
-that is not a segment at all; ``quarantine/conflicts/<version>.json`` the param
-values that lost to an earlier, different value. Keys are derived from what is
-quarantined, so a retried compaction rewrites the same objects.
+that is not a segment at all; ``quarantine/conflicts/<version>-<committer>.json``
+the param values that lost to an earlier, different value. Line and segment keys
+are derived from what is quarantined, so a retried compaction rewrites the same
+objects. Conflict records are per commit attempt: an attempt that loses the
+commit deletes its own, so it never overwrites the winner's (one killed before
+committing may leave a duplicate record behind, never a missing one).
 """
 
 from __future__ import annotations
@@ -43,8 +46,11 @@ def quarantine_object(store: ObjectStore, key: str) -> bool:
     return True
 
 
-def quarantine_conflicts(store: ObjectStore, version: int, conflicts: list[ParamConflict]) -> None:
-    """Keep the param values rejected by the params-are-immutable rule."""
+def quarantine_conflicts(store: ObjectStore, version: int, committer: str,
+                         conflicts: list[ParamConflict]) -> str:
+    """Keep the param values rejected by the params-are-immutable rule; returns the record's key."""
     doc = [{"run_id": c.run_id, "key": c.key, "kept": c.kept, "rejected": c.rejected, "eid": c.eid}
            for c in conflicts]
-    store.put(f"{PREFIX}conflicts/{version:020d}.json", orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    key = f"{PREFIX}conflicts/{version:020d}-{committer}.json"
+    store.put(key, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    return key

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -235,6 +236,68 @@ def test_reader_never_mixes_an_old_manifest_with_a_newer_inbox(tracking_uri: str
     assert got.data.params == {"p": "1"} and got.data.metrics == {"m": 1.0}
 
 
+def test_append_tables_are_merged_in_tiers(local_uri: str, direct_writer, table_rows) -> None:
+    from compaction.merge import FANOUT
+
+    store = open_store(local_uri)
+    w = direct_writer(store)
+    commits = 2 * FANOUT + 3
+    for i in range(commits):
+        put_run(w, "r1", range(i * 4, i * 4 + 4))
+        compact(store, grace_seconds=0)
+    manifest = mf.load(store)
+    assert manifest.version == commits
+    for table in ("metrics", "events"):
+        tiers = Counter(f["tier"] for f in manifest.files(table))
+        assert tiers == {0: 3, 1: 2}, table  # 19 small files became 5, none lost
+    assert [r[2] for r in metric_rows(store, table_rows)] == list(range(commits * 4))
+    reader = StoreReader(store)
+    reader.refresh()
+    assert [p[0] for p in reader.metric_history("r1", "m")] == list(range(commits * 4))
+
+
+@pytest.mark.parametrize("hint", [b"1", b"99999", b"not a number", None])
+def test_the_manifest_hint_is_only_a_hint(local_uri: str, direct_writer, hint: bytes | None) -> None:
+    store = open_store(local_uri)
+    w = direct_writer(store)
+    for i in range(3):
+        put_run(w, "r1", range(i, i + 1))
+        compact(store, grace_seconds=0)
+    if hint is None:
+        store.delete(mf.HINT_KEY)
+    else:
+        store.put(mf.HINT_KEY, hint)  # stale, ahead of the log, or garbage
+    assert mf.latest_version(store) == 3
+    put_run(w, "r1", range(3, 4))
+    report = compact(store, grace_seconds=0)
+    assert (report.version, report.commits, report.retries) == (4, 1, 0)
+    assert mf.list_versions(store) == [1, 2, 3, 4]
+
+
+def test_progress_is_reported_while_folding_a_backlog(local_uri: str, direct_writer) -> None:
+    from compaction import Compactor
+
+    store = open_store(local_uri)
+    w = direct_writer(store)
+    for i in range(6):
+        put_run(w, "r1", range(i * 5, i * 5 + 5))
+    calls: list[tuple[int, int, int]] = []
+    report = Compactor(store, grace_seconds=0, batch_bytes=1, progress=lambda *a: calls.append(a)).run()
+    assert report.segments == 6
+    assert calls == [(i, 6, 5 * i) for i in range(1, 7)]  # one batch per segment with batch_bytes=1
+
+
+def test_empty_segments_fold_to_nothing(store_uri: str, direct_writer, table_rows) -> None:
+    store = open_store(store_uri)
+    w = direct_writer(store)
+    w.put([])
+    w.put([], raw=b"\n  \n")
+    put_run(w, "r1", range(2))
+    report = compact(store, grace_seconds=0)
+    assert (report.segments, report.events, report.quarantined) == (3, 2, 0)
+    assert inbox_keys(store) == [] and len(table_rows(store, "metrics")) == 2
+
+
 # -- exactly once --------------------------------------------------------------------------
 
 
@@ -362,6 +425,7 @@ BAD_LINES = {
                                        user_id="u", start_time=1, artifact_uri="x", tags={"a": 1}),
     "unknown field": _line(type="param", run_id="r1", key="q", value="3", extra="x"),
     "missing field": _line(type="tag_set", run_id="r1", key="k"),
+    "invalid UTF-8": b'{"v": 1, "eid": "x-9", "type": "tag_set", "run_id": "r1", "key": "k", "value": "\xff"}\n',
 }
 
 
@@ -466,6 +530,12 @@ def test_objects_that_are_not_segments_are_quarantined_whole(store_uri: str, dir
     assert compact(store, grace_seconds=0).quarantined == 0  # reported once
 
 
+def conflict_records(store: ObjectStore, version: int) -> list[dict[str, Any]]:
+    """The param conflicts recorded by the commit of ``version``."""
+    [info] = store.list(f"quarantine/conflicts/{version:020d}-")
+    return orjson.loads(store.get(info.key))
+
+
 def _conflicting_writers(store: ObjectStore, first: str, second: str) -> tuple[SegmentWriter, SegmentWriter]:
     a, b = SegmentWriter(store), SegmentWriter(store)
     a.append(ev.encode(ev.RunCreated(eid=a.next_eid(), ts=1, run_id="r1", experiment_id="0", run_name="n",
@@ -483,7 +553,7 @@ def test_a_param_conflict_across_writers_is_quarantined(store_uri: str, table_ro
     report = compact(store, grace_seconds=0)
 
     assert (report.segments, report.conflicts, report.quarantined) == (2, 1, 1)
-    [conflict] = orjson.loads(store.get(f"quarantine/conflicts/{report.version:020d}.json"))
+    [conflict] = conflict_records(store, report.version)
     assert (conflict["run_id"], conflict["key"], conflict["kept"], conflict["rejected"]) == ("r1", "lr", "0.1", "0.2")
     assert [(p["key"], p["value"]) for p in table_rows(store, "params")] == [("lr", "0.1")]
     assert fresh_client(store_uri).get_run("r1").data.params == {"lr": "0.1"}
@@ -502,7 +572,7 @@ def test_a_param_conflict_across_compactions_keeps_the_earliest_value(store_uri:
     report = compact(store, grace_seconds=0)
 
     assert report.conflicts == 1 and report.segments == 1
-    [conflict] = orjson.loads(store.get(f"quarantine/conflicts/{report.version:020d}.json"))
+    [conflict] = conflict_records(store, report.version)
     assert (conflict["kept"], conflict["rejected"]) == ("0.1", "0.2")
     assert [(p["key"], p["value"]) for p in table_rows(store, "params")] == [("lr", "0.1")]
     assert fresh_client(store_uri).get_run("r1").data.params == {"lr": "0.1"}

@@ -226,3 +226,56 @@ def test_two_compactors_racing_on_one_commit(store_uri: str, direct_writer, monk
     live = {f["path"] for files in m2.tables.values() for f in files}
     written = {i.key for i in store.list("tables/")}
     assert live < written  # B's losing attempt left files no manifest lists (gc removes them)
+
+
+def test_a_losing_compactor_does_not_overwrite_the_winners_quarantine(store_uri: str, direct_writer,
+                                                                      monkeypatch, cache_dir) -> None:
+    """B folds {s1}, A folds {s1, s2}; A commits version 1, then B (about to lose) writes its own
+    conflict record. Every conflict of the committed version must stay on record."""
+    import orjson
+
+    store = open_store(store_uri)
+
+    def conflicting_segment(run_id: str) -> None:
+        w = direct_writer(store)
+        w.put([w.event(ev.ParamLogged, ts=10, run_id=run_id, key="lr", value="0.1"),
+               w.event(ev.ParamLogged, ts=20, run_id=run_id, key="lr", value="0.2")])
+
+    conflicting_segment("r1")
+    b_written, a_committed = threading.Event(), threading.Event()
+    original = compactor_module.checkpoint
+
+    def checkpoint(step: str) -> None:
+        name = threading.current_thread().name
+        if name == "B" and step == "files_written" and not b_written.is_set():
+            b_written.set()
+            assert a_committed.wait(30)
+        elif name == "A" and step == "committed":
+            a_committed.set()
+        original(step)
+
+    monkeypatch.setattr(compactor_module, "checkpoint", checkpoint)
+    reports: dict[str, Any] = {}
+
+    def run(name: str) -> None:
+        try:
+            reports[name] = Compactor(open_store(store_uri), grace_seconds=0).run()
+        except BaseException as exc:  # noqa: BLE001 - reported by the asserts below
+            reports[name] = exc
+            a_committed.set()
+
+    b = threading.Thread(target=run, args=("B",), name="B")
+    b.start()
+    assert b_written.wait(30)
+    conflicting_segment("r2")
+    a = threading.Thread(target=run, args=("A",), name="A")
+    a.start()
+    a.join(60)
+    b.join(60)
+
+    assert (reports["A"].commits, reports["A"].conflicts) == (1, 2)
+    assert (reports["B"].commits, reports["B"].retries, reports["B"].conflicts) == (0, 1, 0)
+    assert mf.list_versions(store) == [1]
+    recorded = [c for info in store.list("quarantine/conflicts/") for c in orjson.loads(store.get(info.key))]
+    assert sorted((c["run_id"], c["kept"], c["rejected"]) for c in recorded) == [
+        ("r1", "0.1", "0.2"), ("r2", "0.1", "0.2")]

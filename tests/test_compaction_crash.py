@@ -110,6 +110,10 @@ def test_a_compactor_killed_at_any_step_leaves_a_store_that_converges(backend: s
     assert mf.latest_version(store) == (2 if died_after_commit else 1)
     manifest = mf.load(store)  # still loads: the commit is all or nothing
     assert all(store.head(f["path"]) is not None for files in manifest.tables.values() for f in files)
+    referenced = {f["path"] for v in mf.list_versions(store) for files in mf.load(store, v).tables.values()
+                  for f in files}
+    orphans = {i.key for i in store.list("tables/")} - referenced
+    assert bool(orphans) == (step in ("files_written", "before_commit"))  # what a later gc removes
     left = [i.key for i in store.list("events/")]
     assert left == ([] if step == "deleted" else pending)
     check_reads(store_uri, events)  # readable, and nothing is missing even before recovery

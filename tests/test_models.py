@@ -298,3 +298,14 @@ def test_mlflow_reads_evtrack_models_and_evtrack_reads_mlflow_models(clf: Any, t
     assert (model.predict(FEATURES) == clf.predict(FEATURES)).all()
     assert model.metadata.get_input_schema().input_names() == ["a", "b"]
     assert (evtrack.sklearn.load_model(tmp_path / "theirs").predict(FEATURES) == clf.predict(FEATURES)).all()
+
+
+def test_importing_evtrack_and_the_model_modules_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, evtrack, evtrack.models, evtrack.pyfunc, evtrack.sklearn, evtrack.cli.serve_cmds; "
+            "print(sorted(m for m in ('numpy', 'pandas', 'sklearn', 'yaml', 'starlette', 'uvicorn', "
+            "'cloudpickle') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

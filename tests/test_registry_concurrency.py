@@ -12,7 +12,8 @@ import evtrack
 from evtrack.registry import claims
 from evtrack.store import open_store
 
-PROCESSES, VERSIONS = 6, 5
+VERSIONS = 5  # per process
+PROCESSES = {"local": 6, "s3": 4}  # moto answers every process from one Python process: fewer there
 
 
 def _register_worker(uri: str, worker: int, name: str, barrier: Any, results: Any) -> None:
@@ -42,12 +43,13 @@ def _run_workers(target: Any, args_of: Any, n: int, expected: int | None = None)
 
 def test_concurrent_registration_numbers_versions_without_gaps_or_duplicates(tracking_uri: str,
                                                                              cache_dir: Any) -> None:
-    total = PROCESSES * VERSIONS
-    results = _run_workers(_register_worker, lambda w: (tracking_uri, w, "shared"), PROCESSES, total)
+    processes = PROCESSES["s3" if tracking_uri.startswith("s3://") else "local"]
+    total = processes * VERSIONS
+    results = _run_workers(_register_worker, lambda w: (tracking_uri, w, "shared"), processes, total)
     assert len(results) == total
     numbers = [version for _, _, version in results]
     assert sorted(numbers) == list(range(1, total + 1))  # 1..N: no gap, no duplicate
-    for w in range(PROCESSES):  # each process saw its own versions in increasing order
+    for w in range(processes):  # each process saw its own versions in increasing order
         mine = [v for worker, _, v in sorted(results) if worker == w]
         assert mine == sorted(mine)
 

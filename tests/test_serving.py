@@ -213,3 +213,14 @@ def test_predict_cli_from_a_run(local_uri: str, fresh_evtrack: None, model_dir: 
                                       "-i", str(tmp_path / "in.json")])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"predictions": EXPECTED}
+
+
+def test_serving_without_its_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evtrack.errors import InvalidParameterError
+    from evtrack.models import scoring_server
+
+    real = scoring_server.importlib.util.find_spec
+    monkeypatch.setattr(scoring_server.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    with pytest.raises(InvalidParameterError, match=r'uvicorn missing\): pip install "evtrack\[serve\]"'):
+        scoring_server.build_app(model=object())

@@ -78,6 +78,8 @@ def compacted(tracking_uri: str) -> dict[str, Any]:
                 evtrack.log_metric("loss", 1.0 / (step + 1 + i), step=step)
             evtrack.log_metric("odd", float("nan") if i == 1 else math.inf, step=0)
             evtrack.delete_tag("tmp")
+            if i == 2:
+                evtrack.log_text("notes", "docs/notes.txt")
             run_ids.append(run.info.run_id)
         evtrack.flush()
         if i % 2:
@@ -133,61 +135,55 @@ def test_pyarrow_alone_reads_what_evtrack_reads(compacted: dict[str, Any]) -> No
         x: (r["name"], r["lifecycle_stage"], r["creation_time"],
             {k: v for (xid, k), v in exp_tags.items() if xid == x}) for x, r in experiments.items()}
 
+
+
+VIEW_COLUMNS = {
+    "runs": ["run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time",
+             "artifact_uri", "lifecycle_stage", "parent_run_id"],
+    "params": ["run_id", "key", "value"],
+    "tags": ["run_id", "key", "value"],
+    "metrics": ["run_id", "key", "value", "step", "timestamp"],
+    "latest_metrics": ["run_id", "key", "value", "step", "timestamp"],
+    "artifacts": ["run_id", "path", "size", "digest"],
+    "experiments": ["experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time",
+                    "last_update_time"],
+    "experiment_tags": ["experiment_id", "key", "value"],
+}
+
+
+def test_pyarrow_alone_matches_evtrack_sql_and_tables_files(compacted: dict[str, Any]) -> None:
+    import evtrack
+    from evtrack.cli import cli
+
+    uri = compacted["uri"]
+    fs, base = open_root(uri)
+    manifest = newest_manifest(fs, base)
+    for table, columns in VIEW_COLUMNS.items():
+        rows = read_version(uri, table)
+        outside = Counter(tuple(canon(r[c]) for c in columns) for r in rows
+                          if not (table == "tags" and r["value"] is None))  # null: a deleted tag
+        ours = evtrack.sql(f"SELECT {', '.join(columns)} FROM {table}").to_pylist()
+        assert Counter(tuple(canon(r[c]) for c in columns) for r in ours) == outside, table
+        assert outside, table
+
+        # `evtrack tables files TABLE` prints exactly the live files, as keys or as URIs
+        live = [entry["path"] for entry in manifest["tables"][table]]
+        keys = CliRunner().invoke(cli, ["tables", "files", table, "--tracking-uri", uri, "--key"])
+        assert keys.exit_code == 0, keys.output
+        assert keys.output.splitlines() == live
+        uris = CliRunner().invoke(cli, ["tables", "files", table, "--tracking-uri", uri])
+        assert uris.exit_code == 0, uris.output
+        printed = uris.output.splitlines()
+        assert len(printed) == len(live) and all(p.endswith("/" + k) for p, k in zip(printed, live))
+        count = 0
+        for file_uri in printed:  # each printed URI is all another engine needs to open the file
+            file_fs, path = pafs.FileSystem.from_uri(file_uri)
+            count += ds.dataset([path], filesystem=file_fs, format="parquet").count_rows()
+        assert count == len(rows), table
     events = read_version(uri, "events")
     assert len({e["eid"] for e in events}) == len(events)
     assert sum(e["type"] == "metric" for e in events) == 4 * 7
 
-
-@pytest.mark.parametrize("table", ["runs", "params", "tags", "metrics", "latest_metrics", "experiments"])
-def test_pyarrow_alone_matches_evtrack_sql(compacted: dict[str, Any], table: str) -> None:
-    import evtrack
-
-    view_columns = {"runs": ["run_id", "experiment_id", "run_name", "user_id", "status", "start_time",
-                             "end_time", "artifact_uri", "lifecycle_stage", "parent_run_id"],
-                    "params": ["run_id", "key", "value"], "tags": ["run_id", "key", "value"],
-                    "metrics": ["run_id", "key", "value", "step", "timestamp"],
-                    "latest_metrics": ["run_id", "key", "value", "step", "timestamp"],
-                    "experiments": ["experiment_id", "name", "artifact_location", "lifecycle_stage",
-                                    "creation_time", "last_update_time"]}[table]
-    outside = Counter(tuple(canon(r[c]) for c in view_columns) for r in read_version(compacted["uri"], table)
-                      if not (table == "tags" and r["value"] is None))
-    if table == "metrics":  # the view counts exact duplicates once; the log has none here
-        assert max(outside.values()) == 1
-    ours = evtrack.sql(f"SELECT {', '.join(view_columns)} FROM {table}").to_pylist()
-    assert Counter(tuple(canon(r[c]) for c in view_columns) for r in ours) == outside
-    assert outside
-
-
-@pytest.mark.parametrize("table", ["metrics", "events", "runs", "params", "tags", "latest_metrics",
-                                   "experiments"])
-def test_tables_files_lists_exactly_the_live_files(compacted: dict[str, Any], table: str) -> None:
-    from evtrack.cli import cli
-
-    uri = compacted["uri"]
-    fs, base = open_root(uri)
-    live = [entry["path"] for entry in newest_manifest(fs, base)["tables"][table]]
-    assert live
-
-    keys = CliRunner().invoke(cli, ["tables", "files", table, "--tracking-uri", uri, "--key"])
-    assert keys.exit_code == 0, keys.output
-    assert keys.output.splitlines() == live
-    uris = CliRunner().invoke(cli, ["tables", "files", table, "--tracking-uri", uri])
-    assert uris.exit_code == 0, uris.output
-    printed = uris.output.splitlines()
-    assert len(printed) == len(live) and all(p.endswith("/" + k) for p, k in zip(printed, live))
-    # each printed URI is all another engine needs to open the file
-    rows = 0
-    for file_uri in printed:
-        file_fs, path = pafs.FileSystem.from_uri(file_uri)
-        rows += ds.dataset([path], filesystem=file_fs, format="parquet").count_rows()
-    assert rows == len(read_version(uri, table))
-
-
-def test_tables_files_of_an_older_version_and_bad_table(compacted: dict[str, Any]) -> None:
-    from evtrack.cli import cli
-
-    uri = compacted["uri"]
-    fs, base = open_root(uri)
     with fs.open_input_stream(f"{base}/_manifests/{1:020d}.json") as f:
         first = [entry["path"] for entry in json.loads(f.read())["tables"]["metrics"]]
     old = CliRunner().invoke(cli, ["tables", "files", "metrics", "--tracking-uri", uri, "--key", "--version", "1"])

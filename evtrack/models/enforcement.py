@@ -235,6 +235,8 @@ def enforce_schema(data: Any, schema: Schema) -> Any:
 
 def _param_value(spec: ParamSpec, value: Any) -> Any:
     t = spec.type
+    if not isinstance(t, str):
+        return value  # MLflow's object params: passed through as given
     if t == "boolean" and isinstance(value, bool):
         return value
     if t in ("long", "integer") and isinstance(value, int) and not isinstance(value, bool):

@@ -15,6 +15,7 @@ Starlette and uvicorn come with ``pip install "evtrack[serve]"``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -29,13 +30,11 @@ _log = logging.getLogger("evtrack.serving")
 
 
 def _require_serving_packages() -> None:
-    try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as exc:
+    missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
         raise InvalidParameterError(
-            f'Serving models needs starlette and uvicorn ({exc.name} is missing): pip install "evtrack[serve]"'
-        ) from None
+            f'Serving models needs starlette and uvicorn ({", ".join(missing)} missing): '
+            'pip install "evtrack[serve]"')
 
 
 def _error(status: int, error_code: str, message: str) -> Any:

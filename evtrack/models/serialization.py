@@ -68,8 +68,5 @@ def load(path: str, fmt: str = PICKLE) -> Any:
     """Deserialize the object in ``path`` (only load models you trust: unpickling runs code)."""
     if fmt not in FORMATS:
         raise InvalidParameterError(f"Unrecognized serialization format {fmt!r}; expected one of {list(FORMATS)}")
-    if fmt == CLOUDPICKLE:
-        import cloudpickle  # noqa: F401 - registers what cloudpickled objects need on load
-
     with open(path, "rb") as fh:
         return pickle.load(fh)

@@ -142,6 +142,9 @@ def _table_or_tensor(data: Any, schema: Schema | None, key: str) -> Any:
             return cast_frame(pd.DataFrame([data]), schema)
         return cast_frame(_frame(lambda: pd.DataFrame(data), key), schema)
     if columns and isinstance(data, list):
+        names = schema.input_names()
+        if len(schema.inputs) == 1 and names and all(np.isscalar(x) or x is None for x in data):
+            return cast_frame(pd.DataFrame({names[0]: data}), schema)  # a list of values of the one column
         return cast_frame(_frame(lambda: pd.DataFrame(data), key), schema)
     return _tensor_inputs(data, schema)
 

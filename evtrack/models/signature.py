@@ -156,25 +156,27 @@ class ParamSpec:
     """One inference parameter: name, scalar type, default value and shape (None or (-1,))."""
 
     name: str
-    type: str
+    type: Any  # a scalar type name; MLflow's object types are kept as their JSON dict
     default: Any
     shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.type not in DATA_TYPES:
-            raise InvalidParameterError(f"Unsupported type {self.type!r} for param {self.name!r}")
+        object.__setattr__(self, "type", _check_type(self.type))
         if self.shape is not None:
             object.__setattr__(self, "shape", tuple(self.shape))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object MLflow writes for this param."""
-        return {"name": self.name, "default": self.default,
-                "shape": list(self.shape) if self.shape is not None else None, "type": self.type}
+        out = {"name": self.name, "default": self.default,
+               "shape": list(self.shape) if self.shape is not None else None}
+        return {**out, "type": self.type} if isinstance(self.type, str) else {**out, **self.type}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ParamSpec":
-        """Read one param spec."""
-        return cls(d["name"], d["type"], d.get("default"), d.get("shape"))
+        """Read one param spec; non-scalar types keep their extra keys."""
+        extra = {k: v for k, v in d.items() if k not in ("name", "default", "shape")}
+        type_ = d["type"] if d["type"] in DATA_TYPES else extra
+        return cls(d["name"], type_, d.get("default"), d.get("shape"))
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ class Backend:
         # Runs this process knows to be writable (active lifecycle stage).
         self.writable_runs: set[str] = set()
         self.artifact_uris: dict[str, str] = {}
+        # Experiments this process saw active: id -> artifact location (runs are created without a read).
+        self.active_experiments: dict[str, str] = {}
         self.default_experiment_ready = False
         self.engine = None  # the DuckDB query engine, created on first query
         self.lock = threading.RLock()

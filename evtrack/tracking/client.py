@@ -195,6 +195,7 @@ class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
             raise InvalidStateError(f"Cannot delete an already deleted experiment: {experiment_id}")
         self._experiment_event(experiment_id, ev.ExperimentDeleted)
         self._backend.writable_runs.clear()  # its runs are deleted too: re-check before writing
+        self._backend.active_experiments.pop(str(experiment_id), None)
 
     def restore_experiment(self, experiment_id: str) -> None:
         """Bring a deleted experiment back."""
@@ -240,12 +241,16 @@ class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
         experiment_id = str(experiment_id)
         if experiment_id == DEFAULT_EXPERIMENT_ID:
             self._ensure_default_experiment()
-        exp = self._experiment_state(experiment_id)
-        if exp.lifecycle_stage != LifecycleStage.ACTIVE:
-            raise InvalidStateError(
-                f"The experiment {experiment_id} must be in the 'active' state. "
-                f"Current state is {exp.lifecycle_stage}."
-            )
+        b = self._backend
+        artifact_location = b.active_experiments.get(experiment_id)
+        if artifact_location is None:  # not seen active by this process yet: look it up once
+            exp = self._experiment_state(experiment_id)
+            if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidStateError(
+                    f"The experiment {experiment_id} must be in the 'active' state. "
+                    f"Current state is {exp.lifecycle_stage}."
+                )
+            artifact_location = b.active_experiments[experiment_id] = exp.artifact_location
         clean = {k: v.validate_tag(v.validate_key(k, "tag"), val) for k, val in (tags or {}).items()}
         if run_name is None:
             run_name = clean.get(RUN_NAME_TAG) or random_run_name()
@@ -258,14 +263,13 @@ class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
         user = clean.get("mlflow.user") or current_user()
         run_id = uuid.uuid4().hex
         start = start_time if start_time is not None else now_ms()
-        artifact_uri = f"{exp.artifact_location}/{run_id}/artifacts"
+        artifact_uri = f"{artifact_location}/{run_id}/artifacts"
         event = ev.RunCreated(
             eid=self._eid(), ts=now_ms(), run_id=run_id, experiment_id=experiment_id,
             run_name=run_name, user_id=user, start_time=start, artifact_uri=artifact_uri,
             parent_run_id=clean.get(PARENT_RUN_TAG), tags=clean,
         )
         self._emit(event)
-        b = self._backend
         b.writable_runs.add(run_id)
         b.known_params[run_id] = {}
         b.artifact_uris[run_id] = artifact_uri

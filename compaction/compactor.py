@@ -49,7 +49,7 @@ from evtrack.fold import apply
 from evtrack.store.base import ObjectInfo, ObjectStore
 
 from compaction import quarantine
-from compaction.files import TableFileWriter, event_rows_table, metric_rows_table
+from compaction.files import TableFileWriter, write_batch
 from compaction.inbox import fetch_batches, pending_segments
 from compaction.merge import merge_tiers
 from compaction.state_io import PartitionedState, replace_partitions
@@ -177,13 +177,12 @@ class Compactor:
                     if seg.bad:
                         quarantine.quarantine_lines(self.store, seg.key, seg.bad)
                         stats.quarantined_lines += len(seg.bad)
-                    self._fold_segment(part, seg)
-                    metrics_out.write(metric_rows_table(seg.metrics))
-                    events_out.write(event_rows_table(seg.metrics, seg.events))
+                    self._fold_events(part, seg.events)
                     marks.setdefault(writer[0], mf.WriterMark()).add(writer[1], now_ms())
                     folded_keys.append(seg.key)
                     stats.segments += 1
                     stats.events += seg.event_count
+                write_batch(part, batch, metrics_out, events_out)
                 done += len(batch)
                 if self.progress:
                     self.progress(report.segments + done, report.segments + len(chunk), report.events + stats.events)
@@ -243,17 +242,14 @@ class Compactor:
             report.deleted_segments += len(folded_keys)
             checkpoint("deleted")
 
-    def _fold_segment(self, part: PartitionedState, seg) -> None:
-        add_metric = part.add_metric
-        need_run = part.need_run
-        last_run = None
-        for _eid, _ts, run_id, key, value, step, timestamp in seg.metrics:
-            if run_id != last_run:
-                need_run(run_id)
-                last_run = run_id
-            add_metric(run_id, key, value, step, timestamp)
-        for event, _line in seg.events:
-            part.need_for(event)
+    @staticmethod
+    def _fold_events(part: PartitionedState, events: list) -> None:
+        for event, _line in events:
+            run_id = getattr(event, "run_id", None)
+            if run_id is not None:
+                part.need_run(run_id)
+            else:
+                part.need_experiments()
             apply(event, part.state)
 
     def _delete_folded(self, done: list[ObjectInfo]) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from evtrack import tables
@@ -105,28 +106,71 @@ class TableFileWriter:
             self.abort()
 
 
-def metric_rows_table(rows: list) -> pa.Table:
-    """The ``metrics`` rows of a batch of metric tuples, sorted by run, key, step, timestamp."""
-    rows = sorted(rows, key=lambda r: (r[2], r[3], r[5], r[6]))
+_SORT = [("run_id", "ascending"), ("key", "ascending"), ("step", "ascending"),
+         ("timestamp", "ascending"), ("value", "ascending")]
+
+
+def sort_metrics(table: pa.Table) -> pa.Table:
+    """Metric rows ordered by run, key, step, timestamp, value (NaN last: MLflow's 'latest' order)."""
+    return table.sort_by(_SORT)
+
+
+def latest_rows(sorted_metrics: pa.Table) -> pa.Table:
+    """The last row of each (run_id, key) group of a sorted metrics table: each series' latest point."""
+    n = sorted_metrics.num_rows
+    if n <= 1:
+        return sorted_metrics
+    run, key = sorted_metrics.column("run_id"), sorted_metrics.column("key")
+    changes = pc.or_(pc.not_equal(run.slice(1), run.slice(0, n - 1)),
+                     pc.not_equal(key.slice(1), key.slice(0, n - 1)))
+    last = pa.concat_arrays([changes.combine_chunks(), pa.array([True])])
+    return sorted_metrics.filter(last)
+
+
+def metric_event_rows(metrics: pa.Table) -> pa.Table:
+    """``events`` rows for metric events given as columns (eid, ts, run_id, key, value, step, timestamp)."""
+    n = metrics.num_rows
+    schema = tables.schema("events")
     return pa.table({
-        "run_id": pa.array([r[2] for r in rows], pa.string()),
-        "key": pa.array([r[3] for r in rows], pa.string()),
-        "value": pa.array([r[4] for r in rows], pa.float64()),
-        "step": pa.array([r[5] for r in rows], pa.int64()),
-        "timestamp": pa.array([r[6] for r in rows], pa.int64()),
-    }, schema=tables.schema("metrics"))
+        "eid": metrics.column("eid"), "type": pa.repeat("metric", n), "v": pa.repeat(pa.scalar(1, pa.int16()), n),
+        "ts": metrics.column("ts"), "experiment_id": pa.nulls(n, pa.string()),
+        "run_id": metrics.column("run_id"), "key": metrics.column("key"), "value": pa.nulls(n, pa.string()),
+        "metric_value": metrics.column("value"), "step": metrics.column("step"),
+        "timestamp": metrics.column("timestamp"), "body": pa.nulls(n, pa.string()),
+    }, schema=schema)
 
 
-def event_rows_table(metric_rows: list, other: list) -> pa.Table:
-    """The ``events`` rows of a batch: metric tuples, plus (event, raw line) pairs."""
-    n = len(metric_rows)
-    cols: dict[str, list[Any]] = {
-        "eid": [r[0] for r in metric_rows], "type": ["metric"] * n, "v": [1] * n,
-        "ts": [r[1] for r in metric_rows], "experiment_id": [None] * n,
-        "run_id": [r[2] for r in metric_rows], "key": [r[3] for r in metric_rows],
-        "value": [None] * n, "metric_value": [r[4] for r in metric_rows],
-        "step": [r[5] for r in metric_rows], "timestamp": [r[6] for r in metric_rows], "body": [None] * n,
-    }
+def write_metric_batch(part, metrics: pa.Table, metrics_out: "TableFileWriter | None",
+                       events_out: "TableFileWriter | None") -> None:
+    """Write a batch of metric events (history + raw events) and fold their latest points."""
+    if not metrics.num_rows:
+        return
+    ordered = sort_metrics(metrics)
+    if metrics_out is not None:
+        metrics_out.write(ordered.select(["run_id", "key", "value", "step", "timestamp"]))
+    if events_out is not None:
+        events_out.write(metric_event_rows(metrics))
+    latest = latest_rows(ordered)
+    for run_id, key, value, step, timestamp in zip(*(latest.column(c).to_pylist() for c in
+                                                     ("run_id", "key", "value", "step", "timestamp"))):
+        part.need_run(run_id)
+        part.add_metric(run_id, key, value, step, timestamp)
+
+
+def write_batch(part, segments: list, metrics_out: "TableFileWriter", events_out: "TableFileWriter") -> None:
+    """Write one batch of decoded segments: metric rows column-wise, other events as rows."""
+    tables_ = [seg.metric_table() for seg in segments]
+    tables_ = [t for t in tables_ if t.num_rows]
+    if tables_:
+        write_metric_batch(part, pa.concat_tables(tables_), metrics_out, events_out)
+    others = [pair for seg in segments for pair in seg.events]
+    if others:
+        events_out.write(event_rows_table(others))
+
+
+def event_rows_table(other: list) -> pa.Table:
+    """The ``events`` rows of non-metric events, given as (event, raw line) pairs."""
+    cols: dict[str, list[Any]] = {name: [] for name in tables.column_names("events")}
     for event, line in other:
         cols["eid"].append(event.eid)
         cols["type"].append(event.type)

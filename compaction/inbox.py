@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import orjson
 
@@ -21,6 +21,9 @@ from evtrack.events import I64_MAX, I64_MIN, BadLine, Event, decode_line, from_w
 from evtrack.manifest import Manifest, parse_segment_key
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.writer import INBOX
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _METRIC_FIELDS = frozenset(("v", "eid", "type", "ts", "run_id", "key", "value", "step", "timestamp"))
@@ -35,14 +38,29 @@ class DecodedSegment:
 
     key: str
     size: int
-    metrics: list[MetricRow] = field(default_factory=list)
+    metrics: list[MetricRow] = field(default_factory=list)  # rows decoded one by one
+    columns: "pa.Table | None" = None  # rows decoded column-wise (the fast path)
     events: list[tuple[Event, bytes]] = field(default_factory=list)
     bad: list[BadLine] = field(default_factory=list)
 
     @property
     def event_count(self) -> int:
         """Good events in the segment."""
-        return len(self.metrics) + len(self.events)
+        fast = self.columns.num_rows if self.columns is not None else 0
+        return fast + len(self.metrics) + len(self.events)
+
+    def metric_table(self) -> "pa.Table":
+        """Every metric event of the segment as one table (METRIC_COLUMNS)."""
+        import pyarrow as pa
+
+        parts = [] if self.columns is None else [self.columns]
+        if self.metrics:
+            rows = self.metrics
+            parts.append(pa.table([pa.array([r[i] for r in rows], t) for i, (_, t) in enumerate(_metric_types())],
+                                  names=METRIC_COLUMNS))
+        if not parts:
+            return pa.table([pa.array([], t) for _, t in _metric_types()], names=METRIC_COLUMNS)
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
 
 def pending_segments(store: ObjectStore, manifest: Manifest) -> tuple[list[ObjectInfo], list[ObjectInfo]]:
@@ -74,6 +92,44 @@ def _metric_row(obj: dict) -> MetricRow | None:
     return (eid, ts, run_id, key, value, step, timestamp)
 
 
+METRIC_COLUMNS = ["eid", "ts", "run_id", "key", "value", "step", "timestamp"]
+
+
+def _metric_types() -> list[tuple[str, "pa.DataType"]]:
+    import pyarrow as pa
+
+    return [("eid", pa.string()), ("ts", pa.int64()), ("run_id", pa.string()), ("key", pa.string()),
+            ("value", pa.float64()), ("step", pa.int64()), ("timestamp", pa.int64())]
+
+
+def _metric_columns(objs: list) -> "pa.Table | None":
+    """Metric events as columns, converted and type-checked by pyarrow; None if any is off."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if any(len(o) != 9 for o in objs):
+        return None
+    try:
+        versions = [o["v"] for o in objs]
+        if versions.count(1) != len(objs) or bool in set(map(type, versions)):
+            return None
+        cols = {name: [o[name] for o in objs] for name in METRIC_COLUMNS}
+        values = cols["value"]
+        kinds = set(map(type, values))
+        if bool in kinds or not kinds <= {float, int, str}:
+            return None
+        if str in kinds:
+            cols["value"] = values = [_NONFINITE[x] if x.__class__ is str else x for x in values]
+        if bool in set(map(type, cols["ts"])) | set(map(type, cols["step"])) | set(map(type, cols["timestamp"])):
+            return None
+        arrays = [pa.array(cols[name], t) for name, t in _metric_types()]
+    except (KeyError, TypeError, OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if len(objs) and pc.min(pc.utf8_length(arrays[0])).as_py() == 0:
+        return None  # an empty eid: the slow path names it
+    return pa.table(arrays, names=METRIC_COLUMNS)
+
+
 def _decode_one(seg: DecodedSegment, line: bytes, obj: object, no: int) -> None:
     if type(obj) is dict and obj.get("type") == "metric":
         row = _metric_row(obj)
@@ -103,8 +159,18 @@ def decode(key: str, data: bytes) -> DecodedSegment:
     except (orjson.JSONDecodeError, ValueError):
         objs = None
     if objs is not None:
-        for no, (line, obj) in enumerate(zip(lines, objs), start=1):
-            _decode_one(seg, line, obj, no)
+        types = [o.get("type") if o.__class__ is dict else None for o in objs]
+        metric_idx = [i for i, t in enumerate(types) if t == "metric"]
+        fast = None
+        if metric_idx:
+            fast = _metric_columns(objs if len(metric_idx) == len(objs) else [objs[i] for i in metric_idx])
+        if fast is not None:
+            seg.columns = fast
+            if len(metric_idx) == len(objs):
+                return seg
+        for no, (line, obj, t) in enumerate(zip(lines, objs, types), start=1):
+            if fast is None or t != "metric":
+                _decode_one(seg, line, obj, no)
         return seg
     for no, line in enumerate(lines, start=1):
         try:

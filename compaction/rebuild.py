@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 import time
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from evtrack import manifest as mf
@@ -23,7 +25,8 @@ from evtrack.store.base import ObjectStore
 from evtrack.table_files import local_path
 
 from compaction.compactor import CompactionReport
-from compaction.files import TableFileWriter, metric_rows_table
+from compaction.files import TableFileWriter, write_metric_batch
+from compaction.inbox import METRIC_COLUMNS
 from compaction.merge import merge_tiers
 from compaction.state_io import PartitionedState
 
@@ -34,21 +37,20 @@ def _fold_events_file(store: ObjectStore, path: str, part: PartitionedState, out
     n = 0
     parquet = pq.ParquetFile(local_path(store, path))
     for batch in parquet.iter_batches(batch_size=_BATCH):
-        cols = batch.to_pydict()
-        rows = []
-        for i, etype in enumerate(cols["type"]):
-            if etype == "metric":
-                row = (cols["eid"][i], cols["ts"][i], cols["run_id"][i], cols["key"][i],
-                       cols["metric_value"][i], cols["step"][i], cols["timestamp"][i])
-                rows.append(row)
-                part.need_run(row[2])
-                part.add_metric(row[2], row[3], row[4], row[5], row[6])
+        table = pa.Table.from_batches([batch])
+        is_metric = pc.equal(table.column("type"), "metric")
+        metrics = table.filter(is_metric).select(
+            ["eid", "ts", "run_id", "key", "metric_value", "step", "timestamp"]).rename_columns(METRIC_COLUMNS)
+        write_metric_batch(part, metrics, out, None)
+        for body in table.filter(pc.invert(is_metric)).column("body").to_pylist():
+            event = decode_line(body)
+            run_id = getattr(event, "run_id", None)
+            if run_id is not None:
+                part.need_run(run_id)
             else:
-                event = decode_line(cols["body"][i])
-                part.need_for(event)
-                apply(event, part.state)
-        out.write(metric_rows_table(rows))
-        n += len(cols["type"])
+                part.need_experiments()
+            apply(event, part.state)
+        n += table.num_rows
     return n
 
 

@@ -115,7 +115,8 @@ def test_every_table_holds_the_expected_rows(tracking_uri: str, table_rows) -> N
 
     runs = by(table_rows(store, "runs"), "run_id")
     assert set(runs) == {r1, r2}
-    assert (runs[r1]["status"], runs[r1]["lifecycle_stage"], runs[r1]["run_name"]) == ("FINISHED", "active", "first")
+    assert (runs[r1]["status"], runs[r1]["lifecycle_stage"], runs[r1]["run_name"]) == (
+        "FINISHED", "active", "first")
     assert (runs[r2]["status"], runs[r2]["lifecycle_stage"]) == ("FINISHED", "deleted")
     assert runs[r1]["end_time"] is not None and runs[r1]["experiment_id"] == exp_id
 
@@ -307,7 +308,7 @@ def metric_rows(store: ObjectStore, table_rows) -> list[tuple]:
 
 
 def put_run(w, run_id: str, steps: range, **segment: Any) -> str:
-    """One segment: a run_created (on the first seq only) and metric points."""
+    """One segment of metric points ``m`` of ``run_id`` (value = step = timestamp)."""
     events = [w.event(ev.MetricLogged, run_id=run_id, key="m", value=float(s), step=s, timestamp=s)
               for s in steps]
     return w.put(events, **segment)
@@ -554,7 +555,8 @@ def test_a_param_conflict_across_writers_is_quarantined(store_uri: str, table_ro
 
     assert (report.segments, report.conflicts, report.quarantined) == (2, 1, 1)
     [conflict] = conflict_records(store, report.version)
-    assert (conflict["run_id"], conflict["key"], conflict["kept"], conflict["rejected"]) == ("r1", "lr", "0.1", "0.2")
+    assert (conflict["run_id"], conflict["key"], conflict["kept"], conflict["rejected"]) == (
+        "r1", "lr", "0.1", "0.2")
     assert [(p["key"], p["value"]) for p in table_rows(store, "params")] == [("lr", "0.1")]
     assert fresh_client(store_uri).get_run("r1").data.params == {"lr": "0.1"}
 

@@ -307,3 +307,27 @@ def test_inputs_view_and_table(tracking_uri: str, csv_file: Path, table_rows: An
     assert (row["run_id"], row["name"], row["context"]) == (run.info.run_id, "train", "training")
     joined = evtrack.sql("SELECT r.run_name, i.name FROM runs r JOIN inputs i USING (run_id)").to_pylist()
     assert joined == [{"run_name": run.info.run_name, "name": "train"}]
+
+
+def test_gc_purges_the_inputs_of_a_deleted_run(local_uri: str, fresh_evtrack: None, csv_file: Path,
+                                               table_rows: Any) -> None:
+    from compaction.gc import gc
+    from compaction.rebuild import rebuild
+
+    evtrack.set_tracking_uri(local_uri)
+    store = open_store(local_uri)
+    ds = evtrack.data.from_path(csv_file)
+    run_ids = []
+    for _ in range(2):
+        with evtrack.start_run() as run:
+            evtrack.log_input(ds, context="training")
+        run_ids.append(run.info.run_id)
+    compact(store, grace_seconds=0)
+    evtrack.delete_run(run_ids[0])
+    evtrack.flush()
+    assert gc(store).purged_runs == [run_ids[0]]
+    assert [r["run_id"] for r in table_rows(store, "inputs")] == [run_ids[1]]
+    rebuild(store)  # the events table agrees: the inputs table is derived from it like the others
+    assert [r["run_id"] for r in table_rows(store, "inputs")] == [run_ids[1]]
+    assert evtrack.search_runs(filter_string=f"datasets.digest = '{ds.digest}'", output_format="list")[0] \
+        .info.run_id == run_ids[1]

@@ -201,3 +201,21 @@ def test_predict_enforces_the_saved_signature(tmp_path: Path) -> None:
     assert model.predict(pd.DataFrame({"x": [1, 2], "other": ["dropped", "too"]})).tolist() == [2.0, 4.0]
     with pytest.raises(SchemaEnforcementError, match="'x'"):
         model.predict(pd.DataFrame({"y": [1.0]}))
+
+
+def test_loads_a_python_model_saved_by_mlflow(tmp_path: Path, vocab_file: Path) -> None:
+    mlflow_pyfunc = pytest.importorskip("mlflow.pyfunc", reason="mlflow is not installed")
+
+    class Prefix(mlflow_pyfunc.PythonModel):
+        def load_context(self, context: Any) -> None:
+            self.first = Path(context.artifacts["vocab"]).read_text().split()[0]
+
+        def predict(self, ctx: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
+            return [f"{self.first}-{x}" for x in model_input["x"]]
+
+    mlflow_pyfunc.save_model(str(tmp_path / "m"), python_model=Prefix(), artifacts={"vocab": str(vocab_file)},
+                             input_example=pd.DataFrame({"x": [1]}), pip_requirements=["pandas"])
+    model = evtrack.pyfunc.load_model(tmp_path / "m", suppress_warnings=True)
+    assert model.predict(pd.DataFrame({"x": [7, 8]})) == ["apple-7", "apple-8"]
+    with pytest.raises(SchemaEnforcementError, match="'x'"):
+        model.predict(pd.DataFrame({"y": [1]}))

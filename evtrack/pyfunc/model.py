@@ -84,6 +84,18 @@ def _positional_count(fn: Any) -> int:
     return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
+def _takes_context(python_model: Any, fn: Any) -> bool:
+    """MLflow's rule for PythonModels (evtrack's, MLflow's or look-alikes with ``load_context``):
+    ``predict`` takes the context first when it has a ``context`` parameter or two inputs besides ``params``."""
+    if not (isinstance(python_model, PythonModel) or hasattr(python_model, "load_context")):
+        return False
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "context" in params or len([p for p in params if p not in ("self", "params")]) == 2
+
+
 def accepts_params(fn: Any) -> bool:
     """True when ``fn`` takes a ``params`` keyword (or ``**kwargs``)."""
     try:
@@ -100,8 +112,7 @@ class PythonModelPyfunc:
         self.python_model = python_model
         self.context = context
         self._fn = _predict_fn(python_model)
-        # MLflow's rule: a PythonModel's predict takes the context first unless it takes one input only
-        self._with_context = isinstance(python_model, PythonModel) and _positional_count(self._fn) >= 2
+        self._with_context = _takes_context(python_model, self._fn)
         self._params = accepts_params(self._fn)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:

@@ -113,8 +113,8 @@ def warn_requirement_mismatches(model_dir: Path) -> None:
             continue
         have = installed_version(name.strip())
         if have != want.strip():
-            _log.warning("The model was saved with %s, but %s is installed", req,
-                         f"{name}=={have}" if have else f"{name} is not")
+            _log.warning("The model was saved with %s, but %s", req,
+                         f"{name}=={have} is installed" if have else f"{name} is not installed")
 
 
 def load_from_dir(model_dir: Path, model_config: dict[str, Any] | None = None,

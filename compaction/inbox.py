@@ -120,9 +120,7 @@ def _metric_columns(objs: list) -> "pa.Table | None":
             return None
         if str in kinds:
             cols["value"] = values = [_NONFINITE[x] if x.__class__ is str else x for x in values]
-        if bool in set(map(type, cols["ts"])) | set(map(type, cols["step"])) | set(map(type, cols["timestamp"])):
-            return None
-        arrays = [pa.array(cols[name], t) for name, t in _metric_types()]
+        arrays = [pa.array(cols[name], t) for name, t in _metric_types()]  # int64 rejects bool
     except (KeyError, TypeError, OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     if len(objs) and pc.min(pc.utf8_length(arrays[0])).as_py() == 0:
@@ -151,13 +149,14 @@ def _decode_one(seg: DecodedSegment, line: bytes, obj: object, no: int) -> None:
 def decode(key: str, data: bytes) -> DecodedSegment:
     """Decode a segment: one orjson call for the whole segment when it is well-formed."""
     seg = DecodedSegment(key, len(data))
-    lines = [ln for ln in data.split(b"\n") if ln.strip()]
-    try:
-        objs = orjson.loads(b"[" + b",".join(lines) + b"]")
-        if len(objs) != len(lines):  # a line held two values ("1,2"): decode line by line
-            raise ValueError
-    except (orjson.JSONDecodeError, ValueError):
-        objs = None
+    objs = None
+    if data.endswith(b"\n") and b"\n\n" not in data and not data.startswith(b"\n"):
+        try:  # the common case: one parse for the whole segment
+            objs = orjson.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]")
+            if len(objs) != data.count(b"\n"):  # a line held two values ("1,2")
+                objs = None
+        except orjson.JSONDecodeError:
+            objs = None
     if objs is not None:
         types = [o.get("type") if o.__class__ is dict else None for o in objs]
         metric_idx = [i for i, t in enumerate(types) if t == "metric"]
@@ -168,10 +167,12 @@ def decode(key: str, data: bytes) -> DecodedSegment:
             seg.columns = fast
             if len(metric_idx) == len(objs):
                 return seg
+        lines = data[:-1].split(b"\n")
         for no, (line, obj, t) in enumerate(zip(lines, objs, types), start=1):
             if fast is None or t != "metric":
                 _decode_one(seg, line, obj, no)
         return seg
+    lines = [ln for ln in data.split(b"\n") if ln.strip()]
     for no, line in enumerate(lines, start=1):
         try:
             obj = orjson.loads(line)

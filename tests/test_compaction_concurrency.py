@@ -228,12 +228,13 @@ def test_two_compactors_racing_on_one_commit(store_uri: str, direct_writer, monk
     assert live < written  # B's losing attempt left files no manifest lists (gc removes them)
 
 
-def test_a_losing_compactor_does_not_overwrite_the_winners_quarantine(store_uri: str, direct_writer,
+def test_a_losing_compactor_does_not_overwrite_the_winners_quarantine(local_uri: str, direct_writer,
                                                                       monkeypatch, cache_dir) -> None:
     """B folds {s1}, A folds {s1, s2}; A commits version 1, then B (about to lose) writes its own
     conflict record. Every conflict of the committed version must stay on record."""
     import orjson
 
+    store_uri = local_uri  # the commit race itself runs on S3 in the test above
     store = open_store(store_uri)
 
     def conflicting_segment(run_id: str) -> None:

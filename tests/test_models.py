@@ -21,11 +21,8 @@ from evtrack.errors import InvalidParameterError, InvalidUriError, ResourceAlrea
 from evtrack.models import ColSpec, Model, ModelSignature, ParamSchema, ParamSpec, Schema, TensorSpec
 from evtrack.models.inference import infer_signature
 
-sklearn = pytest.importorskip("sklearn", reason="scikit-learn is not installed")
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-
-import evtrack.pyfunc  # noqa: E402
-import evtrack.sklearn  # noqa: E402
+import evtrack.pyfunc
+import evtrack.sklearn
 
 FEATURES = pd.DataFrame({"a": [0.1, 1.5, 2.2, 3.9, 0.3, 2.8], "b": [1, 0, 1, 0, 1, 1]})
 LABELS = [0, 1, 1, 1, 0, 1]
@@ -33,7 +30,9 @@ LABELS = [0, 1, 1, 1, 0, 1]
 
 @pytest.fixture(scope="module")
 def clf() -> Any:
-    return LogisticRegression().fit(FEATURES, LABELS)
+    """A fitted scikit-learn model (the test is skipped when scikit-learn is not installed)."""
+    linear_model = pytest.importorskip("sklearn.linear_model", reason="scikit-learn is not installed")
+    return linear_model.LogisticRegression().fit(FEATURES, LABELS)
 
 
 @pytest.fixture
@@ -50,6 +49,8 @@ def _mlmodel(path: Path) -> dict[str, Any]:
 
 
 def test_saved_directory_has_mlflows_files_and_mlmodel_fields(clf: Any, tmp_path: Path) -> None:
+    from importlib.metadata import version
+
     path = tmp_path / "m"
     evtrack.sklearn.save_model(clf, path, input_example=FEATURES.head(3), metadata={"team": "growth"})
 
@@ -64,7 +65,7 @@ def test_saved_directory_has_mlflows_files_and_mlmodel_fields(clf: Any, tmp_path
     assert mlmodel["metadata"] == {"team": "growth"}
     assert mlmodel["model_size_bytes"] > 0
     assert mlmodel["flavors"]["sklearn"] == {
-        "pickled_model": "model.pkl", "serialization_format": "pickle", "sklearn_version": sklearn.__version__,
+        "pickled_model": "model.pkl", "serialization_format": "pickle", "sklearn_version": version("scikit-learn"),
         "code": None}
     pyfunc = mlmodel["flavors"]["python_function"]
     assert pyfunc["loader_module"] == "evtrack.sklearn" and pyfunc["model_path"] == "model.pkl"
@@ -183,8 +184,7 @@ def test_missing_values_make_a_column_optional_and_arrays_give_tensors() -> None
         {"name": "k", "default": 3, "shape": None, "type": "long"}]
 
 
-def test_inference_failure_saves_without_signature(tmp_path: Path, caplog: Any) -> None:
-    clf = LogisticRegression().fit(FEATURES, LABELS)
+def test_inference_failure_saves_without_signature(clf: Any, tmp_path: Path, caplog: Any) -> None:
     evtrack.sklearn.save_model(clf, tmp_path / "m", input_example={"a": [1.0], "b": [[1, 2]]})
     assert "signature" not in _mlmodel(tmp_path / "m")
     assert "Failed to infer the model signature" in caplog.text

@@ -90,7 +90,10 @@ def predict(model_uri: str, input_path: str | None, output_path: str | None, con
         raise
     except Exception as exc:  # noqa: BLE001 - the model's own failure, in one line
         raise EvtrackError(f"The model failed to predict: {type(exc).__name__}: {exc}") from exc
-    out = serving_io.predictions_json(predictions)
+    try:
+        out = serving_io.predictions_json(predictions)
+    except (TypeError, ValueError) as exc:
+        raise EvtrackError(f"The model's predictions cannot be written as JSON: {exc}") from exc
     if output_path:
         Path(output_path).write_text(out, encoding="utf-8")
     else:

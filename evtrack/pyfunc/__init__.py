@@ -46,16 +46,17 @@ def add_to_model(model: Model, loader_module: str, data: str | None = None, **kw
     return add_pyfunc_flavor(model, loader_module, data, **kwargs)
 
 
-def save_model(path: str | os.PathLike, python_model: Any = None, artifacts: dict[str, Any] | None = None,
-               signature: ModelSignature | None = None, input_example: Any = None,
-               pip_requirements: Any = None, extra_pip_requirements: Any = None,
+def save_model(path: str | os.PathLike, loader_module: str | None = None,
+               data_path: str | os.PathLike | None = None, *, python_model: Any = None,
+               artifacts: dict[str, Any] | None = None, signature: ModelSignature | None = None,
+               input_example: Any = None, pip_requirements: Any = None, extra_pip_requirements: Any = None,
                metadata: dict[str, Any] | None = None, model_config: dict[str, Any] | None = None,
-               loader_module: str | None = None, data_path: str | os.PathLike | None = None,
                mlflow_model: Model | None = None) -> Model:
     """Save a custom model as a directory at ``path``; returns its ``Model`` (the MLmodel content).
 
     Give either ``python_model`` (with optional ``artifacts``: name → path or URI) or
     ``loader_module`` (a module with ``_load_pyfunc(data_path)``) with ``data_path``.
+    The positional order after ``path`` is MLflow's (``loader_module``, ``data_path``).
     """
     if (python_model is None) == (loader_module is None):
         raise InvalidParameterError("Pass exactly one of python_model and loader_module")
@@ -94,12 +95,12 @@ def _predict_for_inference(path: Path, model: Model, python_model: Any, model_co
     return predict
 
 
-def log_model(artifact_path: str | None = None, python_model: Any = None, *, name: str | None = None,
-              artifacts: dict[str, Any] | None = None, registered_model_name: str | None = None,
-              signature: ModelSignature | None = None, input_example: Any = None,
-              pip_requirements: Any = None, extra_pip_requirements: Any = None,
+def log_model(artifact_path: str | None = None, loader_module: str | None = None,
+              data_path: str | os.PathLike | None = None, *, python_model: Any = None,
+              name: str | None = None, artifacts: dict[str, Any] | None = None,
+              registered_model_name: str | None = None, signature: ModelSignature | None = None,
+              input_example: Any = None, pip_requirements: Any = None, extra_pip_requirements: Any = None,
               metadata: dict[str, Any] | None = None, model_config: dict[str, Any] | None = None,
-              loader_module: str | None = None, data_path: str | os.PathLike | None = None,
               await_registration_for: int | None = None, run_id: str | None = None) -> ModelInfo:
     """Save a custom model into the active run's artifacts (``name``, default ``model``); returns ``ModelInfo``."""
     return run_logging.log_model(

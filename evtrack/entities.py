@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Sequence
 
 
 class RunStatus:
@@ -73,6 +73,69 @@ class Metric:
     timestamp: int
     step: int = 0
     run_id: str | None = None
+
+
+class MetricHistory(Sequence):
+    """The points of one metric, oldest step first; ``Metric`` objects are made only when accessed.
+
+    Behaves as a read-only list (len, index, slice, iteration, ``==`` with a list);
+    ``steps``, ``timestamps`` and ``values`` give plain columns, ``to_arrow()`` a table.
+    """
+
+    def __init__(self, key: str, run_id: str | None, table: Any) -> None:
+        self.key, self.run_id, self._table = key, run_id, table
+        self._columns: tuple[list, list, list] | None = None
+
+    def _cols(self) -> tuple[list, list, list]:
+        if self._columns is None:
+            t = self._table
+            self._columns = (t.column("step").to_pylist(), t.column("timestamp").to_pylist(),
+                             t.column("value").to_pylist())
+        return self._columns
+
+    @property
+    def steps(self) -> list[int]:
+        """The steps, in order."""
+        return self._cols()[0]
+
+    @property
+    def timestamps(self) -> list[int]:
+        """The timestamps (ms), in order."""
+        return self._cols()[1]
+
+    @property
+    def values(self) -> list[float]:
+        """The values, in order."""
+        return self._cols()[2]
+
+    def to_arrow(self) -> Any:
+        """The points as an Arrow table (step, timestamp, value)."""
+        return self._table
+
+    def __len__(self) -> int:
+        return self._table.num_rows
+
+    def __getitem__(self, index):  # type: ignore[override]
+        steps, stamps, values = self._cols()
+        if isinstance(index, slice):
+            return [Metric(self.key, values[i], stamps[i], steps[i], self.run_id)
+                    for i in range(*index.indices(len(self)))]
+        i = range(len(self))[index]
+        return Metric(self.key, values[i], stamps[i], steps[i], self.run_id)
+
+    def __iter__(self) -> Iterator["Metric"]:
+        steps, stamps, values = self._cols()
+        key, run_id = self.key, self.run_id
+        for i in range(len(steps)):
+            yield Metric(key, values[i], stamps[i], steps[i], run_id)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __repr__(self) -> str:
+        return f"MetricHistory(key={self.key!r}, run_id={self.run_id!r}, points={len(self)})"
 
 
 @dataclass(frozen=True, slots=True)

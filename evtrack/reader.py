@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from evtrack import manifest as mf
 from evtrack import tables
@@ -25,6 +26,9 @@ from evtrack.fold import MetricSeries, State, apply, metric_rank
 from evtrack.registry.events import RegistryEvent
 from evtrack.store.base import ObjectStore
 from evtrack.writer import INBOX
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _FETCH_THREADS = 16
 _MAX_RESETS = 5
@@ -198,20 +202,27 @@ class StoreReader:
         with self._lock:
             return list(self.tail_runs)
 
-    def metric_history(self, run_id: str, key: str) -> list[tuple[int, int, float]]:
-        """Every point of a metric: the compacted history plus the tail, exact duplicates once."""
-        series = MetricSeries()
+    def metric_history(self, run_id: str, key: str) -> "pa.Table":
+        """Every point of a metric (step, timestamp, value): compacted history plus the tail,
+        exact duplicates once, ordered by step, timestamp, then value (NaN last)."""
+        import pyarrow as pa
+
+        parts = []
         files = [f["path"] for f in self.manifest.files("metrics")]
         if files:
             from evtrack.table_files import read_files
 
-            data = read_files(self.store, files, tables.schema("metrics"), ["value", "step", "timestamp"],
-                              filters=[("run_id", "=", run_id), ("key", "=", key)])
-            for value, step, ts in zip(data.column("value").to_pylist(), data.column("step").to_pylist(),
-                                       data.column("timestamp").to_pylist()):
-                series.add(step, ts, value)
+            parts.append(read_files(self.store, files, tables.schema("metrics"), ["step", "timestamp", "value"],
+                                    filters=[("run_id", "=", run_id), ("key", "=", key)]))
         tail = self.tail_series.get((run_id, key))
         if tail is not None:
-            for (step, ts, _), value in list(tail.points.items()):
-                series.add(step, ts, value)
-        return series.history()
+            points = list(tail.points.items())
+            parts.append(pa.table({"step": pa.array([k[0] for k, _ in points], pa.int64()),
+                                   "timestamp": pa.array([k[1] for k, _ in points], pa.int64()),
+                                   "value": pa.array([v for _, v in points], pa.float64())}))
+        if not parts:
+            return pa.table({"step": pa.array([], pa.int64()), "timestamp": pa.array([], pa.int64()),
+                             "value": pa.array([], pa.float64())})
+        data = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+        data = data.group_by(["step", "timestamp", "value"], use_threads=False).aggregate([])
+        return data.sort_by([("step", "ascending"), ("timestamp", "ascending"), ("value", "ascending")])

@@ -80,7 +80,7 @@ def snapshot(client: evtrack.MlflowClient, ids: dict[str, Any]) -> dict[str, Any
     runs = [ids["r1"], ids["r2"]]
     return canon({
         "runs": {r: client.get_run(r) for r in runs},
-        "history": {f"{r}/{k}": client.get_metric_history(r, k) for r in runs for k in ("loss", "acc")},
+        "history": {f"{r}/{k}": list(client.get_metric_history(r, k)) for r in runs for k in ("loss", "acc")},
         "experiments": list(client.search_experiments(view_type=ViewType.ALL)),
         "active": [e.name for e in client.search_experiments()],
         "by_name": {n: client.get_experiment_by_name(n) for n in ("Default", "exp-a", "nope")},
@@ -254,7 +254,7 @@ def test_append_tables_are_merged_in_tiers(local_uri: str, direct_writer, table_
     assert [r[2] for r in metric_rows(store, table_rows)] == list(range(commits * 4))
     reader = StoreReader(store)
     reader.refresh()
-    assert [p[0] for p in reader.metric_history("r1", "m")] == list(range(commits * 4))
+    assert reader.metric_history("r1", "m").column("step").to_pylist() == list(range(commits * 4))
 
 
 @pytest.mark.parametrize("hint", [b"1", b"99999", b"not a number", None])
@@ -354,7 +354,7 @@ def test_a_segment_re_put_after_it_was_folded_is_not_folded_again(store_uri: str
         assert metric_rows(store, table_rows) == rows
     reader = StoreReader(store)
     reader.refresh()
-    assert [p[0] for p in reader.metric_history("r1", "m")] == [0, 1, 2, 3, 4]
+    assert reader.metric_history("r1", "m").column("step").to_pylist() == [0, 1, 2, 3, 4]
 
 
 def test_late_segments_are_folded_by_the_next_compaction(store_uri: str, direct_writer, table_rows) -> None:

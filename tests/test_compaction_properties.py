@@ -201,7 +201,7 @@ def check_reader(store: Any, events: list[ev.Event]) -> None:
     assert {k: v for k, v in got.items() if v} == {k: v for k, v in want.items() if v}
     for run_id, series in pure.metrics.items():
         for key, s in series.items():
-            assert [(a, b, num(c)) for a, b, c in reader.metric_history(run_id, key)] == [
+            assert [(a, b, num(c)) for a, b, c in zip(*reader.metric_history(run_id, key).to_pydict().values())] == [
                 (a, b, num(c)) for a, b, c in s.history()]
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -169,7 +171,29 @@ def test_a_model_that_failed_to_load_answers_404(serve: Callable[[str], str], tm
     assert http(url + "/invocations", json.dumps({"inputs": ROWS}))[0] == 503
 
 
-def test_serves_a_model_saved_by_mlflow(serve: Callable[[str], str], tmp_path: Path) -> None:
+@contextlib.contextmanager
+def serve_in_thread(model_uri: str) -> Iterator[str]:
+    """The scoring app on real HTTP, in a thread of this process (no second import of scikit-learn)."""
+    import uvicorn
+
+    from evtrack.models.scoring_server import build_app
+
+    server = uvicorn.Server(uvicorn.Config(build_app(model_uri), host="127.0.0.1", port=_free_port(),
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert server.started, "the in-thread server did not start"
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_serves_a_model_saved_by_mlflow(tmp_path: Path) -> None:
     pytest.importorskip("sklearn", reason="scikit-learn is not installed")
     mlflow_sklearn = pytest.importorskip("mlflow.sklearn", reason="mlflow is not installed")
     from sklearn.linear_model import LogisticRegression
@@ -178,9 +202,10 @@ def test_serves_a_model_saved_by_mlflow(serve: Callable[[str], str], tmp_path: P
     clf = LogisticRegression().fit(X, [0, 0, 1, 1])
     mlflow_sklearn.save_model(clf, str(tmp_path / "m"), serialization_format="pickle", input_example=X,
                               pip_requirements=["scikit-learn"])
-    url = serve(str(tmp_path / "m"))
-    serving_example = (tmp_path / "m" / "serving_input_example.json").read_text()
-    status, _, text = http(url + "/invocations", serving_example)
+    with serve_in_thread(str(tmp_path / "m")) as url:
+        serving_example = (tmp_path / "m" / "serving_input_example.json").read_text()
+        status, _, text = http(url + "/invocations", serving_example)
+        assert http(url + "/ping")[0] == 200
     assert status == 200, text
     assert json.loads(text) == {"predictions": clf.predict(X).tolist()}
 

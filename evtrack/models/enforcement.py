@@ -97,11 +97,7 @@ def _numeric(name: Any, values: Any, type_: str) -> Any:
     if kind == "f" and target.kind in "iu" and values.hasnans:
         hint = (" Hint: integer columns cannot hold missing values, so pandas stores them as floats; "
                 "declare the column as double, or infer the signature from data with missing values.")
-    return _raise(_incompatible(name, have, type_, hint))
-
-
-def _raise(exc: Exception) -> Any:
-    raise exc
+    raise _incompatible(name, have, type_, hint)
 
 
 def convert_column(name: Any, values: Any, spec: ColSpec) -> Any:
@@ -117,7 +113,7 @@ def convert_column(name: Any, values: Any, spec: ColSpec) -> Any:
     if type_ in ("string", "binary"):
         if is_text or (type_ == "binary" and values.dtype.kind == "S"):
             return values
-        return _raise(_incompatible(name, values.dtype, type_))
+        raise _incompatible(name, values.dtype, type_)
     if type_ == "datetime":
         if values.dtype.kind == "M" or is_text:
             try:
@@ -125,11 +121,11 @@ def convert_column(name: Any, values: Any, spec: ColSpec) -> Any:
             except (ValueError, TypeError) as exc:
                 raise SchemaEnforcementError(
                     f"Failed to convert column {name!r} from type {values.dtype} to datetime: {exc}") from None
-        return _raise(_incompatible(name, values.dtype, type_))
+        raise _incompatible(name, values.dtype, type_)
     if type_ == "boolean" and values.dtype == object:
         return values  # keeps None as None rather than False, as MLflow does
     if values.dtype == object:
-        return _raise(_incompatible(name, "object (" + _value_types(values) + ")", type_))
+        raise _incompatible(name, "object (" + _value_types(values) + ")", type_)
     return _numeric(name, values, type_)
 
 

@@ -6,6 +6,10 @@ default), ``MLmodel`` carrying the run id and artifact path. The run's
 MLflow's), so ``tags.mlflow.log-model.history LIKE '%sklearn%'`` finds runs with
 a scikit-learn model; every uploaded file is an ``artifact_logged`` event. With
 ``registered_model_name`` the model is then registered (``evtrack.register_model``).
+
+The history tag is read, appended to and written back (as MLflow's stores do):
+two processes logging models into the same run at the same instant may keep
+only one of the two entries; the model files themselves are never lost.
 """
 
 from __future__ import annotations

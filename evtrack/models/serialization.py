@@ -38,7 +38,7 @@ def _pickler_class(fmt: str) -> type:
             import cloudpickle
         except ImportError:
             raise InvalidParameterError(
-                "serialization_format='cloudpickle' needs the cloudpickle package: pip install cloudpickle"
+                'Saving with cloudpickle needs the cloudpickle package: pip install "evtrack[models]"'
             ) from None
         return cloudpickle.Pickler
     raise InvalidParameterError(f"Unrecognized serialization format {fmt!r}; expected one of {list(FORMATS)}")

@@ -22,6 +22,7 @@ from evtrack.models.model import Model
 FLAVOR_NAME = "python_function"
 _LOADER_ALIASES = {"mlflow.sklearn": "evtrack.sklearn", "mlflow.pyfunc.model": "evtrack.pyfunc.model"}
 _log = logging.getLogger("evtrack.pyfunc")
+_NOT_NEEDED = {"mlflow", "mlflow-skinny"}  # pinned by MLflow-saved models; evtrack loads them without it
 
 
 def add_pyfunc_flavor(model: Model, loader_module: str, data: str | None = None, **kwargs: Any) -> Model:
@@ -109,7 +110,7 @@ def warn_requirement_mismatches(model_dir: Path) -> None:
 
     for req in read_requirements(model_dir):
         name, sep, want = req.partition("==")
-        if not sep or any(c in name for c in "<>=!~;[ @"):
+        if not sep or any(c in name for c in "<>=!~;[ @") or name.strip().lower() in _NOT_NEEDED:
             continue
         have = installed_version(name.strip())
         if have != want.strip():

@@ -20,6 +20,7 @@ from evtrack.entities import (
     Experiment,
     LifecycleStage,
     Metric,
+    MetricHistory,
     PagedList,
     Param,
     Run,
@@ -416,11 +417,10 @@ class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
         if synchronous:
             self.flush()
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every point of a metric, ordered by step, then timestamp."""
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        """Every point of a metric, ordered by step, then timestamp (a read-only list of ``Metric``)."""
         self._run_state(run_id)
-        history = self._backend.reader.metric_history(run_id, key)
-        return [Metric(key, value, ts, step, run_id) for step, ts, value in history]
+        return MetricHistory(key, run_id, self._backend.reader.metric_history(run_id, key))
 
     def search_runs(self, experiment_ids: Sequence[str] | str, filter_string: str = "",
                     run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 1000,

@@ -33,23 +33,35 @@ def engine_of(backend: "Backend"):
     return backend.engine
 
 
+_PAGE = "(SELECT unnest(?::VARCHAR[]) AS run_id)"
+
+
 def runs_by_ids(snap: "Snapshot", run_ids: Sequence[str]) -> list[Run]:
-    """Full ``Run`` entities for ids, in the given order (unknown ids skipped)."""
+    """Full ``Run`` entities for ids, in the given order (unknown ids skipped); three queries in all."""
     if not run_ids:
         return []
     ids = list(run_ids)
-    marks = ", ".join("?" for _ in ids)
     infos = {row[0]: row for row in snap.rows(
         "SELECT run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, "
-        f"lifecycle_stage FROM runs WHERE run_id IN ({marks})", ids)}
+        f"lifecycle_stage FROM runs SEMI JOIN {_PAGE} page USING (run_id)", [ids])}
     data = {rid: RunData() for rid in infos}
-    for view, attr in (("params", "params"), ("tags", "tags"), ("latest_metrics", "metrics")):
-        for rid, key, value in snap.rows(f"SELECT run_id, key, value FROM {view} WHERE run_id IN ({marks})", ids):
-            if rid in data:
-                getattr(data[rid], attr)[key] = value
+    rows = snap.rows(
+        f"SELECT run_id, 0, key, value, NULL::DOUBLE FROM params SEMI JOIN {_PAGE} p USING (run_id) "
+        f"UNION ALL SELECT run_id, 1, key, value, NULL FROM tags SEMI JOIN {_PAGE} t USING (run_id) "
+        f"UNION ALL SELECT run_id, 2, key, NULL, value FROM latest_metrics SEMI JOIN {_PAGE} m USING (run_id)",
+        [ids, ids, ids])
+    for rid, kind, key, text, number in rows:
+        d = data.get(rid)
+        if d is not None:
+            if kind == 0:
+                d.params[key] = text
+            elif kind == 1:
+                d.tags[key] = text
+            else:
+                d.metrics[key] = number
     inputs: dict[str, list] = {}
     for row in snap.rows("SELECT run_id, name, digest, source_type, source, schema, profile, context, tags, "
-                         f"ts, eid FROM all_inputs WHERE run_id IN ({marks})", ids):
+                         f"ts, eid FROM all_inputs SEMI JOIN {_PAGE} page USING (run_id)", [ids]):
         rid, name, digest, source_type, source, schema, profile, context, tags, ts, eid = row
         inputs.setdefault(rid, []).append(DatasetInputState(
             name, digest, source_type, source, schema, profile, context, orjson.loads(tags), (ts, eid)))

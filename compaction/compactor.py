@@ -245,11 +245,7 @@ class Compactor:
     @staticmethod
     def _fold_events(part: PartitionedState, events: list) -> None:
         for event, _line in events:
-            run_id = getattr(event, "run_id", None)
-            if run_id is not None:
-                part.need_run(run_id)
-            else:
-                part.need_experiments()
+            part.need_for(event)  # its run partition, the experiment or the registry tables
             apply(event, part.state)
 
     def _delete_folded(self, done: list[ObjectInfo]) -> int:

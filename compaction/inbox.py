@@ -111,7 +111,7 @@ def _metric_columns(objs: list) -> "pa.Table | None":
         return None
     try:
         versions = [o["v"] for o in objs]
-        if versions.count(1) != len(objs) or bool in set(map(type, versions)):
+        if versions.count(1) != len(objs) or set(map(type, versions)) != {int}:  # not 1.0, not true
             return None
         cols = {name: [o[name] for o in objs] for name in METRIC_COLUMNS}
         values = cols["value"]
@@ -120,7 +120,14 @@ def _metric_columns(objs: list) -> "pa.Table | None":
             return None
         if str in kinds:
             cols["value"] = values = [_NONFINITE[x] if x.__class__ is str else x for x in values]
-        arrays = [pa.array(cols[name], t) for name, t in _metric_types()]  # int64 rejects bool
+        arrays = []
+        for name, t in _metric_types():
+            # Other columns by inference: exactly string/int64 without nulls when the JSON types
+            # are right (a cast would take null strings, and 3.0 or true as an int).
+            arr = pa.array(values, t) if name == "value" else pa.array(cols[name])
+            if arr.type != t or arr.null_count:
+                return None
+            arrays.append(arr)
     except (KeyError, TypeError, OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     if len(objs) and pc.min(pc.utf8_length(arrays[0])).as_py() == 0:

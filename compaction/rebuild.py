@@ -44,11 +44,7 @@ def _fold_events_file(store: ObjectStore, path: str, part: PartitionedState, out
         write_metric_batch(part, metrics, out, None)
         for body in table.filter(pc.invert(is_metric)).column("body").to_pylist():
             event = decode_line(body)
-            run_id = getattr(event, "run_id", None)
-            if run_id is not None:
-                part.need_run(run_id)
-            else:
-                part.need_experiments()
+            part.need_for(event)
             apply(event, part.state)
         n += table.num_rows
     return n

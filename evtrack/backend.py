@@ -57,15 +57,37 @@ class Backend:
         self.active_experiments: dict[str, str] = {}
         self.default_experiment_ready = False
         self.engine = None  # the DuckDB query engine, created on first query
+        self._pool = None  # background upload thread, created on first use
+        self._pending: list = []
         self.lock = threading.RLock()
 
     def refresh(self) -> None:
         """Flush this process's events, then catch the reader up with the store."""
-        self.writer.flush()
+        self.flush()
         self.reader.refresh()
+
+    def flush(self) -> FlushResult:
+        """Finish background uploads, then send every buffered event."""
+        self.wait_background()
+        return self.writer.flush()
+
+    def run_in_background(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on this backend's upload thread (small captured artifacts at start_run)."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="evtrack-upload")
+        self._pending.append(self._pool.submit(fn))
+
+    def wait_background(self) -> None:
+        """Wait for every background upload (their own errors are reported by them)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def reset_after_fork(self) -> None:
         """Give the child process its own writer id and an empty buffer."""
+        self._pool, self._pending = None, []
         self.writer.reset_after_fork()
         self.lock = threading.RLock()
         self.reader._lock = threading.RLock()
@@ -95,7 +117,7 @@ def get_backend(uri: str | None = None) -> Backend:
 
 def flush_all() -> dict[str, FlushResult]:
     """Flush the writer of every backend of this process."""
-    return {uri: b.writer.flush() for uri, b in list(_backends.items())}
+    return {uri: b.flush() for uri, b in list(_backends.items())}
 
 
 _exit_hooks: list[Callable[[], None]] = []
@@ -113,6 +135,10 @@ def _at_exit() -> None:
         except Exception as exc:  # never block the final flush
             print(f"evtrack: exit hook failed: {exc}", file=sys.stderr)
     for uri, backend in list(_backends.items()):
+        try:
+            backend.wait_background()
+        except Exception as exc:
+            print(f"evtrack: background upload failed: {exc}", file=sys.stderr)
         result = backend.writer.close()
         if not result.durable:
             print(

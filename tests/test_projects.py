@@ -199,6 +199,9 @@ def test_a_failing_entry_point(example: Path, local_uri: str, env: dict[str, str
     run = _only_run(local_uri, "taxi")
     assert run.info.status == "FAILED" and run.data.params == {"fail_after": "2"}
     assert [m.step for m in evtrack.MlflowClient(local_uri).get_metric_history(run.info.run_id, "train_rmse")] == [0, 1]
+    with pytest.raises(ExecutionError, match=r"Run \(ID '[0-9a-f]{32}'\) failed: .* exited with status 1; the run is FAILED"):
+        run_project(str(example), entry_point="fail", parameters={"fail_after": 0}, env_manager="local",
+                    tracking_uri=local_uri, stream_output=False)
 
 
 def test_usage_errors(example: Path, local_uri: str, env: dict[str, str]) -> None:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import orjson
 
 from evtrack.entities import PagedList, Run, RunData, RunInfo, RunInputs, ViewType
-from evtrack.fold import DatasetInput as DatasetInputState
 from evtrack.errors import InvalidParameterError
+from evtrack.fold import DatasetInput as DatasetInputState
 from evtrack.query import search_grammar as grammar
 from evtrack.query.search_sql import render_search
 from evtrack.tracking.views import check_max_results, dataset_inputs, decode_page_token, encode_page_token

@@ -90,7 +90,7 @@ class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
 
     def flush(self):
         """Send everything buffered by this process to the store; returns a ``FlushResult``."""
-        return self._backend.writer.flush()
+        return self._backend.flush()
 
     # -- experiments ----------------------------------------------------------
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import time
 import platform
 import re
 import socket
@@ -116,8 +117,27 @@ class Captured:
     artifacts: dict[str, bytes] = field(default_factory=dict)
 
 
+_GIT_TTL_S = 10.0
+_git_cache: dict[tuple[str, bool], tuple[float, "Captured"]] = {}
+
+
 def git_tags(path: str, with_diff: bool = True) -> Captured:
-    """The git tags of the work tree holding ``path`` (and the diff when it is dirty)."""
+    """The git tags of the work tree holding ``path`` (and the diff when it is dirty).
+
+    Cached for 10 seconds per path, so a sweep that starts many runs in a loop
+    runs git once rather than per run.
+    """
+    key = (path, with_diff)
+    hit = _git_cache.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < _GIT_TTL_S:
+        return Captured(dict(hit[1].tags), dict(hit[1].artifacts))
+    out = _git_tags(path, with_diff)
+    _git_cache[key] = (now, out)
+    return Captured(dict(out.tags), dict(out.artifacts))
+
+
+def _git_tags(path: str, with_diff: bool) -> Captured:
     out = Captured()
     info = gitinfo.git_info(path)
     if info is None:  # no git binary or no repository: the commit may still be in .git

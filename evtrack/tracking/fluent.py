@@ -234,12 +234,19 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
 
 
 def _store_captured(client: EvtrackClient, run_id: str, files: dict[str, bytes]) -> None:
-    """Upload the captured artifacts; a failure (store unreachable) is a warning, not a failed run."""
-    for path, data in files.items():
-        try:
-            client._log_bytes(run_id, data, path)
-        except EvtrackError as exc:
-            warnings.warn(f"evtrack: could not store {path} for run {run_id}: {exc.message}", stacklevel=3)
+    """Upload the captured artifacts on the backend's upload thread, so start_run does not wait;
+    ``flush()`` and reads wait for them. A failure is a warning, not a failed run."""
+    if not files:
+        return
+
+    def upload() -> None:
+        for path, data in files.items():
+            try:
+                client._log_bytes(run_id, data, path)
+            except EvtrackError as exc:
+                warnings.warn(f"evtrack: could not store {path} for run {run_id}: {exc.message}")
+
+    client._backend.run_in_background(upload)
 
 
 def end_run(status: str = RunStatus.FINISHED) -> None:

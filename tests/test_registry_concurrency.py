@@ -28,7 +28,9 @@ def _register_worker(uri: str, worker: int, name: str, barrier: Any, results: An
 
 
 def _run_workers(target: Any, args_of: Any, n: int, expected: int | None = None) -> list[Any]:
-    ctx = multiprocessing.get_context("fork")
+    # spawn: fresh interpreters, like separate jobs (forking a process that runs moto's server
+    # and DuckDB threads can crash the child inside native code).
+    ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(n)
     results = ctx.Queue()
     procs = [ctx.Process(target=target, args=(*args_of(w), barrier, results)) for w in range(n)]

@@ -81,10 +81,10 @@ def _scores(y: Any, pred: Any) -> dict[str, float]:
     return {"rmse": rmse, "mae": float(np.abs(err).mean()), "r2": r2}
 
 
-def run_sweep(epochs: int = 30) -> list[str]:
+def run_sweep(epochs: int = 20) -> list[str]:
     """Train and track one run per (model, alpha); returns the run ids."""
-    X_train, y_train = make_trips(20_000, seed=1)
-    X_val, y_val = make_trips(5_000, seed=2)
+    X_train, y_train = make_trips(8_000, seed=1)
+    X_val, y_val = make_trips(4_000, seed=2)
     evtrack.set_experiment(EXPERIMENT)
     run_ids = []
     for model in ("lasso", "ridge"):

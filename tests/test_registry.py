@@ -622,3 +622,21 @@ def test_cli_register_list_versions_transition_and_alias(local: evtrack.EvtrackC
     assert invoke("alias", "-n", "churn", "-a", "x").exit_code == 2  # neither -v nor --delete
     missing = invoke("versions", "-n", "ghost")
     assert missing.exit_code == 1 and "Registered Model with name=ghost not found" in missing.output
+
+
+def test_cli_as_a_real_subprocess(local: evtrack.EvtrackClient, local_uri: str) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    local.create_registered_model("churn", description="from the API")
+    local.create_model_version("churn", "/m/1")
+    script = Path(sys.executable).with_name("evtrack")  # the installed console script
+    proc = subprocess.run([str(script), "models", "list", "--format", "json", "--tracking-uri", local_uri],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [{"name": "churn", "latest_version": 1, "aliases": {},
+                                        "last_updated": local.get_registered_model("churn").last_updated_timestamp,
+                                        "description": "from the API"}]
+

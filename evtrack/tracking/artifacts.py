@@ -118,6 +118,7 @@ class ArtifactsMixin:
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The files and directories directly under ``path`` in the run's artifacts."""
+        self._backend.wait_background()  # this process's own uploads first (read-your-writes)
         rel = v.validate_artifact_path(path)
         store = artifact_store(self._artifact_root_of(run_id))
         prefix = f"{rel}/" if rel else ""
@@ -136,6 +137,7 @@ class ArtifactsMixin:
 
     def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
         """Download a file or directory of the run's artifacts; returns the local path."""
+        self._backend.wait_background()
         rel = v.validate_artifact_path(path)
         store = artifact_store(self._artifact_root_of(run_id))
         dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="evtrack-artifacts-"))

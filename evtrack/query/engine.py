@@ -36,7 +36,7 @@ Views (columns):
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from evtrack import manifest as mf
 from evtrack import tables
@@ -58,14 +58,61 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class RunDocs:
+    """Every run's info, params, live tags and latest metrics as Python dicts, for turning a
+    page of search results into ``Run`` objects without querying three large tables."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        runs = data["runs"]
+        cols = [runs.column(c).to_pylist() for c in
+                ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time",
+                 "artifact_uri", "lifecycle_stage", "created_ts")]
+        self.info = {row[0]: row[:9] for row in zip(*cols) if row[9] >= 0}
+        self.params = self._group(data["params"])
+        self.tags = self._group(data["tags"])
+        self.metrics = self._group(data["latest_metrics"])
+        self.has_inputs = "inputs" in data and data["inputs"].num_rows > 0
+
+    @staticmethod
+    def _group(table: Any) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for rid, key, value in zip(table.column("run_id").to_pylist(), table.column("key").to_pylist(),
+                                   table.column("value").to_pylist()):
+            if value is None:
+                continue  # a tag tombstone
+            d = out.get(rid)
+            if d is None:
+                d = out[rid] = {}
+            d[key] = value
+        return out
+
+
 class Snapshot:
     """One locked DuckDB connection over a manifest version (and, when fresh, the tail)."""
 
-    def __init__(self, con: "duckdb.DuckDBPyConnection", version: int, tail_runs: int) -> None:
+    def __init__(self, con: "duckdb.DuckDBPyConnection", version: int, tail_runs: int,
+                 docs: "Callable[[], RunDocs] | None" = None, tail_docs: RunDocs | None = None,
+                 tail_ids: frozenset[str] = frozenset()) -> None:
         self.con = con
         self.version = version
         self.tail_runs = tail_runs
         self.lock = threading.Lock()
+        self._docs = docs
+        self.tail_docs = tail_docs
+        self.tail_ids = tail_ids
+        self._deleted_experiments: set[str] | None = None
+
+    def docs(self) -> RunDocs:
+        """The base (manifest) run documents, built once per manifest version."""
+        assert self._docs is not None
+        return self._docs()
+
+    def deleted_experiments(self) -> set[str]:
+        """Ids of experiments in the deleted stage (their runs count as deleted)."""
+        if self._deleted_experiments is None:
+            self._deleted_experiments = {r[0] for r in self.rows(
+                "SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'deleted'")}
+        return self._deleted_experiments
 
     def execute(self, sql: str, params: list[Any] | None = None) -> "duckdb.DuckDBPyConnection":
         """Run one statement (the caller holds no other cursor)."""
@@ -88,6 +135,7 @@ class QueryEngine:
     def __init__(self, backend: "Backend") -> None:
         self.backend = backend
         self._base: dict[int, dict[str, Any]] = {}
+        self._docs: dict[int, RunDocs] = {}
         self._snapshots: dict[tuple, Snapshot] = {}
         self._lock = threading.Lock()
 
@@ -109,6 +157,13 @@ class QueryEngine:
                 else tables.schema(name).empty_table()
         self._base = {manifest.version: base}  # keep only the newest version's base in memory
         return base
+
+    def _run_docs(self, manifest: mf.Manifest) -> RunDocs:
+        docs = self._docs.get(manifest.version)
+        if docs is None:
+            docs = RunDocs(self._base_tables(manifest))
+            self._docs = {manifest.version: docs}
+        return docs
 
     # -- tail ----------------------------------------------------------------------
 
@@ -169,15 +224,18 @@ class QueryEngine:
         for name, data in base.items():
             con.register(f"base_{name}", data)
         tail_count = 0
+        tail_docs, tail_ids = None, frozenset()
         if fresh:
             run_rows, points, exp_rows = self._tail()
             tail_count = run_rows["runs"].num_rows
+            tail_docs = RunDocs(run_rows)
             for name, data in run_rows.items():
                 con.register(f"tail_{name}", data)
             con.register("tail_metrics", points)
             import pyarrow as pa
 
             ids = sorted(set().union(*(data.column("run_id").to_pylist() for data in run_rows.values())))
+            tail_ids = frozenset(ids)
             con.register("tail_ids", pa.table({"run_id": pa.array(ids, pa.string())}))
             if exp_rows is not None:
                 for name, data in exp_rows.items():
@@ -196,7 +254,7 @@ class QueryEngine:
         self._create_views(con)
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        return Snapshot(con, manifest.version, tail_count)
+        return Snapshot(con, manifest.version, tail_count, lambda: self._run_docs(manifest), tail_docs, tail_ids)
 
     @staticmethod
     def _create_views(con: "duckdb.DuckDBPyConnection") -> None:

@@ -37,36 +37,35 @@ _PAGE = "(SELECT unnest(?::VARCHAR[]) AS run_id)"
 
 
 def runs_by_ids(snap: "Snapshot", run_ids: Sequence[str]) -> list[Run]:
-    """Full ``Run`` entities for ids, in the given order (unknown ids skipped); three queries in all."""
+    """Full ``Run`` entities for ids, in the given order (unknown ids skipped).
+
+    Answered from the snapshot's run documents (Python dicts built once per manifest
+    version, with the tail runs' folded state on top), not by querying the big tables.
+    """
     if not run_ids:
         return []
-    ids = list(run_ids)
-    infos = {row[0]: row for row in snap.rows(
-        "SELECT run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, "
-        f"lifecycle_stage FROM runs SEMI JOIN {_PAGE} page USING (run_id)", [ids])}
-    data = {rid: RunData() for rid in infos}
-    rows = snap.rows(
-        f"SELECT run_id, 0, key, value, NULL::DOUBLE FROM params SEMI JOIN {_PAGE} p USING (run_id) "
-        f"UNION ALL SELECT run_id, 1, key, value, NULL FROM tags SEMI JOIN {_PAGE} t USING (run_id) "
-        f"UNION ALL SELECT run_id, 2, key, NULL, value FROM latest_metrics SEMI JOIN {_PAGE} m USING (run_id)",
-        [ids, ids, ids])
-    for rid, kind, key, text, number in rows:
-        d = data.get(rid)
-        if d is not None:
-            if kind == 0:
-                d.params[key] = text
-            elif kind == 1:
-                d.tags[key] = text
-            else:
-                d.metrics[key] = number
+    base, tail, tail_ids = snap.docs(), snap.tail_docs, snap.tail_ids
+    deleted = snap.deleted_experiments()
+    out: list[tuple[str, RunInfo, RunData]] = []
+    for rid in run_ids:
+        docs = tail if tail is not None and rid in tail_ids else base
+        info = docs.info.get(rid)
+        if info is None:
+            continue
+        info = RunInfo(*info)
+        if info.experiment_id in deleted:
+            info.lifecycle_stage = "deleted"
+        out.append((rid, info, RunData(dict(docs.metrics.get(rid, ())), dict(docs.params.get(rid, ())),
+                                       dict(docs.tags.get(rid, ())))))
     inputs: dict[str, list] = {}
-    for row in snap.rows("SELECT run_id, name, digest, source_type, source, schema, profile, context, tags, "
-                         f"ts, eid FROM all_inputs SEMI JOIN {_PAGE} page USING (run_id)", [ids]):
-        rid, name, digest, source_type, source, schema, profile, context, tags, ts, eid = row
-        inputs.setdefault(rid, []).append(DatasetInputState(
-            name, digest, source_type, source, schema, profile, context, orjson.loads(tags), (ts, eid)))
-    return [Run(RunInfo(*infos[rid]), data[rid], RunInputs(dataset_inputs(inputs.get(rid, ()))))
-            for rid in ids if rid in infos]
+    if base.has_inputs or (tail is not None and tail.has_inputs):
+        for row in snap.rows("SELECT run_id, name, digest, source_type, source, schema, profile, context, "
+                             f"tags, ts, eid FROM all_inputs SEMI JOIN {_PAGE} page USING (run_id)",
+                             [[rid for rid, _, _ in out]]):
+            rid, name, digest, source_type, source, schema, profile, context, tags, ts, eid = row
+            inputs.setdefault(rid, []).append(DatasetInputState(
+                name, digest, source_type, source, schema, profile, context, orjson.loads(tags), (ts, eid)))
+    return [Run(info, data, RunInputs(dataset_inputs(inputs.get(rid, ())))) for rid, info, data in out]
 
 
 def search_runs(backend: "Backend", experiment_ids: Sequence[str], filter_string: str | None = None,

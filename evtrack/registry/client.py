@@ -261,8 +261,10 @@ class RegistryMixin:
         """
         if not isinstance(source, str) or not source:
             raise InvalidParameterError("Missing value for required parameter 'source'.")
-        clean_tags = rv.validate_tags(tags, allow_none=False)
+        clean_tags = rv.validate_tags(tags)
         description = rv.validate_description(description)
+        run_id = rv.validate_optional_str(run_id, "run_id")
+        run_link = rv.validate_optional_str(run_link, "run_link")
         m, reg = self._model(name)
         location = self._storage_location(source)
         from evtrack.tracking.client import current_user
@@ -376,7 +378,7 @@ class RegistryMixin:
                               value: Any = None, stage: str | None = None) -> None:
         """Set a tag on a version (given by number, or — deprecated — by stage)."""
         version = self._version_or_stage(name, version, stage)
-        text = rv.validate_tag(key, value, allow_none=False)
+        text = rv.validate_tag(key, value)
         m, v, _ = self._version(name, version)
         current = v.tags.get(key)  # type: ignore[arg-type]
         self._emit_all([rev.ModelVersionTagSet(

@@ -51,25 +51,31 @@ def validate_version(version: Any) -> int:
         raise InvalidParameterError(f"Parameter 'version' must be an integer, got '{version}'.") from None
 
 
-def validate_tag(key: Any, value: Any, *, allow_none: bool = True) -> str:
-    """A registry tag: MLflow's key rules, value ≤ 100,000 characters; returns the value as str."""
+def validate_tag(key: Any, value: Any) -> str:
+    """A registry tag: MLflow's key rules, value ≤ 100,000 characters; returns the value as str
+    (``str(value)``, as MLflow's client does: None becomes "None")."""
     v.validate_key(key, "tag")
-    if value is None and not allow_none:
-        raise InvalidParameterError("Tag value cannot be None")
-    text = "" if value is None else str(value)
+    text = str(value)
     if len(text) > v.MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH:
         raise InvalidParameterError(
             f"'value' exceeds the maximum length of {v.MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH} characters")
     return text
 
 
-def validate_tags(tags: Any, *, allow_none: bool = True) -> dict[str, str]:
+def validate_tags(tags: Any) -> dict[str, str]:
     """A tags argument: a dict (or None), each tag checked; values become str."""
     if tags is None:
         return {}
     if not isinstance(tags, dict):
         raise InvalidParameterError(f"tags must be a dict of str to str, got {type(tags).__name__}")
-    return {k: validate_tag(k, val, allow_none=allow_none) for k, val in tags.items()}
+    return {k: validate_tag(k, val) for k, val in tags.items()}
+
+
+def validate_optional_str(value: Any, path: str) -> str | None:
+    """An optional string argument (run_id, run_link)."""
+    if value is not None and not isinstance(value, str):
+        raise InvalidParameterError(f"Invalid value {value!r} for parameter '{path}': expected a string")
+    return value
 
 
 def validate_alias(alias: Any) -> str:

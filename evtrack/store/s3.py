@@ -59,6 +59,15 @@ def _create_client(**kwargs: Any) -> Any:
         return session.client("s3", **kwargs)
 
 
+def _reset_sessions_after_fork() -> None:
+    global _sessions_lock
+    _sessions.clear()  # a session (or its lock) may have been mid-use in another thread at fork
+    _sessions_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_sessions_after_fork)
+
+
 def _env_number(name: str, default: float, cast: type = float) -> Any:
     """Read a numeric setting from the environment, with a clear error when malformed."""
     raw = os.environ.get(name)
@@ -132,9 +141,17 @@ class S3Store:
             if read_timeout is not None
             else _env_number("EVTRACK_S3_READ_TIMEOUT", DEFAULT_READ_TIMEOUT)
         )
-        self._client, self._transfer_config = self._make_client(
-            multipart_threshold, max(multipart_chunksize, 5 * MiB)
-        )
+        self._sizes = (multipart_threshold, max(multipart_chunksize, 5 * MiB))
+        self._own_client, self._transfer_config = self._make_client(*self._sizes)
+        self._pid = os.getpid()
+
+    @property
+    def _client(self) -> Any:
+        """This process's client: a forked child builds its own (never shares pooled connections)."""
+        if self._pid != os.getpid():
+            self._own_client, self._transfer_config = self._make_client(*self._sizes)
+            self._pid = os.getpid()
+        return self._own_client
 
     def __repr__(self) -> str:
         return f"S3Store({self.uri!r}, endpoint_url={self.endpoint_url!r})"

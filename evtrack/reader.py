@@ -224,5 +224,25 @@ class StoreReader:
             return pa.table({"step": pa.array([], pa.int64()), "timestamp": pa.array([], pa.int64()),
                              "value": pa.array([], pa.float64())})
         data = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
-        data = data.group_by(["step", "timestamp", "value"], use_threads=False).aggregate([])
-        return data.sort_by([("step", "ascending"), ("timestamp", "ascending"), ("value", "ascending")])
+        data = data.sort_by([("step", "ascending"), ("timestamp", "ascending"), ("value", "ascending")])
+        return _drop_adjacent_duplicates(data)
+
+
+def _drop_adjacent_duplicates(data: "pa.Table") -> "pa.Table":
+    """Keep the first of each run of equal (step, timestamp, value) rows of a sorted table (NaN == NaN)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = data.num_rows
+    if n <= 1:
+        return data
+    step, ts, value = (data.column(c).combine_chunks() for c in ("step", "timestamp", "value"))
+    prev, cur = value.slice(0, n - 1), value.slice(1)
+    same_value = pc.or_(pc.equal(prev, cur), pc.and_(pc.is_nan(prev), pc.is_nan(cur)))
+    same = pc.and_(pc.and_(pc.equal(step.slice(0, n - 1), step.slice(1)),
+                           pc.equal(ts.slice(0, n - 1), ts.slice(1))), same_value)
+    if not pc.any(same).as_py():
+        return data
+    keep = pa.concat_arrays([pa.array([True]), pc.invert(same)])
+    return data.filter(keep)
+

@@ -64,9 +64,13 @@ class LifecycleStage:
     DELETED = "deleted"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Metric:
-    """One point of a metric: key, value, timestamp (ms) and step."""
+    """One point of a metric: key, value, timestamp (ms) and step.
+
+    Not frozen (a frozen dataclass is three times slower to build, and histories hold
+    millions), but hashable by value like MLflow's; treat it as read-only.
+    """
 
     key: str
     value: float

@@ -92,11 +92,11 @@ class Snapshot:
 
     def __init__(self, con: "duckdb.DuckDBPyConnection", version: int, tail_runs: int,
                  docs: "Callable[[], RunDocs] | None" = None, tail_docs: RunDocs | None = None,
-                 tail_ids: frozenset[str] = frozenset()) -> None:
+                 tail_ids: frozenset[str] = frozenset(), lock: threading.Lock | None = None) -> None:
         self.con = con
         self.version = version
         self.tail_runs = tail_runs
-        self.lock = threading.Lock()
+        self.lock = lock or threading.Lock()  # shared by every snapshot of one connection
         self._docs = docs
         self.tail_docs = tail_docs
         self.tail_ids = tail_ids
@@ -136,6 +136,7 @@ class QueryEngine:
         self.backend = backend
         self._base: dict[int, dict[str, Any]] = {}
         self._docs: dict[int, RunDocs] = {}
+        self._con: tuple[int, Any, threading.Lock] | None = None  # (version, connection, its lock)
         self._snapshots: dict[tuple, Snapshot] = {}
         self._lock = threading.Lock()
 
@@ -215,89 +216,112 @@ class QueryEngine:
                 self._snapshots = {key: snap}
             return snap
 
-    def _build(self, manifest: mf.Manifest, fresh: bool) -> Snapshot:
+    def _connection(self, manifest: mf.Manifest) -> tuple[int, Any, threading.Lock]:
+        """One locked DuckDB database per manifest version, with the run-keyed tables loaded
+        as native tables (sorted by run_id): every search joins them, and native scans and
+        joins are much faster than over registered Arrow. Tail snapshots reuse it."""
+        if self._con is not None and self._con[0] == manifest.version:
+            return self._con
         import duckdb
 
         base = self._base_tables(manifest)
         con = duckdb.connect(":memory:")
         con.execute("SET threads TO 2")
-        for name, data in base.items():
-            con.register(f"base_{name}", data)
-        tail_count = 0
-        tail_docs, tail_ids = None, frozenset()
-        if fresh:
-            run_rows, points, exp_rows = self._tail()
-            tail_count = run_rows["runs"].num_rows
-            tail_docs = RunDocs(run_rows)
-            for name, data in run_rows.items():
-                con.register(f"tail_{name}", data)
-            con.register("tail_metrics", points)
-            import pyarrow as pa
-
-            ids = sorted(set().union(*(data.column("run_id").to_pylist() for data in run_rows.values())))
-            tail_ids = frozenset(ids)
-            con.register("tail_ids", pa.table({"run_id": pa.array(ids, pa.string())}))
-            if exp_rows is not None:
-                for name, data in exp_rows.items():
-                    con.register(f"base_{name}", data)  # the folded experiments replace the table
-            if self.backend.reader.tail_registry:
-                for name, data in tables.registry_tables(self.backend.reader.registry()).items():
-                    con.register(f"base_{name}", data)  # so does the folded registry
-            for name in tables.RUN_TABLES:
-                con.execute(f"CREATE VIEW all_{name} AS SELECT * FROM base_{name} "
-                            f"WHERE run_id NOT IN (SELECT run_id FROM tail_ids) "
-                            f"UNION ALL SELECT * FROM tail_{name}")
-            con.execute("CREATE VIEW all_metrics AS SELECT * FROM base_metrics UNION ALL SELECT * FROM tail_metrics")
-        else:
-            for name in tables.RUN_TABLES + ("metrics",):
-                con.execute(f"CREATE VIEW all_{name} AS SELECT * FROM base_{name}")
-        self._create_views(con)
+        for name in tables.RUN_TABLES:
+            con.register("_load", base[name])
+            con.execute(f"CREATE TABLE base_{name} AS SELECT * FROM _load ORDER BY run_id")
+            con.unregister("_load")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        return Snapshot(con, manifest.version, tail_count, lambda: self._run_docs(manifest), tail_docs, tail_ids)
+        self._con = (manifest.version, con, threading.Lock())
+        return self._con
+
+    def _build(self, manifest: mf.Manifest, fresh: bool) -> Snapshot:
+        import pyarrow as pa
+
+        base = self._base_tables(manifest)
+        _, con, lock = self._connection(manifest)
+        with lock:
+            for name, data in base.items():
+                if name not in tables.RUN_TABLES:
+                    con.register(f"base_{name}", data)
+            tail_count = 0
+            tail_docs, tail_ids = None, frozenset()
+            if fresh:
+                run_rows, points, exp_rows = self._tail()
+                tail_count = run_rows["runs"].num_rows
+                tail_docs = RunDocs(run_rows)
+                for name, data in run_rows.items():
+                    con.register(f"tail_{name}", data)
+                con.register("tail_metrics", points)
+                ids = sorted(set().union(*(data.column("run_id").to_pylist() for data in run_rows.values())))
+                tail_ids = frozenset(ids)
+                con.register("tail_ids", pa.table({"run_id": pa.array(ids, pa.string())}))
+                if exp_rows is not None:
+                    for name, data in exp_rows.items():
+                        con.register(f"base_{name}", data)  # the folded experiments replace the table
+                if self.backend.reader.tail_registry:
+                    for name, data in tables.registry_tables(self.backend.reader.registry()).items():
+                        con.register(f"base_{name}", data)  # so does the folded registry
+            if fresh and tail_ids:
+                for name in tables.RUN_TABLES:
+                    con.execute(f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name} "
+                                f"WHERE run_id NOT IN (SELECT run_id FROM tail_ids) "
+                                f"UNION ALL SELECT * FROM tail_{name}")
+            else:
+                for name in tables.RUN_TABLES:
+                    con.execute(f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name}")
+            if fresh:
+                con.execute("CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics "
+                            "UNION ALL SELECT * FROM tail_metrics")
+            else:
+                con.execute("CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics")
+            self._create_views(con)
+        return Snapshot(con, manifest.version, tail_count, lambda: self._run_docs(manifest), tail_docs, tail_ids,
+                        lock)
 
     @staticmethod
     def _create_views(con: "duckdb.DuckDBPyConnection") -> None:
-        con.execute("""CREATE VIEW experiments AS SELECT experiment_id, name, artifact_location,
+        con.execute("""CREATE OR REPLACE VIEW experiments AS SELECT experiment_id, name, artifact_location,
                        lifecycle_stage, creation_time, last_update_time FROM base_experiments
                        WHERE created_ts >= 0""")
-        con.execute("""CREATE VIEW experiment_tags AS SELECT experiment_id, key, value
+        con.execute("""CREATE OR REPLACE VIEW experiment_tags AS SELECT experiment_id, key, value
                        FROM base_experiment_tags WHERE value IS NOT NULL""")
-        con.execute(f"""CREATE VIEW runs AS SELECT {_RUN_VIEW_COLUMNS},
+        con.execute(f"""CREATE OR REPLACE VIEW runs AS SELECT {_RUN_VIEW_COLUMNS},
                        CASE WHEN e.lifecycle_stage = 'deleted' THEN 'deleted' ELSE r.lifecycle_stage END
                          AS lifecycle_stage
                        FROM all_runs r LEFT JOIN base_experiments e USING (experiment_id)
                        WHERE r.created_ts >= 0""")
-        con.execute("CREATE VIEW params AS SELECT run_id, key, value FROM all_params")
-        con.execute("CREATE VIEW tags AS SELECT run_id, key, value FROM all_tags WHERE value IS NOT NULL")
-        con.execute("CREATE VIEW latest_metrics AS SELECT run_id, key, value, step, timestamp FROM all_latest_metrics")
-        con.execute("CREATE VIEW metrics AS SELECT DISTINCT run_id, key, value, step, timestamp FROM all_metrics")
-        con.execute("CREATE VIEW artifacts AS SELECT run_id, path, size, digest FROM all_artifacts")
-        con.execute("CREATE VIEW events AS SELECT * FROM base_events")
+        con.execute("CREATE OR REPLACE VIEW params AS SELECT run_id, key, value FROM all_params")
+        con.execute("CREATE OR REPLACE VIEW tags AS SELECT run_id, key, value FROM all_tags WHERE value IS NOT NULL")
+        con.execute("CREATE OR REPLACE VIEW latest_metrics AS SELECT run_id, key, value, step, timestamp FROM all_latest_metrics")
+        con.execute("CREATE OR REPLACE VIEW metrics AS SELECT DISTINCT run_id, key, value, step, timestamp FROM all_metrics")
+        con.execute("CREATE OR REPLACE VIEW artifacts AS SELECT run_id, path, size, digest FROM all_artifacts")
+        con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM base_events")
         QueryEngine._create_registry_views(con)
-        con.execute("""CREATE VIEW inputs AS SELECT run_id, name, digest, context, source_type, source,
+        con.execute("""CREATE OR REPLACE VIEW inputs AS SELECT run_id, name, digest, context, source_type, source,
                        schema, profile, tags FROM all_inputs""")
-        con.execute("CREATE VIEW datasets AS SELECT * FROM inputs")
+        con.execute("CREATE OR REPLACE VIEW datasets AS SELECT * FROM inputs")
         QueryEngine._create_wide(con)
 
     @staticmethod
     def _create_registry_views(con: "duckdb.DuckDBPyConnection") -> None:
         """The registry as MLflow shows it: live models and versions by name, live aliases and tags."""
-        con.execute("""CREATE VIEW registered_models AS SELECT name, creation_timestamp, last_updated_timestamp,
+        con.execute("""CREATE OR REPLACE VIEW registered_models AS SELECT name, creation_timestamp, last_updated_timestamp,
                        description, model_id FROM base_registered_models
                        WHERE created_ts >= 0 AND deleted_ts < 0""")
-        con.execute("""CREATE VIEW registered_model_tags AS SELECT m.name, t.key, t.value
+        con.execute("""CREATE OR REPLACE VIEW registered_model_tags AS SELECT m.name, t.key, t.value
                        FROM base_registered_model_tags t JOIN registered_models m USING (model_id)
                        WHERE t.value IS NOT NULL""")
-        con.execute("""CREATE VIEW model_versions AS SELECT m.name, v.version, v.creation_timestamp,
+        con.execute("""CREATE OR REPLACE VIEW model_versions AS SELECT m.name, v.version, v.creation_timestamp,
                        v.last_updated_timestamp, v.current_stage, v.description, v.source, v.run_id,
                        v.run_link, v.status, v.status_message, v.user_id, v.model_id
                        FROM base_model_versions v JOIN registered_models m USING (model_id)
                        WHERE v.created_ts >= 0 AND v.deleted_ts < 0""")
-        con.execute("""CREATE VIEW model_version_tags AS SELECT v.name, t.version, t.key, t.value
+        con.execute("""CREATE OR REPLACE VIEW model_version_tags AS SELECT v.name, t.version, t.key, t.value
                        FROM base_model_version_tags t JOIN model_versions v USING (model_id, version)
                        WHERE t.value IS NOT NULL""")
-        con.execute("""CREATE VIEW registered_model_aliases AS SELECT v.name, a.alias, a.version
+        con.execute("""CREATE OR REPLACE VIEW registered_model_aliases AS SELECT v.name, a.alias, a.version
                        FROM base_registered_model_aliases a JOIN model_versions v USING (model_id, version)""")
 
     @staticmethod
@@ -316,7 +340,7 @@ class QueryEngine:
             joins.append(f"LEFT JOIN (SELECT run_id, {aggs} FROM {view} GROUP BY run_id) {alias} USING (run_id)")
             cols.extend(f"{alias}.{_quote_ident(prefix + '.' + k)}" for k in keys)
         select = ", ".join(["runs.*"] + cols)
-        con.execute(f"CREATE VIEW runs_wide AS SELECT {select} FROM runs {' '.join(joins)}")
+        con.execute(f"CREATE OR REPLACE VIEW runs_wide AS SELECT {select} FROM runs {' '.join(joins)}")
 
 
 def _sql_string(value: str) -> str:

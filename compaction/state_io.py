@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from evtrack import tables
-from evtrack.fold import RUN_KEYED, MetricSeries, State, metric_rank
+from evtrack.fold import RUN_KEYED, State
 from evtrack.manifest import Manifest
 from evtrack.registry.events import RegistryEvent
 from evtrack.store.base import ObjectStore
@@ -68,14 +68,7 @@ class PartitionedState:
 
     def add_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
         """Update a metric's latest value (history goes to the metrics table, not the state)."""
-        per_run = self.state.metrics.get(run_id)
-        if per_run is None:
-            per_run = self.state.metrics[run_id] = {}
-        series = per_run.get(key)
-        if series is None:
-            per_run[key] = MetricSeries(latest=(step, timestamp, value))
-        elif metric_rank(step, timestamp, value) > metric_rank(*series.latest):  # type: ignore[misc]
-            series.latest = (step, timestamp, value)
+        self.state.note_latest(run_id, key, step, timestamp, value)
 
     def _runs_in(self, partition: str) -> set[str]:
         st = self.state

@@ -213,6 +213,18 @@ class State:
         """A run's params."""
         return {k: s.value for k, s in self.params.get(run_id, {}).items() if s.value is not None}
 
+    def note_latest(self, run_id: str, key: str, step: int, timestamp: int, value: float) -> None:
+        """Raise a metric's latest value when this point ranks higher; keeps no history
+        (the compactor and readers over tables take histories from the metrics table)."""
+        per_run = self.metrics.get(run_id)
+        if per_run is None:
+            per_run = self.metrics[run_id] = {}
+        series = per_run.get(key)
+        if series is None:
+            per_run[key] = MetricSeries(latest=(step, timestamp, value))
+        elif series.latest is None or metric_rank(step, timestamp, value) > metric_rank(*series.latest):
+            series.latest = (step, timestamp, value)
+
     def latest_metrics(self, run_id: str) -> dict[str, float]:
         """A run's latest metric values."""
         return {k: s.latest[2] for k, s in self.metrics.get(run_id, {}).items() if s.latest}

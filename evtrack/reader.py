@@ -22,7 +22,7 @@ from evtrack import manifest as mf
 from evtrack import tables
 from evtrack.errors import ObjectNotFoundError
 from evtrack.events import BadLine, Event, MetricLogged, decode_segment
-from evtrack.fold import MetricSeries, State, apply, metric_rank
+from evtrack.fold import MetricSeries, State, apply
 from evtrack.registry.events import RegistryEvent
 from evtrack.store.base import ObjectStore
 from evtrack.writer import INBOX
@@ -36,12 +36,7 @@ _RUN_CACHE = 4096
 
 
 def _fold_metric(st: State, e: MetricLogged) -> None:
-    per_run = st.metrics.setdefault(e.run_id, {})
-    series = per_run.get(e.key)
-    if series is None:
-        per_run[e.key] = MetricSeries(latest=(e.step, e.timestamp, e.value))
-    elif metric_rank(e.step, e.timestamp, e.value) > metric_rank(*series.latest):  # type: ignore[misc]
-        series.latest = (e.step, e.timestamp, e.value)
+    st.note_latest(e.run_id, e.key, e.step, e.timestamp, e.value)
 
 
 def fold_latest(events: list[Event], st: State) -> None:

@@ -7,6 +7,8 @@ A directory (or prefix) is the sorted list of its files, hidden ones skipped.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import io
 import os
 from dataclasses import dataclass
@@ -23,16 +25,16 @@ _JSON_FORMATS = (".jsonl", ".ndjson", ".json")
 _PARQUET_FORMATS = (".parquet", ".pq")
 
 
-class Blob:
+class Blob(ABC):
     """One file to read: its URI, path relative to the dataset root, and size."""
 
     uri: str
     rel: str
     size: int
 
+    @abstractmethod
     def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes from ``offset`` (fewer at the end)."""
-        raise NotImplementedError
 
     def chunks(self) -> Iterator[bytes]:
         """The whole content, in chunks."""

@@ -34,8 +34,26 @@ class AliasTarget:
     order: Order
 
 
+class _Lived:
+    """What registered models and versions share: created/deleted orders and stamped tags."""
+
+    __slots__ = ()
+    created: Order
+    deleted: Order
+    tags: dict[str, Stamped]
+
+    @property
+    def live(self) -> bool:
+        """Created and not deleted."""
+        return self.created != _NEVER and self.deleted == _NEVER
+
+    def live_tags(self) -> dict[str, str]:
+        """Current tags (tombstones removed)."""
+        return {k: s.value for k, s in self.tags.items() if s.value is not None}
+
+
 @dataclass(slots=True)
-class RegisteredModelState:
+class RegisteredModelState(_Lived):
     """The folded state of one registered model."""
 
     model_id: str
@@ -55,18 +73,9 @@ class RegisteredModelState:
         """True once the registered_model_created event has been folded."""
         return self.created != _NEVER
 
-    @property
-    def live(self) -> bool:
-        """Created and not deleted."""
-        return self.created != _NEVER and self.deleted == _NEVER
-
-    def live_tags(self) -> dict[str, str]:
-        """Current tags (tombstones removed)."""
-        return {k: s.value for k, s in self.tags.items() if s.value is not None}
-
 
 @dataclass(slots=True)
-class ModelVersionState:
+class ModelVersionState(_Lived):
     """The folded state of one model version."""
 
     model_id: str
@@ -92,15 +101,6 @@ class ModelVersionState:
     def exists(self) -> bool:
         """True once the model_version_created event has been folded."""
         return self.created != _NEVER
-
-    @property
-    def live(self) -> bool:
-        """Created and not deleted."""
-        return self.created != _NEVER and self.deleted == _NEVER
-
-    def live_tags(self) -> dict[str, str]:
-        """Current tags (tombstones removed)."""
-        return {k: s.value for k, s in self.tags.items() if s.value is not None}
 
 
 @dataclass(slots=True)

@@ -12,7 +12,13 @@ from evtrack.errors import InvalidParameterError
 from evtrack.fold import DatasetInput as DatasetInputState
 from evtrack.query import search_grammar as grammar
 from evtrack.query.search_sql import render_search
-from evtrack.tracking.views import check_max_results, dataset_inputs, decode_page_token, encode_page_token
+from evtrack.tracking.views import (
+    SEARCH_MAX_RESULTS_DEFAULT,
+    check_max_results,
+    dataset_inputs,
+    decode_page_token,
+    encode_page_token,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -20,7 +26,6 @@ if TYPE_CHECKING:
     from evtrack.backend import Backend
     from evtrack.query.engine import Snapshot
 
-SEARCH_MAX_RESULTS_DEFAULT = 1000
 _EXPLAIN_PREFIX = re.compile(r"\A\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?", re.IGNORECASE)
 
 

@@ -419,3 +419,74 @@ def read_table_rows(store: ObjectStore, table: str, version: int | None = None) 
 def table_rows() -> Callable[..., list[dict[str, Any]]]:
     """``table_rows(store, table, version=None)``: the rows of a compacted table."""
     return read_table_rows
+
+
+# -- a running evtrack tracking server (uvicorn on loopback, in a thread) -----------------
+
+
+class RunningServer:
+    """An ``evtrack server`` in this process: ``url`` to talk to, ``store_uri`` it serves."""
+
+    def __init__(self, config: Any) -> None:
+        import uvicorn
+
+        from evtrack.server.app import build_app
+
+        self.config = config
+        self.store_uri = config.tracking_uri
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = build_app(config)
+        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                                     log_level="warning", lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, name="evtrack-test-server", daemon=True)
+
+    def start(self) -> "RunningServer":
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the evtrack test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def server_factory(tmp_path: Any, fresh_evtrack: None) -> Iterator[Callable[..., RunningServer]]:
+    """Start evtrack servers on fresh local stores (``server_factory(auth_file=...)``); stopped after."""
+    from evtrack.server.config import ServerConfig
+
+    started: list[RunningServer] = []
+
+    def start(**options: Any) -> RunningServer:
+        options.setdefault("tracking_uri", str(tmp_path / f"server-store-{len(started)}"))
+        options.setdefault("compact_every", None)
+        server = RunningServer(ServerConfig(**options)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def evtrack_server(server_factory: Callable[..., RunningServer]) -> RunningServer:
+    """A running evtrack server on a fresh local store, without authentication."""
+    return server_factory()
+
+
+@pytest.fixture
+def mlflow_client(evtrack_server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """MLflow's own ``MlflowClient`` with ``MLFLOW_TRACKING_URI`` pointing at the evtrack server."""
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", evtrack_server.url)
+    mlflow.set_tracking_uri(evtrack_server.url)
+    yield mlflow.MlflowClient(evtrack_server.url)
+    mlflow.set_tracking_uri(None)

@@ -48,6 +48,7 @@ def _api_endpoint(ep: p.Endpoint):
                     raise EvtrackError("Requests with a body must send Content-Type: application/json",
                                        "BAD_REQUEST")
                 data = p.parse_json_body(body)
+            data.update(request.path_params)  # e.g. logged-models/{model_id}
             ctx = p.ApiContext(state.client, state.config, principal.name if principal else None,
                                str(request.base_url).rstrip("/"))
             result = await run_in_threadpool(call, ctx, p.Params(data))

@@ -127,8 +127,12 @@ class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
         self._backend.default_experiment_ready = True
 
     def create_experiment(self, name: str, artifact_location: str | None = None,
-                          tags: dict[str, Any] | None = None) -> str:
-        """Create an experiment; returns its id. The name is claimed with put-if-absent."""
+                          tags: dict[str, Any] | None = None, *, artifact_root: str | None = None) -> str:
+        """Create an experiment; returns its id. The name is claimed with put-if-absent.
+
+        Without ``artifact_location`` the experiment's artifacts go to
+        ``<artifact_root>/<id>`` (the store's ``artifacts`` directory by default).
+        """
         name = v.validate_experiment_name(name)
         clean_tags = {k: v.validate_experiment_tag(k, val) for k, val in (tags or {}).items()}
         self._ensure_default_experiment()
@@ -139,6 +143,8 @@ class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
             raise ResourceAlreadyExistsError(f"Experiment(name={name}) already exists.")
         number = catalog.claim_next_number(self.store, catalog.EXPERIMENT_IDS, {"name": name})
         experiment_id = str(number)
+        if artifact_location is None and artifact_root:
+            artifact_location = f"{artifact_root.rstrip('/')}/{experiment_id}"
         payload = {"name": name, "experiment_id": experiment_id,
                    "artifact_location": artifact_location, "tags": clean_tags}
         won, winner = catalog.claim(self.store, key, payload)
@@ -237,8 +243,10 @@ class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
     # -- runs -----------------------------------------------------------------
 
     def create_run(self, experiment_id: str, start_time: int | None = None,
-                   tags: dict[str, Any] | None = None, run_name: str | None = None) -> Run:
-        """Create a RUNNING run in an experiment; returns it."""
+                   tags: dict[str, Any] | None = None, run_name: str | None = None, *,
+                   user_id: str | None = None) -> Run:
+        """Create a RUNNING run in an experiment; returns it (``user_id`` defaults to the
+        ``mlflow.user`` tag, then the current user)."""
         experiment_id = str(experiment_id)
         if experiment_id == DEFAULT_EXPERIMENT_ID:
             self._ensure_default_experiment()
@@ -261,7 +269,7 @@ class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
                 f"different values (run_name='{run_name}', {RUN_NAME_TAG}='{clean[RUN_NAME_TAG]}')."
             )
         clean[RUN_NAME_TAG] = run_name
-        user = clean.get("mlflow.user") or current_user()
+        user = user_id or clean.get("mlflow.user") or current_user()
         run_id = uuid.uuid4().hex
         start = start_time if start_time is not None else now_ms()
         artifact_uri = f"{artifact_location}/{run_id}/artifacts"

@@ -1,0 +1,157 @@
+"""MLflow 3's logged models, kept by the server as small revisioned documents in the store.
+
+``mlflow.<flavor>.log_model`` on MLflow 3 creates a *logged model* (an id ``m-<hex>``,
+a name, a status, tags, params and its own artifact directory
+``<experiment artifact_location>/models/<model_id>/artifacts``) before uploading its
+files, and ``mlflow.register_model("runs:/<run_id>/<name>")`` finds it again by
+searching. evtrack's own API has no logged models (its models live in run
+artifacts), so the server keeps them here::
+
+    logged-models/<model_id>/<n:08d>.json   revision n of one model (put-if-absent)
+
+A change reads the newest revision and writes the next one with put-if-absent;
+a conflicting concurrent change re-reads and retries, so none is lost. Models are
+few and small, so a search reads the newest revision of each one.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable
+
+import orjson
+
+from evtrack.errors import CommitConflictError, InvalidParameterError, ResourceNotFoundError, StoreError
+from evtrack.events import now_ms
+from evtrack.store.base import ObjectStore
+
+PREFIX = "logged-models/"
+MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
+STATUSES = ("PENDING", "READY", "FAILED")
+_BAD_NAME_CHARS = ("/", ":", ".", "%", '"', "'")
+_ATTEMPTS = 16
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """One logged model (``artifact_location`` is the stored URI of its artifact directory)."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str
+    creation_timestamp_ms: int
+    last_updated_timestamp_ms: int
+    status: str = "PENDING"
+    status_message: str | None = None
+    model_type: str | None = None
+    source_run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    outputs: list[dict[str, Any]] = field(default_factory=list)  # [{"run_id", "step"}] from runs/outputs
+    deleted: bool = False
+
+
+def validate_name(name: str | None) -> None:
+    """MLflow's rule for logged-model names (None means a random one is chosen)."""
+    if name is None:
+        return
+    if not name or any(c in name for c in _BAD_NAME_CHARS):
+        raise InvalidParameterError(
+            f"Invalid model name ({name!r}) provided. Model name must be a non-empty string and cannot "
+            f"contain the following characters: {_BAD_NAME_CHARS}")
+
+
+def _not_found(model_id: str) -> ResourceNotFoundError:
+    return ResourceNotFoundError(f"Logged model with ID '{model_id}' not found.")
+
+
+class LoggedModelStore:
+    """Create, read, change and list logged models in one object store."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def _revisions(self, model_id: str) -> list[str]:
+        return sorted(info.key for info in self.store.list(f"{PREFIX}{model_id}/"))
+
+    def _read(self, key: str) -> LoggedModel:
+        return LoggedModel(**orjson.loads(self.store.get(key)))
+
+    def _write(self, key: str, model: LoggedModel) -> None:
+        self.store.put_if_absent(key, orjson.dumps(asdict(model)))
+
+    def create(self, experiment_id: str, artifact_root: str, name: str | None = None,
+               model_type: str | None = None, source_run_id: str | None = None,
+               tags: dict[str, str] | None = None, params: dict[str, str] | None = None) -> LoggedModel:
+        """A new PENDING model whose artifacts go under ``<artifact_root>/models/<model_id>/artifacts``."""
+        from evtrack.tracking.names import random_run_name
+
+        validate_name(name)
+        model_id = f"m-{uuid.uuid4().hex}"
+        ts = now_ms()
+        model = LoggedModel(
+            model_id=model_id, experiment_id=experiment_id, name=name or random_run_name(),
+            artifact_location=f"{artifact_root.rstrip('/')}/models/{model_id}/artifacts",
+            creation_timestamp_ms=ts, last_updated_timestamp_ms=ts, model_type=model_type or None,
+            source_run_id=source_run_id or None, tags=dict(tags or {}), params=dict(params or {}))
+        self._write(f"{PREFIX}{model_id}/{0:08d}.json", model)
+        return model
+
+    def get(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        """The newest revision of a model; RESOURCE_DOES_NOT_EXIST for an unknown (or deleted) one."""
+        if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
+            raise _not_found(model_id)
+        keys = self._revisions(model_id)
+        if not keys:
+            raise _not_found(model_id)
+        model = self._read(keys[-1])
+        if model.deleted and not allow_deleted:
+            raise _not_found(model_id)
+        return model
+
+    def update(self, model_id: str, change: Callable[[LoggedModel], LoggedModel]) -> LoggedModel:
+        """Apply ``change`` to the newest revision and store the result as the next revision."""
+        for attempt in range(_ATTEMPTS):
+            current = self.get(model_id)
+            number = int(self._revisions(model_id)[-1].rsplit("/", 1)[1].split(".")[0])
+            updated = replace(change(current), last_updated_timestamp_ms=max(
+                now_ms(), current.last_updated_timestamp_ms))
+            try:
+                self._write(f"{PREFIX}{model_id}/{number + 1:08d}.json", updated)
+                return updated
+            except CommitConflictError:
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        raise StoreError(f"could not update logged model {model_id} after {_ATTEMPTS} attempts")
+
+    def all(self) -> list[LoggedModel]:
+        """The newest revision of every model not deleted."""
+        newest: dict[str, str] = {}
+        for info in self.store.list(PREFIX):
+            model_id = info.key[len(PREFIX):].split("/", 1)[0]
+            if info.key > newest.get(model_id, ""):
+                newest[model_id] = info.key
+        models = [self._read(key) for key in newest.values()]
+        return [m for m in models if not m.deleted]
+
+
+def parse_status(value: Any) -> str:
+    """A status from a request: ``LOGGED_MODEL_READY`` (protobuf's JSON), ``READY`` or its number."""
+    numbers = {1: "PENDING", 2: "READY", 3: "FAILED"}
+    if isinstance(value, int) and not isinstance(value, bool) and value in numbers:
+        return numbers[value]
+    text = str(value or "").strip().upper()
+    if text.isdigit() and int(text) in numbers:
+        return numbers[int(text)]
+    text = text.removeprefix("LOGGED_MODEL_")
+    if text == "UPLOAD_FAILED":
+        return "FAILED"
+    if text not in STATUSES:
+        raise InvalidParameterError(
+            f"Invalid logged model status {value!r}: expected one of "
+            "LOGGED_MODEL_PENDING, LOGGED_MODEL_READY, LOGGED_MODEL_UPLOAD_FAILED")
+    return text

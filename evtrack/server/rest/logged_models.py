@@ -1,0 +1,257 @@
+"""MLflow 3's logged-model endpoints (``/api/2.0/mlflow/logged-models/…``) and ``runs/outputs``.
+
+The part of the API ``mlflow.<flavor>.log_model`` and ``mlflow.register_model`` use:
+create, get, finalize, delete, search, tags, params, the artifact listing of a
+model, and ``runs/outputs`` (which links a run to the models it produced). The
+models themselves are kept by :mod:`evtrack.server.logged_models`; their files
+go through the proxied artifact service under ``<experiment_id>/models/<model_id>/``.
+Metrics of logged models and dataset filters in searches are not supported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from evtrack.entities import LifecycleStage
+from evtrack.errors import InvalidParameterError, ResourceNotFoundError
+from evtrack.query import search_grammar as grammar
+from evtrack.query.matching import evaluate_comparison
+from evtrack.server.logged_models import LoggedModel, LoggedModelStore, parse_status
+from evtrack.server.rest import convert
+from evtrack.server.rest.artifacts import Target, client_uri, list_files
+from evtrack.server.rest.protocol import ApiContext, Params, api
+from evtrack.tracking.views import decode_page_token, encode_page_token
+
+_PROTO_STATUS = {"PENDING": "LOGGED_MODEL_PENDING", "READY": "LOGGED_MODEL_READY",
+                 "FAILED": "LOGGED_MODEL_UPLOAD_FAILED"}
+_ATTRIBUTES = {"name": "name", "model_id": "model_id", "model_type": "model_type", "status": "status",
+               "source_run_id": "source_run_id", "creation_time": "creation_timestamp_ms",
+               "creation_timestamp": "creation_timestamp_ms",
+               "creation_timestamp_ms": "creation_timestamp_ms",
+               "last_updated_timestamp": "last_updated_timestamp_ms",
+               "last_updated_timestamp_ms": "last_updated_timestamp_ms"}
+_FILTER = grammar._Spec(
+    entities={"attribute": "attribute", "attributes": "attribute", "tag": "tag", "tags": "tag",
+              "param": "param", "params": "param", "metric": "metric", "metrics": "metric"},
+    entity_error="Invalid entity type '{}'. Valid values are ['attributes', 'tags', 'params', 'metrics']",
+    attributes=_ATTRIBUTES, order_attributes=_ATTRIBUTES,
+    numeric=frozenset({"creation_timestamp_ms", "last_updated_timestamp_ms"}),
+    list_attributes=frozenset({"name", "model_id", "model_type", "status", "source_run_id"}),
+    order_entities=frozenset({"attribute"}), order_entity_error="Invalid order_by entity: {}",
+)
+SEARCH_MAX_RESULTS_DEFAULT = 100
+
+
+def models_of(ctx: ApiContext) -> LoggedModelStore:
+    """The logged models of the served store."""
+    return LoggedModelStore(ctx.client.store)
+
+
+def logged_model_json(model: LoggedModel, config: Any) -> dict[str, Any]:
+    """A logged model as MLflow's ``LoggedModel`` message."""
+    info: dict[str, Any] = {
+        "model_id": model.model_id,
+        "experiment_id": model.experiment_id,
+        "name": model.name,
+        "creation_timestamp_ms": model.creation_timestamp_ms,
+        "last_updated_timestamp_ms": model.last_updated_timestamp_ms,
+        "artifact_uri": client_uri(config, model.artifact_location),
+        "status": _PROTO_STATUS[model.status],
+        "model_type": model.model_type or "",
+        "source_run_id": model.source_run_id or "",
+    }
+    if model.status_message:
+        info["status_message"] = model.status_message
+    if model.tags:
+        info["tags"] = convert.key_values(dict(sorted(model.tags.items())))
+    data = {"params": convert.key_values(dict(sorted(model.params.items())))} if model.params else {}
+    return {"info": info, "data": data}
+
+
+def _model_id(params: Params) -> str:
+    return params.str("model_id", required=True)  # type: ignore[return-value]
+
+
+# -- create, get, finalize, delete ------------------------------------------------------------
+
+
+@api("logged-models", write=True)
+def create_logged_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
+    """A new PENDING model in an active experiment → ``{"model"}``."""
+    experiment_id = params.str("experiment_id", required=True)
+    experiment = ctx.client.get_experiment(experiment_id)
+    if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise InvalidParameterError(f"The experiment {experiment_id} must be in the 'active' state. "
+                                    f"Current state is {experiment.lifecycle_stage}.")
+    model = models_of(ctx).create(
+        experiment_id, experiment.artifact_location, name=params.str("name") or None,
+        model_type=params.str("model_type"), source_run_id=params.str("source_run_id"),
+        tags=dict(convert.parse_key_values(params.data.get("tags"), "tags")),
+        params=dict(convert.parse_key_values(params.data.get("params"), "params")))
+    return {"model": logged_model_json(model, ctx.config)}
+
+
+@api("logged-models/{model_id}", methods=("GET",))
+def get_logged_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
+    """One model (``allow_deleted=true`` also finds a deleted one) → ``{"model"}``."""
+    model = models_of(ctx).get(_model_id(params), allow_deleted=params.bool("allow_deleted"))
+    return {"model": logged_model_json(model, ctx.config)}
+
+
+@api("logged-models/{model_id}", methods=("PATCH",), write=True)
+def finalize_logged_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
+    """Set a model's final status (LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED) → ``{"model"}``."""
+    if "status" not in params:
+        raise InvalidParameterError("Missing value for required parameter 'status'.")
+    status = parse_status(params.data.get("status"))
+    model = models_of(ctx).update(_model_id(params), lambda m: replace(m, status=status))
+    return {"model": logged_model_json(model, ctx.config)}
+
+
+@api("logged-models/{model_id}", methods=("DELETE",), write=True)
+def delete_logged_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
+    """Mark a model deleted (its files stay until garbage collection) → ``{}``."""
+    models_of(ctx).update(_model_id(params), lambda m: replace(m, deleted=True))
+    return {}
+
+
+# -- tags and params ----------------------------------------------------------------------------
+
+
+@api("logged-models/{model_id}/tags", methods=("PATCH",), write=True)
+def set_logged_model_tags(ctx: ApiContext, params: Params) -> dict[str, Any]:
+    """Set (or overwrite) tags on a model → ``{}``."""
+    tags = dict(convert.parse_key_values(params.data.get("tags"), "tags"))
+    models_of(ctx).update(_model_id(params), lambda m: replace(m, tags={**m.tags, **tags}))
+    return {}
+
+
+@api("logged-models/{model_id}/tags/{tag_key}", methods=("DELETE",), write=True)
+def delete_logged_model_tag(ctx: ApiContext, params: Params) -> dict[str, Any]:
+    """Remove one tag; RESOURCE_DOES_NOT_EXIST when the model has no such tag → ``{}``."""
+    model_id, key = _model_id(params), params.str("tag_key", required=True)
+
+    def drop(m: LoggedModel) -> LoggedModel:
+        if key not in m.tags:
+            raise ResourceNotFoundError(f"No tag with key {key!r} found for model with ID {model_id!r}.")
+        return replace(m, tags={k: val for k, val in m.tags.items() if k != key})
+
+    models_of(ctx).update(model_id, drop)
+    return {}
+
+
+@api("logged-models/{model_id}/params", write=True)
+def log_logged_model_params(ctx: ApiContext, params: Params) -> dict[str, Any]:
+    """Add params to a model → ``{}``."""
+    new = dict(convert.parse_key_values(params.data.get("params"), "params"))
+    models_of(ctx).update(_model_id(params), lambda m: replace(m, params={**m.params, **new}))
+    return {}
+
+
+@api("logged-models/{model_id}/artifacts/directories", methods=("GET",))
+def list_logged_model_artifacts(ctx: ApiContext, params: Params) -> dict[str, Any]:
+    """A model's files directly under ``artifact_directory_path`` → ``{"root_uri", "files"}``."""
+    model = models_of(ctx).get(_model_id(params))
+    rel = params.str("artifact_directory_path") or ""
+    from evtrack import validation as v
+
+    rel = v.validate_artifact_path(rel)
+    files = list_files(Target(model.artifact_location, rel, model_id=model.model_id))
+    if rel:
+        files = [{**f, "path": f"{rel}/{f['path']}"} for f in files]
+    out: dict[str, Any] = {"root_uri": client_uri(ctx.config, model.artifact_location)}
+    if files:
+        out["files"] = files
+    return out
+
+
+# -- search -------------------------------------------------------------------------------------
+
+
+def _value(model: LoggedModel, entity: str, key: str) -> Any:
+    if entity == "attribute":
+        return getattr(model, key)
+    if entity == "tag":
+        return model.tags.get(key)
+    if entity == "param":
+        return model.params.get(key)
+    return None  # metrics of logged models are not kept
+
+
+def _orders(items: Any) -> list[tuple[str, bool]]:
+    orders = []
+    for item in items if isinstance(items, list) else ([items] if items else []):
+        if not isinstance(item, dict) or not isinstance(item.get("field_name"), str):
+            raise InvalidParameterError(f"Invalid order_by item {item!r}: expected {{\"field_name\", "
+                                        "\"ascending\"}")
+        name = item["field_name"]
+        if name not in _ATTRIBUTES:
+            raise InvalidParameterError(f"Invalid order by field name: {name}")
+        orders.append((_ATTRIBUTES[name], item.get("ascending", True) is not False))
+    keys = [k for k, _ in orders]
+    if "creation_timestamp_ms" not in keys:
+        orders.append(("creation_timestamp_ms", False))
+    if "model_id" not in keys:
+        orders.append(("model_id", True))
+    return orders
+
+
+def _sorted(models: list[LoggedModel], orders: list[tuple[str, bool]]) -> list[LoggedModel]:
+    for key, ascending in reversed(orders):  # stable sorts, last key first; missing values last
+        present = [m for m in models if getattr(m, key) is not None]
+        missing = [m for m in models if getattr(m, key) is None]
+        models = sorted(present, key=lambda m: getattr(m, key), reverse=not ascending) + missing
+    return models
+
+
+@api("logged-models/search")
+def search_logged_models(ctx: ApiContext, params: Params) -> dict[str, Any]:
+    """Models of ``experiment_ids`` matching ``filter`` → ``{"models", "next_page_token"}``."""
+    experiment_ids = [str(e) for e in params.list("experiment_ids")]
+    if not experiment_ids:
+        raise InvalidParameterError("Missing value for required parameter 'experiment_ids'.")
+    if params.list("datasets"):
+        raise InvalidParameterError("Searching logged models by dataset is not supported by evtrack")
+    clauses = grammar._parse_filter(params.str("filter") or None, _FILTER)
+    limit = params.int("max_results", default=SEARCH_MAX_RESULTS_DEFAULT)
+    if limit is None or limit < 1:
+        raise InvalidParameterError(f"Invalid value for max_results: {limit}")
+    found = [m for m in models_of(ctx).all() if m.experiment_id in experiment_ids
+             and all(evaluate_comparison(c.op, _value(m, c.entity, c.key), c.value) for c in clauses)]
+    found = _sorted(found, _orders(params.data.get("order_by")))
+    start = decode_page_token(params.str("page_token"))
+    page = found[start:start + limit]
+    out: dict[str, Any] = {"models": [logged_model_json(m, ctx.config) for m in page]}
+    if start + limit < len(found):
+        out["next_page_token"] = encode_page_token(start + limit)
+    return out
+
+
+# -- runs/outputs -------------------------------------------------------------------------------
+
+
+@api("runs/outputs", write=True)
+def log_outputs(ctx: ApiContext, params: Params) -> dict[str, Any]:
+    """Record that a run produced logged models (``models: [{model_id, step}]``) → ``{}``."""
+    run_id = params.str("run_id", required=True)
+    ctx.client.get_run(run_id)  # RESOURCE_DOES_NOT_EXIST for an unknown run
+    items = params.data.get("models")
+    if not isinstance(items, list) or not items:
+        raise InvalidParameterError("Missing value for required parameter 'models'.")
+    store = models_of(ctx)
+    for item in items:
+        if not isinstance(item, dict):
+            raise InvalidParameterError(f"Invalid model output {item!r}: expected {{\"model_id\", \"step\"}}")
+        fields = Params(item)
+        step = fields.int("step", default=0)
+        output = {"run_id": run_id, "step": step}
+        store.update(fields.str("model_id", required=True),  # type: ignore[arg-type]
+                     lambda m, o=output: m if o in m.outputs else replace(m, outputs=[*m.outputs, o]))
+    return {}
+
+
+def model_outputs_of_run(ctx: ApiContext, run_id: str) -> list[dict[str, Any]]:
+    """A run's ``outputs.model_outputs`` as MLflow's JSON (``[{"model_id", "step"}]``)."""
+    return [{"model_id": m.model_id, "step": o["step"]}
+            for m in models_of(ctx).all() for o in m.outputs if o["run_id"] == run_id]

@@ -1,0 +1,71 @@
+"""Write forms of the UI: who may post them, from where, and how their bodies are read."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import urllib.parse
+from typing import Any, Callable
+
+from evtrack.errors import EvtrackError
+from evtrack.server.rest.protocol import PermissionDeniedError, read_body
+from evtrack.server.ui.render import error_page
+
+log = logging.getLogger("evtrack.server")
+
+
+class CrossSiteRequestError(PermissionDeniedError):
+    """A form was posted from a page of another origin."""
+
+
+def check_same_origin(request) -> None:
+    """Refuse a post whose ``Origin`` (or ``Sec-Fetch-Site``) says it comes from another site."""
+    origin = request.headers.get("origin")
+    host = request.headers.get("host", "")
+    if origin is not None:
+        parsed = urllib.parse.urlsplit(origin)
+        if origin == "null" or parsed.scheme not in ("http", "https") or parsed.netloc.lower() != host.lower():
+            raise CrossSiteRequestError(f"Refusing a form posted from another origin ({origin!r})")
+    elif request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+        raise CrossSiteRequestError("Refusing a form posted from another site")
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body as a dict (the last value of repeated keys)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EvtrackError("The form body is not valid UTF-8", "BAD_REQUEST") from None
+    return dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
+
+
+def write_form(fn: Callable[[Any, dict[str, str]], Any]) -> Callable[..., Any]:
+    """An endpoint from a blocking ``fn(request, form) -> Response`` that writes: the caller
+    must have write access and post from our own origin; the body is read within the
+    server's size limit; the writer is flushed before answering."""
+    from starlette.concurrency import run_in_threadpool
+
+    from evtrack.server.app import check_access
+
+    @functools.wraps(fn)
+    async def endpoint(request):
+        try:
+            check_access(request, write=True)
+            check_same_origin(request)
+            body = await read_body(request, request.app.state.config.max_request_bytes)
+            form = parse_form(body)
+
+            def call():
+                response = fn(request, form)
+                request.app.state.client.flush()
+                return response
+
+            return await run_in_threadpool(call)
+        except EvtrackError as exc:
+            return error_page(request, exc)
+        except Exception:  # noqa: BLE001 - never a traceback in a page
+            log.exception("evtrack ui: unexpected error in %s %s", request.method, request.url.path)
+            return error_page(request, EvtrackError(
+                f"Internal error while handling {request.url.path}; see the server log"))
+
+    return endpoint

@@ -1,0 +1,106 @@
+"""A run's page (info, params, metrics with charts, tags, datasets, models) and one metric's page."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from evtrack.errors import InvalidParameterError
+from evtrack.server.ui import charts
+from evtrack.server.ui.render import page, render
+from evtrack.server.ui.runs_table import is_system_tag
+
+CHARTED_METRICS = 12        # charts on the run page; the rest link to their own page
+MAX_POINTS_TABLE = 1000     # points listed on a metric's page (the chart shows them all)
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
+
+
+def logged_models(tags: dict[str, str]) -> list[dict[str, Any]]:
+    """The models recorded in the run's ``mlflow.log-model.history`` tag (newest last)."""
+    raw = tags.get(LOG_MODEL_HISTORY_TAG)
+    if not raw:
+        return []
+    try:
+        history = json.loads(raw)
+    except ValueError:
+        return []
+    out = []
+    for entry in history if isinstance(history, list) else []:
+        if isinstance(entry, dict):
+            flavors = entry.get("flavors")
+            out.append({"artifact_path": str(entry.get("artifact_path") or ""),
+                        "flavors": ", ".join(sorted(flavors)) if isinstance(flavors, dict) else "",
+                        "created": str(entry.get("utc_time_created") or ""),
+                        "model_uuid": str(entry.get("model_uuid") or "")})
+    return out
+
+
+def _latest_points(client, run_id: str) -> dict[str, tuple[int, int]]:
+    """(step, timestamp) of each metric's latest value, from one query on the engine."""
+    from evtrack.query.search import engine_of
+
+    snap = engine_of(client._backend).snapshot()
+    rows = snap.rows("SELECT key, step, timestamp FROM latest_metrics WHERE run_id = ?", [run_id])
+    return {key: (step, ts) for key, step, ts in rows}
+
+
+@page
+def run_page(request):
+    """``/runs/{run_id}``: everything about one run."""
+    client = request.app.state.client
+    run = client.get_run(request.path_params["run_id"])
+    experiment = client.get_experiment(run.info.experiment_id)
+    keys = sorted(run.data.metrics)
+    latest = _latest_points(client, run.info.run_id)
+    metric_charts = []
+    for key in keys[:CHARTED_METRICS]:
+        history = client.get_metric_history(run.info.run_id, key)
+        series = [(key, [float(m.step) for m in history], [float(m.value) for m in history])]
+        metric_charts.append((key, charts.line_chart(series, title=key, x_label="step", y_label=key,
+                                                     css_class="metric-chart")))
+    tags = run.data.tags
+    return render(
+        request, "run.html", title=run.info.run_name or run.info.run_id, run=run, experiment=experiment,
+        params=sorted(run.data.params.items()), metric_keys=keys, latest=latest, charts=metric_charts,
+        more_metrics=keys[CHARTED_METRICS:],
+        user_tags=sorted((k, v) for k, v in tags.items() if not is_system_tag(k)),
+        system_tags=sorted((k, v) for k, v in tags.items() if is_system_tag(k) and k != LOG_MODEL_HISTORY_TAG),
+        models=logged_models(tags), datasets=run.inputs.dataset_inputs,
+        parent_run_id=tags.get("mlflow.parentRunId"), note=tags.get("mlflow.note.content"))
+
+
+@page
+def metric_page(request):
+    """``/runs/{run_id}/metrics/{key}``: one metric's full history."""
+    client = request.app.state.client
+    run = client.get_run(request.path_params["run_id"])
+    key = request.path_params["key"]
+    if key not in run.data.metrics:
+        from evtrack.errors import ResourceNotFoundError
+
+        raise ResourceNotFoundError(f"Run {run.info.run_id} has no metric {key!r}")
+    history = list(client.get_metric_history(run.info.run_id, key))
+    x_axis = request.query_params.get("x") or "step"
+    if x_axis not in ("step", "time"):
+        raise InvalidParameterError(f"Invalid x axis {x_axis!r}: expected step or time")
+    if x_axis == "step":
+        xs = [float(m.step) for m in history]
+    else:
+        t0 = history[0].timestamp if history else 0
+        xs = [(m.timestamp - t0) / 1000 for m in history]
+    chart = charts.line_chart([(key, xs, [float(m.value) for m in history])], title=key,
+                                  x_label="step" if x_axis == "step" else "seconds since first point",
+                                  y_label=key, width=900, height=420, css_class="metric-chart")
+    return render(request, "metric.html", title=f"{key} · {run.info.run_name}", run=run, key=key,
+                  chart=chart, points=history[-MAX_POINTS_TABLE:], total=len(history), x_axis=x_axis,
+                  shown_from=max(0, len(history) - MAX_POINTS_TABLE))
+
+
+def routes() -> list:
+    """The run and metric pages."""
+    from starlette.routing import Route
+
+    return [
+        Route("/runs/{run_id}", run_page, methods=["GET"]),
+        Route("/runs/{run_id}/metrics/{key:path}", metric_page, methods=["GET"]),
+    ]

@@ -1,0 +1,168 @@
+"""The web UI in a real headless Chromium: search the runs table, open a run, compare runs, SQL.
+
+Drives Debian's ``chromium`` through Playwright (no browser download); ``.ci/run``
+installs it. Every page visited is saved as a PNG screenshot under the test run's
+temporary directory (or ``$EVTRACK_SCREENSHOT_DIR``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from evtrack.entities import Metric, Param, RunTag
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """Where the pages' screenshots go: ``$EVTRACK_SCREENSHOT_DIR`` or the test run's temporary dir."""
+    chosen = os.environ.get("EVTRACK_SCREENSHOT_DIR")
+    if chosen:
+        pathlib.Path(chosen).mkdir(parents=True, exist_ok=True)
+        return pathlib.Path(chosen)
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the pages: {errors}"
+
+
+@pytest.fixture
+def tracked(evtrack_server: Any) -> dict[str, Any]:
+    """Four runs (two lasso, two ridge) with params, a loss history, a final rmse and tags."""
+    from evtrack import EvtrackClient
+
+    client = EvtrackClient(evtrack_server.store_uri)
+    experiment_id = client.create_experiment("browser-taxi")
+    runs = {}
+    for i, (model, alpha) in enumerate([("lasso", 0.01), ("lasso", 0.1), ("ridge", 0.5), ("ridge", 1.0)]):
+        name = f"{model}-{alpha}"
+        run = client.create_run(experiment_id, run_name=name)
+        history = [Metric("loss", (1 + i) / (step + 1) + 0.05 * math.sin(step), 1_700_000_000_000 + step, step)
+                   for step in range(60)]
+        client.log_batch(run.info.run_id, metrics=history + [Metric("rmse", 7.0 - i, 1_700_000_000_100, 0)],
+                         params=[Param("model", model), Param("alpha", str(alpha))],
+                         tags=[RunTag("developer", "ahmad")])
+        client.set_terminated(run.info.run_id)
+        runs[name] = run.info.run_id
+    client.flush()
+    return {"server": evtrack_server, "client": client, "experiment_id": experiment_id, "runs": runs}
+
+
+def shoot(page: Any, directory: pathlib.Path, name: str) -> pathlib.Path:
+    """Save a full-page screenshot and check it is a real, non-empty PNG."""
+    path = directory / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    data = path.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 1000, f"{path} is not a PNG screenshot"
+    return path
+
+
+def row_ids(page: Any) -> list[str]:
+    return page.locator("table#runs-table tr.run-row").evaluate_all(
+        "rows => rows.map(r => r.dataset.runId)")
+
+
+def test_search_open_run_and_compare(page: Any, tracked: dict[str, Any], screenshot_dir: pathlib.Path):
+    base, runs = tracked["server"].url, tracked["runs"]
+    page.goto(f"{base}/experiments/{tracked['experiment_id']}")
+    assert sorted(row_ids(page)) == sorted(runs.values())
+    shoot(page, screenshot_dir, "01-runs-table")
+
+    page.fill("form#search-form input#search-input[name=filter]", "params.model = 'ridge' and metrics.rmse < 5")
+    with page.expect_navigation():
+        page.press("input#search-input", "Enter")
+    assert row_ids(page) == [runs["ridge-1.0"]]
+    assert "filter=" in page.url
+    shoot(page, screenshot_dir, "02-runs-table-filtered")
+
+    page.goto(f"{base}/experiments/{tracked['experiment_id']}")
+    row = page.locator(f"tr.run-row[data-run-id='{runs['lasso-0.1']}']")
+    with page.expect_navigation():
+        row.locator("a.run-link").first.click()
+    assert page.url.endswith(f"/runs/{runs['lasso-0.1']}")
+    chart = page.locator("svg.metric-chart").first
+    chart.wait_for(state="visible")
+    assert chart.locator("path, polyline").count() >= 1
+    assert "lasso-0.1" in page.locator("body").inner_text()
+    shoot(page, screenshot_dir, "03-run-page")
+
+    page.go_back()
+    page.locator("table#runs-table").wait_for()
+    for name in ("lasso-0.01", "ridge-0.5"):
+        page.check(f"tr.run-row[data-run-id='{runs[name]}'] input.run-select[name=runs]")
+    with page.expect_navigation():
+        page.click("button#compare-button")
+    assert "/compare" in page.url
+    assert runs["lasso-0.01"] in page.url and runs["ridge-0.5"] in page.url
+    compare = page.locator("svg.compare-chart").first
+    compare.wait_for(state="visible")
+    assert compare.locator("path, polyline").count() >= 2  # one curve per run, overlaid
+    parallel = page.locator("svg.parallel-coordinates").first
+    parallel.wait_for(state="visible")
+    body = page.locator("body").inner_text()
+    assert "lasso-0.01" in body and "ridge-0.5" in body
+    shoot(page, screenshot_dir, "04-compare")
+
+
+def test_tag_with_markup_is_shown_not_executed(page: Any, tracked: dict[str, Any],
+                                                screenshot_dir: pathlib.Path):
+    run_id = tracked["runs"]["lasso-0.01"]
+    tracked["client"].set_tag(run_id, "note", XSS)
+    tracked["client"].flush()
+    page.goto(f"{tracked['server'].url}/runs/{run_id}")
+    page.wait_for_load_state("load")
+    assert page.evaluate("window.__xss") is None
+    assert XSS in page.locator("body").inner_text()
+    shoot(page, screenshot_dir, "05-run-page-hostile-tag")
+
+    page.goto(f"{tracked['server'].url}/experiments/{tracked['experiment_id']}?show_tags=1")
+    page.wait_for_load_state("load")
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("table#runs-table tr.run-row").count() == 4
+
+
+def test_sql_page_runs_a_query(page: Any, tracked: dict[str, Any], screenshot_dir: pathlib.Path):
+    page.goto(f"{tracked['server'].url}/sql")
+    page.fill("textarea#sql-input[name=q]",
+              "SELECT r.run_name, p.value AS alpha FROM runs r JOIN params p USING (run_id) "
+              "WHERE p.key = 'alpha' ORDER BY r.run_name")
+    with page.expect_navigation():
+        page.locator("textarea#sql-input").evaluate("el => el.form.requestSubmit()")
+    result = page.locator("table#sql-result")
+    result.wait_for(state="visible")
+    cells = result.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => Array.from(r.cells).map(c => c.innerText.trim()))")
+    assert cells == [["lasso-0.01", "0.01"], ["lasso-0.1", "0.1"], ["ridge-0.5", "0.5"], ["ridge-1.0", "1.0"]]
+    shoot(page, screenshot_dir, "06-sql")

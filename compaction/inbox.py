@@ -1,16 +1,19 @@
 """Reading the inbox: which segments are new, fetching them, and decoding them fast.
 
-Metric events (the bulk of any log) are checked field by field and turned into
-plain row tuples without building event objects; every other event goes through
-the registry decoder (``evtrack.events.from_wire``). A line that fails either
-path is returned as a ``BadLine`` for quarantine — the rest of the segment still
-folds.
+Metric events (the bulk of any log) are decoded natively into columns by
+``compaction.native_decode`` (Arrow's JSON reader, off the GIL) when they are
+well-formed; every other event goes through the registry decoder
+(``evtrack.events.from_wire``). A segment the native decoder refuses is decoded
+entirely in Python (``decode_python``), which checks metric events field by
+field; a line that fails is returned as a ``BadLine`` for quarantine — the rest
+of the segment still folds.
 """
 
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
@@ -21,6 +24,8 @@ from evtrack.events import I64_MAX, I64_MIN, BadLine, Event, decode_line, from_w
 from evtrack.manifest import Manifest, parse_segment_key
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.writer import INBOX
+
+from compaction.native_decode import METRIC_COLUMNS, metric_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -92,9 +97,6 @@ def _metric_row(obj: dict) -> MetricRow | None:
     return (eid, ts, run_id, key, value, step, timestamp)
 
 
-METRIC_COLUMNS = ["eid", "ts", "run_id", "key", "value", "step", "timestamp"]
-
-
 def _metric_types() -> list[tuple[str, "pa.DataType"]]:
     import pyarrow as pa
 
@@ -153,8 +155,8 @@ def _decode_one(seg: DecodedSegment, line: bytes, obj: object, no: int) -> None:
         seg.events.append((event, line))
 
 
-def decode(key: str, data: bytes) -> DecodedSegment:
-    """Decode a segment: one orjson call for the whole segment when it is well-formed."""
+def decode_python(key: str, data: bytes) -> DecodedSegment:
+    """Decode a segment in Python: one orjson call for the whole segment when it is well-formed."""
     seg = DecodedSegment(key, len(data))
     objs = None
     if data.endswith(b"\n") and b"\n\n" not in data and not data.startswith(b"\n"):
@@ -190,6 +192,48 @@ def decode(key: str, data: bytes) -> DecodedSegment:
     return seg
 
 
+_METRIC_TAG = b'"type":"metric"'  # how writers spell it; other spellings take the Python path
+_STRING_VALUE = b'"value":"'  # a NaN/Infinity metric value, or a param/tag value
+
+
+NATIVE_ENV = "EVTRACK_COMPACT_NATIVE"  # "0" turns the native decoder off (everything in Python)
+
+
+def decode(key: str, data: bytes) -> DecodedSegment:
+    """Decode a segment: metric lines natively when well-formed, otherwise exactly as ``decode_python``."""
+    seg = _decode_native(key, data) if os.environ.get(NATIVE_ENV, "1") != "0" else None
+    return seg if seg is not None else decode_python(key, data)
+
+
+def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
+    """The segment with its plain metric lines decoded natively; None when the Python path must decide."""
+    if not data.endswith(b"\n") or b"\n\n" in data or data.startswith(b"\n"):
+        return None
+    seg = DecodedSegment(key, len(data))
+    if data.count(_METRIC_TAG) == data.count(b"\n") and _STRING_VALUE not in data:
+        seg.columns = metric_columns(data)  # the common case: a segment of metric points
+        return seg if seg.columns is not None else None
+    lines = data[:-1].split(b"\n")
+    native = [i for i, line in enumerate(lines) if _METRIC_TAG in line and _STRING_VALUE not in line]
+    if not native:
+        return None
+    seg.columns = metric_columns(b"\n".join([lines[i] for i in native]) + b"\n")
+    if seg.columns is None:
+        return None
+    skip = set(native)
+    for no, line in enumerate(lines, start=1):
+        if no - 1 in skip:
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None  # a bad line: the Python path quarantines it exactly as it always has
+        _decode_one(seg, line, obj, no)
+        if seg.bad:
+            return None
+    return seg
+
+
 def _fetch(store: ObjectStore, info: ObjectInfo) -> DecodedSegment | None:
     try:
         data = store.get(info.key)
@@ -198,28 +242,42 @@ def _fetch(store: ObjectStore, info: ObjectInfo) -> DecodedSegment | None:
     return decode(info.key, data)
 
 
-def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int = 64 << 20,
-                  threads: int = 8) -> Iterator[list[DecodedSegment]]:
-    """Yield decoded segments in batches of about ``batch_bytes`` (bounded memory)."""
+def _chunks(infos: list[ObjectInfo], batch_bytes: int) -> Iterator[list[ObjectInfo]]:
     batch: list[ObjectInfo] = []
     size = 0
-
-    def run(chunk: list[ObjectInfo]) -> list[DecodedSegment]:
-        if len(chunk) == 1:
-            out = [_fetch(store, chunk[0])]
-        else:
-            with ThreadPoolExecutor(min(threads, len(chunk))) as pool:
-                out = list(pool.map(lambda i: _fetch(store, i), chunk))
-        return [s for s in out if s is not None]
-
     for info in infos:
         batch.append(info)
         size += info.size
         if size >= batch_bytes:
-            yield run(batch)
+            yield batch
             batch, size = [], 0
     if batch:
-        yield run(batch)
+        yield batch
+
+
+def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int = 64 << 20,
+                  threads: int = 8) -> Iterator[list[DecodedSegment]]:
+    """Yield decoded segments in batches of about ``batch_bytes``, in order.
+
+    The next batch is fetched and decoded by ``threads`` threads while the caller
+    works on the current one, so at most two batches are in memory.
+    """
+    pool = ThreadPoolExecutor(max(1, min(threads, len(infos))))
+    try:
+        ahead: list[Future] | None = None
+        for chunk in _chunks(infos, batch_bytes):
+            futures = [pool.submit(_fetch, store, info) for info in chunk]
+            if ahead is not None:
+                yield _results(ahead)
+            ahead = futures
+        if ahead is not None:
+            yield _results(ahead)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _results(futures: list[Future]) -> list[DecodedSegment]:
+    return [seg for seg in (f.result() for f in futures) if seg is not None]
 
 
 def segment_writer(key: str) -> tuple[str, int] | None:

@@ -365,12 +365,12 @@ def test_sql_page_shows_results_and_refuses_writes_and_files(evtrack_server: Any
         form = http.get("/sql")
     assert ok.status_code == 200 and '<table class="data" id="sql-result">' in ok.text
     assert re.findall(r"<td>(run-\d)</td>", ok.text) == [f"run-{i}" for i in range(5)]
-    assert posted.status_code == 200 and "<td>5</td>" in posted.text
-    assert many.text.count("<tr><td>") == 1000 and "the first 1000" in many.text
+    assert posted.status_code == 200 and '<td class="num">5</td>' in posted.text
+    assert many.text.count('<tr><td class="num">') == 1000 and "the first 1000" in many.text
     assert write.status_code == 400 and "read-only" in write.text
     assert two.status_code == 400 and "exactly one statement" in two.text
     assert read_file.status_code == 400 and 'id="sql-result"' not in read_file.text
-    assert "<td>5</td>" in after.text  # nothing was dropped
+    assert '<td class="num">5</td>' in after.text  # nothing was dropped
     assert form.status_code == 200 and 'id="sql-input" name="q"' in form.text
 
 

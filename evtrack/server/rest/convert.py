@@ -21,6 +21,7 @@ from typing import Any
 
 from evtrack.entities import DatasetInput, Experiment, Metric, Run, RunInfo
 from evtrack.errors import InvalidParameterError
+from evtrack.server.rest.protocol import Params
 
 PROXIED_SCHEME = "mlflow-artifacts:"
 ARTIFACTS_DIR = "artifacts"
@@ -200,8 +201,6 @@ def run_json(run: Run, config: Any,
 
 def parse_key_values(items: Any, name: str) -> list[tuple[str, str]]:
     """A request's list of ``{"key", "value"}`` objects as (key, value) pairs (value "" when unset)."""
-    from evtrack.server.rest.protocol import Params
-
     if items is None or items == "":
         return []
     if not isinstance(items, list):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from evtrack.errors import ObjectNotFoundError, StoreError
 from evtrack.store.local import LocalStore, validate_key
@@ -41,8 +42,8 @@ def read_head(store: Any, key: str, limit: int) -> bytes:
         except OSError as exc:
             raise StoreError(f"Reading {key!r} in {store.uri} failed: {exc.strerror}") from None
     if _is_s3(store):
-        with store._errors("get", key):  # noqa: SLF001 - the store's own error translation
-            response = store._client.get_object(Bucket=store.bucket, Key=store._key(key),  # noqa: SLF001
+        with store._errors("get", key):
+            response = store._client.get_object(Bucket=store.bucket, Key=store._key(key),
                                                 Range=f"bytes=0-{max(limit, 1) - 1}")
             with contextlib.closing(response["Body"]) as body:
                 return body.read(limit)
@@ -52,8 +53,8 @@ def read_head(store: Any, key: str, limit: int) -> bytes:
 def iter_object(store: Any, key: str) -> Iterator[bytes]:
     """The object's bytes in chunks (for a streamed download of a non-local store)."""
     if _is_s3(store):
-        with store._errors("get", key):  # noqa: SLF001
-            response = store._client.get_object(Bucket=store.bucket, Key=store._key(key))  # noqa: SLF001
+        with store._errors("get", key):
+            response = store._client.get_object(Bucket=store.bucket, Key=store._key(key))
         with contextlib.closing(response["Body"]) as body:
             yield from body.iter_chunks(CHUNK)
         return

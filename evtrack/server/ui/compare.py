@@ -72,7 +72,7 @@ def _curves(client, runs: list[Run], common: list[str]) -> list[tuple[str, str]]
             history = client.get_metric_history(run.info.run_id, key)
             series.append((_label(run), [float(m.step) for m in history], [float(m.value) for m in history]))
         out.append((key, charts.line_chart(series, title=key, x_label="step", y_label=key,
-                                           css_class="compare-chart")))
+                                           width=560, height=280, css_class="compare-chart")))
     return out
 
 

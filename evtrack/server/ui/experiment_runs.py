@@ -5,12 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from evtrack.entities import PagedList, Run
 from evtrack.errors import InvalidParameterError
 from evtrack.server.ui.render import format_time, page, render
-from evtrack.server.ui.runs_table import INFO_COLUMNS, Column, RunsQuery, default_columns, is_system_tag
+from evtrack.server.ui.runs_table import (
+    INFO_COLUMNS,
+    Column,
+    RunsQuery,
+    default_columns,
+    is_system_tag,
+)
 from evtrack.tracking.views import decode_page_token, encode_page_token
 
 CSV_PAGE = 5000

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from evtrack.errors import EvtrackError
 from evtrack.server.rest.protocol import PermissionDeniedError, read_body
@@ -63,7 +64,7 @@ def write_form(fn: Callable[[Any, dict[str, str]], Any]) -> Callable[..., Any]:
             return await run_in_threadpool(call)
         except EvtrackError as exc:
             return error_page(request, exc)
-        except Exception:  # noqa: BLE001 - never a traceback in a page
+        except Exception:
             log.exception("evtrack ui: unexpected error in %s %s", request.method, request.url.path)
             return error_page(request, EvtrackError(
                 f"Internal error while handling {request.url.path}; see the server log"))

@@ -11,8 +11,10 @@ import datetime as dt
 import functools
 import logging
 import math
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evtrack.errors import EvtrackError
 
@@ -32,7 +34,7 @@ def environment():
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(ms_time=format_time, duration=format_duration, num=format_number,
-                       short=shorten, size=format_size, value=format_value)
+                       short=shorten, size=format_size, value=format_value, svg_width=svg_width)
     env.globals["version"] = _version()
     return env
 
@@ -48,7 +50,7 @@ def format_time(ms: int | None) -> str:
     if ms is None:
         return ""
     try:
-        return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     except (OverflowError, OSError, ValueError):
         return str(ms)
 
@@ -105,6 +107,15 @@ def format_size(size: int | None) -> str:
     return str(size)
 
 
+_VIEWBOX = re.compile(r'<svg[^>]*\sviewBox="0 0 ([0-9.]+) ')
+
+
+def svg_width(svg: str) -> int:
+    """The natural width of one of our charts (from its viewBox), to size its figure."""
+    match = _VIEWBOX.search(svg[:1000])
+    return int(float(match.group(1))) if match else 640
+
+
 def render(request, template: str, status: int = 200, **context: Any):
     """The HTML response of a template, with the request's user in the context."""
     from starlette.responses import HTMLResponse
@@ -152,7 +163,7 @@ def page(fn: Callable[..., Any]) -> Callable[..., Any]:
             return await run_in_threadpool(fn, request)
         except EvtrackError as exc:
             return error_page(request, exc)
-        except Exception:  # noqa: BLE001 - a page never shows a traceback; the log has it
+        except Exception:
             log.exception("evtrack ui: unexpected error in %s %s", request.method, request.url.path)
             return error_page(request, EvtrackError(
                 f"Internal error while rendering {request.url.path}; see the server log"))

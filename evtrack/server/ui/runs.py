@@ -57,7 +57,7 @@ def run_page(request):
         history = client.get_metric_history(run.info.run_id, key)
         series = [(key, [float(m.step) for m in history], [float(m.value) for m in history])]
         metric_charts.append((key, charts.line_chart(series, title=key, x_label="step", y_label=key,
-                                                     css_class="metric-chart")))
+                                                     width=560, height=280, css_class="metric-chart")))
     tags = run.data.tags
     return render(
         request, "run.html", title=run.info.run_name or run.info.run_id, run=run, experiment=experiment,

@@ -58,12 +58,15 @@ def run_query(backend: Any, query: str, max_rows: int = MAX_ROWS):
     return columns, list(zip(*data)) if data else [], more
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> tuple[str, bool]:
+    """(text, whether it is a number) of one result value."""
     if value is None:
-        return "NULL"
+        return "NULL", False
+    if isinstance(value, bool):
+        return str(value).lower(), False
     if isinstance(value, float):
-        return f"{value:.10g}"
-    return str(value)
+        return f"{value:.10g}", True
+    return str(value), isinstance(value, int)
 
 
 def _page(request, query: str):

@@ -143,7 +143,8 @@ def test_rename_update_tags_and_delete(mlflow_client, files_run, evtrack_store) 
     client = mlflow_client
     client.create_registered_model("old-name")
     client.create_model_version("old-name", f"runs:/{files_run}/model", run_id=files_run)
-    assert client.rename_registered_model("old-name", "new-name").name == "new-name"
+    client.rename_registered_model("old-name", "new-name")
+    assert client.get_registered_model("new-name").latest_versions[0].version == "1"
     assert client.update_registered_model("new-name", description="about").description == "about"
     assert client.update_model_version("new-name", 1, description="v1 notes").description == "v1 notes"
     client.set_registered_model_tag("new-name", "owner", "ana")

@@ -1,0 +1,290 @@
+"""The native segment decoder gives exactly what the Python decoder gives.
+
+``compaction.inbox.decode`` parses plain metric lines with Arrow's JSON reader
+and leaves everything else to ``decode_python`` (the reference). For crafted
+edge cases and for random segments (hypothesis) both must produce the same
+metric rows (bit for bit: NaN, ±inf, -0.0, big integers, unicode), the same other
+events with their raw lines, and the same quarantined lines; and a compaction
+with the native decoder writes the same ``events`` and ``metrics`` rows as one
+with it turned off.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compaction import compact
+from compaction.inbox import NATIVE_ENV, DecodedSegment, decode, decode_python
+from evtrack import events as ev
+from evtrack import manifest as mf
+from evtrack.events import I64_MAX, I64_MIN
+from evtrack.store import open_store
+from evtrack.tables import schema
+
+KEY = "events/0001700000000000-w1-000001.jsonl"
+
+
+def metric(eid: str = "w-1", value: Any = 1.5, **over: Any) -> dict[str, Any]:
+    obj = {"v": 1, "eid": eid, "type": "metric", "ts": 1_700_000_000_000, "run_id": "r1", "key": "loss",
+           "value": value, "step": 3, "timestamp": 1_700_000_000_001}
+    obj.update(over)
+    return obj
+
+
+def line(obj: Any) -> bytes:
+    return orjson.dumps(obj) + b"\n"
+
+
+def canonical(n: int, start: int = 1) -> bytes:
+    return b"".join(ev.encode_metric_line(f"w-{i}", i, "r1", f"k{i % 3}", i / 7, i, i) for i in range(start, start + n))
+
+
+def param(eid: str, value: str = "0.1") -> bytes:
+    return ev.encode(ev.ParamLogged(eid=eid, ts=5, run_id="r1", key="lr", value=value))
+
+
+def _bits(table: pa.Table) -> list[tuple]:
+    """Rows of a metric table with the value as its IEEE bits, sorted: an exact multiset."""
+    value = table.column("value").combine_chunks().view(pa.int64())
+    cols = [table.column(c).to_pylist() for c in ("eid", "ts", "run_id", "key")]
+    cols += [value.to_pylist(), table.column("step").to_pylist(), table.column("timestamp").to_pylist()]
+    return sorted(zip(*cols))
+
+
+def assert_same(native: DecodedSegment, python: DecodedSegment) -> None:
+    assert _bits(native.metric_table()) == _bits(python.metric_table())
+    assert native.events == python.events
+    assert native.bad == python.bad
+    assert native.event_count == python.event_count
+
+
+def both(data: bytes) -> DecodedSegment:
+    """The native decoding of ``data``, after checking it equals the Python one."""
+    native = decode(KEY, data)
+    assert_same(native, decode_python(KEY, data))
+    return native
+
+
+def used_native(seg: DecodedSegment) -> bool:
+    return seg.columns is not None and seg.columns.num_rows > 0 and not seg.bad
+
+
+# -- the native path is taken where it should be -----------------------------------
+
+
+def test_plain_metric_segment_is_decoded_natively() -> None:
+    seg = both(canonical(500))
+    assert used_native(seg) and seg.columns.num_rows == 500 and not seg.metrics
+    assert seg.columns.column("value").type == pa.float64()
+    assert seg.columns.column("step").type == pa.int64()
+
+
+def test_mixed_segment_decodes_metrics_natively_and_the_rest_in_python() -> None:
+    run = ev.encode(ev.RunCreated(eid="w-0", ts=1, run_id="r1", experiment_id="1", run_name="ü-run", user_id="u",
+                                  start_time=1, artifact_uri="file:///a", tags={"k": "v"}))
+    data = run + canonical(3) + param("w-10") + line(metric("w-11", "NaN")) + line(metric("w-12", "-Infinity"))
+    data += canonical(2, start=20) + ev.encode(ev.TagSet(eid="w-30", ts=1, run_id="r1", key="t", value='"q"'))
+    seg = both(data)
+    assert used_native(seg) and seg.columns.num_rows == 5
+    assert [e.eid for e, _ in seg.events] == ["w-0", "w-10", "w-30"]
+    values = [r[4] for r in seg.metrics]
+    assert math.isnan(values[0]) and values[1] == -math.inf
+
+
+# -- edge cases: native or not, the result is the Python one -----------------------
+
+EDGE_LINES = {
+    "nan_and_inf_strings": [metric(value=v) for v in ("NaN", "Infinity", "-Infinity")],
+    "int_values": [metric(value=3), metric(value=-7), metric(value=0)],
+    "big_int_values": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":%s,"step":1,'
+                       b'"timestamp":1}' % v for v in (b"18446744073709551615", b"-123456789012345678901234567890",
+                                                       b"9007199254740993", b"-9223372036854775808")],
+    "int64_edges": [metric(ts=I64_MIN, step=I64_MAX, timestamp=0)],
+    "int64_overflow": [metric(step=I64_MAX + 1), metric(ts=I64_MIN - 1)],
+    "negative_zero": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":-0,"step":1,'
+                      b'"timestamp":1}', metric(value=-0.0)],
+    "float_edges": [metric(value=v) for v in (5e-324, 1.7976931348623157e308, -2.5e-310, 0.1)],
+    "float_text": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":%s,"step":1,'
+                   b'"timestamp":1}' % v for v in (b"1E5", b"1e+5", b"1e-400", b"0.1000000000000000055511151231257827",
+                                                   b"-0.0e0", b"123456789.987654321e-3")],
+    "not_numbers": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":%s,"step":1,'
+                    b'"timestamp":1}' % v for v in (b"NaN", b"Infinity", b"-Infinity", b"1e400", b"01", b"+1",
+                                                    b".5", b"1.")],
+    "unicode": [metric(key="ключ/λ 😀", run_id="r\u00e9", eid="w-é"), metric(key="")],
+    "escapes": [json.dumps(metric(key='a"b\\c\n\t\u0001\u2028/😀', eid="w-\u00ff")).encode(),
+                b'{"v":1,"eid":"w\\u002d1","type":"metric","ts":1,"run_id":"r","key":"\\/\\b\\f\\r","value":1,'
+                b'"step":1,"timestamp":1}', metric(key="a\u0000b")],
+    "bad_escapes": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"\\ud800","value":1,"step":1,'
+                    b'"timestamp":1}', b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"\\x","value":1,'
+                    b'"step":1,"timestamp":1}'],
+    "invalid_utf8": [orjson.dumps(metric(key="KEY")).replace(b"KEY", b"\xff\xfe")],
+    "bom": [b"\xef\xbb\xbf" + orjson.dumps(metric())],
+    "raw_control_char": [orjson.dumps(metric(key="KEY")).replace(b"KEY", b"a\x01b")],
+    "wrong_types": [metric(v=1.0), metric(v=True), metric(v=2), metric(eid=12), metric(eid=""), metric(ts="5"),
+                    metric(step=1.0), metric(step=True), metric(value=True), metric(value="1.5"), metric(value="nan"),
+                    metric(key=None), metric(run_id={"a": 1}), metric(timestamp=[1])],
+    "unknown_type_and_fields": [metric(type="metrik"), metric(type="param"), metric(extra=1),
+                                {k: v for k, v in metric().items() if k != "step"}],
+    "duplicate_key": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"a","key":"b","value":1,'
+                      b'"step":1,"timestamp":1}'],
+    "whitespace_and_order": [b'{ "timestamp" : 1 , "step":2, "value" : 0.5,"key":"k","run_id":"r","ts":1,'
+                             b'"type":"metric","eid":"w","v":1 }', b'{"v":1,"eid":"w","type": "metric","ts":1,'
+                             b'"run_id":"r","key":"k","value":1,"step":1,"timestamp":1}\r'],
+    "malformed": [b'{"v":1,"eid":"w","type":"metric","ts":1', b"not json", b"[1,2]", b"5", b"{}",
+                  orjson.dumps(metric()) + b" " + orjson.dumps(metric()), orjson.dumps(metric()) + b",",
+                  b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":1,"step":1,'
+                  b'"timestamp":1,}', orjson.dumps(metric()) + b" /* c */"],
+    "type_tag_inside_a_string": [metric(key='"type":"metric"'), param("w-2", value='"type":"metric"').rstrip()],
+}
+
+
+def _encode(item: Any) -> bytes:
+    if not isinstance(item, bytes):
+        try:
+            item = orjson.dumps(item)
+        except TypeError:  # an integer past 64 bits
+            item = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+    return item.rstrip(b"\n") + b"\n"
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_LINES))
+@pytest.mark.parametrize("where", ["alone", "among_plain_metrics", "in_a_mixed_segment"])
+def test_edge_cases_decode_as_in_python(name: str, where: str) -> None:
+    body = b"".join(_encode(x) for x in EDGE_LINES[name])
+    data = {"alone": body, "among_plain_metrics": canonical(20) + body + canonical(20, start=100),
+            "in_a_mixed_segment": param("w-0") + canonical(5) + body + param("w-99")}[where]
+    both(data)
+
+
+@pytest.mark.parametrize("data", [canonical(3)[:-1], b"\n" + canonical(3), canonical(2) + b"\n" + canonical(2),
+                                  canonical(3) + b"  \n", b"", b"\n", canonical(2).replace(b"\n", b"\r\n")],
+                         ids=["no_final_newline", "leading_blank", "blank_line", "blank_spaces", "empty",
+                              "newline", "crlf"])
+def test_segment_framing_decodes_as_in_python(data: bytes) -> None:
+    both(data)
+
+
+# -- random segments ------------------------------------------------------------------
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+INT = st.one_of(st.integers(I64_MIN, I64_MAX), st.sampled_from((0, -1, I64_MIN, I64_MAX)),
+                st.integers(-(2**70), 2**70))
+FLOAT = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from((0.0, -0.0, 1e-310)))
+VALUE = st.one_of(FLOAT.map(ev.wire_float), st.integers(-(2**70), 2**70))
+RUN = st.sampled_from(("r1", "r2", "rünß"))
+
+
+@st.composite
+def metric_line(draw: st.DrawFn) -> bytes:
+    obj = {"v": 1, "eid": draw(st.sampled_from(("w-", "x-"))) + str(draw(st.integers(0, 10**6))),
+           "type": "metric", "ts": draw(INT), "run_id": draw(RUN), "key": draw(TEXT), "value": draw(VALUE),
+           "step": draw(INT), "timestamp": draw(INT)}
+    style = draw(st.sampled_from(("orjson", "orjson", "orjson", "ascii", "spaced", "shuffled", "nan_literal")))
+    if style == "ascii":  # \\u escapes, surrogate pairs
+        return json.dumps(obj, separators=(",", ":")).encode()
+    if style == "spaced":
+        return json.dumps(obj, ensure_ascii=False).encode()
+    if style == "shuffled":
+        keys = draw(st.permutations(list(obj)))
+        return json.dumps({k: obj[k] for k in keys}, ensure_ascii=False).encode()
+    if style == "nan_literal":
+        return json.dumps({**obj, "value": draw(FLOAT)}, separators=(",", ":")).encode()
+    return _encode(obj).rstrip(b"\n")
+
+
+@st.composite
+def damaged(draw: st.DrawFn) -> bytes:
+    good = draw(metric_line())
+    how = draw(st.sampled_from(("truncate", "byte", "drop_field", "extra_field", "v2")))
+    if how == "truncate":
+        return good[: draw(st.integers(1, len(good) - 1))]
+    if how == "byte":
+        at = draw(st.integers(0, len(good) - 1))
+        return good[:at] + bytes([draw(st.integers(0, 255))]) + good[at + 1:]
+    obj = json.loads(good)
+    if how == "drop_field":
+        obj.pop(draw(st.sampled_from(sorted(obj))))
+    elif how == "extra_field":
+        obj["extra"] = 1
+    else:
+        obj["v"] = 2
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+OTHER = st.sampled_from([param("p-1").rstrip(), param("p-2", value="x").rstrip(),
+                         ev.encode(ev.TagSet(eid="t-1", ts=1, run_id="r1", key="k", value="v")).rstrip(),
+                         ev.encode(ev.RunUpdated(eid="u-1", ts=1, run_id="r1", status="FINISHED")).rstrip()])
+LINES = st.lists(st.one_of(metric_line(), metric_line(), metric_line(), OTHER, damaged()), max_size=25)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=LINES, plain=st.integers(0, 30), final_newline=st.booleans())
+def test_random_segments_decode_as_in_python(lines: list[bytes], plain: int, final_newline: bool) -> None:
+    data = canonical(plain) + b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    both(data)
+
+
+PLAIN_METRIC = st.builds(
+    ev.encode_metric_line, eid=st.text(min_size=1, max_size=8).map(lambda t: "w-" + t), ts=st.integers(I64_MIN, I64_MAX),
+    run_id=RUN, key=TEXT, value=st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: v != 0 or
+                                                                                       math.copysign(1, v) > 0),
+    step=st.integers(I64_MIN, I64_MAX), timestamp=st.integers(I64_MIN, I64_MAX))
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(PLAIN_METRIC, min_size=1, max_size=25), nan_at=st.none() | st.integers(0, 24))
+def test_metrics_as_writers_encode_them_are_decoded_natively(lines: list[bytes], nan_at: int | None) -> None:
+    if nan_at is not None:  # one NaN point goes through Python, the others stay native
+        lines.insert(nan_at, ev.encode_metric_line("w-nan", 1, "r1", "k", math.nan, 1, 1))
+    seg = both(b"".join(lines))
+    assert used_native(seg)
+    assert seg.columns.num_rows == len(lines) - (nan_at is not None)
+
+
+# -- a compaction writes the same rows either way ----------------------------------------
+
+
+def _table(store: Any, name: str) -> pa.Table:
+    m = mf.load(store)
+    parts = [pq.read_table(pa.BufferReader(store.get(f["path"]))) for f in m.tables.get(name, [])]
+    return pa.concat_tables(parts).cast(schema(name)) if parts else schema(name).empty_table()
+
+
+def _rows(table: pa.Table) -> list[tuple]:
+    cols = []
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        if pa.types.is_floating(col.type):
+            col = col.view(pa.int64())  # bit-exact: NaN, -0.0
+        cols.append(col.to_pylist())
+    return sorted(zip(*cols), key=repr)
+
+
+def test_compaction_writes_the_same_rows_with_and_without_the_native_decoder(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    segments = {
+        "events/0001700000000001-w1-000001.jsonl": param("w1-1") + canonical(300) + line(metric("w1-x", "NaN")),
+        "events/0001700000000002-w1-000002.jsonl": canonical(400, start=1000),
+        "events/0001700000000003-w2-000001.jsonl": line(metric("w2-1", value=-0.0)) + line(metric("w2-2", 2**65))
+        + b"not json\n" + line(metric("w2-3", key="ключ")),
+    }
+    results = {}
+    for native in ("1", "0"):
+        monkeypatch.setenv(NATIVE_ENV, native)
+        store = open_store(str(tmp_path / f"store-{native}"))
+        for key, data in segments.items():
+            store.put(key, data)
+        report = compact(store, grace_seconds=0)
+        assert report.quarantined_lines == 1 and report.events == 1 + 300 + 1 + 400 + 3
+        results[native] = {name: _rows(_table(store, name)) for name in ("events", "metrics", "latest_metrics")}
+    assert results["1"] == results["0"]
+    assert len(results["1"]["events"]) == 705

@@ -3,8 +3,6 @@ client against a real server, the same registry read back through evtrack, and t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 
@@ -15,6 +13,7 @@ mlflow = pytest.importorskip("mlflow")
 from mlflow.exceptions import MlflowException
 
 API = "/api/2.0/mlflow"
+pytestmark = pytest.mark.filterwarnings("ignore:Add type hints", "ignore::FutureWarning")
 
 
 class Shout(mlflow.pyfunc.PythonModel):
@@ -73,6 +72,15 @@ def test_mlflow3_log_model_then_register_from_the_run(mlflow_client, evtrack_sto
 
     again = mlflow.register_model(info.model_uri, "shout")  # the models:/<model_id> form directly
     assert (again.version, again.source) == ("2", info.model_uri)
+
+
+def test_log_model_into_an_experiment_with_its_own_artifact_location(mlflow_client, tmp_path) -> None:
+    exp_id = mlflow_client.create_experiment("elsewhere", artifact_location="mlflow-artifacts:/shared/place")
+    with mlflow.start_run(experiment_id=exp_id):
+        info = mlflow.pyfunc.log_model(name="m", python_model=Shout(), pip_requirements=[])
+    model = mlflow_client.get_logged_model(info.model_id)
+    assert model.experiment_id == exp_id and f"/shared/place/models/{info.model_id}/" in model.artifact_location
+    assert mlflow.pyfunc.load_model(info.model_uri).predict(["e"]) == ["E"]
 
 
 def test_register_model_files_logged_in_the_run(mlflow_client, files_run, evtrack_store) -> None:
@@ -165,6 +173,15 @@ def test_rename_update_tags_and_delete(mlflow_client, files_run, evtrack_store) 
     assert evtrack.sql("SELECT count(*) AS n FROM registered_models").to_pylist() == [{"n": 0}]
 
 
+def test_searches_leave_out_prompts_as_mlflow_does(mlflow_client, evtrack_server) -> None:
+    mlflow_client.create_registered_model("plain")
+    post(evtrack_server, "registered-models/create",
+         {"name": "a-prompt", "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]})
+    assert [m.name for m in mlflow_client.search_registered_models()] == ["plain"]
+    prompts = mlflow_client.search_registered_models("tags.`mlflow.prompt.is_prompt` = 'true'")
+    assert [m.name for m in prompts] == ["a-prompt"]
+
+
 # -- the HTTP contract ------------------------------------------------------------------------------
 
 
@@ -252,3 +269,20 @@ def test_logged_model_endpoints(evtrack_server) -> None:
     assert unknown.status_code == 404 and unknown.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     deleted_exp = post(evtrack_server, "logged-models", {"experiment_id": "12345"})
     assert deleted_exp.status_code == 404
+
+
+def test_concurrent_logged_model_tag_changes_are_all_kept(evtrack_server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    model_id = post(evtrack_server, "logged-models", {"experiment_id": "0"}).json()["model"]["info"]["model_id"]
+    url = f"{evtrack_server.url}{API}/logged-models/{model_id}/tags"
+
+    def tag(i: int) -> int:
+        return httpx.patch(url, json={"tags": [{"key": f"k{i}", "value": str(i)}]}, timeout=30).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(tag, range(16))) == {200}
+    info = httpx.get(f"{evtrack_server.url}{API}/logged-models/{model_id}").json()["model"]["info"]
+    assert {t["key"]: t["value"] for t in info["tags"]} == {f"k{i}": str(i) for i in range(16)}
+    gone = httpx.delete(f"{url}/k3")
+    assert gone.json() == {} and httpx.delete(f"{url}/k3").status_code == 404

@@ -25,7 +25,6 @@ class ServerConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
     compact_every: float | None = 60.0
-    read_only: bool = False
 
     def to_env(self) -> None:
         """Publish the settings for uvicorn worker processes (see :meth:`from_env`)."""

@@ -20,12 +20,18 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
-from evtrack.errors import CommitConflictError, InvalidParameterError, ResourceNotFoundError, StoreError
+from evtrack.errors import (
+    CommitConflictError,
+    InvalidParameterError,
+    ResourceNotFoundError,
+    StoreError,
+)
 from evtrack.events import now_ms
 from evtrack.store.base import ObjectStore
 
@@ -102,23 +108,29 @@ class LoggedModelStore:
         self._write(f"{PREFIX}{model_id}/{0:08d}.json", model)
         return model
 
-    def get(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
-        """The newest revision of a model; RESOURCE_DOES_NOT_EXIST for an unknown (or deleted) one."""
+    def _newest(self, model_id: str) -> tuple[int, LoggedModel]:
+        """(revision number, model) of the newest revision; RESOURCE_DOES_NOT_EXIST when none."""
         if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
             raise _not_found(model_id)
         keys = self._revisions(model_id)
         if not keys:
             raise _not_found(model_id)
-        model = self._read(keys[-1])
+        return int(keys[-1].rsplit("/", 1)[1].split(".")[0]), self._read(keys[-1])
+
+    def get(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        """The newest revision of a model; RESOURCE_DOES_NOT_EXIST for an unknown (or deleted) one."""
+        _, model = self._newest(model_id)
         if model.deleted and not allow_deleted:
             raise _not_found(model_id)
         return model
 
     def update(self, model_id: str, change: Callable[[LoggedModel], LoggedModel]) -> LoggedModel:
-        """Apply ``change`` to the newest revision and store the result as the next revision."""
+        """Apply ``change`` to the newest revision of a live model and store the result as the next
+        revision (retried on top of a concurrent change)."""
         for attempt in range(_ATTEMPTS):
-            current = self.get(model_id)
-            number = int(self._revisions(model_id)[-1].rsplit("/", 1)[1].split(".")[0])
+            number, current = self._newest(model_id)
+            if current.deleted:
+                raise _not_found(model_id)
             updated = replace(change(current), last_updated_timestamp_ms=max(
                 now_ms(), current.last_updated_timestamp_ms))
             try:

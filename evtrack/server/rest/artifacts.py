@@ -41,15 +41,21 @@ _CHUNK = 1 << 20
 # -- stored URIs as clients see them ------------------------------------------------------
 
 
-def client_uri(config: Any, stored_uri: str | None) -> str | None:
-    """A stored location as reported to MLflow's client: under the store's ``artifacts``
-    directory it becomes ``mlflow-artifacts:/<path>`` (when the server proxies artifacts)."""
+def client_uri(client: Any, config: Any, stored_uri: str | None) -> str | None:
+    """A stored location as reported to MLflow's client: ``mlflow-artifacts:/<path>`` when the
+    server proxies artifacts and ``<path>`` (relative to the store's ``artifacts`` directory)
+    resolves back to exactly this location (see :func:`resolve`); otherwise as stored."""
     if not stored_uri or not config.serve_artifacts:
         return stored_uri
     root = convert.store_artifacts_root(config)
-    if stored_uri == root or stored_uri.startswith(root + "/"):
-        return f"{convert.PROXIED_SCHEME}/{stored_uri[len(root) + 1:]}".rstrip("/")
-    return stored_uri
+    if not stored_uri.startswith(root + "/"):
+        return stored_uri
+    relative = stored_uri[len(root) + 1:].rstrip("/")
+    try:
+        target = resolve(client, relative)
+    except EvtrackError:
+        return stored_uri
+    return f"{convert.PROXIED_SCHEME}/{relative}" if target.uri == stored_uri.rstrip("/") else stored_uri
 
 
 # -- proxied paths --------------------------------------------------------------------------
@@ -77,12 +83,22 @@ def run_root(client: Any, run_id: str) -> tuple[str, str]:
     return state.experiment_id, state.artifact_uri
 
 
+@functools.lru_cache(maxsize=4096)
+def model_root(client: Any, model_id: str) -> tuple[str, str]:
+    """(experiment_id, stored artifact location) of a logged model, deleted or not (its files
+    stay until garbage collection); both never change."""
+    from evtrack.server.logged_models import LoggedModelStore
+
+    model = LoggedModelStore(client.store).get(model_id, allow_deleted=True)
+    return model.experiment_id, model.artifact_location
+
+
 def _split(path: str | None) -> list[str]:
     """The segments of a proxied path, refused when it could leave the artifacts root."""
     path = path or ""
     if path.startswith("/") or "\\" in path or "\x00" in path or "://" in path:
         raise InvalidParameterError(f"Invalid path: '{path}'")
-    parts = [s for s in path.rstrip("/").split("/")] if path.strip("/") else []
+    parts = path.rstrip("/").split("/") if path.strip("/") else []
     if any(s in ("", ".", "..") for s in parts):
         raise InvalidParameterError(f"Invalid path: '{path}'")
     return parts
@@ -90,14 +106,12 @@ def _split(path: str | None) -> list[str]:
 
 def resolve(client: Any, path: str | None) -> Target:
     """The run or logged-model artifacts a proxied path names (see the module docstring)."""
-    from evtrack.server.logged_models import LoggedModelStore
-
     parts = _split(path)
     if len(parts) >= 4 and parts[1] == "models" and parts[3] == convert.ARTIFACTS_DIR:
-        model = LoggedModelStore(client.store).get(parts[2])
-        if model.experiment_id != parts[0]:
+        experiment_id, location = model_root(client, parts[2])
+        if experiment_id != parts[0]:
             raise ResourceNotFoundError(f"No such artifact: '{path}'")
-        return Target(model.artifact_location, "/".join(parts[4:]), model_id=model.model_id)
+        return Target(location, "/".join(parts[4:]), model_id=parts[2])
     if len(parts) >= 3 and parts[2] == convert.ARTIFACTS_DIR:
         try:
             v.validate_run_id(parts[1])
@@ -175,7 +189,7 @@ async def _guarded(request, write: bool, handler):
         return await handler(request)
     except EvtrackError as exc:
         return p.error_response(exc)
-    except Exception:  # noqa: BLE001 - one clear 500, the traceback goes to the server log
+    except Exception:  # one clear 500, the traceback goes to the server log
         log.exception("evtrack server: unexpected error in %s %s", request.method, request.url.path)
         return p.error_response(EvtrackError(f"Internal error while handling {request.url.path}; "
                                              "see the server log"))
@@ -225,13 +239,19 @@ async def _receive_to_file(request, limit: int, dst: str) -> None:
     if declared and declared.isdigit() and int(declared) > limit:
         raise p.RequestTooLargeError(
             f"Artifact of {int(declared):,} bytes is over the server's limit of {limit:,} bytes")
-    size = 0
-    with open(dst, "wb") as fh:
+    import anyio
+
+    size, buffer = 0, bytearray()
+    async with await anyio.open_file(dst, "wb") as fh:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
                 raise p.RequestTooLargeError(f"Artifact is over the server's limit of {limit:,} bytes")
-            fh.write(chunk)
+            buffer += chunk
+            if len(buffer) >= _CHUNK:
+                await fh.write(bytes(buffer))
+                buffer.clear()
+        await fh.write(bytes(buffer))
 
 
 def _store_upload(client: Any, target: Target, local: str) -> None:

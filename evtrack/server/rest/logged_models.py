@@ -48,7 +48,7 @@ def models_of(ctx: ApiContext) -> LoggedModelStore:
     return LoggedModelStore(ctx.client.store)
 
 
-def logged_model_json(model: LoggedModel, config: Any) -> dict[str, Any]:
+def logged_model_json(ctx: ApiContext, model: LoggedModel) -> dict[str, Any]:
     """A logged model as MLflow's ``LoggedModel`` message."""
     info: dict[str, Any] = {
         "model_id": model.model_id,
@@ -56,7 +56,7 @@ def logged_model_json(model: LoggedModel, config: Any) -> dict[str, Any]:
         "name": model.name,
         "creation_timestamp_ms": model.creation_timestamp_ms,
         "last_updated_timestamp_ms": model.last_updated_timestamp_ms,
-        "artifact_uri": client_uri(config, model.artifact_location),
+        "artifact_uri": client_uri(ctx.client, ctx.config, model.artifact_location),
         "status": _PROTO_STATUS[model.status],
         "model_type": model.model_type or "",
         "source_run_id": model.source_run_id or "",
@@ -89,14 +89,14 @@ def create_logged_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
         model_type=params.str("model_type"), source_run_id=params.str("source_run_id"),
         tags=dict(convert.parse_key_values(params.data.get("tags"), "tags")),
         params=dict(convert.parse_key_values(params.data.get("params"), "params")))
-    return {"model": logged_model_json(model, ctx.config)}
+    return {"model": logged_model_json(ctx, model)}
 
 
 @api("logged-models/{model_id}", methods=("GET",))
 def get_logged_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """One model (``allow_deleted=true`` also finds a deleted one) → ``{"model"}``."""
     model = models_of(ctx).get(_model_id(params), allow_deleted=params.bool("allow_deleted"))
-    return {"model": logged_model_json(model, ctx.config)}
+    return {"model": logged_model_json(ctx, model)}
 
 
 @api("logged-models/{model_id}", methods=("PATCH",), write=True)
@@ -106,7 +106,7 @@ def finalize_logged_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
         raise InvalidParameterError("Missing value for required parameter 'status'.")
     status = parse_status(params.data.get("status"))
     model = models_of(ctx).update(_model_id(params), lambda m: replace(m, status=status))
-    return {"model": logged_model_json(model, ctx.config)}
+    return {"model": logged_model_json(ctx, model)}
 
 
 @api("logged-models/{model_id}", methods=("DELETE",), write=True)
@@ -160,7 +160,7 @@ def list_logged_model_artifacts(ctx: ApiContext, params: Params) -> dict[str, An
     files = list_files(Target(model.artifact_location, rel, model_id=model.model_id))
     if rel:
         files = [{**f, "path": f"{rel}/{f['path']}"} for f in files]
-    out: dict[str, Any] = {"root_uri": client_uri(ctx.config, model.artifact_location)}
+    out: dict[str, Any] = {"root_uri": client_uri(ctx.client, ctx.config, model.artifact_location)}
     if files:
         out["files"] = files
     return out
@@ -222,7 +222,7 @@ def search_logged_models(ctx: ApiContext, params: Params) -> dict[str, Any]:
     found = _sorted(found, _orders(params.data.get("order_by")))
     start = decode_page_token(params.str("page_token"))
     page = found[start:start + limit]
-    out: dict[str, Any] = {"models": [logged_model_json(m, ctx.config) for m in page]}
+    out: dict[str, Any] = {"models": [logged_model_json(ctx, m) for m in page]}
     if start + limit < len(found):
         out["next_page_token"] = encode_page_token(start + limit)
     return out

@@ -23,7 +23,8 @@ from __future__ import annotations
 import pathlib
 import re
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from evtrack.errors import EvtrackError, InvalidParameterError, ResourceNotFoundError
 from evtrack.query import search_grammar as grammar
@@ -48,10 +49,10 @@ def _logged_model_of(ctx: ApiContext, stored: str) -> str | None:
     if match is None:
         return None
     try:
-        model = LoggedModelStore(ctx.client.store).get(match.group(1), allow_deleted=True)
+        _, location = artifacts.model_root(ctx.client, match.group(1))
     except EvtrackError:
         return None
-    return model.model_id if model.artifact_location == stored else None
+    return match.group(1) if location == stored else None
 
 
 def reported_source(ctx: ApiContext, source: str | None) -> str | None:
@@ -61,7 +62,7 @@ def reported_source(ctx: ApiContext, source: str | None) -> str | None:
     model_id = _logged_model_of(ctx, source)
     if model_id is not None:
         return f"models:/{model_id}"
-    return artifacts.client_uri(ctx.config, source)
+    return artifacts.client_uri(ctx.client, ctx.config, source)
 
 
 def model_version_json(ctx: ApiContext, mv: ModelVersion) -> dict[str, Any]:
@@ -115,7 +116,7 @@ def _split_prompt_filter(filter_string: str | None, parse: Callable[[str], list[
         return filter_string or None, False
     clauses = parse(filter_string)
     rest = [c for c in clauses if not (c.entity == "tag" and c.key == PROMPT_TAG)]
-    wants = any((c.op == "=" and str(c.value).lower() == "true") or (c.op == "!=" and str(c.value).lower() == "false")
+    wants = any((c.op, str(c.value).lower()) in (("=", "true"), ("!=", "false"))
                 for c in clauses if c not in rest)
     if wants:
         rest.append(Comparison("tag", PROMPT_TAG, "=", "true"))
@@ -321,7 +322,7 @@ def get_model_version_download_uri(ctx: ApiContext, params: Params) -> dict[str,
     if mv.source and mv.source.startswith("runs:/"):
         return {"artifact_uri": mv.source}
     uri = ctx.client.get_model_version_download_uri(name, version)
-    return {"artifact_uri": artifacts.client_uri(ctx.config, uri)}
+    return {"artifact_uri": artifacts.client_uri(ctx.client, ctx.config, uri)}
 
 
 # -- sources ------------------------------------------------------------------------------------
@@ -409,8 +410,11 @@ def _runs_source(ctx: ApiContext, source: str, parsed: Any, run_id: str | None,
     if not run_id or source_run != run_id:
         raise _invalid_source(source, "run_id")
     path = path.strip("/")
-    if not path or ctx.client.list_artifacts(run_id, path):
-        return source, run_id
+    try:
+        if not path or ctx.client.list_artifacts(run_id, path):
+            return source, run_id
+    except ResourceNotFoundError:
+        return source, run_id  # MLflow keeps a source it cannot resolve
     named = [m for m in LoggedModelStore(ctx.client.store).all()
              if m.source_run_id == run_id and m.name == path]
     if not named:
@@ -459,4 +463,7 @@ def _record_registration(ctx: ApiContext, model_id: str, mv: ModelVersion) -> No
             return model
         return replace(model, tags={**model.tags, MODEL_VERSIONS_TAG: json.dumps([*existing, entry])})
 
-    LoggedModelStore(ctx.client.store).update(model_id, add)
+    try:
+        LoggedModelStore(ctx.client.store).update(model_id, add)
+    except ResourceNotFoundError:
+        pass  # deleted meanwhile: the version stays registered, as with MLflow's server

@@ -24,13 +24,17 @@ gets the runs up to ``--mlflow-max`` (2,000) and a history metric only when
 (``pip install mlflow-skinny sqlalchemy alembic``). No timing is asserted; the script exits 0.
 
 ``--profile`` prints a cProfile of the slowest evtrack search at the largest size; the script
-always prints where that search spends its time (snapshot, id query, fetching the runs).
+always prints where that search spends its time (snapshot, id query, building the runs).
 
 Usage::
 
     python benchmarks/bench_query.py [--quick] [--json out.json] [--profile]
                                      [--sizes 2000,100000] [--history-points 1000000]
                                      [--mlflow-max 2000] [--mlflow-history POINTS] [--dir DIR] [--keep]
+                                     [--reuse]
+
+``--dir DIR --reuse`` reuses the stores a previous run left in DIR (``--dir`` keeps them): the
+100,000-run store takes minutes to build, the searches on it take milliseconds.
 """
 
 from __future__ import annotations
@@ -113,6 +117,11 @@ def ingest_evtrack(root: str, specs: list[RunSpec], history_points: int) -> tupl
 
     start = time.perf_counter()
     client = EvtrackClient(root)
+    existing = client.get_experiment_by_name("bench") if os.path.isdir(os.path.join(root, "_manifests")) else None
+    if existing is not None:  # --reuse: a store this script built before
+        history = client.get_experiment_by_name("bench-history")
+        print(f"  evtrack: reusing the store in {root}", flush=True)
+        return client, existing.experiment_id, "f" * 32 if history is not None else None, 0.0
     exp = client.create_experiment("bench")
     client.flush()
     store = client.store
@@ -177,8 +186,16 @@ def ingest_mlflow(root: str, specs: list[RunSpec], history_points: int) -> tuple
     from mlflow.tracking import MlflowClient
 
     start = time.perf_counter()
+    reuse = os.path.exists(os.path.join(root, "mlflow.db"))
     os.makedirs(root, exist_ok=True)
     client = MlflowClient(tracking_uri=f"sqlite:///{os.path.join(root, 'mlflow.db')}")
+    if reuse:  # --reuse: a store this script built before
+        found = client.get_experiment_by_name("bench")
+        if found is not None and len(client.search_runs([found.experiment_id], max_results=1)) == 1:
+            history = client.get_experiment_by_name("bench-history")
+            runs = client.search_runs([history.experiment_id]) if history is not None else []
+            print(f"  mlflow: reusing the store in {root}", flush=True)
+            return client, found.experiment_id, runs[0].info.run_id if runs else None, 0.0
     exp = client.create_experiment("bench", artifact_location=os.path.join(root, "artifacts"))
     for i, s in enumerate(specs):
         run = client.create_run(exp, start_time=s.start, tags=dict(s.tags), run_name=s.name)
@@ -228,27 +245,26 @@ class Measured:
 
 
 def breakdown(client: Any, exp: str, filter_string: str, order_by: list[str] | None, repeats: int) -> dict:
-    """Where one evtrack search spends its time: refresh + snapshot, the id query, fetching the runs."""
+    """Where one evtrack search spends its time: refresh + snapshot, the id query, building the runs."""
     from evtrack.entities import ViewType
     from evtrack.query import search_grammar as grammar
-    from evtrack.query.search import engine_of, runs_by_ids
-    from evtrack.query.search_sql import render_search
+    from evtrack.query.search import _runs, engine_of, search_rids
 
     backend = client._backend
     engine = engine_of(backend)
-    parts: dict[str, list[float]] = {"snapshot (flush + list inbox + manifest)": [], "parse + render": [],
-                                     "id query": [], "runs_by_ids (4 queries)": []}
+    parts: dict[str, list[float]] = {"snapshot (flush + list inbox + manifest)": [], "parse": [],
+                                     "id query": [], "building the Runs": []}
     for _ in range(repeats + 1):
         t0 = time.perf_counter()
         snap = engine.snapshot()
         t1 = time.perf_counter()
         filters = grammar.parse_run_filter(filter_string)
         orders = grammar.parse_order_by(order_by)
-        sql, params = render_search(filters, orders, [exp], ViewType.stages(ViewType.ACTIVE_ONLY), MAX_RESULTS + 1, 0)
         t2 = time.perf_counter()
-        ids = [r[0] for r in snap.rows(sql, params)][:MAX_RESULTS]
+        rids, index, tail = search_rids(snap, filters, orders, [exp], ViewType.stages(ViewType.ACTIVE_ONLY),
+                                        MAX_RESULTS + 1, 0)
         t3 = time.perf_counter()
-        runs_by_ids(snap, ids)
+        _runs(snap, index, tail, rids[:MAX_RESULTS])
         t4 = time.perf_counter()
         for key, (a, b) in zip(parts, ((t0, t1), (t1, t2), (t2, t3), (t3, t4))):
             parts[key].append((b - a) * 1000)
@@ -295,11 +311,15 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="write the figures to this file")
     ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --dir: reuse the stores a previous run left there (same sizes and points)")
     args = ap.parse_args()
 
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([300, 3000] if args.quick else [2000, 100_000])
     points = args.history_points if args.history_points is not None else (20_000 if args.quick else 1_000_000)
     small = min(sizes)
+    if args.reuse and not args.dir:
+        ap.error("--reuse needs --dir")
     work = args.dir or tempfile.mkdtemp(prefix="bench-query-")
     os.environ.setdefault("EVTRACK_SPOOL_DIR", os.path.join(work, "spool"))
     os.environ.setdefault("EVTRACK_CACHE_DIR", os.path.join(work, "cache"))
@@ -318,8 +338,10 @@ def main() -> None:
             print(f"\n-- {n:,} runs", flush=True)
             specs = run_specs(n)
             with_history = points if n == largest else 0
-            ev_client, ev_exp, ev_hist, ev_ingest = ingest_evtrack(os.path.join(work, f"evtrack-{n}"), specs,
-                                                                   with_history)
+            ev_root = os.path.join(work, f"evtrack-{n}")
+            if not args.reuse and os.path.exists(ev_root):
+                shutil.rmtree(ev_root)
+            ev_client, ev_exp, ev_hist, ev_ingest = ingest_evtrack(ev_root, specs, with_history)
             m = Measured(n)
             report.extra[f"evtrack_ingest_compact_s_{n}"] = ev_ingest
             t = time.perf_counter()
@@ -340,8 +362,10 @@ def main() -> None:
                 print(f"  evtrack get_metric_history {points:,} points {ms:8.1f} ms", flush=True)
             mlflow_history_points = args.mlflow_history if n == small else 0
             if not why_no_mlflow and n <= args.mlflow_max:
-                ml_client, ml_exp, ml_hist, ml_ingest = ingest_mlflow(os.path.join(work, f"mlflow-{n}"), specs,
-                                                                      mlflow_history_points)
+                ml_root = os.path.join(work, f"mlflow-{n}")
+                if not args.reuse and os.path.exists(ml_root):
+                    shutil.rmtree(ml_root)
+                ml_client, ml_exp, ml_hist, ml_ingest = ingest_mlflow(ml_root, specs, mlflow_history_points)
                 report.extra[f"mlflow_ingest_s_{n}"] = ml_ingest
                 for label, f, order in SEARCHES:
                     ms, runs = warm_median_ms(search_fn(ml_client, ml_exp, f, order), args.repeats)

@@ -22,6 +22,8 @@ from evtrack.store.base import ObjectStore
 
 ROW_GROUP = 256_000
 COMPRESSION = "zstd"
+# Columns of unique values, where a dictionary page only costs time and space.
+_NO_DICTIONARY = {"events": ("eid", "body")}
 
 
 @dataclass
@@ -64,8 +66,10 @@ class TableFileWriter:
         self.path = new_path(table, version, partition)
         fd, self._tmp = tempfile.mkstemp(prefix="evtrack-", suffix=".parquet")
         os.close(fd)
-        self._writer = pq.ParquetWriter(self._tmp, tables.schema(table), compression=COMPRESSION,
-                                        write_statistics=True)
+        schema = tables.schema(table)
+        plain = _NO_DICTIONARY.get(table, ())
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression=COMPRESSION, write_statistics=True,
+                                        use_dictionary=[n for n in schema.names if n not in plain])
         self.rows = 0
         self.result: WrittenFile | None = None
 
@@ -106,13 +110,28 @@ class TableFileWriter:
             self.abort()
 
 
-_SORT = [("run_id", "ascending"), ("key", "ascending"), ("step", "ascending"),
-         ("timestamp", "ascending"), ("value", "ascending")]
+_SERIES = ["run_id", "key", "value", "step", "timestamp"]
+
+
+def _ranks(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Each string's rank among the column's distinct values (sorting ranks sorts the strings)."""
+    encoded = pc.dictionary_encode(column)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()  # one dictionary for all chunks
+    rank_of = pc.sort_indices(pc.sort_indices(encoded.dictionary))
+    return pc.take(rank_of, encoded.indices)
 
 
 def sort_metrics(table: pa.Table) -> pa.Table:
-    """Metric rows ordered by run, key, step, timestamp, value (NaN last: MLflow's 'latest' order)."""
-    return table.sort_by(_SORT)
+    """The series columns (run_id, key, value, step, timestamp) ordered by run, key, step, timestamp, value.
+
+    NaN values sort last: MLflow's 'latest' order.
+    """
+    keys = pa.table({"run": _ranks(table.column("run_id")), "key": _ranks(table.column("key")),
+                     "step": table.column("step"), "timestamp": table.column("timestamp"),
+                     "value": table.column("value")})
+    order = pc.sort_indices(keys, [(name, "ascending") for name in keys.column_names])
+    return table.select(_SERIES).take(order)
 
 
 def latest_rows(sorted_metrics: pa.Table) -> pa.Table:
@@ -147,7 +166,7 @@ def write_metric_batch(part, metrics: pa.Table, metrics_out: "TableFileWriter | 
         return
     ordered = sort_metrics(metrics)
     if metrics_out is not None:
-        metrics_out.write(ordered.select(["run_id", "key", "value", "step", "timestamp"]))
+        metrics_out.write(ordered)
     if events_out is not None:
         events_out.write(metric_event_rows(metrics))
     latest = latest_rows(ordered)

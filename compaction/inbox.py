@@ -25,7 +25,8 @@ from evtrack.manifest import Manifest, parse_segment_key
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.writer import INBOX
 
-from compaction.native_decode import METRIC_COLUMNS, metric_columns
+from compaction.native_decode import METRIC_COLUMNS, metric_tables
+from compaction.native_decode import available as native_available
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -194,90 +195,113 @@ def decode_python(key: str, data: bytes) -> DecodedSegment:
 
 _METRIC_TAG = b'"type":"metric"'  # how writers spell it; other spellings take the Python path
 _STRING_VALUE = b'"value":"'  # a NaN/Infinity metric value, or a param/tag value
-
-
 NATIVE_ENV = "EVTRACK_COMPACT_NATIVE"  # "0" turns the native decoder off (everything in Python)
+GROUP_BYTES = 4 << 20  # segments decoded together by the native decoder
+
+
+@dataclass
+class _Split:
+    """A segment cut for decoding: its plain-looking metric lines and the other lines (numbered)."""
+
+    key: str
+    data: bytes
+    metric_block: bytes | None = None
+    others: list[tuple[int, bytes]] = field(default_factory=list)
+
+
+def _split(key: str, data: bytes) -> _Split:
+    """Pick the lines that look like metric events as writers encode them; the native decoder checks them."""
+    split = _Split(key, data)
+    if not data.endswith(b"\n") or b"\n\n" in data or data.startswith(b"\n"):
+        return split  # not the usual framing: the Python path decides everything
+    if data.count(_METRIC_TAG) == data.count(b"\n") and _STRING_VALUE not in data:
+        split.metric_block = data  # the common case: a segment of metric points
+        return split
+    lines = data[:-1].split(b"\n")
+    picked = []
+    for no, line in enumerate(lines, start=1):
+        if _METRIC_TAG in line and _STRING_VALUE not in line:
+            picked.append(line)
+        else:
+            split.others.append((no, line))
+    if picked:
+        split.metric_block = b"\n".join(picked) + b"\n"
+    return split
+
+
+def decode_many(items: list[tuple[str, bytes]]) -> list[DecodedSegment]:
+    """Decode segments, their plain metric lines natively; each result is exactly ``decode_python``'s."""
+    if os.environ.get(NATIVE_ENV, "1") == "0" or not native_available():
+        return [decode_python(key, data) for key, data in items]
+    splits = [_split(key, data) for key, data in items]
+    tables = metric_tables([s.metric_block or b"" for s in splits])
+    return [_finish(s, t) for s, t in zip(splits, tables)]
 
 
 def decode(key: str, data: bytes) -> DecodedSegment:
-    """Decode a segment: metric lines natively when well-formed, otherwise exactly as ``decode_python``."""
-    seg = _decode_native(key, data) if os.environ.get(NATIVE_ENV, "1") != "0" else None
-    return seg if seg is not None else decode_python(key, data)
+    """Decode one segment (see ``decode_many``)."""
+    return decode_many([(key, data)])[0]
 
 
-def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
-    """The segment with its plain metric lines decoded natively; None when the Python path must decide."""
-    if not data.endswith(b"\n") or b"\n\n" in data or data.startswith(b"\n"):
-        return None
-    seg = DecodedSegment(key, len(data))
-    if data.count(_METRIC_TAG) == data.count(b"\n") and _STRING_VALUE not in data:
-        seg.columns = metric_columns(data)  # the common case: a segment of metric points
-        return seg if seg.columns is not None else None
-    lines = data[:-1].split(b"\n")
-    native = [i for i, line in enumerate(lines) if _METRIC_TAG in line and _STRING_VALUE not in line]
-    if not native:
-        return None
-    seg.columns = metric_columns(b"\n".join([lines[i] for i in native]) + b"\n")
-    if seg.columns is None:
-        return None
-    skip = set(native)
-    for no, line in enumerate(lines, start=1):
-        if no - 1 in skip:
-            continue
+def _finish(split: _Split, columns: "pa.Table | None") -> DecodedSegment:
+    """The segment from its natively decoded metric lines and its other lines decoded in Python."""
+    if columns is None:
+        return decode_python(split.key, split.data)
+    seg = DecodedSegment(split.key, len(split.data), columns=columns)
+    for no, line in split.others:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
-            return None  # a bad line: the Python path quarantines it exactly as it always has
+            return decode_python(split.key, split.data)  # the Python path quarantines it as it always has
         _decode_one(seg, line, obj, no)
         if seg.bad:
-            return None
+            return decode_python(split.key, split.data)
     return seg
 
 
-def _fetch(store: ObjectStore, info: ObjectInfo) -> DecodedSegment | None:
-    try:
-        data = store.get(info.key)
-    except ObjectNotFoundError:
-        return None  # deleted since listed (another compactor folded it)
-    return decode(info.key, data)
+def _fetch_group(store: ObjectStore, infos: list[ObjectInfo]) -> list[DecodedSegment]:
+    items = []
+    for info in infos:
+        try:
+            items.append((info.key, store.get(info.key)))
+        except ObjectNotFoundError:
+            continue  # deleted since listed (another compactor folded it)
+    return decode_many(items)
 
 
-def _chunks(infos: list[ObjectInfo], batch_bytes: int) -> Iterator[list[ObjectInfo]]:
-    batch: list[ObjectInfo] = []
+def _chunks(infos: list[ObjectInfo], size_bytes: int) -> Iterator[list[ObjectInfo]]:
+    chunk: list[ObjectInfo] = []
     size = 0
     for info in infos:
-        batch.append(info)
+        chunk.append(info)
         size += info.size
-        if size >= batch_bytes:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
+        if size >= size_bytes:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
 def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int = 64 << 20,
                   threads: int = 8) -> Iterator[list[DecodedSegment]]:
     """Yield decoded segments in batches of about ``batch_bytes``, in order.
 
-    The next batch is fetched and decoded by ``threads`` threads while the caller
-    works on the current one, so at most two batches are in memory.
+    ``threads`` threads fetch and decode groups of segments; the next batch is
+    fetched and decoded while the caller works on the current one, so at most
+    two batches are in memory.
     """
-    pool = ThreadPoolExecutor(max(1, min(threads, len(infos))))
+    pool = ThreadPoolExecutor(max(1, threads))
     try:
         ahead: list[Future] | None = None
-        for chunk in _chunks(infos, batch_bytes):
-            futures = [pool.submit(_fetch, store, info) for info in chunk]
+        for batch in _chunks(infos, batch_bytes):
+            futures = [pool.submit(_fetch_group, store, group) for group in _chunks(batch, GROUP_BYTES)]
             if ahead is not None:
-                yield _results(ahead)
+                yield [seg for f in ahead for seg in f.result()]
             ahead = futures
         if ahead is not None:
-            yield _results(ahead)
+            yield [seg for f in ahead for seg in f.result()]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _results(futures: list[Future]) -> list[DecodedSegment]:
-    return [seg for seg in (f.result() for f in futures) if seg is not None]
 
 
 def segment_writer(key: str) -> tuple[str, int] | None:

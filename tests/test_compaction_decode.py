@@ -40,8 +40,14 @@ def metric(eid: str = "w-1", value: Any = 1.5, **over: Any) -> dict[str, Any]:
     return obj
 
 
-def line(obj: Any) -> bytes:
-    return orjson.dumps(obj) + b"\n"
+def line(item: Any) -> bytes:
+    """One JSON line (bytes are taken as they are; integers past 64 bits are allowed)."""
+    if not isinstance(item, bytes):
+        try:
+            item = orjson.dumps(item)
+        except TypeError:
+            item = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+    return item.rstrip(b"\n") + b"\n"
 
 
 def canonical(n: int, start: int = 1) -> bytes:
@@ -147,22 +153,21 @@ EDGE_LINES = {
 }
 
 
-def _encode(item: Any) -> bytes:
-    if not isinstance(item, bytes):
-        try:
-            item = orjson.dumps(item)
-        except TypeError:  # an integer past 64 bits
-            item = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
-    return item.rstrip(b"\n") + b"\n"
+EDGE_CASES = [(name, i) for name in sorted(EDGE_LINES) for i in range(len(EDGE_LINES[name]))]
 
 
-@pytest.mark.parametrize("name", sorted(EDGE_LINES))
+@pytest.mark.parametrize("name, index", EDGE_CASES, ids=[f"{n}-{i}" for n, i in EDGE_CASES])
 @pytest.mark.parametrize("where", ["alone", "among_plain_metrics", "in_a_mixed_segment"])
-def test_edge_cases_decode_as_in_python(name: str, where: str) -> None:
-    body = b"".join(_encode(x) for x in EDGE_LINES[name])
+def test_each_edge_case_decodes_as_in_python(name: str, index: int, where: str) -> None:
+    body = line(EDGE_LINES[name][index])
     data = {"alone": body, "among_plain_metrics": canonical(20) + body + canonical(20, start=100),
             "in_a_mixed_segment": param("w-0") + canonical(5) + body + param("w-99")}[where]
     both(data)
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_LINES))
+def test_edge_cases_together_decode_as_in_python(name: str) -> None:
+    both(canonical(3) + b"".join(line(x) for x in EDGE_LINES[name]) + param("w-99"))
 
 
 @pytest.mark.parametrize("data", [canonical(3)[:-1], b"\n" + canonical(3), canonical(2) + b"\n" + canonical(2),
@@ -198,7 +203,7 @@ def metric_line(draw: st.DrawFn) -> bytes:
         return json.dumps({k: obj[k] for k in keys}, ensure_ascii=False).encode()
     if style == "nan_literal":
         return json.dumps({**obj, "value": draw(FLOAT)}, separators=(",", ":")).encode()
-    return _encode(obj).rstrip(b"\n")
+    return line(obj).rstrip(b"\n")
 
 
 @st.composite
@@ -226,6 +231,14 @@ OTHER = st.sampled_from([param("p-1").rstrip(), param("p-2", value="x").rstrip()
 LINES = st.lists(st.one_of(metric_line(), metric_line(), metric_line(), OTHER, damaged()), max_size=25)
 
 
+@settings(max_examples=300, deadline=None)
+@given(odd=st.one_of(metric_line(), damaged()), plain=st.integers(0, 5), at=st.integers(0, 5))
+def test_one_random_line_among_plain_metrics_decodes_as_in_python(odd: bytes, plain: int, at: int) -> None:
+    lines = canonical(plain).splitlines(keepends=True)
+    lines.insert(min(at, len(lines)), odd + b"\n")
+    both(b"".join(lines))
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines=LINES, plain=st.integers(0, 30), final_newline=st.booleans())
 def test_random_segments_decode_as_in_python(lines: list[bytes], plain: int, final_newline: bool) -> None:
@@ -233,9 +246,11 @@ def test_random_segments_decode_as_in_python(lines: list[bytes], plain: int, fin
     both(data)
 
 
+PLAIN_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters='"\\'),
+                     max_size=12)  # what orjson writes without an escape
 PLAIN_METRIC = st.builds(
-    ev.encode_metric_line, eid=st.text(min_size=1, max_size=8).map(lambda t: "w-" + t), ts=st.integers(I64_MIN, I64_MAX),
-    run_id=RUN, key=TEXT, value=st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: v != 0 or
+    ev.encode_metric_line, eid=PLAIN_TEXT.map(lambda t: "w-" + t), ts=st.integers(I64_MIN, I64_MAX),
+    run_id=RUN, key=PLAIN_TEXT, value=st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: v != 0 or
                                                                                        math.copysign(1, v) > 0),
     step=st.integers(I64_MIN, I64_MAX), timestamp=st.integers(I64_MIN, I64_MAX))
 

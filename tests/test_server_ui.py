@@ -106,10 +106,15 @@ def test_cross_origin_form_posts_are_refused(evtrack_server: Any) -> None:
         null = http.post("/experiments/create", data={"name": "csrf"}, headers={"Origin": "null"})
         same = http.post("/experiments/create", data={"name": "same-origin"},
                          headers={"Origin": evtrack_server.url})
+        proxied = http.post("/experiments/create", data={"name": "via-proxy"},
+                            headers={"Origin": "https://ml.example.org", "X-Forwarded-Host": "ml.example.org"})
+        fetch_cross = http.post("/experiments/create", data={"name": "csrf"}, headers={"Sec-Fetch-Site": "cross-site"})
     assert evil.status_code == 403 and null.status_code == 403
     assert "another origin" in evil.text
     assert client.get_experiment_by_name("csrf") is None
+    assert fetch_cross.status_code == 403
     assert same.status_code == 303 and client.get_experiment_by_name("same-origin") is not None
+    assert proxied.status_code == 303 and client.get_experiment_by_name("via-proxy") is not None
 
 
 def test_read_only_user_cannot_post_forms(server_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,6 +139,8 @@ def test_runs_table_shows_runs_params_metrics_and_compare_controls(evtrack_serve
     with _http(evtrack_server) as http:
         page = http.get(f"/experiments/{sweep['experiment_id']}")
         with_tags = http.get(f"/experiments/{sweep['experiment_id']}?show_tags=1")
+        chosen = http.get(f"/experiments/{sweep['experiment_id']}?columns=params.alpha,tags.team")
+        bad_column = http.get(f"/experiments/{sweep['experiment_id']}?columns=alpha")
     html = page.text
     assert page.status_code == 200 and '<table id="runs-table"' in html
     assert _run_ids(html) == sweep["run_ids"][::-1]  # newest first
@@ -144,6 +151,8 @@ def test_runs_table_shows_runs_params_metrics_and_compare_controls(evtrack_serve
     assert 'id="compare-button"' in html and 'action="/compare"' in html
     assert ">alpha</a>" in html and ">rmse</a>" in html and ">run-3</a>" in html
     assert ">team</a>" not in html and ">team</a>" in with_tags.text  # tags behind the toggle
+    assert ">alpha</a>" in chosen.text and ">team</a>" in chosen.text and ">rmse</a>" not in chosen.text
+    assert bad_column.status_code == 400 and "Invalid column &#39;alpha&#39;" in bad_column.text
 
 
 def test_search_filter_narrows_and_bad_filter_names_the_problem(evtrack_server: Any, sweep: dict) -> None:
@@ -181,6 +190,8 @@ def test_order_by_and_pagination(evtrack_server: Any, sweep: dict) -> None:
 
 
 def test_csv_download_has_every_matching_run_in_order(evtrack_server: Any, sweep: dict) -> None:
+    sweep["client"].set_tag(sweep["run_ids"][0], "formula", "=HYPERLINK(\"http://x\")")
+    sweep["client"].flush()
     with _http(evtrack_server) as http:
         page = http.get(f"/experiments/{sweep['experiment_id']}",
                         params={"filter": "tags.team = 'vision'", "order_by": "params.alpha DESC"})
@@ -193,6 +204,7 @@ def test_csv_download_has_every_matching_run_in_order(evtrack_server: Any, sweep
     assert [r["params.alpha"] for r in rows] == ["2", "1", "0"]
     assert float(rows[0]["metrics.rmse"]) == pytest.approx(0.6)
     assert rows[0]["tags.team"] == "vision" and rows[0]["status"] == "FINISHED"
+    assert rows[2]["tags.formula"] == "'=HYPERLINK(\"http://x\")"  # not a live spreadsheet formula
 
 
 # -- run, metric, compare -------------------------------------------------------------------------
@@ -205,15 +217,18 @@ def test_run_page_shows_info_params_metrics_charts_tags_datasets_models(evtrack_
     history = [{"run_id": rid, "artifact_path": "model", "utc_time_created": "2024-01-01 00:00:00.0",
                 "model_uuid": "abc123", "flavors": {"python_function": {}, "sklearn": {}}}]
     client.set_tag(rid, "mlflow.log-model.history", json.dumps(history))
+    client.log_metric(rid, "val/loss", 0.5, step=7)
     client.flush()
     with _http(evtrack_server) as http:
         page = http.get(f"/runs/{rid}")
         metric = http.get(f"/runs/{rid}/metrics/rmse")
+        slashed = http.get(f"/runs/{rid}/metrics/val/loss")
+        no_such = http.get(f"/runs/{rid}/metrics/nope")
     html = page.text
     assert page.status_code == 200
     assert rid in html and ">run-1<" in html and f'href="/experiments/{sweep["experiment_id"]}"' in html
     assert "FINISHED" in html and "2.5s" in html  # status and duration
-    assert html.count('class="metric-chart"') == 2  # one chart per metric
+    assert html.count('class="metric-chart"') == 3  # one chart per metric
     params = html.split('id="params-table"')[1].split("</table>")[0]
     assert "alpha" in params and "ridge" in params
     tags = html.split('id="tags-table"')[1].split("</table>")[0]
@@ -223,6 +238,9 @@ def test_run_page_shows_info_params_metrics_charts_tags_datasets_models(evtrack_
     assert "python_function, sklearn" in html and "abc123" in html
     assert metric.status_code == 200 and 'class="metric-chart"' in metric.text
     assert metric.text.count("<tr><td class=\"num\">") == 3  # the three points
+    assert slashed.status_code == 200 and "<tr><td class=\"num\">7</td>" in slashed.text
+    assert f'href="/runs/{rid}/metrics/val/loss"' in html
+    assert no_such.status_code == 404
 
 
 def test_unknown_run_experiment_and_model_are_404_pages(evtrack_server: Any) -> None:

@@ -36,11 +36,12 @@ Views (columns):
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from evtrack import manifest as mf
 from evtrack import tables
 from evtrack.fold import RUN_KEYED, State
+from evtrack.query.run_index import RunIndex, TailRuns
 from evtrack.table_files import local_path, read_files
 
 if TYPE_CHECKING:
@@ -58,60 +59,47 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class RunDocs:
-    """Every run's info, params, live tags and latest metrics as Python dicts, for turning a
-    page of search results into ``Run`` objects without querying three large tables."""
+class Database:
+    """The locked DuckDB database of one manifest version, and its search index (made on first use)."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        runs = data["runs"]
-        cols = [runs.column(c).to_pylist() for c in
-                ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time",
-                 "artifact_uri", "lifecycle_stage", "created_ts")]
-        self.info = {row[0]: row[:9] for row in zip(*cols) if row[9] >= 0}
-        self.params = self._group(data["params"])
-        self.tags = self._group(data["tags"])
-        self.metrics = self._group(data["latest_metrics"])
-        self.has_inputs = "inputs" in data and data["inputs"].num_rows > 0
+    def __init__(self, version: int, con: "duckdb.DuckDBPyConnection") -> None:
+        self.version = version
+        self.con = con
+        self.lock = threading.Lock()  # shared by every snapshot of this database
+        self._index: RunIndex | None = None
 
-    @staticmethod
-    def _group(table: Any) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for rid, key, value in zip(table.column("run_id").to_pylist(), table.column("key").to_pylist(),
-                                   table.column("value").to_pylist()):
-            if value is None:
-                continue  # a tag tombstone
-            d = out.get(rid)
-            if d is None:
-                d = out[rid] = {}
-            d[key] = value
-        return out
+    def index(self) -> RunIndex:
+        """The search tables and run documents of the version (the caller holds ``lock``)."""
+        if self._index is None:
+            self._index = RunIndex(self.con)
+        return self._index
 
 
 class Snapshot:
     """One locked DuckDB connection over a manifest version (and, when fresh, the tail)."""
 
-    def __init__(self, con: "duckdb.DuckDBPyConnection", version: int, tail_runs: int,
-                 docs: "Callable[[], RunDocs] | None" = None, tail_docs: RunDocs | None = None,
-                 tail_ids: frozenset[str] = frozenset(), lock: threading.Lock | None = None) -> None:
-        self.con = con
-        self.version = version
+    def __init__(self, db: Database, tail_runs: int, tail_ids: frozenset[str] = frozenset()) -> None:
+        self.con = db.con
+        self.version = db.version
         self.tail_runs = tail_runs
-        self.lock = lock or threading.Lock()  # shared by every snapshot of one connection
-        self._docs = docs
-        self.tail_docs = tail_docs
+        self.lock = db.lock
         self.tail_ids = tail_ids
+        self._db = db
+        self._tail: TailRuns | None = None
         self._deleted_experiments: set[str] | None = None
 
-    def docs(self) -> RunDocs:
-        """The base (manifest) run documents, built once per manifest version."""
-        assert self._docs is not None
-        return self._docs()
+    def search_scope(self) -> tuple[RunIndex, TailRuns | None]:
+        """The version's search index and this snapshot's tail runs, if any (the caller holds ``lock``)."""
+        index = self._db.index()
+        if self.tail_ids and self._tail is None:
+            self._tail = TailRuns(self.con, index)
+        return index, self._tail
 
     def deleted_experiments(self) -> set[str]:
         """Ids of experiments in the deleted stage (their runs count as deleted)."""
         if self._deleted_experiments is None:
             self._deleted_experiments = {r[0] for r in self.rows(
-                "SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'deleted'")}
+                "SELECT experiment_id FROM base_experiments WHERE lifecycle_stage = 'deleted'")}
         return self._deleted_experiments
 
     def execute(self, sql: str, params: list[Any] | None = None) -> "duckdb.DuckDBPyConnection":
@@ -135,8 +123,7 @@ class QueryEngine:
     def __init__(self, backend: "Backend") -> None:
         self.backend = backend
         self._base: dict[int, dict[str, Any]] = {}
-        self._docs: dict[int, RunDocs] = {}
-        self._con: tuple[int, Any, threading.Lock] | None = None  # (version, connection, its lock)
+        self._db: Database | None = None
         self._snapshots: dict[tuple, Snapshot] = {}
         self._lock = threading.Lock()
 
@@ -158,13 +145,6 @@ class QueryEngine:
                 else tables.schema(name).empty_table()
         self._base = {manifest.version: base}  # keep only the newest version's base in memory
         return base
-
-    def _run_docs(self, manifest: mf.Manifest) -> RunDocs:
-        docs = self._docs.get(manifest.version)
-        if docs is None:
-            docs = RunDocs(self._base_tables(manifest))
-            self._docs = {manifest.version: docs}
-        return docs
 
     # -- tail ----------------------------------------------------------------------
 
@@ -216,12 +196,12 @@ class QueryEngine:
                 self._snapshots = {key: snap}
             return snap
 
-    def _connection(self, manifest: mf.Manifest) -> tuple[int, Any, threading.Lock]:
+    def _connection(self, manifest: mf.Manifest) -> Database:
         """One locked DuckDB database per manifest version, with the run-keyed tables loaded
         as native tables (sorted by run_id): every search joins them, and native scans and
         joins are much faster than over registered Arrow. Tail snapshots reuse it."""
-        if self._con is not None and self._con[0] == manifest.version:
-            return self._con
+        if self._db is not None and self._db.version == manifest.version:
+            return self._db
         import duckdb
 
         base = self._base_tables(manifest)
@@ -231,26 +211,27 @@ class QueryEngine:
             con.register("_load", base[name])
             con.execute(f"CREATE TABLE base_{name} AS SELECT * FROM _load ORDER BY run_id")
             con.unregister("_load")
+        con.execute("SET preserve_insertion_order = true")  # searches rely on it (see run_index)
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        self._con = (manifest.version, con, threading.Lock())
-        return self._con
+        self._db = Database(manifest.version, con)
+        return self._db
 
     def _build(self, manifest: mf.Manifest, fresh: bool) -> Snapshot:
         import pyarrow as pa
 
         base = self._base_tables(manifest)
-        _, con, lock = self._connection(manifest)
-        with lock:
+        db = self._connection(manifest)
+        con = db.con
+        with db.lock:
             for name, data in base.items():
                 if name not in tables.RUN_TABLES:
                     con.register(f"base_{name}", data)
             tail_count = 0
-            tail_docs, tail_ids = None, frozenset()
+            tail_ids: frozenset[str] = frozenset()
             if fresh:
                 run_rows, points, exp_rows = self._tail()
                 tail_count = run_rows["runs"].num_rows
-                tail_docs = RunDocs(run_rows)
                 for name, data in run_rows.items():
                     con.register(f"tail_{name}", data)
                 con.register("tail_metrics", points)
@@ -277,8 +258,7 @@ class QueryEngine:
             else:
                 con.execute("CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics")
             self._create_views(con)
-        return Snapshot(con, manifest.version, tail_count, lambda: self._run_docs(manifest), tail_docs, tail_ids,
-                        lock)
+        return Snapshot(db, tail_count, tail_ids)
 
     @staticmethod
     def _create_views(con: "duckdb.DuckDBPyConnection") -> None:

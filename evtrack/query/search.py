@@ -11,7 +11,8 @@ from evtrack.entities import PagedList, Run, RunData, RunInfo, RunInputs, ViewTy
 from evtrack.errors import InvalidParameterError
 from evtrack.fold import DatasetInput as DatasetInputState
 from evtrack.query import search_grammar as grammar
-from evtrack.query.search_sql import render_search
+from evtrack.query.nodes import Comparison, OrderBy
+from evtrack.query.search_sql import render_indexed_search
 from evtrack.tracking.views import (
     SEARCH_MAX_RESULTS_DEFAULT,
     check_max_results,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from evtrack.backend import Backend
     from evtrack.query.engine import Snapshot
+    from evtrack.query.run_index import RunIndex, TailRuns
 
 _EXPLAIN_PREFIX = re.compile(r"\A\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?", re.IGNORECASE)
 
@@ -42,35 +44,66 @@ _PAGE = "(SELECT unnest(?::VARCHAR[]) AS run_id)"
 
 
 def runs_by_ids(snap: "Snapshot", run_ids: Sequence[str]) -> list[Run]:
-    """Full ``Run`` entities for ids, in the given order (unknown ids skipped).
+    """Full ``Run`` entities for ids, in the given order (unknown ids skipped)."""
+    with snap.lock:
+        index, tail = snap.search_scope()
+        source = "(SELECT * FROM s_runs WHERE rid NOT IN (SELECT rid FROM s_hidden) UNION ALL SELECT * FROM s_tail)" \
+            if tail is not None else "s_runs"
+        found = dict(snap.con.execute(f"SELECT run_id, rid FROM {source} SEMI JOIN {_PAGE} page USING (run_id)",
+                                      [list(run_ids)]).fetchall())
+    return _runs(snap, index, tail, [found[r] for r in run_ids if r in found])
 
-    Answered from the snapshot's run documents (Python dicts built once per manifest
-    version, with the tail runs' folded state on top), not by querying the big tables.
-    """
-    if not run_ids:
-        return []
-    base, tail, tail_ids = snap.docs(), snap.tail_docs, snap.tail_ids
+
+def _runs(snap: "Snapshot", index: "RunIndex", tail: "TailRuns | None", rids: Sequence[int]) -> list[Run]:
+    """The ``Run`` entities of search rows, from the run documents of the index and the tail."""
+    size = index.size
+    base_rows = iter(index.docs.rows([rid for rid in rids if rid < size]))
+    tail_rows = iter(tail.docs.rows([rid - size for rid in rids if rid >= size]) if tail is not None else ())
     deleted = snap.deleted_experiments()
-    out: list[tuple[str, RunInfo, RunData]] = []
-    for rid in run_ids:
-        docs = tail if tail is not None and rid in tail_ids else base
-        info = docs.info.get(rid)
-        if info is None:
-            continue
-        info = RunInfo(*info)
-        if info.experiment_id in deleted:
+    out: list[Run] = []
+    for rid in rids:
+        fields, metrics, params, tags = next(base_rows) if rid < size else next(tail_rows)
+        info = RunInfo(*fields)
+        if deleted and info.experiment_id in deleted:
             info.lifecycle_stage = "deleted"
-        out.append((rid, info, RunData(dict(docs.metrics.get(rid, ())), dict(docs.params.get(rid, ())),
-                                       dict(docs.tags.get(rid, ())))))
+        out.append(Run(info, RunData(metrics.copy(), params.copy(), tags.copy())))
+    if out and (index.docs.has_inputs or (tail is not None and tail.docs.has_inputs)):
+        _add_inputs(snap, out)
+    return out
+
+
+def _add_inputs(snap: "Snapshot", runs: list[Run]) -> None:
+    """Set the dataset inputs of runs that have some."""
     inputs: dict[str, list] = {}
-    if base.has_inputs or (tail is not None and tail.has_inputs):
-        for row in snap.rows("SELECT run_id, name, digest, source_type, source, schema, profile, context, "
-                             f"tags, ts, eid FROM all_inputs SEMI JOIN {_PAGE} page USING (run_id)",
-                             [[rid for rid, _, _ in out]]):
-            rid, name, digest, source_type, source, schema, profile, context, tags, ts, eid = row
-            inputs.setdefault(rid, []).append(DatasetInputState(
-                name, digest, source_type, source, schema, profile, context, orjson.loads(tags), (ts, eid)))
-    return [Run(info, data, RunInputs(dataset_inputs(inputs.get(rid, ())))) for rid, info, data in out]
+    for row in snap.rows("SELECT run_id, name, digest, source_type, source, schema, profile, context, "
+                         f"tags, ts, eid FROM all_inputs SEMI JOIN {_PAGE} page USING (run_id)",
+                         [[run.info.run_id for run in runs]]):
+        rid, name, digest, source_type, source, schema, profile, context, tags, ts, eid = row
+        inputs.setdefault(rid, []).append(DatasetInputState(
+            name, digest, source_type, source, schema, profile, context, orjson.loads(tags), (ts, eid)))
+    for run in runs:
+        found = inputs.get(run.info.run_id)
+        if found:
+            run.inputs = RunInputs(dataset_inputs(found))
+
+
+def search_rids(snap: "Snapshot", filters: Sequence[Comparison], orders: Sequence[OrderBy],
+                experiment_ids: Sequence[str], stages: Sequence[str], limit: int,
+                offset: int) -> "tuple[list[int], RunIndex, TailRuns | None]":
+    """The search rows of one page of matching runs, with the index and tail they refer to."""
+    deleted = snap.deleted_experiments()
+    with snap.lock:
+        index, tail = snap.search_scope()
+        codes = tail.experiment_codes if tail is not None else index.experiment_codes
+        wanted = [e for e in dict.fromkeys(experiment_ids) if e in codes]
+        live = [codes[e] for e in wanted if e not in deleted]
+        dead = [codes[e] for e in wanted if e in deleted]
+        if not live and not dead:
+            return [], index, tail
+        sql, params = render_indexed_search(filters, orders, live, dead, stages,
+                                            lambda entity, key: index.column(snap.con, entity, key),
+                                            tail is not None, limit, offset)
+        return [row[0] for row in snap.con.execute(sql, params).fetchall()], index, tail
 
 
 def search_runs(backend: "Backend", experiment_ids: Sequence[str], filter_string: str | None = None,
@@ -89,10 +122,9 @@ def search_runs(backend: "Backend", experiment_ids: Sequence[str], filter_string
     if not ids:
         return PagedList([], None)
     snap = engine_of(backend).snapshot(version, fresh)
-    sql, params = render_search(filters, orders, ids, stages, limit + 1, offset)
-    found = [row[0] for row in snap.rows(sql, params)]
+    found, index, tail = search_rids(snap, filters, orders, ids, stages, limit + 1, offset)
     token = encode_page_token(offset + limit) if len(found) > limit else None
-    return PagedList(runs_by_ids(snap, found[:limit]), token)
+    return PagedList(_runs(snap, index, tail, found[:limit]), token)
 
 
 def run_sql(backend: "Backend", query: str, params: Sequence[Any] | None = None,

@@ -14,7 +14,8 @@ case-sensitive, ILIKE not. Ordering: the given keys (default ``start_time DESC``
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import re
+from typing import Any, Callable, Sequence
 
 from evtrack.query.nodes import Comparison, OrderBy, effective_run_order
 
@@ -27,7 +28,7 @@ _OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "LIKE"
 _KEYED_VIEWS = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
 
 
-def _clause(c: Comparison, params: list[Any]) -> str:
+def _clause(c: Comparison, params: list[Any], keys: "_KeyColumns | None" = None) -> str:
     if c.entity == "attribute":
         column = f"r.{ATTRIBUTE_COLUMNS[c.key]}"
         if c.op in ("IN", "NOT IN"):
@@ -39,6 +40,11 @@ def _clause(c: Comparison, params: list[Any]) -> str:
         return f"({column} IS NOT NULL AND {column} {_OPS[c.op]} ?)"
     if c.entity == "dataset":
         return _dataset_clause(c, params)
+    dense = keys.ref(c.entity, c.key) if keys is not None else None
+    if dense is not None:  # the run's value, NULL when the run lacks the key
+        if c.op in ("IS NULL", "IS NOT NULL"):
+            return f"{dense} {c.op}"
+        return f"({dense} IS NOT NULL AND {_value_test(c, dense, params)})"
     view = _KEYED_VIEWS[c.entity]
     params.append(c.key)
     exists = f"EXISTS (SELECT 1 FROM {view} k WHERE k.run_id = r.run_id AND k.key = ?"
@@ -46,13 +52,18 @@ def _clause(c: Comparison, params: list[Any]) -> str:
         return f"NOT {exists})"
     if c.op == "IS NOT NULL":
         return f"{exists})"
-    if c.entity == "metric":  # IEEE semantics: NaN only ever satisfies !=
+    return f"{exists} AND {_value_test(c, 'k.value', params)})"
+
+
+def _value_test(c: Comparison, expr: str, params: list[Any]) -> str:
+    """The test of a present value; for metrics with IEEE semantics: NaN only ever satisfies !=."""
+    if c.entity == "metric":
         params.append(float(c.value))  # type: ignore[arg-type]
         if c.op == "!=":
-            return f"{exists} AND (isnan(k.value) OR k.value != ?))"
-        return f"{exists} AND NOT isnan(k.value) AND k.value {_OPS[c.op]} ?)"
+            return f"(isnan({expr}) OR {expr} != ?)"
+        return f"NOT isnan({expr}) AND {expr} {_OPS[c.op]} ?"
     params.append(c.value)
-    return f"{exists} AND k.value {_OPS[c.op]} ?)"
+    return f"{expr} {_OPS[c.op]} ?"
 
 
 _DATASET_COLUMNS = {"name": "name", "digest": "digest", "context": "context"}
@@ -72,7 +83,8 @@ def _dataset_clause(c: Comparison, params: list[Any]) -> str:
     return f"EXISTS (SELECT 1 FROM inputs d WHERE d.run_id = r.run_id AND {column} IS NOT NULL AND {test})"
 
 
-def _order(order: Sequence[OrderBy], params: list[Any]) -> tuple[list[str], list[str]]:
+def _order(order: Sequence[OrderBy], params: list[Any],
+           keys_in: "_KeyColumns | None" = None) -> tuple[list[str], list[str]]:
     joins, keys = [], []
     for i, o in enumerate(order):
         direction = "ASC" if o.ascending else "DESC"
@@ -80,11 +92,13 @@ def _order(order: Sequence[OrderBy], params: list[Any]) -> tuple[list[str], list
             expr = f"r.{ATTRIBUTE_COLUMNS[o.key]}"
             keys += [f"({expr} IS NULL)", f"{expr} {direction}"]
             continue
-        view = _KEYED_VIEWS[o.entity]
-        alias = f"o{i}"
-        joins.append(f"LEFT JOIN {view} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?")
-        params.append(o.key)
-        expr = f"{alias}.value"
+        expr = keys_in.ref(o.entity, o.key) if keys_in is not None else None
+        if expr is None:
+            view = _KEYED_VIEWS[o.entity]
+            alias = f"o{i}"
+            joins.append(f"LEFT JOIN {view} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?")
+            params.append(o.key)
+            expr = f"{alias}.value"
         keys.append(f"({expr} IS NULL)")
         if o.entity == "metric":
             keys.append(f"coalesce(isnan({expr}), FALSE)")
@@ -94,7 +108,8 @@ def _order(order: Sequence[OrderBy], params: list[Any]) -> tuple[list[str], list
 
 def render_search(filters: Sequence[Comparison], order_by: Sequence[OrderBy], experiment_ids: Sequence[str],
                   stages: Sequence[str], limit: int, offset: int) -> tuple[str, list[Any]]:
-    """(sql, params) selecting the ids of one page of matching runs, in MLflow's order."""
+    """(sql, params) selecting the ids of one page of matching runs, in MLflow's order, over the
+    documented views (``runs``, ``params``, …)."""
     join_params: list[Any] = []
     joins, keys = _order(effective_run_order(order_by), join_params)
     where_params: list[Any] = list(experiment_ids) + list(stages)
@@ -106,3 +121,93 @@ def render_search(filters: Sequence[Comparison], order_by: Sequence[OrderBy], ex
     sql = (f"SELECT r.run_id FROM runs r {' '.join(joins)} WHERE {' AND '.join(where)} "
            f"ORDER BY {', '.join(keys)} LIMIT ? OFFSET ?")
     return sql, join_params + where_params + [limit, offset]
+
+
+# -- over the search tables of evtrack.query.run_index ----------------------------------------
+
+_SOURCE_COLUMNS = ("rid", "run_id", "xid", "active", "deleted", "run_name", "user_id", "status", "start_time",
+                   "end_time", "artifact_uri")
+_DEFAULT_ORDER = [OrderBy("attribute", "start_time", False), OrderBy("attribute", "run_id", True)]
+_STAGE_COLUMNS = {"active": "r.active", "deleted": "r.deleted"}
+_KEY_TABLE = re.compile(r"\As_key_[0-9]+\Z")
+
+
+class _KeyColumns:
+    """The dense key columns one search uses, exposed as columns ``c0``, ``c1``, … of its source."""
+
+    def __init__(self, column: Callable[[str, str], str | None]) -> None:
+        self._column = column
+        self.used: dict[tuple[str, str], tuple[str, str]] = {}  # (entity, key) -> (alias, table)
+
+    def ref(self, entity: str, key: str) -> str | None:
+        """``r.cN`` for the key's column, or None when it has none (then a semi-join is rendered)."""
+        hit = self.used.get((entity, key))
+        if hit is None:
+            table = self._column(entity, key)
+            if table is None:
+                return None
+            if not _KEY_TABLE.match(table):
+                raise ValueError(f"not a key column table: {table!r}")
+            hit = self.used[(entity, key)] = (f"c{len(self.used)}", table)
+        return f"r.{hit[0]}"
+
+    def source(self, tail: bool, params: list[Any]) -> str:
+        """The runs to search, with one column per used key: the base's rows (minus those the
+        tail replaces), plus the tail's rows when there is a tail (then ``pos, sub`` give the
+        default order, otherwise ``rid`` does)."""
+        dense = self.used.values()
+        cols = ", ".join(f"b.{c}" for c in _SOURCE_COLUMNS) + "".join(f", {a}.v AS {a}" for a, _ in dense)
+        base = f"FROM s_runs b" + "".join(f" POSITIONAL JOIN {t} {a}" for a, t in dense)
+        if not tail:
+            return f"(SELECT {cols} {base}) r"
+        base = f"SELECT {cols}, b.rid AS pos, 0 AS sub {base} WHERE b.rid NOT IN (SELECT rid FROM s_hidden)"
+        cols = ", ".join(f"t.{c}" for c in _SOURCE_COLUMNS) + "".join(f", {a}.value AS {a}" for a, _ in dense)
+        joins = []
+        for (entity, key), (alias, _) in self.used.items():
+            joins.append(f" LEFT JOIN (SELECT run_id, value FROM tail_{_KEYED_VIEWS[entity]} WHERE key = ?) {alias} "
+                         f"ON {alias}.run_id = t.run_id")
+            params.append(key)
+        return f"({base} UNION ALL SELECT {cols}, t.pos, t.sub FROM s_tail t{''.join(joins)}) r"
+
+
+def _scope(active: Sequence[int], deleted: Sequence[int], stages: Sequence[str], params: list[Any]) -> str:
+    """Runs of the experiments ``active`` in one of ``stages``, and every run of the deleted
+    experiments ``deleted`` when ``stages`` has "deleted" (their runs count as deleted)."""
+    parts = []
+    tests = [_STAGE_COLUMNS[s] for s in dict.fromkeys(stages) if s in _STAGE_COLUMNS]
+    if active and tests:
+        params.extend(active)
+        parts.append(f"(r.xid IN ({', '.join('?' for _ in active)}) AND ({' OR '.join(tests)}))")
+    if deleted and "deleted" in stages:
+        params.extend(deleted)
+        parts.append(f"r.xid IN ({', '.join('?' for _ in deleted)})")
+    return f"({' OR '.join(parts)})" if parts else "FALSE"
+
+
+def render_indexed_search(filters: Sequence[Comparison], order_by: Sequence[OrderBy], active: Sequence[int],
+                          deleted: Sequence[int], stages: Sequence[str], column: Callable[[str, str], str | None],
+                          tail: bool, limit: int, offset: int) -> tuple[str, list[Any]]:
+    """(sql, params) selecting the rids of one page of matching runs, in MLflow's order, over the
+    search tables (``s_runs`` and its key columns, ``s_tail``): the same semantics as
+    :func:`render_search`. ``active``/``deleted`` are the ``xid`` of the searched experiments
+    that are live/deleted; ``column(entity, key)`` names a key's dense column table, or None."""
+    keys_in = _KeyColumns(column)
+    join_params: list[Any] = []
+    order = effective_run_order(order_by)
+    default = order[-2:] == _DEFAULT_ORDER  # the order of the search rows: rid, or (pos, sub) with a tail
+    joins, keys = _order(order[:-2] if default else order, join_params, keys_in)
+    if default:
+        keys += ["r.pos", "r.sub"] if tail else ["r.rid"]
+    where_params: list[Any] = []
+    where = [_scope(active, deleted, stages, where_params)]
+    where += [_clause(c, where_params, keys_in) for c in filters]
+    source_params: list[Any] = []
+    source = keys_in.source(tail, source_params)
+    order_sql = f" ORDER BY {', '.join(keys)}"
+    if keys == ["r.rid"] and all(c.entity == "attribute" or keys_in.ref(c.entity, c.key) for c in filters):
+        # Scans and positional joins only: s_runs is stored in rid order and DuckDB keeps
+        # insertion order without ORDER BY (preserve_insertion_order, set by the engine), so the
+        # rows come in rid order and LIMIT ends the scan early.
+        order_sql = ""
+    sql = f"SELECT r.rid FROM {source} {' '.join(joins)} WHERE {' AND '.join(where)}{order_sql} LIMIT ? OFFSET ?"
+    return sql, source_params + join_params + where_params + [limit, offset]

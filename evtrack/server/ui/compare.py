@@ -7,7 +7,7 @@ from typing import Any
 
 from evtrack.entities import Run
 from evtrack.errors import InvalidParameterError
-from evtrack.server.ui import charts
+from evtrack.server.ui import charts, queries
 from evtrack.server.ui.render import page, render
 
 MAX_RUNS = 100
@@ -66,11 +66,10 @@ def _plot(runs: list[Run], params: list[str], metrics: list[str], x: str | None,
 
 def _curves(client, runs: list[Run], common: list[str]) -> list[tuple[str, str]]:
     out = []
-    for key in common[:MAX_CURVE_CHARTS]:
-        series = []
-        for run in runs:
-            history = client.get_metric_history(run.info.run_id, key)
-            series.append((_label(run), [float(m.step) for m in history], [float(m.value) for m in history]))
+    keys = common[:MAX_CURVE_CHARTS]
+    histories = queries.metric_histories(client, [r.info.run_id for r in runs], keys)
+    for key in keys:
+        series = [(_label(run), *histories.get((run.info.run_id, key), ([], []))) for run in runs]
         out.append((key, charts.line_chart(series, title=key, x_label="step", y_label=key,
                                            width=560, height=280, css_class="compare-chart")))
     return out

@@ -10,6 +10,7 @@ from typing import Any
 
 from evtrack.entities import PagedList, Run
 from evtrack.errors import InvalidParameterError
+from evtrack.server.ui import queries
 from evtrack.server.ui.render import format_time, page, render
 from evtrack.server.ui.runs_table import (
     INFO_COLUMNS,
@@ -65,21 +66,6 @@ _INFO_HEADER = ["run_id", "run_name", "experiment_id", "status", "user_id", "sta
                 "duration_s", "lifecycle_stage", "artifact_uri"]
 
 
-def _experiment_keys(client, experiment_id: str) -> list[Column]:
-    """Every param, metric and tag key used by the experiment's runs (one query on the engine)."""
-    from evtrack.query.search import engine_of
-
-    snap = engine_of(client._backend).snapshot()
-    in_experiment = "run_id IN (SELECT run_id FROM runs WHERE experiment_id = ?)"
-    rows = snap.rows(
-        f"SELECT DISTINCT 'param', key FROM params WHERE {in_experiment} "
-        f"UNION ALL SELECT DISTINCT 'metric', key FROM latest_metrics WHERE {in_experiment} "
-        f"UNION ALL SELECT DISTINCT 'tag', key FROM tags WHERE {in_experiment}",
-        [experiment_id] * 3)
-    order = {"param": 0, "metric": 1, "tag": 2}
-    return [Column(kind, key) for kind, key in sorted(rows, key=lambda r: (order[r[0]], r[1]))]
-
-
 def _cell(value: Any) -> Any:
     """A CSV cell; text a spreadsheet would run as a formula gets a leading quote."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.match(value):
@@ -125,7 +111,7 @@ def runs_csv(request):
     query = RunsQuery.from_request(request)
     first = client.search_runs([experiment.experiment_id], query.filter, query.view_type, CSV_PAGE,
                                query.order_list, None)  # a bad filter fails here, as an error page
-    columns = query.columns or _experiment_keys(client, experiment.experiment_id)
+    columns = query.columns or queries.experiment_keys(client, experiment.experiment_id)
     filename = f"runs-experiment-{experiment.experiment_id}.csv"
     return StreamingResponse(_csv_chunks(client, experiment.experiment_id, query, columns, first),
                              media_type="text/csv; charset=utf-8",

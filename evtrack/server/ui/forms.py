@@ -20,12 +20,19 @@ class CrossSiteRequestError(PermissionDeniedError):
 
 
 def check_same_origin(request) -> None:
-    """Refuse a post whose ``Origin`` (or ``Sec-Fetch-Site``) says it comes from another site."""
+    """Refuse a post whose ``Origin`` (or ``Sec-Fetch-Site``) says it comes from another site.
+
+    The origin must name the host the browser talked to: the ``Host`` header, or the
+    ``X-Forwarded-Host`` a reverse proxy sets (a cross-site page cannot set either).
+    """
     origin = request.headers.get("origin")
-    host = request.headers.get("host", "")
     if origin is not None:
+        hosts = {request.headers.get("host", "").lower()}
+        forwarded = request.headers.get("x-forwarded-host")
+        if forwarded:
+            hosts.add(forwarded.split(",")[0].strip().lower())
         parsed = urllib.parse.urlsplit(origin)
-        if origin == "null" or parsed.scheme not in ("http", "https") or parsed.netloc.lower() != host.lower():
+        if origin == "null" or parsed.scheme not in ("http", "https") or parsed.netloc.lower() not in hosts:
             raise CrossSiteRequestError(f"Refusing a form posted from another origin ({origin!r})")
     elif request.headers.get("sec-fetch-site", "").lower() == "cross-site":
         raise CrossSiteRequestError("Refusing a form posted from another site")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from evtrack.errors import InvalidParameterError
-from evtrack.server.ui import charts
+from evtrack.server.ui import charts, queries
 from evtrack.server.ui.render import page, render
 from evtrack.server.ui.runs_table import is_system_tag
 
@@ -35,15 +35,6 @@ def logged_models(tags: dict[str, str]) -> list[dict[str, Any]]:
     return out
 
 
-def _latest_points(client, run_id: str) -> dict[str, tuple[int, int]]:
-    """(step, timestamp) of each metric's latest value, from one query on the engine."""
-    from evtrack.query.search import engine_of
-
-    snap = engine_of(client._backend).snapshot()
-    rows = snap.rows("SELECT key, step, timestamp FROM latest_metrics WHERE run_id = ?", [run_id])
-    return {key: (step, ts) for key, step, ts in rows}
-
-
 @page
 def run_page(request):
     """``/runs/{run_id}``: everything about one run."""
@@ -51,11 +42,12 @@ def run_page(request):
     run = client.get_run(request.path_params["run_id"])
     experiment = client.get_experiment(run.info.experiment_id)
     keys = sorted(run.data.metrics)
-    latest = _latest_points(client, run.info.run_id)
+    latest = queries.latest_points(client, run.info.run_id)
     metric_charts = []
+    histories = queries.metric_histories(client, [run.info.run_id], keys[:CHARTED_METRICS])
     for key in keys[:CHARTED_METRICS]:
-        history = client.get_metric_history(run.info.run_id, key)
-        series = [(key, [float(m.step) for m in history], [float(m.value) for m in history])]
+        steps, values = histories.get((run.info.run_id, key), ([], []))
+        series = [(key, steps, values)]
         metric_charts.append((key, charts.line_chart(series, title=key, x_label="step", y_label=key,
                                                      width=560, height=280, css_class="metric-chart")))
     tags = run.data.tags

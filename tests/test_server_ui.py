@@ -108,7 +108,8 @@ def test_cross_origin_form_posts_are_refused(evtrack_server: Any) -> None:
                          headers={"Origin": evtrack_server.url})
         proxied = http.post("/experiments/create", data={"name": "via-proxy"},
                             headers={"Origin": "https://ml.example.org", "X-Forwarded-Host": "ml.example.org"})
-        fetch_cross = http.post("/experiments/create", data={"name": "csrf"}, headers={"Sec-Fetch-Site": "cross-site"})
+        fetch_cross = http.post("/experiments/create", data={"name": "csrf"},
+                                headers={"Sec-Fetch-Site": "cross-site"})
     assert evil.status_code == 403 and null.status_code == 403
     assert "another origin" in evil.text
     assert client.get_experiment_by_name("csrf") is None
@@ -400,3 +401,24 @@ def test_static_files_are_served_from_the_package(evtrack_server: Any) -> None:
     assert css.status_code == 200 and "text/css" in css.headers["content-type"]
     assert js.status_code == 200 and "compare-button" in js.text
     assert not re.search(r'(src|href)="(https?:)?//', page.text)  # nothing from another origin
+
+
+def test_artifacts_on_s3_preview_the_head_and_stream_downloads(server_factory: Any, s3_uri: str) -> None:
+    server = server_factory(tracking_uri=s3_uri)
+    client = EvtrackClient(s3_uri)
+    run = client.create_run(client.create_experiment("on-s3"))
+    rid = run.info.run_id
+    client.log_text(rid, "head-" + "y" * (1 << 20) + "-TAIL", "logs/big.log")
+    client.log_text(rid, "a,b\n1,2\n", "t.csv")
+    client.flush()
+    base = f"/runs/{rid}/artifacts"
+    with _http(server) as http:
+        listing = http.get(base, params={"path": "logs"})
+        big = http.get(f"{base}/view", params={"path": "logs/big.log"})
+        raw = http.get(f"{base}/raw", params={"path": "logs/big.log"})
+        small = http.get(f"{base}/view", params={"path": "t.csv"})
+    assert ">big.log</a>" in listing.text
+    assert big.status_code == 200 and "head-yyy" in big.text and "TAIL" not in big.text
+    assert 'id="truncated-note"' in big.text
+    assert raw.status_code == 200 and raw.content.endswith(b"-TAIL") and len(raw.content) == (1 << 20) + 10
+    assert "<td>2</td>" in small.text

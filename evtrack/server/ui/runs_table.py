@@ -128,11 +128,12 @@ class RunsQuery:
 
     def url(self, path: str, **changes: Any) -> str:
         """``path`` with this query's parameters, ``changes`` applied (None drops one)."""
-        params: dict[str, Any] = {"filter": self.filter, "order_by": self.order_by,
-                                  "max_results": self.max_results if self.max_results != DEFAULT_MAX_RESULTS else None,
-                                  "page_token": self.page_token, "view": self.view if self.view != "active" else None,
-                                  "columns": ",".join(c.name for c in self.columns) or None,
-                                  "show_tags": "1" if self.show_tags else None}
+        params: dict[str, Any] = {
+            "filter": self.filter, "order_by": self.order_by,
+            "max_results": self.max_results if self.max_results != DEFAULT_MAX_RESULTS else None,
+            "page_token": self.page_token, "view": self.view if self.view != "active" else None,
+            "columns": ",".join(c.name for c in self.columns) or None,
+            "show_tags": "1" if self.show_tags else None}
         params.update(changes)
         kept = {k: v for k, v in params.items() if v not in (None, "")}
         return path + ("?" + urllib.parse.urlencode(kept) if kept else "")

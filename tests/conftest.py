@@ -486,7 +486,17 @@ def evtrack_server(server_factory: Callable[..., RunningServer]) -> RunningServe
 def mlflow_client(evtrack_server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Any:
     """MLflow's own ``MlflowClient`` with ``MLFLOW_TRACKING_URI`` pointing at the evtrack server."""
     mlflow = pytest.importorskip("mlflow")
+    from mlflow.tracking import fluent as mlflow_fluent
+
+    def forget_mlflow_state() -> None:  # mlflow.set_experiment sets a global and an env variable
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow_fluent._active_experiment_id = None
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+
+    forget_mlflow_state()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", evtrack_server.url)
     mlflow.set_tracking_uri(evtrack_server.url)
     yield mlflow.MlflowClient(evtrack_server.url)
+    forget_mlflow_state()
     mlflow.set_tracking_uri(None)

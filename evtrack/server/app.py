@@ -2,7 +2,7 @@
 
 Request flow::
 
-    uvicorn ─▶ BodyLimit ─▶ Auth (optional) ─▶ route
+    uvicorn ─▶ Auth (optional) ─▶ route (bodies read through read_body: size-limited)
                                                 ├─ /api/2.0/mlflow/…            REST handlers (rest/)
                                                 ├─ /api/2.0/mlflow-artifacts/…  proxied artifacts
                                                 ├─ /health, /version
@@ -117,7 +117,7 @@ def build_app(config: ServerConfig):
 
     import evtrack
     from evtrack.server import rest, ui
-    from evtrack.server.background import PeriodicCompaction
+    from evtrack.server.background import PeriodicCompaction, warm_up
     from evtrack.tracking.client import EvtrackClient
 
     authenticator = Authenticator.load(config.auth_file)
@@ -141,6 +141,7 @@ def build_app(config: ServerConfig):
     async def lifespan(app):
         compaction = PeriodicCompaction(client.store, config.compact_every)
         compaction.start()
+        warm_up(client)
         try:
             yield
         finally:

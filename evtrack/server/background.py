@@ -42,3 +42,23 @@ class PeriodicCompaction:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+
+
+def warm_up(client) -> threading.Thread:
+    """Build the query engine's snapshot on a thread at start, so the first page is not the slow one.
+
+    With 100,000 runs that first snapshot takes seconds; a search served before it
+    is ready simply waits for the same snapshot (the engine builds one per version).
+    """
+
+    def run() -> None:
+        try:
+            experiments = client.search_experiments(max_results=1)
+            if experiments:
+                client.search_runs([experiments[0].experiment_id], max_results=1)
+        except Exception:  # noqa: BLE001 - a cold start is slower, never broken
+            log.exception("evtrack server: warming up the query engine failed")
+
+    thread = threading.Thread(target=run, name="evtrack-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -17,6 +17,7 @@ from evtrack.errors import (
     StoreError,
 )
 from evtrack.store import LocalStore, ObjectInfo, ObjectStore, open_store
+from evtrack.store.base import open_chunks
 
 MiB = 1024 * 1024
 
@@ -252,6 +253,93 @@ def test_put_file_of_a_missing_local_file_is_a_parameter_error(
     assert keys(object_store) == []
 
 
+# -- read_range / iter_chunks --------------------------------------------------------------
+
+DIGITS = b"0123456789"
+
+
+@pytest.mark.parametrize(
+    "start, length, expected",
+    [
+        (0, 4, b"0123"),  # the start
+        (3, 4, b"3456"),  # the middle
+        (6, 4, b"6789"),  # exactly the end
+        (7, 10, b"789"),  # runs over the end: what there is
+        (0, 100, DIGITS),
+        (10, 1, b""),  # starts at the end
+        (25, 5, b""),  # starts past the end
+        (4, 0, b""),  # zero length
+    ],
+)
+def test_read_range(object_store: ObjectStore, start: int, length: int, expected: bytes) -> None:
+    object_store.put("logs/digits.txt", DIGITS)
+    assert object_store.read_range("logs/digits.txt", start, length) == expected
+
+
+def test_read_range_of_an_empty_object_is_empty(object_store: ObjectStore) -> None:
+    object_store.put("empty", b"")
+    assert object_store.read_range("empty", 0, 10) == b""
+    assert object_store.read_range("empty", 0, 0) == b""
+
+
+@pytest.mark.parametrize("length", [0, 5])
+def test_read_range_missing_raises_object_not_found(object_store: ObjectStore, length: int) -> None:
+    with pytest.raises(ObjectNotFoundError, match="nope/missing.bin"):
+        object_store.read_range("nope/missing.bin", 0, length)
+
+
+@pytest.mark.parametrize("start, length", [(-1, 5), (0, -1), (1.5, 2)])
+def test_read_range_rejects_a_negative_or_fractional_range(
+    object_store: ObjectStore, start: Any, length: Any
+) -> None:
+    object_store.put("f", DIGITS)
+    with pytest.raises(InvalidParameterError, match="invalid byte range"):
+        object_store.read_range("f", start, length)
+
+
+def test_iter_chunks_reassembles_an_object_larger_than_a_chunk(object_store: ObjectStore) -> None:
+    data = os.urandom(3 * 4096 + 1000)
+    object_store.put("artifacts/model.bin", data)
+    chunks = list(object_store.iter_chunks("artifacts/model.bin", chunk_size=4096))
+    assert b"".join(chunks) == data
+    assert len(chunks) >= 4 and all(0 < len(c) <= 4096 for c in chunks)
+
+
+def test_iter_chunks_default_chunk_size_streams_the_whole_object(object_store: ObjectStore) -> None:
+    data = os.urandom(MiB + 17)
+    object_store.put("big", data)
+    chunks = list(object_store.iter_chunks("big"))
+    assert b"".join(chunks) == data and len(chunks) >= 2 and max(map(len, chunks)) <= MiB
+
+
+def test_iter_chunks_of_an_empty_object_yields_nothing(object_store: ObjectStore) -> None:
+    object_store.put("empty", b"")
+    assert list(object_store.iter_chunks("empty")) == []
+
+
+def test_iter_chunks_missing_raises_object_not_found_by_the_first_chunk(
+    object_store: ObjectStore,
+) -> None:
+    with pytest.raises(ObjectNotFoundError, match="nope/missing.bin"):
+        next(iter(object_store.iter_chunks("nope/missing.bin")))
+    with pytest.raises(ObjectNotFoundError, match="nope/missing.bin"):
+        open_chunks(object_store, "nope/missing.bin")  # raised by the call itself
+
+
+def test_open_chunks_streams_what_iter_chunks_streams(object_store: ObjectStore) -> None:
+    object_store.put("a", b"x" * 10)
+    object_store.put("empty", b"")
+    assert list(open_chunks(object_store, "a", 4)) == [b"xxxx", b"xxxx", b"xx"]
+    assert list(open_chunks(object_store, "empty")) == []
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1])
+def test_iter_chunks_rejects_a_chunk_size_below_one(object_store: ObjectStore, chunk_size: int) -> None:
+    object_store.put("a", b"x")
+    with pytest.raises(InvalidParameterError, match="invalid chunk size"):
+        list(object_store.iter_chunks("a", chunk_size))
+
+
 # -- key safety ----------------------------------------------------------------------------
 
 BAD_KEYS = [
@@ -273,6 +361,8 @@ def test_unsafe_keys_are_rejected(object_store: ObjectStore, key: str) -> None:
         lambda: object_store.put(key, b"x"),
         lambda: object_store.put_if_absent(key, b"x"),
         lambda: object_store.get(key),
+        lambda: object_store.read_range(key, 0, 1),
+        lambda: list(object_store.iter_chunks(key)),
         lambda: object_store.head(key),
         lambda: object_store.delete(key),
     ):
@@ -395,6 +485,8 @@ def test_unreachable_s3_endpoint_is_a_one_line_store_error_and_recovers(
     started = time.monotonic()
     for op in (
         lambda: store.get("events/seg-1"),
+        lambda: store.read_range("events/seg-1", 0, 3),
+        lambda: list(store.iter_chunks("events/seg-1")),
         lambda: store.put("events/seg-2", b"x"),
         lambda: store.put_if_absent("events/seg-3", b"x"),
         lambda: list(store.list("events/")),

@@ -6,8 +6,11 @@ Both implementations (local directory, S3) pass the same contract test suite.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Iterator, Protocol, runtime_checkable
+
+CHUNK_SIZE = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,12 @@ class ObjectStore(Protocol):
 
     def get(self, key: str) -> bytes:
         """Return the object's bytes; ``ObjectNotFoundError`` when absent."""
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Bytes ``[start, start + length)`` (fewer at the end, none past it); errors as ``get``."""
+
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The whole object in chunks of at most ``chunk_size``; errors as ``get``, by the first chunk."""
 
     def put(self, key: str, data: bytes) -> None:
         """Create or replace the object atomically (readers never see a partial object)."""
@@ -48,3 +57,11 @@ class ObjectStore(Protocol):
 
     def get_file(self, key: str, path: str) -> None:
         """Download the object into a local file, creating parent directories."""
+
+
+def open_chunks(store: ObjectStore, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """``store.iter_chunks`` with a missing object or a failing store raised by this call
+    (before anything is sent, e.g. while an HTTP status can still be chosen)."""
+    chunks = store.iter_chunks(key, chunk_size)
+    first = next(chunks, None)
+    return iter(()) if first is None else itertools.chain((first,), chunks)

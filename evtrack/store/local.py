@@ -7,6 +7,7 @@ Temp files start with ``.tmp-`` and are never listed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -21,7 +22,7 @@ from evtrack.errors import (
     ObjectNotFoundError,
     StoreError,
 )
-from evtrack.store.base import ObjectInfo
+from evtrack.store.base import CHUNK_SIZE, ObjectInfo
 
 TEMP_PREFIX = ".tmp-"
 _COPY_BUFFER = 1024 * 1024
@@ -41,6 +42,19 @@ def validate_key(key: str) -> str:
                 f"invalid object key {key!r}: empty, '.' and '..' path segments are not allowed"
             )
     return key
+
+
+def validate_range(start: int, length: int) -> None:
+    """``InvalidParameterError`` unless ``start`` and ``length`` are integers >= 0."""
+    for name, value in (("start", start), ("length", length)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidParameterError(f"invalid byte range: {name}={value!r} must be an integer >= 0")
+
+
+def validate_chunk_size(chunk_size: int) -> None:
+    """``InvalidParameterError`` unless ``chunk_size`` is an integer >= 1."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidParameterError(f"invalid chunk size {chunk_size!r}: must be an integer >= 1")
 
 
 def validate_prefix(prefix: str) -> str:
@@ -114,16 +128,44 @@ class LocalStore:
 
     # -- ObjectStore --------------------------------------------------------------------
 
-    def get(self, key: str) -> bytes:
-        """Return the object's bytes; ``ObjectNotFoundError`` when absent."""
+    @contextlib.contextmanager
+    def _reading(self, key: str) -> Iterator[BinaryIO]:
+        """The object's file open for reading; a missing object or an I/O failure as in ``get``."""
         path = self._path(key)
         try:
-            with open(path, "rb") as f:
-                return f.read()
+            f = open(path, "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectNotFoundError(f"object not found: {key!r} in {self.uri}") from None
         except OSError as exc:
             raise StoreError(f"local get of {key!r} in {self.uri} failed: {exc}") from exc
+        with f:
+            try:
+                yield f
+            except OSError as exc:
+                raise StoreError(f"local get of {key!r} in {self.uri} failed: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        """Return the object's bytes; ``ObjectNotFoundError`` when absent."""
+        with self._reading(key) as f:
+            return f.read()
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Bytes ``[start, start + length)`` (fewer at the end, none past it); errors as ``get``."""
+        validate_range(start, length)
+        with self._reading(key) as f:
+            f.seek(start)
+            return f.read(length)
+
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The whole object in chunks of at most ``chunk_size``; errors as ``get``, by the first chunk."""
+        self._path(key)
+        validate_chunk_size(chunk_size)
+        return self._chunks(key, chunk_size)
+
+    def _chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        with self._reading(key) as f:
+            while chunk := f.read(chunk_size):
+                yield chunk
 
     def put(self, key: str, data: bytes) -> None:
         """Create or replace the object atomically."""

@@ -20,8 +20,8 @@ from evtrack.errors import (
     ObjectNotFoundError,
     StoreError,
 )
-from evtrack.store.base import ObjectInfo
-from evtrack.store.local import validate_key, validate_prefix
+from evtrack.store.base import CHUNK_SIZE, ObjectInfo
+from evtrack.store.local import validate_chunk_size, validate_key, validate_prefix, validate_range
 
 MiB = 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 8
@@ -31,6 +31,7 @@ DEFAULT_MULTIPART_THRESHOLD = 64 * MiB
 DEFAULT_MULTIPART_CHUNKSIZE = 16 * MiB
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+_BAD_RANGE_CODES = {"InvalidRange", "416"}
 # Environment that decides what a boto3 session resolves (credentials, profile, region).
 _SESSION_ENV = (
     "AWS_ACCESS_KEY_ID",
@@ -215,6 +216,50 @@ class S3Store:
                 raise self._not_found(key) from None
             with contextlib.closing(response["Body"]) as body:
                 return body.read()
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Bytes ``[start, start + length)`` (fewer at the end, none past it); errors as ``get``."""
+        from botocore.exceptions import ClientError
+
+        full = self._key(key)
+        validate_range(start, length)
+        if length == 0:  # no HTTP range is empty: just check that the object exists
+            if self.head(key) is None:
+                raise self._not_found(key)
+            return b""
+        with self._errors("read_range", key):
+            try:
+                response = self._client.get_object(
+                    Bucket=self.bucket, Key=full, Range=f"bytes={start}-{start + length - 1}"
+                )
+            except self._client.exceptions.NoSuchKey:
+                raise self._not_found(key) from None
+            except ClientError as exc:
+                code, status = _client_error_code(exc)
+                if code in _BAD_RANGE_CODES or status == 416:  # starts at or past the end
+                    return b""
+                raise
+            with contextlib.closing(response["Body"]) as body:
+                data = body.read()
+        if not response.get("ContentRange"):  # the server ignored the range: whole object
+            return data[start : start + length]
+        return data[:length]
+
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The whole object in chunks of at most ``chunk_size`` (one streamed ``GetObject``);
+        errors as ``get``, by the first chunk."""
+        full = self._key(key)
+        validate_chunk_size(chunk_size)
+        return self._chunks(full, key, chunk_size)
+
+    def _chunks(self, full: str, key: str, chunk_size: int) -> Iterator[bytes]:
+        with self._errors("iter_chunks", key):
+            try:
+                response = self._client.get_object(Bucket=self.bucket, Key=full)
+            except self._client.exceptions.NoSuchKey:
+                raise self._not_found(key) from None
+            with contextlib.closing(response["Body"]) as body:
+                yield from body.iter_chunks(chunk_size)
 
     def put(self, key: str, data: bytes) -> None:
         """Create or replace the object (S3 puts are atomic)."""

@@ -196,33 +196,29 @@ async def _guarded(request, write: bool, handler):
 
 
 def _download_response(target: Target):
-    """The file at a target as an attachment (a directory or a missing file: 404/400)."""
-    from starlette.background import BackgroundTask
-    from starlette.responses import FileResponse
+    """The file at a target streamed as an attachment (a directory: 400, a missing file: 404)."""
+    import mimetypes
+    import urllib.parse
+    from email.utils import formatdate
 
-    from evtrack.store.local import LocalStore
+    from starlette.responses import StreamingResponse
+
+    from evtrack.store.base import open_chunks
 
     store = _artifact_store(target.root)
-    if not target.rel or store.head(target.rel) is None:
+    info = store.head(target.rel) if target.rel else None
+    if info is None:
         if target.rel and any(True for _ in store.list(target.rel + "/")):
             raise InvalidParameterError(f"Artifact path refers to a directory, not a file: '{target.rel}'")
         raise ResourceNotFoundError(f"No such artifact: '{target.rel}'")
     name = posixpath.basename(target.rel)
-    headers = {"X-Content-Type-Options": "nosniff"}
-    if isinstance(store, LocalStore):
-        return FileResponse(os.path.join(store.root, *target.rel.split("/")), filename=name,
-                            headers=headers, content_disposition_type="attachment")
-    tmp = tempfile.mkdtemp(prefix="evtrack-download-")
-    local = os.path.join(tmp, name)
-    store.get_file(target.rel, local)
-    return FileResponse(local, filename=name, headers=headers, content_disposition_type="attachment",
-                        background=BackgroundTask(_remove_tree, tmp))
-
-
-def _remove_tree(path: str) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
+    quoted = urllib.parse.quote(name)  # a plain name as is, any other percent-encoded (RFC 6266)
+    disposition = (f'attachment; filename="{name}"' if quoted == name
+                   else f"attachment; filename*=utf-8''{quoted}")
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Disposition": disposition,
+               "Content-Length": str(info.size), "Last-Modified": formatdate(info.mtime, usegmt=True)}
+    media_type = mimetypes.guess_type(name)[0] or "text/plain"
+    return StreamingResponse(open_chunks(store, target.rel, _CHUNK), media_type=media_type, headers=headers)
 
 
 async def _download(request):

@@ -19,8 +19,8 @@ from typing import Any
 
 from evtrack import validation as v
 from evtrack.errors import ResourceNotFoundError
-from evtrack.server.ui.artifact_io import iter_object, local_path, read_head
 from evtrack.server.ui.render import page, render
+from evtrack.store.base import open_chunks
 from evtrack.tracking.artifacts import artifact_store
 
 PREVIEW_BYTES = 1 << 20
@@ -127,7 +127,7 @@ def view_page(request):
     query = urllib.parse.urlencode({"path": path})
     preview: dict[str, Any] = {}
     if kind != "image":
-        data = read_head(store, path, PREVIEW_BYTES)
+        data = store.read_range(path, 0, PREVIEW_BYTES)
         truncated = info.size > len(data)
         text = _decode(data, truncated)
         if text is None:
@@ -144,7 +144,7 @@ def view_page(request):
 @page
 def raw_file(request):
     """``/runs/{run_id}/artifacts/raw?path=file``: the file itself (images inline, the rest as download)."""
-    from starlette.responses import FileResponse, StreamingResponse
+    from starlette.responses import StreamingResponse
 
     run, path = _run_and_path(request)
     if not path:
@@ -159,11 +159,7 @@ def raw_file(request):
     disposition = "inline" if ext in IMAGE_TYPES and request.query_params.get("download") != "1" else "attachment"
     headers = {**DOWNLOAD_HEADERS, "Content-Length": str(info.size),
                "Content-Disposition": f"{disposition}; filename*=UTF-8''{urllib.parse.quote(name)}"}
-    local = local_path(store, path)
-    if local is not None:
-        headers.pop("Content-Length")
-        return FileResponse(local, media_type=media_type, headers=headers)
-    return StreamingResponse(iter_object(store, path), media_type=media_type, headers=headers)
+    return StreamingResponse(open_chunks(store, path), media_type=media_type, headers=headers)
 
 
 def routes() -> list:

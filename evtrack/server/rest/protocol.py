@@ -111,8 +111,7 @@ class Params:
                                         f"'{name}' supplied: expected a string")
         return value if isinstance(value, str) else orjson.dumps(value).decode()
 
-    def int(self, name: str, required: bool = False, default: int | None = None) -> int | None:
-        """An integer parameter (int64 fields may arrive as JSON strings, as protobuf allows)."""
+    def _scalar(self, name: str, required: bool, default, convert, expected: str):
         value = self.data.get(name)
         if isinstance(value, list):
             value = value[-1] if value else None
@@ -121,29 +120,20 @@ class Params:
                 raise self._missing(name)
             return default
         if isinstance(value, bool):
-            raise InvalidParameterError(f"Invalid value {value!r} for parameter '{name}': expected an integer")
+            raise InvalidParameterError(f"Invalid value {value!r} for parameter '{name}': expected {expected}")
         try:
-            return int(value)
+            return convert(value)
         except (TypeError, ValueError):
             raise InvalidParameterError(
-                f"Invalid value {value!r} for parameter '{name}' supplied: expected an integer") from None
+                f"Invalid value {value!r} for parameter '{name}' supplied: expected {expected}") from None
+
+    def int(self, name: str, required: bool = False, default: int | None = None) -> int | None:
+        """An integer parameter (int64 fields may arrive as JSON strings, as protobuf allows)."""
+        return self._scalar(name, required, default, int, "an integer")
 
     def float(self, name: str, required: bool = False, default: float | None = None) -> float | None:
         """A double parameter; "NaN", "Infinity" and "-Infinity" as protobuf's JSON spells them."""
-        value = self.data.get(name)
-        if isinstance(value, list):
-            value = value[-1] if value else None
-        if value is None or value == "":
-            if required:
-                raise self._missing(name)
-            return default
-        if isinstance(value, bool):
-            raise InvalidParameterError(f"Invalid value {value!r} for parameter '{name}': expected a number")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise InvalidParameterError(
-                f"Invalid value {value!r} for parameter '{name}' supplied: expected a number") from None
+        return self._scalar(name, required, default, float, "a number")
 
     def bool(self, name: str, default: bool = False) -> bool:
         """A boolean parameter ("true"/"false" in a query string)."""

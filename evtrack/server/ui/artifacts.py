@@ -113,16 +113,22 @@ def _preview(kind: str, text: str, truncated: bool) -> dict[str, Any]:
     return {"text": text}
 
 
-@page
-def view_page(request):
-    """``/runs/{run_id}/artifacts/view?path=file``: a preview of one file."""
+def _artifact_file(request, action: str):
+    """(run, path, store, object info) of the file named by ``?path=``; 404 when there is none."""
     run, path = _run_and_path(request)
     if not path:
-        raise ResourceNotFoundError("Give the artifact to preview with ?path=")
+        raise ResourceNotFoundError(f"Give the artifact to {action} with ?path=")
     store = artifact_store(run.info.artifact_uri)
     info = store.head(path)
     if info is None:
         raise ResourceNotFoundError(f"No artifact file at {path!r} in run {run.info.run_id}")
+    return run, path, store, info
+
+
+@page
+def view_page(request):
+    """``/runs/{run_id}/artifacts/view?path=file``: a preview of one file."""
+    run, path, store, info = _artifact_file(request, "preview")
     kind = _kind(path)
     query = urllib.parse.urlencode({"path": path})
     preview: dict[str, Any] = {}
@@ -146,13 +152,7 @@ def raw_file(request):
     """``/runs/{run_id}/artifacts/raw?path=file``: the file itself (images inline, the rest as download)."""
     from starlette.responses import StreamingResponse
 
-    run, path = _run_and_path(request)
-    if not path:
-        raise ResourceNotFoundError("Give the artifact to download with ?path=")
-    store = artifact_store(run.info.artifact_uri)
-    info = store.head(path)
-    if info is None:
-        raise ResourceNotFoundError(f"No artifact file at {path!r} in run {run.info.run_id}")
+    run, path, store, info = _artifact_file(request, "download")
     name = posixpath.basename(path)
     ext = posixpath.splitext(name)[1].lower()
     media_type = IMAGE_TYPES.get(ext, "application/octet-stream")

@@ -219,8 +219,22 @@ class StoreReader:
             return pa.table({"step": pa.array([], pa.int64()), "timestamp": pa.array([], pa.int64()),
                              "value": pa.array([], pa.float64())})
         data = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+        if _strictly_increasing(data):  # as a compacted history usually is: nothing to sort or drop
+            return data
         data = data.sort_by([("step", "ascending"), ("timestamp", "ascending"), ("value", "ascending")])
         return _drop_adjacent_duplicates(data)
+
+
+def _strictly_increasing(data: "pa.Table") -> bool:
+    """Whether the rows are in strictly increasing (step, timestamp) order."""
+    import pyarrow.compute as pc
+
+    n = data.num_rows
+    if n <= 1:
+        return True
+    step, ts = (data.column(c).combine_chunks() for c in ("step", "timestamp"))
+    s0, s1, t0, t1 = step.slice(0, n - 1), step.slice(1), ts.slice(0, n - 1), ts.slice(1)
+    return pc.all(pc.or_(pc.less(s0, s1), pc.and_(pc.equal(s0, s1), pc.less(t0, t1)))).as_py()
 
 
 def _drop_adjacent_duplicates(data: "pa.Table") -> "pa.Table":

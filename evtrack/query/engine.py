@@ -10,7 +10,9 @@ it touches, and those runs' rows replace theirs in the views — a tail status
 change or newer metric point overrides the compacted one.
 
 Once built, the connection is locked: no file, network or database access,
-no configuration changes. Search SQL is rendered with bound parameters only.
+no configuration changes. Search SQL is rendered with bound parameters only, over
+search tables the first search of a version adds to its database (``evtrack.query.run_index``:
+runs by integer id in MLflow's default order, one dense column per searched key).
 
 Views (columns):
   experiments(experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
@@ -35,7 +37,9 @@ Views (columns):
 
 from __future__ import annotations
 
+import itertools
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from evtrack import manifest as mf
@@ -67,24 +71,42 @@ class Database:
         self.con = con
         self.lock = threading.Lock()  # shared by every snapshot of this database
         self._index: RunIndex | None = None
+        self._serial = itertools.count()
+        self._retired: list[str] = []  # tables of tail runs no snapshot uses any more
 
     def index(self) -> RunIndex:
         """The search tables and run documents of the version (the caller holds ``lock``)."""
         if self._index is None:
             self._index = RunIndex(self.con)
+        while self._retired:
+            import duckdb
+
+            try:
+                self.con.unregister(self._retired.pop())
+            except duckdb.Error:  # already gone
+                pass
         return self._index
+
+    def tail_runs(self, index: RunIndex, tables: dict[str, "pa.Table"], tail_ids: frozenset[str]) -> TailRuns:
+        """A snapshot's tail runs, in tables of their own (the caller holds ``lock``); they are
+        dropped once the returned object is garbage."""
+        tail = TailRuns(self.con, index, f"s_tail_{next(self._serial)}", tables, tail_ids)
+        weakref.finalize(tail, self._retired.extend, tail.tables)  # no lock here: dropped by index()
+        return tail
 
 
 class Snapshot:
     """One locked DuckDB connection over a manifest version (and, when fresh, the tail)."""
 
-    def __init__(self, db: Database, tail_runs: int, tail_ids: frozenset[str] = frozenset()) -> None:
+    def __init__(self, db: Database, tail_runs: int, tail_ids: frozenset[str] = frozenset(),
+                 tail_tables: dict[str, "pa.Table"] | None = None) -> None:
         self.con = db.con
         self.version = db.version
         self.tail_runs = tail_runs
         self.lock = db.lock
         self.tail_ids = tail_ids
         self._db = db
+        self._tail_tables = tail_tables or {}
         self._tail: TailRuns | None = None
         self._deleted_experiments: set[str] | None = None
 
@@ -92,7 +114,7 @@ class Snapshot:
         """The version's search index and this snapshot's tail runs, if any (the caller holds ``lock``)."""
         index = self._db.index()
         if self.tail_ids and self._tail is None:
-            self._tail = TailRuns(self.con, index)
+            self._tail = self._db.tail_runs(index, self._tail_tables, self.tail_ids)
         return index, self._tail
 
     def deleted_experiments(self) -> set[str]:
@@ -258,7 +280,7 @@ class QueryEngine:
             else:
                 con.execute("CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics")
             self._create_views(con)
-        return Snapshot(db, tail_count, tail_ids)
+        return Snapshot(db, tail_count, tail_ids, run_rows if tail_ids else None)
 
     @staticmethod
     def _create_views(con: "duckdb.DuckDBPyConnection") -> None:

@@ -43,30 +43,22 @@ def engine_of(backend: "Backend"):
 _PAGE = "(SELECT unnest(?::VARCHAR[]) AS run_id)"
 
 
-def runs_by_ids(snap: "Snapshot", run_ids: Sequence[str]) -> list[Run]:
-    """Full ``Run`` entities for ids, in the given order (unknown ids skipped)."""
-    with snap.lock:
-        index, tail = snap.search_scope()
-        source = "(SELECT * FROM s_runs WHERE rid NOT IN (SELECT rid FROM s_hidden) UNION ALL SELECT * FROM s_tail)" \
-            if tail is not None else "s_runs"
-        found = dict(snap.con.execute(f"SELECT run_id, rid FROM {source} SEMI JOIN {_PAGE} page USING (run_id)",
-                                      [list(run_ids)]).fetchall())
-    return _runs(snap, index, tail, [found[r] for r in run_ids if r in found])
-
-
 def _runs(snap: "Snapshot", index: "RunIndex", tail: "TailRuns | None", rids: Sequence[int]) -> list[Run]:
     """The ``Run`` entities of search rows, from the run documents of the index and the tail."""
     size = index.size
-    base_rows = iter(index.docs.rows([rid for rid in rids if rid < size]))
-    tail_rows = iter(tail.docs.rows([rid - size for rid in rids if rid >= size]) if tail is not None else ())
+    if tail is None:
+        rows = index.docs.rows(list(rids))
+    else:
+        base_rows = iter(index.docs.rows([rid for rid in rids if rid < size]))
+        tail_rows = iter(tail.docs.rows([rid - size for rid in rids if rid >= size]))
+        rows = [next(base_rows) if rid < size else next(tail_rows) for rid in rids]
+    out = [Run(RunInfo(*fields), RunData(metrics.copy(), params.copy(), tags.copy()))
+           for fields, metrics, params, tags in rows]
     deleted = snap.deleted_experiments()
-    out: list[Run] = []
-    for rid in rids:
-        fields, metrics, params, tags = next(base_rows) if rid < size else next(tail_rows)
-        info = RunInfo(*fields)
-        if deleted and info.experiment_id in deleted:
-            info.lifecycle_stage = "deleted"
-        out.append(Run(info, RunData(metrics.copy(), params.copy(), tags.copy())))
+    if deleted:
+        for run in out:
+            if run.info.experiment_id in deleted:
+                run.info.lifecycle_stage = "deleted"
     if out and (index.docs.has_inputs or (tail is not None and tail.docs.has_inputs)):
         _add_inputs(snap, out)
     return out
@@ -102,7 +94,7 @@ def search_rids(snap: "Snapshot", filters: Sequence[Comparison], orders: Sequenc
             return [], index, tail
         sql, params = render_indexed_search(filters, orders, live, dead, stages,
                                             lambda entity, key: index.column(snap.con, entity, key),
-                                            tail is not None, limit, offset)
+                                            tail.name if tail is not None else None, limit, offset)
         return [row[0] for row in snap.con.execute(sql, params).fetchall()], index, tail
 
 

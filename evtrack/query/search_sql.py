@@ -2,7 +2,10 @@
 
 Every identifier comes from an allowlist; every value the user wrote is a bound
 parameter, never SQL text. The query selects the ids of one page of runs; the
-caller fetches their params, tags and metrics.
+caller fetches their params, tags and metrics. Two renderings, one semantics:
+:func:`render_search` over the documented views (``runs``, ``params``, …), and
+:func:`render_indexed_search` over the search tables of ``evtrack.query.run_index``
+(what ``search_runs`` runs: a key's filter or order is a column of a positional join).
 
 Semantics, as MLflow's: clauses are ANDed; a run lacking the key never matches
 (even ``!=``); metric comparisons use the latest value, with IEEE semantics for
@@ -83,8 +86,12 @@ def _dataset_clause(c: Comparison, params: list[Any]) -> str:
     return f"EXISTS (SELECT 1 FROM inputs d WHERE d.run_id = r.run_id AND {column} IS NOT NULL AND {test})"
 
 
-def _order(order: Sequence[OrderBy], params: list[Any],
-           keys_in: "_KeyColumns | None" = None) -> tuple[list[str], list[str]]:
+def _order(order: Sequence[OrderBy], params: list[Any], keys_in: "_KeyColumns | None" = None,
+           filters: Sequence[Comparison] = ()) -> tuple[list[str], list[str]]:
+    """(LEFT JOINs, ORDER BY keys); a key the filters already require to be present (and a
+    number, not NaN) gets no sort key for missing (NaN) values."""
+    present = {(c.entity, c.key) for c in filters if c.entity in _KEYED_VIEWS and c.op != "IS NULL"}
+    numbers = {(c.entity, c.key) for c in filters if c.entity == "metric" and c.op in _OPS and c.op != "!="}
     joins, keys = [], []
     for i, o in enumerate(order):
         direction = "ASC" if o.ascending else "DESC"
@@ -99,8 +106,9 @@ def _order(order: Sequence[OrderBy], params: list[Any],
             joins.append(f"LEFT JOIN {view} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?")
             params.append(o.key)
             expr = f"{alias}.value"
-        keys.append(f"({expr} IS NULL)")
-        if o.entity == "metric":
+        if (o.entity, o.key) not in present:
+            keys.append(f"({expr} IS NULL)")
+        if o.entity == "metric" and (o.entity, o.key) not in numbers:
             keys.append(f"coalesce(isnan({expr}), FALSE)")
         keys.append(f"{expr} {direction}")
     return joins, keys
@@ -130,6 +138,7 @@ _SOURCE_COLUMNS = ("rid", "run_id", "xid", "active", "deleted", "run_name", "use
 _DEFAULT_ORDER = [OrderBy("attribute", "start_time", False), OrderBy("attribute", "run_id", True)]
 _STAGE_COLUMNS = {"active": "r.active", "deleted": "r.deleted"}
 _KEY_TABLE = re.compile(r"\As_key_[0-9]+\Z")
+_TAIL_TABLE = re.compile(r"\As_tail_[0-9]+\Z")
 
 
 class _KeyColumns:
@@ -151,23 +160,25 @@ class _KeyColumns:
             hit = self.used[(entity, key)] = (f"c{len(self.used)}", table)
         return f"r.{hit[0]}"
 
-    def source(self, tail: bool, params: list[Any]) -> str:
+    def source(self, tail: str | None, params: list[Any]) -> str:
         """The runs to search, with one column per used key: the base's rows (minus those the
         tail replaces), plus the tail's rows when there is a tail (then ``pos, sub`` give the
         default order, otherwise ``rid`` does)."""
         dense = self.used.values()
         cols = ", ".join(f"b.{c}" for c in _SOURCE_COLUMNS) + "".join(f", {a}.v AS {a}" for a, _ in dense)
-        base = f"FROM s_runs b" + "".join(f" POSITIONAL JOIN {t} {a}" for a, t in dense)
+        base = "FROM s_runs b" + "".join(f" POSITIONAL JOIN {t} {a}" for a, t in dense)
         if not tail:
             return f"(SELECT {cols} {base}) r"
-        base = f"SELECT {cols}, b.rid AS pos, 0 AS sub {base} WHERE b.rid NOT IN (SELECT rid FROM s_hidden)"
+        if not _TAIL_TABLE.match(tail):
+            raise ValueError(f"not a tail table: {tail!r}")
+        base = f"SELECT {cols}, b.rid AS pos, 0 AS sub {base} WHERE b.rid NOT IN (SELECT rid FROM {tail}_hidden)"
         cols = ", ".join(f"t.{c}" for c in _SOURCE_COLUMNS) + "".join(f", {a}.value AS {a}" for a, _ in dense)
         joins = []
         for (entity, key), (alias, _) in self.used.items():
-            joins.append(f" LEFT JOIN (SELECT run_id, value FROM tail_{_KEYED_VIEWS[entity]} WHERE key = ?) {alias} "
+            joins.append(f" LEFT JOIN (SELECT run_id, value FROM {tail}_{_KEYED_VIEWS[entity]} WHERE key = ?) {alias} "
                          f"ON {alias}.run_id = t.run_id")
             params.append(key)
-        return f"({base} UNION ALL SELECT {cols}, t.pos, t.sub FROM s_tail t{''.join(joins)}) r"
+        return f"({base} UNION ALL SELECT {cols}, t.pos, t.sub FROM {tail} t{''.join(joins)}) r"
 
 
 def _scope(active: Sequence[int], deleted: Sequence[int], stages: Sequence[str], params: list[Any]) -> str:
@@ -186,28 +197,31 @@ def _scope(active: Sequence[int], deleted: Sequence[int], stages: Sequence[str],
 
 def render_indexed_search(filters: Sequence[Comparison], order_by: Sequence[OrderBy], active: Sequence[int],
                           deleted: Sequence[int], stages: Sequence[str], column: Callable[[str, str], str | None],
-                          tail: bool, limit: int, offset: int) -> tuple[str, list[Any]]:
+                          tail: str | None, limit: int, offset: int) -> tuple[str, list[Any]]:
     """(sql, params) selecting the rids of one page of matching runs, in MLflow's order, over the
-    search tables (``s_runs`` and its key columns, ``s_tail``): the same semantics as
+    search tables (``s_runs`` and its key columns, the tail's tables): the same semantics as
     :func:`render_search`. ``active``/``deleted`` are the ``xid`` of the searched experiments
-    that are live/deleted; ``column(entity, key)`` names a key's dense column table, or None."""
+    that are live/deleted; ``column(entity, key)`` names a key's dense column table, or None;
+    ``tail`` is the name of the snapshot's tail runs (``TailRuns.name``), if any."""
     keys_in = _KeyColumns(column)
     join_params: list[Any] = []
     order = effective_run_order(order_by)
     default = order[-2:] == _DEFAULT_ORDER  # the order of the search rows: rid, or (pos, sub) with a tail
-    joins, keys = _order(order[:-2] if default else order, join_params, keys_in)
+    joins, keys = _order(order[:-2] if default else order, join_params, keys_in, filters)
     if default:
         keys += ["r.pos", "r.sub"] if tail else ["r.rid"]
     where_params: list[Any] = []
     where = [_scope(active, deleted, stages, where_params)]
     where += [_clause(c, where_params, keys_in) for c in filters]
+    scans_only = not joins and all(
+        c.entity == "attribute" or (c.entity in _KEYED_VIEWS and keys_in.ref(c.entity, c.key)) for c in filters)
     source_params: list[Any] = []
     source = keys_in.source(tail, source_params)
     order_sql = f" ORDER BY {', '.join(keys)}"
-    if keys == ["r.rid"] and all(c.entity == "attribute" or keys_in.ref(c.entity, c.key) for c in filters):
-        # Scans and positional joins only: s_runs is stored in rid order and DuckDB keeps
-        # insertion order without ORDER BY (preserve_insertion_order, set by the engine), so the
-        # rows come in rid order and LIMIT ends the scan early.
+    if keys == ["r.rid"] and scans_only:
+        # s_runs is stored in rid order, positional joins keep it, and DuckDB keeps insertion
+        # order without ORDER BY (preserve_insertion_order, set by the engine): the rows come in
+        # rid order, and LIMIT ends the scan early.
         order_sql = ""
     sql = f"SELECT r.rid FROM {source} {' '.join(joins)} WHERE {' AND '.join(where)}{order_sql} LIMIT ? OFFSET ?"
     return sql, source_params + join_params + where_params + [limit, offset]

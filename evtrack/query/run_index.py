@@ -1,0 +1,207 @@
+"""The search tables of one manifest version: runs by integer id, and one dense column per key.
+
+Built in the engine's DuckDB database of a version, on the first search:
+
+  s_runs(rid, run_id, experiment_id, xid, lifecycle_stage, active, deleted, run_name, user_id,
+         status, start_time, end_time, artifact_uri)
+
+holds every created run at row ``rid``, its position in MLflow's default order (start_time DESC,
+run_id); ``xid`` is a small integer per experiment id. A searched ``(entity, key)`` gets, on first
+use, a one-column table ``v`` with each run's value at the run's row (NULL when the run lacks the
+key, or its tag is deleted): a filter or an order on the key is then a ``POSITIONAL JOIN``, a
+column scan, rather than a semi-join over every param. The runs' info, params, tags and latest
+metrics are kept as Arrow columns by rid (:class:`RunDocs`), so a page of results becomes ``Run``
+entities without another query.
+
+A fresh snapshot with a tail adds tables of its own: its folded tail-touched runs (rids after the
+base's) and the base rids they replace; see :class:`TailRuns`.
+
+Every method that touches the database expects the caller to hold the database's lock.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+KEY_TABLES = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
+MAX_KEY_COLUMNS = 256  # dense columns per version; searches on further keys use semi-joins
+MAX_KEY_CELLS = 32_000_000  # and at most this many values in them (runs x columns)
+RUN_COLUMNS = ("rid", "run_id", "experiment_id", "xid", "lifecycle_stage", "active", "deleted", "run_name",
+               "user_id", "status", "start_time", "end_time", "artifact_uri")
+_INFO_COLUMNS = ("run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, "
+                 "lifecycle_stage")
+
+
+class RunDocs:
+    """The ``RunInfo`` fields, latest metrics, params and live tags of the runs with rids
+    ``first``, ``first + 1``, …: Arrow columns, turned into Python objects a run at a time when a
+    search first returns it, then kept (a page of runs is then a few list lookups and dict copies)."""
+
+    def __init__(self, con: "duckdb.DuckDBPyConnection", runs: str, tables: str, first: int) -> None:
+        self.first = first
+        self.info = con.sql(f"SELECT {_INFO_COLUMNS} FROM {runs} ORDER BY rid").to_arrow_table().combine_chunks()
+        self.size = self.info.num_rows
+        self._entries = [_Entries(con, runs, f"{tables}_{name}", first, self.size)
+                         for name in ("latest_metrics", "params", "tags")]
+        self.has_inputs = bool(con.execute(f"SELECT count(*) FROM {tables}_inputs").fetchall()[0][0])
+        self._rows: list[tuple[tuple, dict, dict, dict] | None] = [None] * self.size
+
+    def rows(self, positions: list[int]) -> list[tuple[tuple, dict, dict, dict]]:
+        """(RunInfo fields, metrics, params, tags) of the runs at ``positions`` (rid - first).
+        The dicts are shared: copy them before handing them out."""
+        cache = self._rows
+        missing = list(dict.fromkeys(p for p in positions if cache[p] is None))
+        if missing:
+            import pyarrow as pa
+
+            taken = self.info.take(pa.array(missing, pa.int64()))
+            info = zip(*(column.to_pylist() for column in taken.columns))
+            metrics, params, tags = (entries.dicts(missing) for entries in self._entries)
+            for p, row in zip(missing, zip(info, metrics, params, tags)):
+                cache[p] = row
+        return [cache[p] for p in positions]  # type: ignore[misc]
+
+
+class _Entries:
+    """The ``key -> value`` entries of runs (a params, tags or latest_metrics table), sorted by rid."""
+
+    def __init__(self, con: "duckdb.DuckDBPyConnection", runs: str, table: str, first: int, n: int) -> None:
+        import pyarrow.compute as pc
+
+        data = con.sql(f"SELECT s.rid, k.key, k.value FROM {table} k JOIN {runs} s USING (run_id) "
+                       "WHERE k.value IS NOT NULL ORDER BY s.rid, k.key").to_arrow_table().combine_chunks()
+        keys = pc.dictionary_encode(data.column("key")).combine_chunks()
+        self._key_codes = keys.indices
+        self._key_names = keys.dictionary.to_pylist()
+        self._values = data.column("value")
+        self._starts, self._ends = [0] * n, [0] * n
+        runs_of = pc.run_end_encode(data.column("rid")).combine_chunks()
+        start = 0
+        for rid, end in zip(runs_of.values.to_pylist(), runs_of.run_ends.to_pylist()):
+            self._starts[rid - first], self._ends[rid - first] = start, end
+            start = end
+
+    def dicts(self, positions: list[int]) -> list[dict]:
+        """One new ``key -> value`` dict per run position."""
+        import itertools
+
+        import pyarrow as pa
+
+        starts, ends = self._starts, self._ends
+        rows: list[int] = []
+        for p in positions:
+            rows.extend(range(starts[p], ends[p]))
+        if not rows:
+            return [{} for _ in positions]
+        taken = pa.array(rows, pa.int64())
+        names = self._key_names
+        entries = zip([names[c] for c in self._key_codes.take(taken).to_pylist()],
+                      self._values.take(taken).to_pylist())
+        islice = itertools.islice
+        return [dict(islice(entries, ends[p] - starts[p])) for p in positions]
+
+
+class RunIndex:
+    """The search tables and run documents of one manifest version (the base, without a tail)."""
+
+    def __init__(self, con: "duckdb.DuckDBPyConnection") -> None:
+        con.execute("""CREATE OR REPLACE TABLE s_experiments AS
+                       SELECT (row_number() OVER (ORDER BY experiment_id) - 1)::INTEGER AS xid, experiment_id
+                       FROM (SELECT DISTINCT experiment_id FROM base_runs WHERE created_ts >= 0)""")
+        con.execute("""CREATE OR REPLACE TABLE s_runs AS
+                       SELECT (row_number() OVER (ORDER BY r.start_time IS NULL, r.start_time DESC, r.run_id)
+                               - 1)::INTEGER AS rid,
+                              r.run_id, r.experiment_id, x.xid, r.lifecycle_stage,
+                              r.lifecycle_stage = 'active' AS active, r.lifecycle_stage = 'deleted' AS deleted,
+                              r.run_name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri
+                       FROM base_runs r LEFT JOIN s_experiments x USING (experiment_id)
+                       WHERE r.created_ts >= 0 ORDER BY rid""")
+        self.experiment_codes: dict[str, int] = dict(con.execute(
+            "SELECT experiment_id, xid FROM s_experiments").fetchall())
+        self.docs = RunDocs(con, "s_runs", "base", 0)
+        self.size = self.docs.size
+        self._columns: dict[tuple[str, str], str | None] = {}
+        self._order: tuple[list, list] | None = None
+
+    def position(self, start_time: int | None, run_id: str) -> int:
+        """How many base runs come before a run with this start_time and run_id in MLflow's
+        default order (start_time DESC, missing last, then run_id)."""
+        if self._order is None:
+            self._order = (self.docs.info.column("start_time").to_pylist(),
+                           self.docs.info.column("run_id").to_pylist())
+        starts, ids = self._order
+
+        def key(i: int) -> tuple:
+            return _order_key(starts[i], ids[i])
+
+        return bisect.bisect_left(range(self.size), _order_key(start_time, run_id), key=key)
+
+    def column(self, con: "duckdb.DuckDBPyConnection", entity: str, key: str) -> str | None:
+        """The dense column table of ``entity.key`` (made on first use), or None past the caps."""
+        name_key = (entity, key)
+        if name_key in self._columns:
+            return self._columns[name_key]
+        name = None
+        if len(self._columns) < min(MAX_KEY_COLUMNS, MAX_KEY_CELLS // max(self.size, 1)):
+            name = f"s_key_{len(self._columns)}"
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT k.value AS v FROM s_runs r "
+                        f"LEFT JOIN (SELECT run_id, value FROM base_{KEY_TABLES[entity]} WHERE key = ?) k "
+                        "ON k.run_id = r.run_id ORDER BY r.rid", [key])
+            if con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] != self.size:  # a duplicate key row
+                con.execute(f"DROP TABLE {name}")
+                name = None
+        self._columns[name_key] = name
+        return name
+
+
+def _order_key(start_time: int | None, run_id: str) -> tuple:
+    return (start_time is None, -(start_time or 0), run_id)
+
+
+class TailRuns:
+    """The tail-touched runs of a fresh snapshot, as search rows after the base's.
+
+    Registered under names of their own (``name``): ``name`` has the rows (the columns of
+    ``s_runs`` plus ``pos, sub``), ``name_hidden`` the base rids they replace, ``name_params``,
+    ``name_tags``, … the snapshot's folded tail tables. A tail run's place in the default order
+    is ``(pos, sub)``: it comes after the ``pos`` first base runs (the base's own rows being
+    ``(rid, 0)``), ``sub`` < 0 ordering the tail runs of one gap.
+    """
+
+    def __init__(self, con: "duckdb.DuckDBPyConnection", index: RunIndex, name: str,
+                 tables: "dict[str, pa.Table]", tail_ids: frozenset[str]) -> None:
+        import pyarrow as pa
+
+        self.name = name
+        self.tables = [name, f"{name}_hidden"] + [f"{name}_{t}" for t in tables]
+        for table, data in tables.items():
+            con.register(f"{name}_{table}", data)
+        runs = con.sql(f"SELECT * FROM {name}_runs WHERE created_ts >= 0 "
+                       "ORDER BY start_time IS NULL, start_time DESC, run_id").to_arrow_table()
+        codes = dict(index.experiment_codes)
+        for experiment_id in runs.column("experiment_id").to_pylist():
+            codes.setdefault(experiment_id, len(codes))
+        self.experiment_codes = codes
+        stages = runs.column("lifecycle_stage").to_pylist()
+        m = runs.num_rows
+        place = [index.position(start, run_id) for start, run_id in
+                 zip(runs.column("start_time").to_pylist(), runs.column("run_id").to_pylist())]
+        con.register(name, pa.table({
+            "rid": pa.array(range(index.size, index.size + m), pa.int32()),
+            "run_id": runs.column("run_id"), "experiment_id": runs.column("experiment_id"),
+            "xid": pa.array([codes[e] for e in runs.column("experiment_id").to_pylist()], pa.int32()),
+            "lifecycle_stage": runs.column("lifecycle_stage"),
+            "active": pa.array([s == "active" for s in stages], pa.bool_()),
+            "deleted": pa.array([s == "deleted" for s in stages], pa.bool_()),
+            **{c: runs.column(c) for c in RUN_COLUMNS[7:]},
+            "pos": pa.array(place, pa.int32()), "sub": pa.array(range(-m, 0), pa.int32()),
+        }))
+        con.register(f"{name}_hidden", con.sql(
+            "SELECT rid FROM s_runs WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY rid",
+            params=[sorted(tail_ids)]).to_arrow_table())
+        self.docs = RunDocs(con, name, name, index.size)

@@ -15,9 +15,11 @@ each run a writer of its own (one process per run), starting with ``run_created`
 params and tags, then metric points, and ending with ``run_updated`` (FINISHED).
 
 Each compaction runs in a fresh child process, so its peak RSS (``ru_maxrss``)
-is the compaction's alone. The baseline measured in the same run is the
-"read floor": listing, fetching and JSON-decoding the same segments without
-folding or writing anything — the ratio says how far compaction is from it.
+is the compaction's alone. Two baselines are measured in the same run on the
+1M-event inboxes: the "read floor" (listing, fetching and JSON-decoding the
+same segments with orjson, without folding or writing anything) and the same
+compaction with the native decoder turned off (``EVTRACK_COMPACT_NATIVE=0``:
+every event decoded in Python, as before ``compaction/native_decode.py``).
 For the incremental figure the baseline is the same 10,000 events compacted on
 an empty store. No timing is asserted; the script exits 0.
 
@@ -207,8 +209,15 @@ def child_main(argv: list[str]) -> None:
     print(json.dumps(out))
 
 
-def child(kind: str, uri: str, *extra: str) -> dict:
-    return run_child([os.path.abspath(__file__), "--child", kind, "--uri", uri, *extra])
+def child(kind: str, uri: str, *extra: str, env: dict[str, str] | None = None) -> dict:
+    return run_child([os.path.abspath(__file__), "--child", kind, "--uri", uri, *extra], env=env)
+
+
+def decoder_note() -> str:
+    from compaction import native_decode
+
+    return ("native decoder: msgspec" if native_decode.available() else
+            "native decoder unavailable (msgspec not installed): every event decoded in Python")
 
 
 # -- scenarios -----------------------------------------------------------------------
@@ -225,7 +234,7 @@ def table_objects(uri: str) -> tuple[int, int]:
 
 
 def backlog(report: Report, label: str, uri: str, n_events: int, n_segments: int,
-            target_rate: bool, target_mem: bool, floor: bool = True) -> dict:
+            target_rate: bool, target_mem: bool, floor: bool = True, python_uri: str | None = None) -> dict:
     print(f"[{label}] generating {n_events:,} events in {n_segments:,} segments ...", flush=True)
     gen = generate(uri, n_events, n_segments)
     print(f"[{label}]   {gen['bytes'] / MiB:,.0f} MiB of JSON lines in {gen['seconds']:.1f} s", flush=True)
@@ -242,6 +251,14 @@ def backlog(report: Report, label: str, uri: str, n_events: int, n_segments: int
                note=(f"{c['events']:,} events, {c['segments']:,} segments in {c['seconds']:.2f} s, "
                      f"child CPU {c['cpu_s']:.1f} s (incl. imports), {c['commits']} commit(s), {c['quarantined']} quarantined; inbox "
                      f"{gen['bytes'] / MiB:,.0f} MiB"))
+    if python_uri:
+        print(f"[{label}] compacting the same inbox with the Python decoder ...", flush=True)
+        generate(python_uri, n_events, n_segments)
+        py = child("compact", python_uri, env={"EVTRACK_COMPACT_NATIVE": "0"})
+        report.add(f"{label}: vs Python decoder", rate, "events/s", py["events"] / py["seconds"],
+                   "EVTRACK_COMPACT_NATIVE=0",
+                   note=f"Python decoder: {py['seconds']:.2f} s, child CPU {py['cpu_s']:.1f} s")
+        report.extra[label + " (Python decoder)"] = py
     report.add(f"{label}: peak RSS", c["peak_rss"] / MiB, "MiB", higher_is_better=False,
                target="< 1024" if target_mem else "",
                note=f"child process; {c['rss_before'] / MiB:.0f} MiB after imports, before the run")
@@ -311,7 +328,8 @@ def main() -> None:
         t_all = time.perf_counter()
         segs = n_main // 1000
         backlog(report, f"local {n_main:,} ev / {segs:,} seg", os.path.join(workdir, "local-1"),
-                n_main, segs, target_rate=True, target_mem=False)
+                n_main, segs, target_rate=True, target_mem=False, python_uri=os.path.join(workdir, "local-1-py"))
+        report.note(decoder_note())
         if args.no_s3:
             report.note("moto S3 runs skipped (--no-s3)")
         elif not have_moto():
@@ -319,7 +337,8 @@ def main() -> None:
         else:
             with MotoS3("bench-compaction") as moto:
                 backlog(report, f"moto S3 {n_main:,} ev / {segs:,} seg", "s3://bench-compaction/store",
-                        n_main, segs, target_rate=False, target_mem=False)
+                        n_main, segs, target_rate=False, target_mem=False,
+                        python_uri="s3://bench-compaction/store-py")
             report.note(f"moto S3: ThreadedMotoServer on {moto.url}, in the parent process (it shares "
                         "the 2 cores with the compacting child)")
         if n_large:

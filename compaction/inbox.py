@@ -1,12 +1,15 @@
 """Reading the inbox: which segments are new, fetching them, and decoding them fast.
 
-Metric events (the bulk of any log) are decoded natively into columns by
-``compaction.native_decode`` (Arrow's JSON reader, off the GIL) when they are
-well-formed; every other event goes through the registry decoder
+Metric events (the bulk of any log) are decoded straight into columns by
+``compaction.native_decode`` (one schema-checked C parse per segment) when they
+all are well-formed; every other event goes through the registry decoder
 (``evtrack.events.from_wire``). A segment the native decoder refuses is decoded
-entirely in Python (``decode_python``), which checks metric events field by
-field; a line that fails is returned as a ``BadLine`` for quarantine — the rest
-of the segment still folds.
+entirely in Python (``decode_python``, the reference), which checks metric
+events field by field; a line that fails is returned as a ``BadLine`` for
+quarantine — the rest of the segment still folds.
+
+Segments are fetched and decoded by a pool of threads, one batch ahead of the
+caller, so that reading and decoding overlap with writing the previous batch.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from evtrack.manifest import Manifest, parse_segment_key
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.writer import INBOX
 
-from compaction.native_decode import METRIC_COLUMNS, metric_tables
+from compaction.native_decode import METRIC_COLUMNS, metric_columns
 from compaction.native_decode import available as native_available
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+NATIVE_ENV = "EVTRACK_COMPACT_NATIVE"  # "0" turns the native decoder off (everything in Python)
+_METRIC_TAG = b'"type":"metric"'  # how writers spell it; lines spelling it otherwise take the Python path
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _METRIC_FIELDS = frozenset(("v", "eid", "type", "ts", "run_id", "key", "value", "step", "timestamp"))
 
@@ -193,80 +198,59 @@ def decode_python(key: str, data: bytes) -> DecodedSegment:
     return seg
 
 
-_METRIC_TAG = b'"type":"metric"'  # how writers spell it; other spellings take the Python path
-_STRING_VALUE = b'"value":"'  # a NaN/Infinity metric value, or a param/tag value
-NATIVE_ENV = "EVTRACK_COMPACT_NATIVE"  # "0" turns the native decoder off (everything in Python)
-GROUP_BYTES = 4 << 20  # segments decoded together by the native decoder
-
-
-@dataclass
-class _Split:
-    """A segment cut for decoding: its plain-looking metric lines and the other lines (numbered)."""
-
-    key: str
-    data: bytes
-    metric_block: bytes | None = None
-    others: list[tuple[int, bytes]] = field(default_factory=list)
-
-
-def _split(key: str, data: bytes) -> _Split:
-    """Pick the lines that look like metric events as writers encode them; the native decoder checks them."""
-    split = _Split(key, data)
-    if not data.endswith(b"\n") or b"\n\n" in data or data.startswith(b"\n"):
-        return split  # not the usual framing: the Python path decides everything
-    if data.count(_METRIC_TAG) == data.count(b"\n") and _STRING_VALUE not in data:
-        split.metric_block = data  # the common case: a segment of metric points
-        return split
-    lines = data[:-1].split(b"\n")
-    picked = []
-    for no, line in enumerate(lines, start=1):
-        if _METRIC_TAG in line and _STRING_VALUE not in line:
-            picked.append(line)
-        else:
-            split.others.append((no, line))
-    if picked:
-        split.metric_block = b"\n".join(picked) + b"\n"
-    return split
-
-
-def decode_many(items: list[tuple[str, bytes]]) -> list[DecodedSegment]:
-    """Decode segments, their plain metric lines natively; each result is exactly ``decode_python``'s."""
-    if os.environ.get(NATIVE_ENV, "1") == "0" or not native_available():
-        return [decode_python(key, data) for key, data in items]
-    splits = [_split(key, data) for key, data in items]
-    tables = metric_tables([s.metric_block or b"" for s in splits])
-    return [_finish(s, t) for s, t in zip(splits, tables)]
-
-
 def decode(key: str, data: bytes) -> DecodedSegment:
-    """Decode one segment (see ``decode_many``)."""
-    return decode_many([(key, data)])[0]
+    """Decode a segment: its metric lines natively when they all are well-formed, exactly as ``decode_python``."""
+    seg = None
+    if data.endswith(b"\n") and os.environ.get(NATIVE_ENV, "1") != "0" and native_available():
+        seg = _decode_native(key, data)
+    return seg if seg is not None else decode_python(key, data)
 
 
-def _finish(split: _Split, columns: "pa.Table | None") -> DecodedSegment:
-    """The segment from its natively decoded metric lines and its other lines decoded in Python."""
+def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
+    """The segment with its metric lines decoded natively and the others in Python; None to leave it to Python.
+
+    Writers put a run's other events around its metric points, so the metric
+    lines are usually one run in the middle: it is decoded in one call, and the
+    lines before and after it in Python.
+    """
+    head = data[: data.find(b"\n")]
+    tail = data[data.rfind(b"\n", 0, -1) + 1: -1]
+    if _METRIC_TAG in head and _METRIC_TAG in tail:  # the common case: a segment of metric points
+        columns = metric_columns(data, data.count(b"\n"))
+        if columns is not None:
+            return DecodedSegment(key, len(data), columns=columns)
+    lines = data[:-1].split(b"\n")
+    first, end = 0, len(lines)
+    while first < end and _METRIC_TAG not in lines[first]:
+        first += 1
+    while end > first and _METRIC_TAG not in lines[end - 1]:
+        end -= 1
+    if first == end:
+        return None  # no metric point: the Python path
+    start = sum(len(line) + 1 for line in lines[:first])
+    stop = len(data) - sum(len(line) + 1 for line in lines[end:])
+    columns = metric_columns(data[start:stop], end - first)
     if columns is None:
-        return decode_python(split.key, split.data)
-    seg = DecodedSegment(split.key, len(split.data), columns=columns)
-    for no, line in split.others:
+        return None
+    seg = DecodedSegment(key, len(data), columns=columns)
+    for no in [*range(1, first + 1), *range(end + 1, len(lines) + 1)]:
+        line = lines[no - 1]
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
-            return decode_python(split.key, split.data)  # the Python path quarantines it as it always has
+            return None  # a bad line: the Python path quarantines it exactly as it always has
         _decode_one(seg, line, obj, no)
         if seg.bad:
-            return decode_python(split.key, split.data)
+            return None
     return seg
 
 
-def _fetch_group(store: ObjectStore, infos: list[ObjectInfo]) -> list[DecodedSegment]:
-    items = []
-    for info in infos:
-        try:
-            items.append((info.key, store.get(info.key)))
-        except ObjectNotFoundError:
-            continue  # deleted since listed (another compactor folded it)
-    return decode_many(items)
+def _fetch(store: ObjectStore, info: ObjectInfo) -> DecodedSegment | None:
+    try:
+        data = store.get(info.key)
+    except ObjectNotFoundError:
+        return None  # deleted since listed (another compactor folded it)
+    return decode(info.key, data)
 
 
 def _chunks(infos: list[ObjectInfo], size_bytes: int) -> Iterator[list[ObjectInfo]]:
@@ -286,20 +270,19 @@ def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int 
                   threads: int = 8) -> Iterator[list[DecodedSegment]]:
     """Yield decoded segments in batches of about ``batch_bytes``, in order.
 
-    ``threads`` threads fetch and decode groups of segments; the next batch is
-    fetched and decoded while the caller works on the current one, so at most
-    two batches are in memory.
+    ``threads`` threads fetch and decode; the next batch is fetched and decoded
+    while the caller works on the current one, so at most two batches are in memory.
     """
     pool = ThreadPoolExecutor(max(1, threads))
     try:
         ahead: list[Future] | None = None
         for batch in _chunks(infos, batch_bytes):
-            futures = [pool.submit(_fetch_group, store, group) for group in _chunks(batch, GROUP_BYTES)]
+            futures = [pool.submit(_fetch, store, info) for info in batch]
             if ahead is not None:
-                yield [seg for f in ahead for seg in f.result()]
+                yield [seg for seg in (f.result() for f in ahead) if seg is not None]
             ahead = futures
         if ahead is not None:
-            yield [seg for f in ahead for seg in f.result()]
+            yield [seg for seg in (f.result() for f in ahead) if seg is not None]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

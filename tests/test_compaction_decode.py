@@ -1,7 +1,8 @@
 """The native segment decoder gives exactly what the Python decoder gives.
 
-``compaction.inbox.decode`` parses plain metric lines with Arrow's JSON reader
-and leaves everything else to ``decode_python`` (the reference). For crafted
+``compaction.inbox.decode`` decodes metric lines natively (msgspec, with the
+metric event's schema) and leaves everything else to ``decode_python`` (the
+reference). For crafted
 edge cases and for random segments (hypothesis) both must produce the same
 metric rows (bit for bit: NaN, ±inf, -0.0, big integers, unicode), the same other
 events with their raw lines, and the same quarantined lines; and a compaction
@@ -22,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compaction import compact
+from compaction import compact, native_decode
 from compaction.inbox import NATIVE_ENV, DecodedSegment, decode, decode_python
 from evtrack import events as ev
 from evtrack import manifest as mf
@@ -80,6 +81,9 @@ def both(data: bytes) -> DecodedSegment:
     return native
 
 
+needs_native = pytest.mark.skipif(not native_decode.available(), reason="msgspec is not installed")
+
+
 def used_native(seg: DecodedSegment) -> bool:
     return seg.columns is not None and seg.columns.num_rows > 0 and not seg.bad
 
@@ -87,6 +91,7 @@ def used_native(seg: DecodedSegment) -> bool:
 # -- the native path is taken where it should be -----------------------------------
 
 
+@needs_native
 def test_plain_metric_segment_is_decoded_natively() -> None:
     seg = both(canonical(500))
     assert used_native(seg) and seg.columns.num_rows == 500 and not seg.metrics
@@ -94,16 +99,17 @@ def test_plain_metric_segment_is_decoded_natively() -> None:
     assert seg.columns.column("step").type == pa.int64()
 
 
+@needs_native
 def test_mixed_segment_decodes_metrics_natively_and_the_rest_in_python() -> None:
     run = ev.encode(ev.RunCreated(eid="w-0", ts=1, run_id="r1", experiment_id="1", run_name="ü-run", user_id="u",
                                   start_time=1, artifact_uri="file:///a", tags={"k": "v"}))
     data = run + canonical(3) + param("w-10") + line(metric("w-11", "NaN")) + line(metric("w-12", "-Infinity"))
     data += canonical(2, start=20) + ev.encode(ev.TagSet(eid="w-30", ts=1, run_id="r1", key="t", value='"q"'))
     seg = both(data)
-    assert used_native(seg) and seg.columns.num_rows == 5
+    assert used_native(seg) and seg.columns.num_rows == 7 and not seg.metrics
     assert [e.eid for e, _ in seg.events] == ["w-0", "w-10", "w-30"]
-    values = [r[4] for r in seg.metrics]
-    assert math.isnan(values[0]) and values[1] == -math.inf
+    values = dict(zip(seg.columns.column("eid").to_pylist(), seg.columns.column("value").to_pylist()))
+    assert math.isnan(values["w-11"]) and values["w-12"] == -math.inf
 
 
 # -- edge cases: native or not, the result is the Python one -----------------------
@@ -149,6 +155,18 @@ EDGE_LINES = {
                   orjson.dumps(metric()) + b" " + orjson.dumps(metric()), orjson.dumps(metric()) + b",",
                   b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":1,"step":1,'
                   b'"timestamp":1,}', orjson.dumps(metric()) + b" /* c */"],
+    "renamed_field": [line(metric()).replace(old, new, 1) for old, new in (
+        (b'"v":', b'"w":'), (b'"eid":', b'"eId":'), (b'"ts":', b'"tz":'), (b'"run_id":', b'"runid":'),
+        (b'"key":', b'"kee":'), (b'"value":', b'"valeu":'), (b'"step":', b'"stop":'),
+        (b'"timestamp":', b'"timestamq":'), (b'{"v":1', b'{"v":2'))],
+    "int_text": [line(metric()).replace(b'"step":3', b'"step":' + text) for text in (
+        b"03", b"-03", b"00", b"-0", b"1.0", b"1e3", b"+3", b"3 ", b"--3", b"-", b"99999999999999999999")],
+    "line_ending": [line(metric(timestamp=12345)).replace(b"}\n", end) for end in (
+        b"\n", b"]\n", b"}}\n", b"} \n", b"}x\n")],
+    "duplicate_type": [line(metric()).replace(b'"type":"metric"', b'"type":"metric","type":"metrik"'),
+                       line(metric()).replace(b'"type":"metric"', b'"type":"metrik","type":"metric"')],
+    "two_events_on_a_line": [orjson.dumps(metric("w-1")) + b"," + orjson.dumps(metric("w-2")),
+                             orjson.dumps(metric("w-1")) + b", " + orjson.dumps(metric("w-2"))],
     "type_tag_inside_a_string": [metric(key='"type":"metric"'), param("w-2", value='"type":"metric"').rstrip()],
 }
 
@@ -168,6 +186,13 @@ def test_each_edge_case_decodes_as_in_python(name: str, index: int, where: str) 
 @pytest.mark.parametrize("name", sorted(EDGE_LINES))
 def test_edge_cases_together_decode_as_in_python(name: str) -> None:
     both(canonical(3) + b"".join(line(x) for x in EDGE_LINES[name]) + param("w-99"))
+
+
+def test_a_tag_counted_twice_does_not_stand_for_a_line_without_it() -> None:
+    twice = line(metric("w-1")).replace(b'"type":"metric"', b'"type":"metric","type":"metric"')
+    other = line(metric("w-2", type="metrik"))
+    seg = both(twice + other)
+    assert len(seg.bad) == 1 and seg.event_count == 1
 
 
 @pytest.mark.parametrize("data", [canonical(3)[:-1], b"\n" + canonical(3), canonical(2) + b"\n" + canonical(2),
@@ -255,14 +280,15 @@ PLAIN_METRIC = st.builds(
     step=st.integers(I64_MIN, I64_MAX), timestamp=st.integers(I64_MIN, I64_MAX))
 
 
+@needs_native
 @settings(max_examples=200, deadline=None)
 @given(lines=st.lists(PLAIN_METRIC, min_size=1, max_size=25), nan_at=st.none() | st.integers(0, 24))
 def test_metrics_as_writers_encode_them_are_decoded_natively(lines: list[bytes], nan_at: int | None) -> None:
-    if nan_at is not None:  # one NaN point goes through Python, the others stay native
+    if nan_at is not None:  # NaN travels as a string: still native
         lines.insert(nan_at, ev.encode_metric_line("w-nan", 1, "r1", "k", math.nan, 1, 1))
     seg = both(b"".join(lines))
-    assert used_native(seg)
-    assert seg.columns.num_rows == len(lines) - (nan_at is not None)
+    assert used_native(seg) and not seg.metrics
+    assert seg.columns.num_rows == len(lines)
 
 
 # -- a compaction writes the same rows either way ----------------------------------------

@@ -482,7 +482,7 @@ def test_unreachable_s3_endpoint_is_a_one_line_store_error_and_recovers(
     )
     store.put("events/seg-1", b"before")
     server.stop()
-    started = time.monotonic()
+    slowest = 0.0
     for op in (
         lambda: store.get("events/seg-1"),
         lambda: store.read_range("events/seg-1", 0, 3),
@@ -491,15 +491,17 @@ def test_unreachable_s3_endpoint_is_a_one_line_store_error_and_recovers(
         lambda: store.put_if_absent("events/seg-3", b"x"),
         lambda: list(store.list("events/")),
     ):
+        started = time.monotonic()
         with pytest.raises(StoreError) as info:
             op()
+        slowest = max(slowest, time.monotonic() - started)
         assert not isinstance(info.value, (ObjectNotFoundError, CommitConflictError))
         message = str(info.value)
         assert "\n" not in message
         assert "outage-bucket" in message and server.url in message
     with pytest.raises(StoreError, match="get of s3://outage-bucket/p/events/seg-1 via"):
         store.get("events/seg-1")
-    assert time.monotonic() - started < 10
+    assert slowest < 5, f"an operation took {slowest:.1f} s to report the outage (2 attempts, 1 s connect timeout)"
     server.start()  # same port, same data
     assert store.get("events/seg-1") == b"before"
     assert keys(store) == ["events/seg-1"]

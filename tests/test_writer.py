@@ -248,7 +248,9 @@ def test_s3_outage_mid_run_loses_nothing_and_duplicates_nothing(outage_s3: Any, 
         peak = max(peak, writer.pending_bytes())
         if step % 50 == 0:
             time.sleep(0.02)  # let the writer thread try (and fail) to reach the store
-    assert slowest < 0.05, f"a log call took {slowest * 1000:.1f} ms during the outage"
+    # a call that waited on the store would take a connect attempt and its retries (seconds);
+    # the bound leaves room for a loaded 2-core machine's scheduling stalls
+    assert slowest < 0.25, f"a log call took {slowest * 1000:.1f} ms during the outage"
     assert peak <= 20_000 + 200  # memory stays bounded: the buffer parks in the spool
 
     result = client.flush()

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import functools
-import logging
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 from evtrack.errors import EvtrackError
 from evtrack.server.rest.protocol import PermissionDeniedError, read_body
-from evtrack.server.ui.render import error_page
-
-log = logging.getLogger("evtrack.server")
+from evtrack.server.ui.render import answer
 
 
 class CrossSiteRequestError(PermissionDeniedError):
@@ -57,11 +54,10 @@ def write_form(fn: Callable[[Any, dict[str, str]], Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     async def endpoint(request):
-        try:
+        async def produce():
             check_access(request, write=True)
             check_same_origin(request)
-            body = await read_body(request, request.app.state.config.max_request_bytes)
-            form = parse_form(body)
+            form = parse_form(await read_body(request, request.app.state.config.max_request_bytes))
 
             def call():
                 response = fn(request, form)
@@ -69,11 +65,7 @@ def write_form(fn: Callable[[Any, dict[str, str]], Any]) -> Callable[..., Any]:
                 return response
 
             return await run_in_threadpool(call)
-        except EvtrackError as exc:
-            return error_page(request, exc)
-        except Exception:
-            log.exception("evtrack ui: unexpected error in %s %s", request.method, request.url.path)
-            return error_page(request, EvtrackError(
-                f"Internal error while handling {request.url.path}; see the server log"))
+
+        return await answer(request, produce)
 
     return endpoint

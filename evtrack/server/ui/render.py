@@ -149,6 +149,18 @@ _ERROR_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 413: "R
                  500: "Internal error", 503: "Store unavailable"}
 
 
+async def answer(request, produce: Callable[[], Any]):
+    """``await produce()``; an :class:`EvtrackError` becomes its error page, anything else a plain 500."""
+    try:
+        return await produce()
+    except EvtrackError as exc:
+        return error_page(request, exc)
+    except Exception:
+        log.exception("evtrack ui: unexpected error in %s %s", request.method, request.url.path)
+        return error_page(request, EvtrackError(
+            f"Internal error while handling {request.url.path}; see the server log"))
+
+
 def page(fn: Callable[..., Any]) -> Callable[..., Any]:
     """An endpoint from a blocking ``fn(request) -> Response``: run on the thread pool, read
     access checked, an :class:`EvtrackError` shown as an error page, anything else a plain 500."""
@@ -158,14 +170,10 @@ def page(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     async def endpoint(request):
-        try:
+        async def produce():
             check_access(request, write=False)
             return await run_in_threadpool(fn, request)
-        except EvtrackError as exc:
-            return error_page(request, exc)
-        except Exception:
-            log.exception("evtrack ui: unexpected error in %s %s", request.method, request.url.path)
-            return error_page(request, EvtrackError(
-                f"Internal error while rendering {request.url.path}; see the server log"))
+
+        return await answer(request, produce)
 
     return endpoint

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from evtrack.entities import DatasetInput, Experiment, Metric, Run, RunInfo
@@ -199,21 +199,25 @@ def run_json(run: Run, config: Any,
 # -- request fields -----------------------------------------------------------------------
 
 
-def parse_key_values(items: Any, name: str) -> list[tuple[str, str]]:
-    """A request's list of ``{"key", "value"}`` objects as (key, value) pairs (value "" when unset)."""
-    if items is None or items == "":
-        return []
+def request_objects(items: Any, name: str) -> Iterator[tuple[str, Params]]:
+    """Each object of a request's list field, with its path (``name[i]``) and its fields as
+    :class:`Params` keyed ``name[i].field`` so a missing or bad field is named exactly."""
     if not isinstance(items, list):
         raise InvalidParameterError(f"Invalid value for parameter '{name}' supplied: expected a list of "
                                     "{\"key\": ..., \"value\": ...} objects")
-    pairs = []
     for i, item in enumerate(items):
         path = f"{name}[{i}]"
         if not isinstance(item, dict):
             raise InvalidParameterError(f"Invalid value for parameter '{path}' supplied: expected an object")
-        fields = Params({f"{path}.{k}": v for k, v in item.items()})
-        pairs.append((fields.str(f"{path}.key", required=True), fields.str(f"{path}.value", default="")))
-    return pairs
+        yield path, Params({f"{path}.{k}": v for k, v in item.items()})
+
+
+def parse_key_values(items: Any, name: str) -> list[tuple[str, str]]:
+    """A request's list of ``{"key", "value"}`` objects as (key, value) pairs (value "" when unset)."""
+    if items is None or items == "":
+        return []
+    return [(fields.str(f"{path}.key", required=True), fields.str(f"{path}.value", default=""))
+            for path, fields in request_objects(items, name)]
 
 
 _VIEW_TYPES = {"ACTIVE_ONLY": 1, "DELETED_ONLY": 2, "ALL": 3}

@@ -173,17 +173,9 @@ def delete_tag(ctx: ApiContext, params: Params) -> dict[str, Any]:
 
 
 def _batch_metrics(items: list[Any]) -> list[Metric]:
-    metrics = []
-    for i, item in enumerate(items):
-        path = f"metrics[{i}]"
-        if not isinstance(item, dict):
-            raise InvalidParameterError(f"Invalid value for parameter '{path}' supplied: expected an object")
-        fields = Params({f"{path}.{k}": v for k, v in item.items()})
-        metrics.append(Metric(fields.str(f"{path}.key", required=True),
-                              fields.float(f"{path}.value", required=True),
-                              fields.int(f"{path}.timestamp", required=True),
-                              fields.int(f"{path}.step", default=0)))
-    return metrics
+    return [Metric(fields.str(f"{path}.key", required=True), fields.float(f"{path}.value", required=True),
+                   fields.int(f"{path}.timestamp", required=True), fields.int(f"{path}.step", default=0))
+            for path, fields in convert.request_objects(items, "metrics")]
 
 
 @api("runs/log-batch", write=True)

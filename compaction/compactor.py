@@ -108,7 +108,7 @@ Progress = Callable[[int, int, int], None]  # (segments done, segments total, ev
 class Compactor:
     """Folds a store's inbox into its tables; safe to run concurrently with others."""
 
-    def __init__(self, store: ObjectStore, *, grace_seconds: float = 300.0, batch_bytes: int = 64 << 20,
+    def __init__(self, store: ObjectStore, *, grace_seconds: float = 300.0, batch_bytes: int = 16 << 20,
                  max_segments_per_commit: int = 20_000, max_attempts: int = 10,
                  progress: Progress | None = None, writer_retention_days: float = 30.0) -> None:
         self.store = store

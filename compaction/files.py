@@ -127,11 +127,35 @@ def sort_metrics(table: pa.Table) -> pa.Table:
 
     NaN values sort last: MLflow's 'latest' order.
     """
-    keys = pa.table({"run": _ranks(table.column("run_id")), "key": _ranks(table.column("key")),
-                     "step": table.column("step"), "timestamp": table.column("timestamp"),
-                     "value": table.column("value")})
-    order = pc.sort_indices(keys, [(name, "ascending") for name in keys.column_names])
+    key_ranks = _ranks(table.column("key"))
+    keys_n = len(pc.unique(key_ranks))
+    series = pc.add(pc.multiply(_ranks(table.column("run_id")).cast(pa.int64()), keys_n), key_ranks.cast(pa.int64()))
+    # Writers log a series' points in order: a stable sort by series is then the whole sort.
+    order = pc.sort_indices(series)
+    step, timestamp, value = (pc.take(table.column(name), order) for name in ("step", "timestamp", "value"))
+    if not _in_point_order(pc.take(series, order), step, timestamp, value):
+        keys = pa.table({"series": series, "step": table.column("step"), "timestamp": table.column("timestamp"),
+                         "value": table.column("value")})
+        order = pc.sort_indices(keys, [(name, "ascending") for name in keys.column_names])
     return table.select(_SERIES).take(order)
+
+
+def _in_point_order(series: pa.Array, step: pa.Array, timestamp: pa.Array, value: pa.Array) -> bool:
+    """Whether, within each series, rows are in (step, timestamp, value) order (NaN last)."""
+    n = len(series)
+    if n < 2:
+        return True
+
+    def pairs(column):
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        return column.slice(0, n - 1), column.slice(1)
+
+    (s0, s1), (a0, a1), (t0, t1), (v0, v1) = pairs(series), pairs(step), pairs(timestamp), pairs(value)
+    nan_first = pc.and_(pc.is_nan(v0), pc.invert(pc.is_nan(v1)))
+    value_after = pc.or_(pc.greater(v0, v1), nan_first)
+    after = pc.or_(pc.greater(a0, a1), pc.and_(pc.equal(a0, a1), pc.or_(
+        pc.greater(t0, t1), pc.and_(pc.equal(t0, t1), value_after))))
+    return not pc.any(pc.and_(pc.equal(s0, s1), after)).as_py()
 
 
 def latest_rows(sorted_metrics: pa.Table) -> pa.Table:

@@ -8,8 +8,9 @@ entirely in Python (``decode_python``, the reference), which checks metric
 events field by field; a line that fails is returned as a ``BadLine`` for
 quarantine — the rest of the segment still folds.
 
-Segments are fetched and decoded by a pool of threads, one batch ahead of the
-caller, so that reading and decoding overlap with writing the previous batch.
+Segments are fetched by a pool of threads and decoded by one more, one batch
+ahead of the caller, so that reading and decoding overlap with writing the
+previous batch.
 """
 
 from __future__ import annotations
@@ -219,22 +220,31 @@ def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
         columns = metric_columns(data, data.count(b"\n"))
         if columns is not None:
             return DecodedSegment(key, len(data), columns=columns)
-    lines = data[:-1].split(b"\n")
-    first, end = 0, len(lines)
-    while first < end and _METRIC_TAG not in lines[first]:
-        first += 1
-    while end > first and _METRIC_TAG not in lines[end - 1]:
-        end -= 1
-    if first == end:
+    # [start, stop): the lines from the first metric line to the last, found from both ends
+    head_lines, start = 0, 0
+    while start < len(data):
+        eol = data.index(b"\n", start)
+        if data.find(_METRIC_TAG, start, eol) >= 0:
+            break
+        head_lines, start = head_lines + 1, eol + 1
+    if start == len(data):
         return None  # no metric point: the Python path
-    start = sum(len(line) + 1 for line in lines[:first])
-    stop = len(data) - sum(len(line) + 1 for line in lines[end:])
-    columns = metric_columns(data[start:stop], end - first)
+    stop = len(data)
+    while True:
+        sol = data.rfind(b"\n", 0, stop - 1) + 1
+        if data.find(_METRIC_TAG, sol, stop) >= 0:
+            break
+        stop = sol
+    block = data[start:stop]
+    lines_in_block = block.count(b"\n")
+    columns = metric_columns(block, lines_in_block)
     if columns is None:
         return None
     seg = DecodedSegment(key, len(data), columns=columns)
-    for no in [*range(1, first + 1), *range(end + 1, len(lines) + 1)]:
-        line = lines[no - 1]
+    head = data[:start].split(b"\n")[:-1]
+    tail = data[stop:-1].split(b"\n") if stop < len(data) else []
+    numbered = [*enumerate(head, start=1), *enumerate(tail, start=head_lines + lines_in_block + 1)]
+    for no, line in numbered:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -245,12 +255,16 @@ def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
     return seg
 
 
-def _fetch(store: ObjectStore, info: ObjectInfo) -> DecodedSegment | None:
+def _get(store: ObjectStore, info: ObjectInfo) -> bytes | None:
     try:
-        data = store.get(info.key)
+        return store.get(info.key)
     except ObjectNotFoundError:
         return None  # deleted since listed (another compactor folded it)
-    return decode(info.key, data)
+
+
+def _decode_fetched(info: ObjectInfo, fetched: Future) -> DecodedSegment | None:
+    data = fetched.result()
+    return None if data is None else decode(info.key, data)
 
 
 def _chunks(infos: list[ObjectInfo], size_bytes: int) -> Iterator[list[ObjectInfo]]:
@@ -266,25 +280,29 @@ def _chunks(infos: list[ObjectInfo], size_bytes: int) -> Iterator[list[ObjectInf
         yield chunk
 
 
-def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int = 64 << 20,
+def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int = 16 << 20,
                   threads: int = 8) -> Iterator[list[DecodedSegment]]:
     """Yield decoded segments in batches of about ``batch_bytes``, in order.
 
-    ``threads`` threads fetch and decode; the next batch is fetched and decoded
-    while the caller works on the current one, so at most two batches are in memory.
+    ``threads`` threads fetch; one thread decodes, in order (decoding holds the
+    GIL, so more decoders would only contend for it). The next batch is fetched
+    and decoded while the caller works on the current one, so at most two
+    batches are in memory.
     """
-    pool = ThreadPoolExecutor(max(1, threads))
+    fetchers = ThreadPoolExecutor(max(1, threads), thread_name_prefix="evtrack-fetch")
+    decoder = ThreadPoolExecutor(1, thread_name_prefix="evtrack-decode")
     try:
         ahead: list[Future] | None = None
         for batch in _chunks(infos, batch_bytes):
-            futures = [pool.submit(_fetch, store, info) for info in batch]
+            futures = [decoder.submit(_decode_fetched, info, fetchers.submit(_get, store, info)) for info in batch]
             if ahead is not None:
                 yield [seg for seg in (f.result() for f in ahead) if seg is not None]
             ahead = futures
         if ahead is not None:
             yield [seg for seg in (f.result() for f in ahead) if seg is not None]
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        decoder.shutdown(wait=True, cancel_futures=True)
+        fetchers.shutdown(wait=True, cancel_futures=True)
 
 
 def segment_writer(key: str) -> tuple[str, int] | None:

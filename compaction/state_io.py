@@ -7,6 +7,7 @@ time an event needs them; at the end it writes exactly those partitions again.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from evtrack import tables
@@ -77,27 +78,30 @@ class PartitionedState:
             ids.update(r for r in d if tables.partition_of(r) == partition)
         return ids
 
-    def write(self, version: int) -> tuple[dict[str, list[WrittenFile]], dict[str, set[str]]]:
-        """Write the touched partitions; returns (new files per table, replaced partitions per table)."""
-        new: dict[str, list[WrittenFile]] = {}
-        replaced: dict[str, set[str]] = {}
+    def write(self, version: int, threads: int = 8) -> tuple[dict[str, list[WrittenFile]], dict[str, set[str]]]:
+        """Write the touched partitions; returns (new files per table, replaced partitions per table).
+
+        The files are encoded and uploaded by ``threads`` threads (Parquet encoding and
+        uploads release the GIL), in a fixed order in the result.
+        """
+        jobs: list[tuple[str, str, Any]] = []  # (table, partition, rows)
         for part in sorted(self.partitions):
-            for name, data in tables.run_tables(self.state, self._runs_in(part)).items():
-                replaced.setdefault(name, set()).add(part)
-                if data.num_rows:
-                    new.setdefault(name, []).append(write_table(self.store, name, data, version, part))
+            jobs += [(name, part, data) for name, data in tables.run_tables(self.state, self._runs_in(part)).items()]
         if self.experiments_loaded:
-            for name, data in tables.experiment_tables(self.state).items():
-                replaced.setdefault(name, set()).add(tables.EXPERIMENT_PARTITION)
-                if data.num_rows:
-                    new.setdefault(name, []).append(
-                        write_table(self.store, name, data, version, tables.EXPERIMENT_PARTITION))
+            jobs += [(name, tables.EXPERIMENT_PARTITION, data)
+                     for name, data in tables.experiment_tables(self.state).items()]
         if self.registry_loaded:
-            for name, data in tables.registry_tables(self.state).items():
-                replaced.setdefault(name, set()).add(tables.EXPERIMENT_PARTITION)
-                if data.num_rows:
-                    new.setdefault(name, []).append(
-                        write_table(self.store, name, data, version, tables.EXPERIMENT_PARTITION))
+            jobs += [(name, tables.EXPERIMENT_PARTITION, data)
+                     for name, data in tables.registry_tables(self.state).items()]
+        replaced: dict[str, set[str]] = {}
+        for name, part, _ in jobs:
+            replaced.setdefault(name, set()).add(part)
+        jobs = [job for job in jobs if job[2].num_rows]
+        with ThreadPoolExecutor(max(1, min(threads, len(jobs)))) as pool:
+            files = list(pool.map(lambda job: write_table(self.store, job[0], job[2], version, job[1]), jobs))
+        new: dict[str, list[WrittenFile]] = {}
+        for (name, _, _), written in zip(jobs, files):
+            new.setdefault(name, []).append(written)
         return new, replaced
 
 

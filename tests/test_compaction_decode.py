@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from typing import Any
 
 import orjson
@@ -329,3 +330,42 @@ def test_compaction_writes_the_same_rows_with_and_without_the_native_decoder(
         results[native] = {name: _rows(_table(store, name)) for name in ("events", "metrics", "latest_metrics")}
     assert results["1"] == results["0"]
     assert len(results["1"]["events"]) == 705
+
+
+def struct_bits(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
+POINT = st.tuples(st.sampled_from(("r1", "r2", "r10")), st.sampled_from(("loss", "acc")), st.integers(-3, 3),
+                  st.integers(0, 2), st.sampled_from((0.0, -0.0, 1.0, -1.0, math.nan, math.inf, -math.inf)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(points=st.lists(POINT, max_size=40), writer_order=st.booleans())
+def test_metrics_are_written_in_series_then_point_order(points: list[tuple], writer_order: bool) -> None:
+    """Rows end up ordered by run, key, step, timestamp, value (NaN last), ties in arrival order."""
+    from compaction.files import latest_rows, sort_metrics
+
+    if writer_order:  # how writers log: each series' points already in order
+        points = sorted(points, key=lambda p: (p[2], p[3], math.isnan(p[4]), 0.0 if math.isnan(p[4]) else p[4]))
+    arrival = [(run, key, step, ts, value, i) for i, (run, key, step, ts, value) in enumerate(points)]
+    columns = {"eid": [f"e{i}" for i in range(len(points))], "ts": [0] * len(points),
+               "run_id": [p[0] for p in points], "key": [p[1] for p in points], "value": [p[4] for p in points],
+               "step": [p[2] for p in points], "timestamp": [p[3] for p in points]}
+    table = pa.table(columns, schema=pa.schema([(name, pa.float64() if name == "value" else pa.string()
+                                                 if name in ("eid", "run_id", "key") else pa.int64())
+                                                for name in columns]))
+
+    def order(p: tuple) -> tuple:
+        run, key, step, ts, value, i = p
+        return run, key, step, ts, math.isnan(value), 0.0 if math.isnan(value) else value, i
+
+    want = sorted(arrival, key=order)
+    got = sort_metrics(table)
+    assert got.column_names == ["run_id", "key", "value", "step", "timestamp"]
+    rows = list(zip(*(got.column(c).to_pylist() for c in ("run_id", "key", "step", "timestamp", "value"))))
+    expect = [(run, key, step, ts, value) for run, key, step, ts, value, _ in want]
+    assert [r[:4] for r in rows] == [e[:4] for e in expect]
+    assert [struct_bits(r[4]) for r in rows] == [struct_bits(e[4]) for e in expect]  # -0.0 and NaN exactly
+    latest = latest_rows(got).to_pylist()
+    assert [(r["run_id"], r["key"]) for r in latest] == sorted({(p[0], p[1]) for p in points})

@@ -171,7 +171,7 @@ class Compactor:
         try:
             done = len(chunk) - len(segments)
             for batch in fetch_batches(self.store, segments, self.batch_bytes):
-                for seg in batch:
+                for seg in batch.segments:
                     writer = mf.parse_segment_key(seg.key)
                     assert writer is not None
                     if seg.bad:
@@ -183,7 +183,7 @@ class Compactor:
                     stats.segments += 1
                     stats.events += seg.event_count
                 write_batch(part, batch, metrics_out, events_out)
-                done += len(batch)
+                done += len(batch.segments)
                 if self.progress:
                     self.progress(report.segments + done, report.segments + len(chunk), report.events + stats.events)
             written = [f for f in (metrics_out.close(), events_out.close()) if f is not None]

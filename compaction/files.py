@@ -200,13 +200,11 @@ def write_metric_batch(part, metrics: pa.Table, metrics_out: "TableFileWriter | 
         part.add_metric(run_id, key, value, step, timestamp)
 
 
-def write_batch(part, segments: list, metrics_out: "TableFileWriter", events_out: "TableFileWriter") -> None:
-    """Write one batch of decoded segments: metric rows column-wise, other events as rows."""
-    tables_ = [seg.metric_table() for seg in segments]
-    tables_ = [t for t in tables_ if t.num_rows]
-    if tables_:
-        write_metric_batch(part, pa.concat_tables(tables_), metrics_out, events_out)
-    others = [pair for seg in segments for pair in seg.events]
+def write_batch(part, batch, metrics_out: "TableFileWriter", events_out: "TableFileWriter") -> None:
+    """Write one ``DecodedBatch``: its metric table column-wise, the other events as rows."""
+    if batch.metrics.num_rows:
+        write_metric_batch(part, batch.metrics, metrics_out, events_out)
+    others = [pair for seg in batch.segments for pair in seg.events]
     if others:
         events_out.write(event_rows_table(others))
 

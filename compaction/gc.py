@@ -190,7 +190,7 @@ def _tail_lifecycle_events(store: ObjectStore, base: mf.Manifest) -> list[ev.Eve
     new, _ = pending_segments(store, base)
     found: list[ev.Event] = []
     for batch in fetch_batches(store, new):
-        for seg in batch:
+        for seg in batch.segments:
             found.extend(e for e, _line in seg.events if isinstance(e, _LIFECYCLE_EVENTS))
     return found
 

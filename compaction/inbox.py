@@ -29,7 +29,7 @@ from evtrack.manifest import Manifest, parse_segment_key
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.writer import INBOX
 
-from compaction.native_decode import METRIC_COLUMNS, metric_columns
+from compaction.native_decode import METRIC_COLUMNS, metric_rows, rows_table
 from compaction.native_decode import available as native_available
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 NATIVE_ENV = "EVTRACK_COMPACT_NATIVE"  # "0" turns the native decoder off (everything in Python)
 _METRIC_TAG = b'"type":"metric"'  # how writers spell it; lines spelling it otherwise take the Python path
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_ROWS_PER_CONVERSION = 1000
 _METRIC_FIELDS = frozenset(("v", "eid", "type", "ts", "run_id", "key", "value", "step", "timestamp"))
 
 # A metric row: (eid, ts, run_id, key, value, step, timestamp)
@@ -51,7 +52,9 @@ class DecodedSegment:
     key: str
     size: int
     metrics: list[MetricRow] = field(default_factory=list)  # rows decoded one by one
-    columns: "pa.Table | None" = None  # rows decoded column-wise (the fast path)
+    columns: "pa.Table | None" = None  # rows decoded column-wise by the Python path
+    native: list = field(default_factory=list)  # rows decoded natively (compaction.native_decode)
+    converted: int = 0  # native rows already turned into the batch's columns
     events: list[tuple[Event, bytes]] = field(default_factory=list)
     bad: list[BadLine] = field(default_factory=list)
 
@@ -59,20 +62,37 @@ class DecodedSegment:
     def event_count(self) -> int:
         """Good events in the segment."""
         fast = self.columns.num_rows if self.columns is not None else 0
-        return fast + len(self.metrics) + len(self.events)
+        return fast + len(self.native) + self.converted + len(self.metrics) + len(self.events)
 
     def metric_table(self) -> "pa.Table":
         """Every metric event of the segment as one table (METRIC_COLUMNS)."""
-        import pyarrow as pa
+        return metric_table([self])
 
-        parts = [] if self.columns is None else [self.columns]
-        if self.metrics:
-            rows = self.metrics
-            parts.append(pa.table([pa.array([r[i] for r in rows], t) for i, (_, t) in enumerate(_metric_types())],
-                                  names=METRIC_COLUMNS))
-        if not parts:
-            return pa.table([pa.array([], t) for _, t in _metric_types()], names=METRIC_COLUMNS)
-        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+@dataclass
+class DecodedBatch:
+    """Consecutive segments, decoded, with all their metric events as one table."""
+
+    segments: list[DecodedSegment]
+    metrics: "pa.Table"
+
+
+def metric_table(segments: list[DecodedSegment], converted: list["pa.Table"] | None = None) -> "pa.Table":
+    """Every metric event of ``segments`` as one table (METRIC_COLUMNS); ``converted``: native rows as columns."""
+    import pyarrow as pa
+
+    parts = [seg.columns for seg in segments if seg.columns is not None and seg.columns.num_rows]
+    parts += converted or []
+    native = [row for seg in segments for row in seg.native]
+    if native:
+        parts.append(rows_table(native))
+    rows = [row for seg in segments for row in seg.metrics]
+    if rows:
+        parts.append(pa.table([pa.array([r[i] for r in rows], t) for i, (_, t) in enumerate(_metric_types())],
+                              names=METRIC_COLUMNS))
+    if not parts:
+        return pa.table([pa.array([], t) for _, t in _metric_types()], names=METRIC_COLUMNS)
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
 
 def pending_segments(store: ObjectStore, manifest: Manifest) -> tuple[list[ObjectInfo], list[ObjectInfo]]:
@@ -210,18 +230,20 @@ def decode(key: str, data: bytes) -> DecodedSegment:
 def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
     """The segment with its metric lines decoded natively and the others in Python; None to leave it to Python.
 
-    Writers put a run's other events around its metric points, so the metric
-    lines are usually one run in the middle: it is decoded in one call, and the
-    lines before and after it in Python.
+    Most segments hold nothing but metric points: they are decoded in one call.
+    Writers put a run's other events (creation, params, tags) mostly before and
+    after its points; when the lines between the first and the last point are
+    all points, they are decoded in one call and the lines around them in Python.
+    Otherwise the metric lines, wherever they are, are gathered first.
     """
     head = data[: data.find(b"\n")]
     tail = data[data.rfind(b"\n", 0, -1) + 1: -1]
     if _METRIC_TAG in head and _METRIC_TAG in tail:  # the common case: a segment of metric points
-        columns = metric_columns(data, data.count(b"\n"))
-        if columns is not None:
-            return DecodedSegment(key, len(data), columns=columns)
-    # [start, stop): the lines from the first metric line to the last, found from both ends
-    head_lines, start = 0, 0
+        lines = data.count(b"\n")
+        if data.count(_METRIC_TAG) == lines:
+            rows = metric_rows(data, lines)
+            return None if rows is None else DecodedSegment(key, len(data), native=rows)
+    head_lines, start = 0, 0  # [start, stop): from the first metric line to the last
     while start < len(data):
         eol = data.index(b"\n", start)
         if data.find(_METRIC_TAG, start, eol) >= 0:
@@ -235,16 +257,22 @@ def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
         if data.find(_METRIC_TAG, sol, stop) >= 0:
             break
         stop = sol
-    block = data[start:stop]
-    lines_in_block = block.count(b"\n")
-    columns = metric_columns(block, lines_in_block)
-    if columns is None:
+    block_lines = data.count(b"\n", start, stop)
+    if data.count(_METRIC_TAG, start, stop) == block_lines:
+        points = data[start:stop]
+        others = [*enumerate(data[:start].split(b"\n")[:-1], start=1),
+                  *enumerate(data[stop:-1].split(b"\n") if stop < len(data) else [],
+                             start=head_lines + block_lines + 1)]
+    else:  # other events among the points
+        numbered = list(enumerate(data[:-1].split(b"\n"), start=1))
+        points = b"".join(line + b"\n" for _, line in numbered if _METRIC_TAG in line)
+        others = [(no, line) for no, line in numbered if _METRIC_TAG not in line]
+        block_lines = len(numbered) - len(others)
+    rows = metric_rows(points, block_lines)
+    if rows is None:
         return None
-    seg = DecodedSegment(key, len(data), columns=columns)
-    head = data[:start].split(b"\n")[:-1]
-    tail = data[stop:-1].split(b"\n") if stop < len(data) else []
-    numbered = [*enumerate(head, start=1), *enumerate(tail, start=head_lines + lines_in_block + 1)]
-    for no, line in numbered:
+    seg = DecodedSegment(key, len(data), native=rows)
+    for no, line in others:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -262,9 +290,30 @@ def _get(store: ObjectStore, info: ObjectInfo) -> bytes | None:
         return None  # deleted since listed (another compactor folded it)
 
 
-def _decode_fetched(info: ObjectInfo, fetched: Future) -> DecodedSegment | None:
-    data = fetched.result()
-    return None if data is None else decode(info.key, data)
+def _decode_batch(infos: list[ObjectInfo], fetched: list[Future]) -> DecodedBatch:
+    """Decode fetched segments in order; native rows become columns every ~1,000 rows.
+
+    Converting in groups pays Arrow's per-call cost once per group rather than per
+    small segment, while the rows are still in cache, and frees them early.
+    """
+    segments: list[DecodedSegment] = []
+    converted: list[pa.Table] = []
+    pending: list = []
+    for info, future in zip(infos, fetched):
+        data = future.result()
+        if data is None:
+            continue
+        seg = decode(info.key, data)
+        segments.append(seg)
+        if seg.native:
+            pending += seg.native
+            seg.converted, seg.native = len(seg.native), []
+            if len(pending) >= _ROWS_PER_CONVERSION:
+                converted.append(rows_table(pending))
+                pending = []
+    if pending:
+        converted.append(rows_table(pending))
+    return DecodedBatch(segments, metric_table(segments, converted))
 
 
 def _chunks(infos: list[ObjectInfo], size_bytes: int) -> Iterator[list[ObjectInfo]]:
@@ -281,25 +330,25 @@ def _chunks(infos: list[ObjectInfo], size_bytes: int) -> Iterator[list[ObjectInf
 
 
 def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int = 16 << 20,
-                  threads: int = 8) -> Iterator[list[DecodedSegment]]:
+                  threads: int = 8) -> Iterator[DecodedBatch]:
     """Yield decoded segments in batches of about ``batch_bytes``, in order.
 
     ``threads`` threads fetch; one thread decodes, in order (decoding holds the
-    GIL, so more decoders would only contend for it). The next batch is fetched
-    and decoded while the caller works on the current one, so at most two
-    batches are in memory.
+    GIL, so more decoders would only contend for it), and turns each batch's
+    metric events into columns in one go. The next batch is fetched and decoded
+    while the caller works on the current one, so at most two batches are in memory.
     """
     fetchers = ThreadPoolExecutor(max(1, threads), thread_name_prefix="evtrack-fetch")
     decoder = ThreadPoolExecutor(1, thread_name_prefix="evtrack-decode")
     try:
-        ahead: list[Future] | None = None
-        for batch in _chunks(infos, batch_bytes):
-            futures = [decoder.submit(_decode_fetched, info, fetchers.submit(_get, store, info)) for info in batch]
+        ahead: Future | None = None
+        for chunk in _chunks(infos, batch_bytes):
+            batch = decoder.submit(_decode_batch, chunk, [fetchers.submit(_get, store, info) for info in chunk])
             if ahead is not None:
-                yield [seg for seg in (f.result() for f in ahead) if seg is not None]
-            ahead = futures
+                yield ahead.result()
+            ahead = batch
         if ahead is not None:
-            yield [seg for seg in (f.result() for f in ahead) if seg is not None]
+            yield ahead.result()
     finally:
         decoder.shutdown(wait=True, cancel_futures=True)
         fetchers.shutdown(wait=True, cancel_futures=True)

@@ -1,12 +1,14 @@
 """Native decoding of metric lines: one schema-checked C parse per segment, no dicts.
 
-Metric events are the bulk of every inbox. ``metric_columns`` hands a block of
+Metric events are the bulk of every inbox. ``metric_rows`` hands a block of
 lines that should all be metric events to msgspec's JSON decoder with the
 metric event's schema — the checks of ``evtrack.events.from_wire``: the nine
 fields and no other, ``v`` the integer 1, a non-empty eid, int64 integers (not
 ``1.0``, not ``true``), a number or ``"NaN"``/``"Infinity"``/``"-Infinity"`` as
-the value — and turns the result into the columns the compactor writes (``eid,
-ts, run_id, key, value, step, timestamp``). That costs about half of orjson
+the value. ``rows_table`` turns the rows of many segments at once into the
+columns the compactor writes (``eid, ts, run_id, key, value, step, timestamp``):
+each Arrow conversion has a fixed cost that small segments would otherwise pay
+each. That costs about half of orjson
 building a dict per event plus the checks in Python (1.9 s instead of 4.7 s of
 CPU for a million events on the benchmark machine).
 
@@ -55,8 +57,11 @@ def available() -> bool:
     return bool(_metric_decoder())
 
 
-def metric_columns(block: bytes, lines: int) -> "pa.Table | None":
-    """The metric events of ``block`` (``lines`` lines, each ending in a newline) as METRIC_COLUMNS, or None."""
+def metric_rows(block: bytes, lines: int) -> list | None:
+    """The metric events of ``block`` (``lines`` lines, each ending in a newline) as decoded rows, or None.
+
+    ``rows_table`` turns rows (of one segment or of many) into columns.
+    """
     decoder = _metric_decoder()
     if not decoder or not block.endswith(b"\n"):
         return None
@@ -67,10 +72,17 @@ def metric_columns(block: bytes, lines: int) -> "pa.Table | None":
         return None
     if len(rows) != lines:  # a line held two values ("{...},{...}")
         return None
-    return _table(rows)
+    return rows
 
 
-def _table(rows: list) -> "pa.Table":
+def metric_columns(block: bytes, lines: int) -> "pa.Table | None":
+    """The metric events of ``block`` as METRIC_COLUMNS, or None (``metric_rows`` then ``rows_table``)."""
+    rows = metric_rows(block, lines)
+    return None if rows is None else rows_table(rows)
+
+
+def rows_table(rows: list) -> "pa.Table":
+    """Rows of ``metric_rows`` as METRIC_COLUMNS (one conversion per column, so batch many segments' rows)."""
     import pyarrow as pa
 
     values = [r.value for r in rows]

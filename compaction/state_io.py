@@ -29,6 +29,7 @@ class PartitionedState:
         self.partitions: set[str] = set()
         self.experiments_loaded = False
         self.registry_loaded = False
+        self._seen_runs: set[str] = set()  # runs whose partition is loaded
 
     def _load(self, names: tuple[str, ...], partition: str) -> None:
         loaded: dict[str, Any] = {}
@@ -40,6 +41,9 @@ class PartitionedState:
 
     def need_run(self, run_id: str) -> None:
         """Make sure the partition of ``run_id`` is loaded."""
+        if run_id in self._seen_runs:
+            return
+        self._seen_runs.add(run_id)
         part = tables.partition_of(run_id)
         if part not in self.partitions:
             self.partitions.add(part)
@@ -71,12 +75,14 @@ class PartitionedState:
         """Update a metric's latest value (history goes to the metrics table, not the state)."""
         self.state.note_latest(run_id, key, step, timestamp, value)
 
-    def _runs_in(self, partition: str) -> set[str]:
+    def _runs_by_partition(self) -> dict[str, set[str]]:
         st = self.state
-        ids: set[str] = set()
-        for d in (getattr(st, name) for name in RUN_KEYED):
-            ids.update(r for r in d if tables.partition_of(r) == partition)
-        return ids
+        by_part: dict[str, set[str]] = {part: set() for part in self.partitions}
+        for run_id in set().union(*(getattr(st, name) for name in RUN_KEYED)):
+            part = tables.partition_of(run_id)
+            if part in by_part:
+                by_part[part].add(run_id)
+        return by_part
 
     def write(self, version: int, threads: int = 8) -> tuple[dict[str, list[WrittenFile]], dict[str, set[str]]]:
         """Write the touched partitions; returns (new files per table, replaced partitions per table).
@@ -85,8 +91,8 @@ class PartitionedState:
         uploads release the GIL), in a fixed order in the result.
         """
         jobs: list[tuple[str, str, Any]] = []  # (table, partition, rows)
-        for part in sorted(self.partitions):
-            jobs += [(name, part, data) for name, data in tables.run_tables(self.state, self._runs_in(part)).items()]
+        for part, run_ids in sorted(self._runs_by_partition().items()):
+            jobs += [(name, part, data) for name, data in tables.run_tables(self.state, run_ids).items()]
         if self.experiments_loaded:
             jobs += [(name, tables.EXPERIMENT_PARTITION, data)
                      for name, data in tables.experiment_tables(self.state).items()]

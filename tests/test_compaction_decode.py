@@ -86,7 +86,7 @@ needs_native = pytest.mark.skipif(not native_decode.available(), reason="msgspec
 
 
 def used_native(seg: DecodedSegment) -> bool:
-    return seg.columns is not None and seg.columns.num_rows > 0 and not seg.bad
+    return len(seg.native) > 0 and seg.columns is None and not seg.bad
 
 
 # -- the native path is taken where it should be -----------------------------------
@@ -95,9 +95,9 @@ def used_native(seg: DecodedSegment) -> bool:
 @needs_native
 def test_plain_metric_segment_is_decoded_natively() -> None:
     seg = both(canonical(500))
-    assert used_native(seg) and seg.columns.num_rows == 500 and not seg.metrics
-    assert seg.columns.column("value").type == pa.float64()
-    assert seg.columns.column("step").type == pa.int64()
+    assert used_native(seg) and len(seg.native) == 500 and not seg.metrics
+    assert seg.metric_table().column("value").type == pa.float64()
+    assert seg.metric_table().column("step").type == pa.int64()
 
 
 @needs_native
@@ -107,9 +107,10 @@ def test_mixed_segment_decodes_metrics_natively_and_the_rest_in_python() -> None
     data = run + canonical(3) + param("w-10") + line(metric("w-11", "NaN")) + line(metric("w-12", "-Infinity"))
     data += canonical(2, start=20) + ev.encode(ev.TagSet(eid="w-30", ts=1, run_id="r1", key="t", value='"q"'))
     seg = both(data)
-    assert used_native(seg) and seg.columns.num_rows == 7 and not seg.metrics
+    assert used_native(seg) and len(seg.native) == 7 and not seg.metrics
     assert [e.eid for e, _ in seg.events] == ["w-0", "w-10", "w-30"]
-    values = dict(zip(seg.columns.column("eid").to_pylist(), seg.columns.column("value").to_pylist()))
+    table = seg.metric_table()
+    values = dict(zip(table.column("eid").to_pylist(), table.column("value").to_pylist()))
     assert math.isnan(values["w-11"]) and values["w-12"] == -math.inf
 
 
@@ -289,7 +290,7 @@ def test_metrics_as_writers_encode_them_are_decoded_natively(lines: list[bytes],
         lines.insert(nan_at, ev.encode_metric_line("w-nan", 1, "r1", "k", math.nan, 1, 1))
     seg = both(b"".join(lines))
     assert used_native(seg) and not seg.metrics
-    assert seg.columns.num_rows == len(lines)
+    assert len(seg.native) == len(lines)
 
 
 # -- a compaction writes the same rows either way ----------------------------------------

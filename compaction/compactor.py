@@ -38,6 +38,7 @@ import signal
 import socket
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -237,25 +238,43 @@ class Compactor:
         report.files_written += files_written
         report.bytes_written += bytes_written
         if self.grace_seconds <= 0:
-            for key in folded_keys:
-                self.store.delete(key)
+            _delete_all(self.store, folded_keys)
             report.deleted_segments += len(folded_keys)
             checkpoint("deleted")
 
     @staticmethod
     def _fold_events(part: PartitionedState, events: list) -> None:
+        handlers: dict[type, Callable] = {}  # apply's handler per event type, looked up once
+        state = part.state
         for event, _line in events:
             part.need_for(event)  # its run partition, the experiment or the registry tables
-            apply(event, part.state)
+            kind = type(event)
+            handler = handlers.get(kind)
+            if handler is None:
+                handler = handlers[kind] = apply.dispatch(kind)
+            handler(event, state)
 
     def _delete_folded(self, done: list[ObjectInfo]) -> int:
         cutoff = time.time() - self.grace_seconds
-        n = 0
-        for info in done:
-            if info.mtime <= cutoff:
-                self.store.delete(info.key)
-                n += 1
-        return n
+        keys = [info.key for info in done if info.mtime <= cutoff]
+        _delete_all(self.store, keys)
+        return len(keys)
+
+
+def _delete_all(store: ObjectStore, keys: list[str], threads: int = 16) -> None:
+    """Delete objects, ``threads`` requests at a time (one request per object on S3)."""
+
+    def delete(share: list[str]) -> None:
+        for key in share:
+            store.delete(key)
+
+    shares = [keys[i::threads] for i in range(min(threads, len(keys)))]
+    if len(shares) <= 1:
+        delete(keys)
+        return
+    with ThreadPoolExecutor(len(shares)) as pool:
+        for _ in pool.map(delete, shares):
+            pass
 
 
 def compact(store: ObjectStore, **options) -> CompactionReport:

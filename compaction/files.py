@@ -211,19 +211,19 @@ def write_batch(part, batch, metrics_out: "TableFileWriter", events_out: "TableF
 
 def event_rows_table(other: list) -> pa.Table:
     """The ``events`` rows of non-metric events, given as (event, raw line) pairs."""
-    cols: dict[str, list[Any]] = {name: [] for name in tables.column_names("events")}
-    for event, line in other:
-        cols["eid"].append(event.eid)
-        cols["type"].append(event.type)
-        cols["v"].append(event.version)
-        cols["ts"].append(event.ts)
-        cols["experiment_id"].append(getattr(event, "experiment_id", None))
-        cols["run_id"].append(getattr(event, "run_id", None))
-        cols["key"].append(getattr(event, "key", None))
-        value = getattr(event, "value", None)
-        cols["value"].append(value if isinstance(value, str) else None)
-        cols["metric_value"].append(None)
-        cols["step"].append(None)
-        cols["timestamp"].append(None)
-        cols["body"].append(line.decode("utf-8", "replace"))
-    return pa.table(cols, schema=tables.schema("events"))
+    events = [event for event, _ in other]
+    n = len(events)
+    values = [getattr(e, "value", None) for e in events]
+    lines = [line for _, line in other]
+    try:  # decoded lines are valid UTF-8 (the JSON decoder checked it)
+        body = pa.array(lines, pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
+        body = pa.array([line.decode("utf-8", "replace") for line in lines], pa.string())
+    return pa.table({
+        "eid": [e.eid for e in events], "type": [e.type for e in events], "v": [e.version for e in events],
+        "ts": [e.ts for e in events],
+        "experiment_id": [getattr(e, "experiment_id", None) for e in events],
+        "run_id": [getattr(e, "run_id", None) for e in events], "key": [getattr(e, "key", None) for e in events],
+        "value": [v if v.__class__ is str else None for v in values], "metric_value": pa.nulls(n, pa.float64()),
+        "step": pa.nulls(n, pa.int64()), "timestamp": pa.nulls(n, pa.int64()), "body": body,
+    }, schema=tables.schema("events"))

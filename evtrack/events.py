@@ -52,6 +52,9 @@ class Event:
 
 _REGISTRY: dict[str, type[Event]] = {}
 _FIELD_TYPES: dict[type[Event], tuple[tuple[str, tuple[type, ...], bool], ...]] = {}
+# Per event type, for from_wire's fast path: (every allowed key, (field, exact types, optional)...).
+_PLANS: dict[type[Event], tuple[frozenset[str], tuple[tuple[str, frozenset[type], bool], ...]]] = {}
+_MISSING = object()
 
 
 def _allowed(hint: Any) -> tuple[tuple[type, ...], bool]:
@@ -78,6 +81,8 @@ def register(cls: type[Event]) -> type[Event]:
     _FIELD_TYPES[cls] = tuple(
         (f.name, *_allowed(hints[f.name])) for f in fields(cls) if f.name not in ("eid", "ts")
     )
+    _PLANS[cls] = (frozenset(_ENVELOPE) | {name for name, _, _ in _FIELD_TYPES[cls]},
+                   tuple((name, frozenset(accepted), optional) for name, accepted, optional in _FIELD_TYPES[cls]))
     return cls
 
 
@@ -314,6 +319,57 @@ def encode_metric_line(eid: str, ts: int, run_id: str, key: str, value: float, s
 
 def from_wire(obj: Any) -> Event:
     """Build an event from a decoded JSON object, checking envelope, type, version and field types."""
+    if type(obj) is dict:
+        etype = obj.get("type")
+        cls = _REGISTRY.get(etype) if type(etype) is str else None
+        if cls is not None:
+            event = _well_typed(cls, obj)
+            if event is not None:
+                return event
+    return _checked(obj)
+
+
+def _well_typed(cls: type[Event], obj: dict) -> Event | None:
+    """The event when every field has exactly a type JSON decoding gives it; None for ``_checked`` to judge."""
+    allowed, plan = _PLANS[cls]
+    if not obj.keys() <= allowed:
+        return None
+    version, eid, ts = obj.get("v"), obj.get("eid"), obj.get("ts")
+    if type(version) is not int or version != cls.version or type(eid) is not str or not eid:
+        return None
+    if type(ts) is not int or not I64_MIN <= ts <= I64_MAX:
+        return None
+    kwargs: dict[str, Any] = {"eid": eid, "ts": ts}
+    for name, accepted, optional in plan:
+        value = obj.get(name, _MISSING)
+        kind = type(value)
+        if kind is str:
+            if str not in accepted:
+                return None
+        elif value is _MISSING:
+            if not optional:
+                return None
+            continue
+        elif value is None:
+            if not optional:
+                return None
+        elif kind not in accepted:
+            return None  # bool, or a type the field does not take (MetricLogged's NaN strings too)
+        elif kind is int:
+            if float in accepted:
+                value = float(value)
+            elif not I64_MIN <= value <= I64_MAX:
+                return None
+        elif kind is dict:
+            for k, v in value.items():
+                if type(k) is not str or type(v) is not str:
+                    return None
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _checked(obj: Any) -> Event:
+    """``from_wire`` field by field, raising ``EventDecodeError`` that names what is wrong."""
     if not isinstance(obj, dict):
         raise EventDecodeError(f"event is not a JSON object: {type(obj).__name__}")
     etype = obj.get("type")

@@ -127,34 +127,33 @@ def _empty_rows(table: str) -> dict[str, list[Any]]:
 
 def run_tables(state: State, run_ids: Iterable[str]) -> dict[str, "pa.Table"]:
     """The run-keyed state tables for the given runs, sorted by run_id and key."""
-    out = {t: _empty_rows(t) for t in RUN_TABLES}
+    out: dict[str, list[tuple]] = {t: [] for t in RUN_TABLES}  # rows in column order
+    runs, params, tags, latest, artifacts, inputs = (out[t] for t in RUN_TABLES)
     for run_id in sorted(run_ids):
         run = state.runs.get(run_id)
         if run is not None:
-            _add(out["runs"], run_id=run_id, experiment_id=run.experiment_id, run_name=run.run_name,
-                 user_id=run.user_id, status=run.status, start_time=run.start_time,
-                 end_time=run.end_time, artifact_uri=run.artifact_uri,
-                 lifecycle_stage=run.lifecycle_stage, parent_run_id=run.parent_run_id,
-                 created_ts=run.created[0], created_eid=run.created[1],
-                 status_ts=run.status_order[0], status_eid=run.status_order[1],
-                 name_ts=run.name_order[0], name_eid=run.name_order[1],
-                 lifecycle_ts=run.lifecycle_order[0], lifecycle_eid=run.lifecycle_order[1])
+            runs.append((run_id, run.experiment_id, run.run_name, run.user_id, run.status, run.start_time,
+                         run.end_time, run.artifact_uri, run.lifecycle_stage, run.parent_run_id, *run.created,
+                         *run.status_order, *run.name_order, *run.lifecycle_order))
         for key, s in sorted(state.params.get(run_id, {}).items()):
-            _add(out["params"], run_id=run_id, key=key, value=s.value, ts=s.order[0], eid=s.order[1])
+            params.append((run_id, key, s.value, *s.order))
         for key, s in sorted(state.tags.get(run_id, {}).items()):
-            _add(out["tags"], run_id=run_id, key=key, value=s.value, ts=s.order[0], eid=s.order[1])
+            tags.append((run_id, key, s.value, *s.order))
         for key, series in sorted(state.metrics.get(run_id, {}).items()):
             if series.latest is not None:
                 step, timestamp, value = series.latest
-                _add(out["latest_metrics"], run_id=run_id, key=key, value=value, step=step, timestamp=timestamp)
+                latest.append((run_id, key, value, step, timestamp))
         for path, a in sorted(state.artifacts.get(run_id, {}).items()):
-            _add(out["artifacts"], run_id=run_id, path=path, size=a.size, digest=a.digest,
-                 ts=a.order[0], eid=a.order[1])
+            artifacts.append((run_id, path, a.size, a.digest, *a.order))
         for _, d in sorted(state.inputs.get(run_id, {}).items()):
-            _add(out["inputs"], run_id=run_id, name=d.name, digest=d.digest, context=d.context,
-                 source_type=d.source_type, source=d.source, schema=d.schema, profile=d.profile,
-                 tags=_json_tags(d.tags), ts=d.order[0], eid=d.order[1])
-    return {name: _table(name, rows) for name, rows in out.items()}
+            inputs.append((run_id, d.name, d.digest, d.context, d.source_type, d.source, d.schema, d.profile,
+                           _json_tags(d.tags), *d.order))
+    return {name: _rows_table(name, rows) for name, rows in out.items()}
+
+
+def _rows_table(name: str, rows: list[tuple]) -> "pa.Table":
+    """A table from rows given as tuples in the table's column order."""
+    return _table(name, {c: [r[i] for r in rows] for i, c in enumerate(column_names(name))})
 
 
 def _json_tags(tags: dict[str, str]) -> str:

@@ -87,6 +87,60 @@ def test_the_samples_cover_every_registered_event_type() -> None:
         assert type(event).type == name
 
 
+ODD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
+                       st.text(max_size=3), st.sampled_from(["NaN", "Infinity", "-Infinity", "", "x"]),
+                       st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2),
+                                                                           st.one_of(st.text(max_size=2), st.integers()),
+                                                                           max_size=2))
+
+
+def decoded(decoder, obj: dict) -> object:
+    """The event, or the message of the error."""
+    try:
+        return decoder(obj)
+    except EventDecodeError as exc:
+        return exc.message
+
+
+def assert_same_decoding(obj: dict) -> None:
+    want, got = decoded(ev._checked, obj), decoded(ev.from_wire, obj)
+    if isinstance(want, ev.Event) and isinstance(got, ev.Event):
+        assert type(got) is type(want) and ev.to_wire(got) == ev.to_wire(want)
+        for field in ("value", "end_time", "size"):  # an int in a float field is a float on both paths
+            assert type(getattr(got, field, None)) is type(getattr(want, field, None))
+    else:
+        assert got == want
+
+
+TRICKY_VALUES = [2**63, 2**63 - 1, -(2**63), -(2**63) - 1, {"k": 1}, {"k": None}, {1: "v"}, {"k": "v"}, {}, True,
+                 False, 1.0, 7, "1", "", "NaN", "Infinity", None, [], ["x"]]
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_the_fast_decoder_agrees_with_the_checked_one_on_every_field(name: str) -> None:
+    """from_wire's exact-type fast path gives the checked path's event, or leaves it the error, for each
+    field set to each tricky value, dropped, or joined by an unknown field."""
+    wire = orjson.loads(ev.encode(SAMPLES[name]))
+    assert_same_decoding(wire)
+    for key in [*wire, "extra"]:
+        for value in TRICKY_VALUES:
+            assert_same_decoding({**wire, key: value})
+        assert_same_decoding({k: v for k, v in wire.items() if k != key})
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=st.sampled_from(sorted(SAMPLES)), data=st.data())
+def test_the_fast_decoder_agrees_with_the_checked_one_after_random_edits(name: str, data: st.DataObject) -> None:
+    obj = orjson.loads(ev.encode(SAMPLES[name]))
+    for _ in range(data.draw(st.integers(1, 4))):
+        key = data.draw(st.sampled_from([*sorted(obj), "extra"]))
+        if data.draw(st.booleans()):
+            obj.pop(key, None)
+        else:
+            obj[key] = data.draw(ODD_VALUES)
+    assert_same_decoding(obj)
+
+
 @pytest.mark.parametrize("event", list(SAMPLES.values()), ids=list(SAMPLES))
 def test_every_event_type_round_trips(event: ev.Event) -> None:
     line = ev.encode(event)

@@ -7,7 +7,10 @@ Figures (issue 3, "Must show"):
     RSS of the compacting process, files and bytes written;
   * the largest backlog (default 10,000,000 events in 10,000 segments): events/s and
     peak RSS;
-  * an incremental compaction of 10,000 new events on top of that compacted store.
+  * an incremental compaction of 10,000 new events on top of that compacted store;
+  * an inbox of many short runs (default 10,000 runs, one segment each, 40 events: the
+    run's creation, 20 params, 5 tags, 13 metric points and its end), where the
+    non-metric events, decoded and folded one by one, dominate.
 
 The inbox is generated directly (``evtrack.events`` encoders + ``store.put``), which
 is much faster than going through the client: ~200 runs spread over the segments,
@@ -234,9 +237,10 @@ def table_objects(uri: str) -> tuple[int, int]:
 
 
 def backlog(report: Report, label: str, uri: str, n_events: int, n_segments: int,
-            target_rate: bool, target_mem: bool, floor: bool = True, python_uri: str | None = None) -> dict:
+            target_rate: bool, target_mem: bool, floor: bool = True, python_uri: str | None = None,
+            n_runs: int = 200) -> dict:
     print(f"[{label}] generating {n_events:,} events in {n_segments:,} segments ...", flush=True)
-    gen = generate(uri, n_events, n_segments)
+    gen = generate(uri, n_events, n_segments, n_runs=n_runs)
     print(f"[{label}]   {gen['bytes'] / MiB:,.0f} MiB of JSON lines in {gen['seconds']:.1f} s", flush=True)
     fl = None
     if floor:
@@ -253,7 +257,7 @@ def backlog(report: Report, label: str, uri: str, n_events: int, n_segments: int
                      f"{gen['bytes'] / MiB:,.0f} MiB"))
     if python_uri:
         print(f"[{label}] compacting the same inbox with the Python decoder ...", flush=True)
-        generate(python_uri, n_events, n_segments)
+        generate(python_uri, n_events, n_segments, n_runs=n_runs)
         py = child("compact", python_uri, env={"EVTRACK_COMPACT_NATIVE": "0"})
         report.add(f"{label}: vs Python decoder", rate, "events/s", py["events"] / py["seconds"],
                    "EVTRACK_COMPACT_NATIVE=0",
@@ -313,6 +317,8 @@ def main() -> None:
     p.add_argument("--no-s3", action="store_true", help="skip the moto S3 server runs")
     p.add_argument("--profile", action="store_true", help="cProfile the compaction of 1M events and exit")
     p.add_argument("--workdir", help="where to create stores (default: a temporary directory)")
+    p.add_argument("--runs", type=int, default=None,
+                   help="short runs in the many-runs inbox (default 10,000; --quick: 2,000; 0 skips)")
     args = p.parse_args()
     n_main = 100_000 if args.quick else 1_000_000
     n_large = args.large if args.large is not None else (200_000 if args.quick else 10_000_000)
@@ -330,6 +336,11 @@ def main() -> None:
         backlog(report, f"local {n_main:,} ev / {segs:,} seg", os.path.join(workdir, "local-1"),
                 n_main, segs, target_rate=True, target_mem=False, python_uri=os.path.join(workdir, "local-1-py"))
         report.note(decoder_note())
+        n_runs = args.runs if args.runs is not None else (2_000 if args.quick else 10_000)
+        if n_runs:  # a sweep of short runs: run creation, 20 params and 5 tags outweigh the metric points
+            backlog(report, f"local {n_runs:,} short runs ({40 * n_runs:,} ev)", os.path.join(workdir, "runs"),
+                    40 * n_runs, n_runs, target_rate=False, target_mem=False,
+                    python_uri=os.path.join(workdir, "runs-py"), n_runs=n_runs)
         if args.no_s3:
             report.note("moto S3 runs skipped (--no-s3)")
         elif not have_moto():

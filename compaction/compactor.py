@@ -262,18 +262,13 @@ class Compactor:
 
 
 def _delete_all(store: ObjectStore, keys: list[str], threads: int = 16) -> None:
-    """Delete objects, ``threads`` requests at a time (one request per object on S3)."""
-
-    def delete(share: list[str]) -> None:
-        for key in share:
-            store.delete(key)
-
+    """Delete objects, ``threads`` shares at a time (on S3 a request per 1,000 keys of a share)."""
     shares = [keys[i::threads] for i in range(min(threads, len(keys)))]
     if len(shares) <= 1:
-        delete(keys)
+        store.delete_many(keys)
         return
     with ThreadPoolExecutor(len(shares)) as pool:
-        for _ in pool.map(delete, shares):
+        for _ in pool.map(store.delete_many, shares):
             pass
 
 

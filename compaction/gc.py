@@ -320,11 +320,11 @@ def _delete_artifacts(store: ObjectStore, targets: Targets, report: GcReport) ->
             continue
         try:
             where, prefix = _artifact_location(store, run_id, uri)
-            for info in list(where.list(prefix)):
-                if not report.dry_run:
-                    where.delete(info.key)
-                report.artifacts_deleted += 1
-                report.bytes_freed += info.size
+            infos = list(where.list(prefix))
+            if not report.dry_run:
+                where.delete_many([info.key for info in infos])
+            report.artifacts_deleted += len(infos)
+            report.bytes_freed += sum(info.size for info in infos)
         except EvtrackError as exc:
             report.warnings.append(f"artifacts of run {run_id} at {uri} were not deleted: {exc.message}")
 
@@ -461,13 +461,11 @@ def _collect_files(store: ObjectStore, kept: list[int], cutoff_s: float, report:
     with ThreadPoolExecutor(_MANIFEST_THREADS) as pool:
         manifests = list(pool.map(lambda v: _load_or_none(store, v), kept))
     referenced = {f["path"] for m in manifests if m is not None for files in m.tables.values() for f in files}
-    for info in candidates:
-        if info.key in referenced:
-            continue
-        if not report.dry_run:
-            store.delete(info.key)
-        report.deleted_files.append(info.key)
-        report.bytes_freed += info.size
+    unreferenced = [info for info in candidates if info.key not in referenced]
+    if not report.dry_run:
+        store.delete_many([info.key for info in unreferenced])
+    report.deleted_files += [info.key for info in unreferenced]
+    report.bytes_freed += sum(info.size for info in unreferenced)
 
 
 def _load_or_none(store: ObjectStore, version: int) -> mf.Manifest | None:

@@ -209,6 +209,17 @@ def test_delete_is_idempotent_and_leaves_siblings(object_store: ObjectStore) -> 
     assert object_store.get("events/a/1") == b"again"
 
 
+def test_delete_many_removes_exactly_the_keys_given(object_store: ObjectStore) -> None:
+    for i in range(7):
+        object_store.put(f"events/w/{i}", b"x")
+    object_store.put("tables/keep", b"k")
+    if hasattr(object_store, "DELETE_BATCH"):
+        object_store.DELETE_BATCH = 3  # type: ignore[attr-defined]  # several requests on S3
+    object_store.delete_many([f"events/w/{i}" for i in range(7)] + ["never/existed"])
+    object_store.delete_many([])
+    assert keys(object_store) == ["tables/keep"]
+
+
 # -- put_file / get_file -------------------------------------------------------------------
 
 
@@ -490,6 +501,7 @@ def test_unreachable_s3_endpoint_is_a_one_line_store_error_and_recovers(
         lambda: store.put("events/seg-2", b"x"),
         lambda: store.put_if_absent("events/seg-3", b"x"),
         lambda: list(store.list("events/")),
+        lambda: store.delete_many(["events/seg-1", "events/seg-2"]),
     ):
         started = time.monotonic()
         with pytest.raises(StoreError) as info:

@@ -52,6 +52,9 @@ class ObjectStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object; deleting a missing key is not an error."""
 
+    def delete_many(self, keys: list[str]) -> None:
+        """Remove the objects (missing keys are fine); on S3 a request per 1,000 keys."""
+
     def put_file(self, key: str, path: str) -> None:
         """Upload a local file (multipart for large files on S3)."""
 

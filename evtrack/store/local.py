@@ -275,6 +275,11 @@ class LocalStore:
                 return
             parent = os.path.dirname(parent)
 
+    def delete_many(self, keys: list[str]) -> None:
+        """Remove the objects (missing keys are fine)."""
+        for key in keys:
+            self.delete(key)
+
     def put_file(self, key: str, path: str) -> None:
         """Copy a local file into the store atomically."""
         dest = self._path(key)

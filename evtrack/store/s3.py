@@ -102,6 +102,8 @@ def _describe(exc: BaseException) -> str:
 class S3Store:
     """An ``ObjectStore`` on an S3 bucket, optionally below a key prefix."""
 
+    DELETE_BATCH = 1000  # keys per DeleteObjects request (S3's limit)
+
     def __init__(
         self,
         bucket: str,
@@ -326,6 +328,20 @@ class S3Store:
         full = self._key(key)
         with self._errors("delete", key):
             self._client.delete_object(Bucket=self.bucket, Key=full)
+
+    def delete_many(self, keys: list[str]) -> None:
+        """Remove the objects (missing keys are fine), up to ``DELETE_BATCH`` a request (DeleteObjects)."""
+        for start in range(0, len(keys), self.DELETE_BATCH):
+            batch = keys[start: start + self.DELETE_BATCH]
+            objects = [{"Key": self._key(key)} for key in batch]
+            with self._errors(f"delete of {len(batch)} objects, the first", batch[0]):
+                response = self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+            errors = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise StoreError(f"S3 delete of s3://{self.bucket}/{first.get('Key')} failed: "
+                                 f"{first.get('Code')}: {first.get('Message')} ({len(errors)} of {len(batch)} "
+                                 "keys not deleted)")
 
     def put_file(self, key: str, path: str) -> None:
         """Upload a local file, in parts above the multipart threshold."""

@@ -133,10 +133,12 @@ def sort_metrics(table: pa.Table) -> pa.Table:
     # Writers log a series' points in order: a stable sort by series is then the whole sort.
     order = pc.sort_indices(series)
     step, timestamp, value = (pc.take(table.column(name), order) for name in ("step", "timestamp", "value"))
-    if not _in_point_order(pc.take(series, order), step, timestamp, value):
-        keys = pa.table({"series": series, "step": table.column("step"), "timestamp": table.column("timestamp"),
-                         "value": table.column("value")})
-        order = pc.sort_indices(keys, [(name, "ascending") for name in keys.column_names])
+    if _in_point_order(pc.take(series, order), step, timestamp, value):
+        run_id, key = (pc.take(table.column(name), order) for name in ("run_id", "key"))
+        return pa.table([run_id, key, value, step, timestamp], names=_SERIES)
+    keys = pa.table({"series": series, "step": table.column("step"), "timestamp": table.column("timestamp"),
+                     "value": table.column("value")})
+    order = pc.sort_indices(keys, [(name, "ascending") for name in keys.column_names])
     return table.select(_SERIES).take(order)
 
 

@@ -75,12 +75,6 @@ def metric_rows(block: bytes, lines: int) -> list | None:
     return rows
 
 
-def metric_columns(block: bytes, lines: int) -> "pa.Table | None":
-    """The metric events of ``block`` as METRIC_COLUMNS, or None (``metric_rows`` then ``rows_table``)."""
-    rows = metric_rows(block, lines)
-    return None if rows is None else rows_table(rows)
-
-
 def rows_table(rows: list) -> "pa.Table":
     """Rows of ``metric_rows`` as METRIC_COLUMNS (one conversion per column, so batch many segments' rows)."""
     import pyarrow as pa

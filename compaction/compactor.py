@@ -111,7 +111,8 @@ class Compactor:
 
     def __init__(self, store: ObjectStore, *, grace_seconds: float = 300.0, batch_bytes: int = 16 << 20,
                  max_segments_per_commit: int = 20_000, max_attempts: int = 10,
-                 progress: Progress | None = None, writer_retention_days: float = 30.0) -> None:
+                 progress: Progress | None = None, writer_retention_days: float = 30.0,
+                 processes: int | None = None) -> None:
         self.store = store
         self.grace_seconds = grace_seconds
         self.batch_bytes = batch_bytes
@@ -119,6 +120,7 @@ class Compactor:
         self.max_attempts = max_attempts
         self.progress = progress
         self.writer_retention_ms = int(writer_retention_days * 86_400_000)
+        self.processes = processes  # decoding worker processes (compaction.parallel); None chooses
         self.committer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     # -- public ---------------------------------------------------------------
@@ -171,7 +173,7 @@ class Compactor:
                 stats.quarantined_segments += 1
         try:
             done = len(chunk) - len(segments)
-            for batch in fetch_batches(self.store, segments, self.batch_bytes):
+            for batch in fetch_batches(self.store, segments, self.batch_bytes, processes=self.processes):
                 for seg in batch.segments:
                     writer = mf.parse_segment_key(seg.key)
                     assert writer is not None

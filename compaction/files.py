@@ -22,8 +22,14 @@ from evtrack.store.base import ObjectStore
 
 ROW_GROUP = 256_000
 COMPRESSION = "zstd"
-# Columns of unique values, where a dictionary page only costs time and space.
-_NO_DICTIONARY = {"events": ("eid", "body")}
+# The append-only tables: dictionary pages only for their repetitive strings, and delta
+# encoding for their integer columns (steps and timestamps climb); other tables use
+# dictionaries throughout.
+_DELTA = "DELTA_BINARY_PACKED"
+_ENCODINGS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "events": (["type", "experiment_id", "run_id", "key", "value"], {"ts": _DELTA, "step": _DELTA, "timestamp": _DELTA}),
+    "metrics": (["run_id", "key"], {"step": _DELTA, "timestamp": _DELTA}),
+}
 
 
 @dataclass
@@ -66,10 +72,10 @@ class TableFileWriter:
         self.path = new_path(table, version, partition)
         fd, self._tmp = tempfile.mkstemp(prefix="evtrack-", suffix=".parquet")
         os.close(fd)
-        schema = tables.schema(table)
-        plain = _NO_DICTIONARY.get(table, ())
-        self._writer = pq.ParquetWriter(self._tmp, schema, compression=COMPRESSION, write_statistics=True,
-                                        use_dictionary=[n for n in schema.names if n not in plain])
+        dictionary, encodings = _ENCODINGS.get(table, (True, {}))
+        self._writer = pq.ParquetWriter(self._tmp, tables.schema(table), compression=COMPRESSION,
+                                        write_statistics=True, use_dictionary=dictionary,
+                                        column_encoding=encodings or None)
         self.rows = 0
         self.result: WrittenFile | None = None
 

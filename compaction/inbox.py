@@ -239,10 +239,9 @@ def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
     head = data[: data.find(b"\n")]
     tail = data[data.rfind(b"\n", 0, -1) + 1: -1]
     if _METRIC_TAG in head and _METRIC_TAG in tail:  # the common case: a segment of metric points
-        lines = data.count(b"\n")
-        if data.count(_METRIC_TAG) == lines:
-            rows = metric_rows(data, lines)
-            return None if rows is None else DecodedSegment(key, len(data), native=rows)
+        rows = metric_rows(data, data.count(b"\n"))  # fails on any other line: then the general path
+        if rows is not None:
+            return DecodedSegment(key, len(data), native=rows)
     head_lines, start = 0, 0  # [start, stop): from the first metric line to the last
     while start < len(data):
         eol = data.index(b"\n", start)
@@ -330,19 +329,28 @@ def _chunks(infos: list[ObjectInfo], size_bytes: int) -> Iterator[list[ObjectInf
 
 
 def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int = 16 << 20,
-                  threads: int = 8) -> Iterator[DecodedBatch]:
+                  threads: int = 8, processes: int | None = None) -> Iterator[DecodedBatch]:
     """Yield decoded segments in batches of about ``batch_bytes``, in order.
 
+    A backlog of several batches is decoded by worker processes
+    (``compaction.parallel``; ``processes`` None chooses, 0 or 1 decodes here).
     ``threads`` threads fetch; one thread decodes, in order (decoding holds the
     GIL, so more decoders would only contend for it), and turns each batch's
     metric events into columns in one go. The next batch is fetched and decoded
     while the caller works on the current one, so at most two batches are in memory.
     """
+    from compaction import parallel
+
+    chunks = list(_chunks(infos, batch_bytes))
+    workers = parallel.process_count(processes, len(chunks))
+    if workers:
+        yield from parallel.decode_in_processes(store, chunks, workers)
+        return
     fetchers = ThreadPoolExecutor(max(1, threads), thread_name_prefix="evtrack-fetch")
     decoder = ThreadPoolExecutor(1, thread_name_prefix="evtrack-decode")
     try:
         ahead: Future | None = None
-        for chunk in _chunks(infos, batch_bytes):
+        for chunk in chunks:
             batch = decoder.submit(_decode_batch, chunk, [fetchers.submit(_get, store, info) for info in chunk])
             if ahead is not None:
                 yield ahead.result()

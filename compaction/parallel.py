@@ -1,0 +1,185 @@
+"""Decoding the inbox in worker processes, so that a large backlog uses every core.
+
+Decoding JSON holds the GIL: in one process a single core decodes while the
+others wait. For a backlog of several batches the compactor forks worker
+processes (on Linux, from a process running no other thread: forking a
+multi-threaded process can leave a lock held forever in the child). Each
+worker takes whole batches::
+
+    compactor ── fork N workers ── submit batches, N + 1 ahead ───────────┐
+        ▲                                                                  ▼
+        │                         worker: fetch (threads) ─▶ decode (inbox._decode_batch)
+        │                                 ─▶ metric columns as an Arrow IPC file
+        │                                 ─▶ per segment: counts, other lines, bad lines
+        └── map the file (no copy), decode the other lines again, yield the
+            same DecodedBatch the in-process decoder would, in inbox order
+
+The workers run the very functions the in-process decoder runs, so the
+compactor sees the same batches either way: the few non-metric lines are
+checked in the worker and decoded again here (unpickling an event costs as much
+as decoding it). The files live in a private temporary directory that is
+removed at the end; each is unlinked as soon as it is mapped. A worker dies
+with the compactor (``PR_SET_PDEATHSIG``), and a worker that dies (killed, out
+of memory) fails the pass with an error before anything is committed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
+from typing import Iterable, Iterator
+
+from evtrack.errors import EvtrackError, EventDecodeError
+from evtrack.events import BadLine, decode_line
+from evtrack.store.base import ObjectInfo, ObjectStore
+
+from compaction import native_decode
+from compaction.inbox import NATIVE_ENV, DecodedBatch, DecodedSegment, _decode_batch, _get, metric_table
+
+MAX_AUTO_PROCESSES = 8
+_PR_SET_PDEATHSIG = 1
+
+# One decoded segment as a worker hands it back:
+# (key, size, metric events, raw lines of the other events, bad lines)
+PackedSegment = tuple[str, int, int, list[bytes], list[BadLine]]
+
+
+def process_count(requested: int | None, batches: int) -> int:
+    """Worker processes to decode ``batches`` batches with; 0 decodes in this process.
+
+    ``requested`` None chooses: one per core when there are several batches to
+    share, the native decoder is on, and this process may fork safely. An
+    explicit count above 1 is used wherever fork is available (Linux); the caller
+    then answers for other threads it runs.
+    """
+    if requested is not None and requested < 0:
+        raise EvtrackError(f"processes must be 0 or more, got {requested}")
+    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    if not native_decode.available() or os.environ.get(NATIVE_ENV, "1") == "0":
+        return 0  # the Python decoder's batches carry events, not lines: no gain from processes
+    if requested is not None:
+        return requested if requested > 1 and batches > 1 else 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2 or batches < 2 or threading.active_count() > 1:
+        return 0
+    return min(cores, MAX_AUTO_PROCESSES, batches)
+
+
+def decode_in_processes(store: ObjectStore, chunks: Iterable[list[ObjectInfo]],
+                        processes: int) -> Iterator[DecodedBatch]:
+    """Yield each chunk of segments decoded by one of ``processes`` forked workers, in order."""
+    out_dir = tempfile.mkdtemp(prefix="evtrack-compact-")
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_start_worker, initargs=(store, os.getpid()))
+    try:
+        window: deque = deque()
+        warmed = False
+        for chunk in chunks:
+            window.append(pool.submit(_decode_chunk, chunk, out_dir))
+            if not warmed:
+                _warm_pyarrow()  # while the workers decode the first batches
+                warmed = True
+            if len(window) > processes:
+                yield _unpack(_result(window.popleft()))
+        while window:
+            yield _unpack(_result(window.popleft()))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _result(future) -> tuple[str | None, list[PackedSegment]]:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise EvtrackError("a compaction worker process died (killed, or out of memory?); nothing was "
+                           "committed by this pass: run it again (--processes 1 decodes in one process)") from None
+
+
+def _warm_pyarrow() -> None:
+    """pyarrow imports pandas (when installed) on its first conversion of a Python list: pay it now."""
+    import pyarrow as pa
+
+    pa.array([0])
+
+
+def _unpack(result: tuple[str | None, list[PackedSegment]]) -> DecodedBatch:
+    import pyarrow as pa
+
+    path, packed = result
+    segments = []
+    for key, size, metrics, lines, bad in packed:
+        seg = DecodedSegment(key, size, converted=metrics, bad=list(bad))
+        for line in lines:
+            try:
+                seg.events.append((decode_line(line), line))
+            except EventDecodeError as exc:  # the worker decoded it already: not expected, never lost
+                seg.bad.append(BadLine(key, 0, line, exc.message))
+        segments.append(seg)
+    if path is None:
+        return DecodedBatch(segments, metric_table([]))
+    source = pa.memory_map(path)  # the table's buffers keep the mapping alive
+    table = pa.ipc.open_file(source).read_all()
+    os.unlink(path)
+    return DecodedBatch(segments, table)
+
+
+# -- in the worker processes ----------------------------------------------------------
+
+_store: ObjectStore | None = None
+_fetchers: ThreadPoolExecutor | None = None
+
+
+class _NoPandas:
+    """An import finder that refuses pandas (pyarrow then converts without it)."""
+
+    def find_spec(self, name: str, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("pandas is not imported in compaction workers")
+        return None
+
+
+def _start_worker(store: ObjectStore, parent: int) -> None:
+    global _store, _fetchers
+    try:  # die with the compactor, even when it is killed
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(0)  # the compactor died before the line above took effect
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the compactor's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if "pandas" not in sys.modules:  # a worker never needs it: spare it pyarrow's import of pandas (~0.5 s)
+        sys.meta_path.insert(0, _NoPandas())
+    _store = store
+    _fetchers = ThreadPoolExecutor(8, thread_name_prefix="evtrack-fetch")
+
+
+def _decode_chunk(infos: list[ObjectInfo], out_dir: str) -> tuple[str | None, list[PackedSegment]]:
+    import pyarrow as pa
+
+    assert _store is not None and _fetchers is not None
+    batch = _decode_batch(infos, [_fetchers.submit(_get, _store, info) for info in infos])
+    packed = []
+    for seg in batch.segments:
+        metrics = seg.event_count - len(seg.events)
+        packed.append((seg.key, seg.size, metrics, [line for _, line in seg.events], seg.bad))
+    if not batch.metrics.num_rows:
+        return None, packed
+    path = os.path.join(out_dir, f"{uuid.uuid4().hex}.arrow")
+    metrics = batch.metrics.combine_chunks()
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, metrics.schema) as writer:
+        writer.write_table(metrics)
+    return path, packed

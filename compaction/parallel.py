@@ -91,20 +91,15 @@ def decode_in_processes(store: ObjectStore, chunks: Iterable[list[ObjectInfo]],
                 _warm_pyarrow()  # while the workers decode the first batches
                 warmed = True
             if len(window) > processes:
-                yield _unpack(_result(window.popleft()))
+                yield _unpack(window.popleft().result())
         while window:
-            yield _unpack(_result(window.popleft()))
+            yield _unpack(window.popleft().result())
+    except BrokenProcessPool:
+        raise EvtrackError("a compaction worker process died (killed, or out of memory?); this pass "
+                           "committed nothing: run it again (--processes 1 decodes in one process)") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(out_dir, ignore_errors=True)
-
-
-def _result(future) -> tuple[str | None, list[PackedSegment]]:
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        raise EvtrackError("a compaction worker process died (killed, or out of memory?); nothing was "
-                           "committed by this pass: run it again (--processes 1 decodes in one process)") from None
 
 
 def _warm_pyarrow() -> None:
@@ -171,6 +166,9 @@ def _decode_chunk(infos: list[ObjectInfo], out_dir: str) -> tuple[str | None, li
     import pyarrow as pa
 
     assert _store is not None and _fetchers is not None
+    from compaction import compactor
+
+    compactor.checkpoint("worker_decoding")  # crash tests: a worker killed while it decodes
     batch = _decode_batch(infos, [_fetchers.submit(_get, _store, info) for info in infos])
     packed = []
     for seg in batch.segments:

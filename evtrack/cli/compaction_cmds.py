@@ -23,7 +23,11 @@ def _progress(done: int, total: int, events: int) -> None:
 @click.option("--rebuild", is_flag=True, help="Re-derive every table from the events table.")
 @click.option("--grace", type=Duration(), default=300.0, show_default=True,
               help="Delete folded inbox segments once they are this old.")
-def compact(tracking_uri: str | None, every: float | None, rebuild: bool, grace: float) -> None:
+@click.option("--processes", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Worker processes decoding a large backlog (default: one per core when the backlog "
+                   "spans several batches; 0 or 1 decodes in this process).")
+def compact(tracking_uri: str | None, every: float | None, rebuild: bool, grace: float,
+            processes: int | None) -> None:
     """Fold the event inbox into Parquet tables and commit a new manifest.
 
     Safe to run from cron on several machines at once.
@@ -49,7 +53,7 @@ def compact(tracking_uri: str | None, every: float | None, rebuild: bool, grace:
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
     while True:
-        report = Compactor(store, grace_seconds=grace, progress=_progress).run()
+        report = Compactor(store, grace_seconds=grace, progress=_progress, processes=processes).run()
         click.echo(report.summary())
         if not every:
             return

@@ -17,12 +17,15 @@ is much faster than going through the client: ~200 runs spread over the segments
 each run a writer of its own (one process per run), starting with ``run_created``,
 params and tags, then metric points, and ending with ``run_updated`` (FINISHED).
 
-Each compaction runs in a fresh child process, so its peak RSS (``ru_maxrss``)
-is the compaction's alone. Two baselines are measured in the same run on the
-1M-event inboxes: the "read floor" (listing, fetching and JSON-decoding the
-same segments with orjson, without folding or writing anything) and the same
-compaction with the native decoder turned off (``EVTRACK_COMPACT_NATIVE=0``:
-every event decoded in Python, as before ``compaction/native_decode.py``).
+Each compaction runs in a fresh child process set up as ``evtrack compact``
+sets up its own (pandas refused: ``compaction/no_pandas.py``), so its peak RSS
+(``ru_maxrss``) is the compaction's alone; the CPU of its decoding worker
+processes (``compaction/parallel.py``) is reported beside its own. Baselines
+measured in the same run on the 1M-event inboxes: the "read floor" (listing,
+fetching and JSON-decoding the same segments with orjson, without folding or
+writing anything), the same compaction decoded in the compacting process alone
+(``--processes 0``), and with the native decoder turned off
+(``EVTRACK_COMPACT_NATIVE=0``: every event decoded in Python, in one process).
 For the incremental figure the baseline is the same 10,000 events compacted on
 an empty store. No timing is asserted; the script exits 0.
 
@@ -154,17 +157,19 @@ def generate(uri: str, n_events: int, n_segments: int, n_runs: int = 200, gen: i
 # -- children: one fresh process per measurement ---------------------------------------
 
 
-def child_compact(uri: str, profile: str | None, warm: bool = False) -> dict:
+def child_compact(uri: str, profile: str | None, warm: bool = False, processes: int | None = None) -> dict:
     from compaction import Compactor
+    from compaction.no_pandas import refuse_pandas
     from evtrack.store import open_store
 
-    if warm:  # pay pyarrow's lazy imports (it imports pandas on its first Python-list conversion)
+    refuse_pandas()  # as `evtrack compact` does (pyarrow would import pandas on its first list conversion)
+    if warm:  # pay pyarrow's other lazy imports before timing, as a long-running `--every` job has
         import pyarrow as pa
 
         pa.array([0])
     store = open_store(uri)
     rss_before = peak_rss_bytes()
-    compactor = Compactor(store, grace_seconds=0)
+    compactor = Compactor(store, grace_seconds=0, processes=processes)
     t0 = time.perf_counter()
     if profile:
         import cProfile
@@ -182,7 +187,14 @@ def child_compact(uri: str, profile: str | None, warm: bool = False) -> dict:
             "files_written": report.files_written, "bytes_written": report.bytes_written,
             "commits": report.commits, "version": report.version, "quarantined": report.quarantined,
             "deleted_segments": report.deleted_segments, "peak_rss": peak_rss_bytes(),
-            "rss_before": rss_before}
+            "rss_before": rss_before, "processes": report.processes, "children_cpu_s": _children_cpu()}
+
+
+def _children_cpu() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def child_floor(uri: str) -> dict:
@@ -207,8 +219,9 @@ def child_main(argv: list[str]) -> None:
     p.add_argument("--uri", required=True)
     p.add_argument("--profile")
     p.add_argument("--warm", action="store_true")
+    p.add_argument("--processes", type=int, default=None)
     a = p.parse_args(argv)
-    out = child_compact(a.uri, a.profile, a.warm) if a.child == "compact" else child_floor(a.uri)
+    out = child_compact(a.uri, a.profile, a.warm, a.processes) if a.child == "compact" else child_floor(a.uri)
     print(json.dumps(out))
 
 
@@ -238,7 +251,7 @@ def table_objects(uri: str) -> tuple[int, int]:
 
 def backlog(report: Report, label: str, uri: str, n_events: int, n_segments: int,
             target_rate: bool, target_mem: bool, floor: bool = True, python_uri: str | None = None,
-            n_runs: int = 200) -> dict:
+            n_runs: int = 200, one_process_uri: str | None = None) -> dict:
     print(f"[{label}] generating {n_events:,} events in {n_segments:,} segments ...", flush=True)
     gen = generate(uri, n_events, n_segments, n_runs=n_runs)
     print(f"[{label}]   {gen['bytes'] / MiB:,.0f} MiB of JSON lines in {gen['seconds']:.1f} s", flush=True)
@@ -253,8 +266,17 @@ def backlog(report: Report, label: str, uri: str, n_events: int, n_segments: int
     report.add(f"{label}: end-to-end", rate, "events/s", fl and fl["events"] / fl["seconds"], "read floor",
                target=">= 500000" if target_rate else "",
                note=(f"{c['events']:,} events, {c['segments']:,} segments in {c['seconds']:.2f} s, "
-                     f"child CPU {c['cpu_s']:.1f} s (incl. imports), {c['commits']} commit(s), {c['quarantined']} quarantined; inbox "
-                     f"{gen['bytes'] / MiB:,.0f} MiB"))
+                     f"child CPU {c['cpu_s']:.1f} s (incl. imports) + {c['children_cpu_s']:.1f} s in "
+                     f"{c['processes']} decoding processes, {c['commits']} commit(s), {c['quarantined']} "
+                     f"quarantined; inbox {gen['bytes'] / MiB:,.0f} MiB"))
+    if one_process_uri:
+        print(f"[{label}] compacting the same inbox decoded in one process ...", flush=True)
+        generate(one_process_uri, n_events, n_segments, n_runs=n_runs)
+        one = child("compact", one_process_uri, "--processes", "0")
+        report.add(f"{label}: vs one process", rate, "events/s", one["events"] / one["seconds"],
+                   "--processes 0",
+                   note=f"decoded in the compacting process: {one['seconds']:.2f} s, child CPU {one['cpu_s']:.1f} s")
+        report.extra[label + " (one process)"] = one
     if python_uri:
         print(f"[{label}] compacting the same inbox with the Python decoder ...", flush=True)
         generate(python_uri, n_events, n_segments, n_runs=n_runs)
@@ -334,7 +356,8 @@ def main() -> None:
         t_all = time.perf_counter()
         segs = n_main // 1000
         backlog(report, f"local {n_main:,} ev / {segs:,} seg", os.path.join(workdir, "local-1"),
-                n_main, segs, target_rate=True, target_mem=False, python_uri=os.path.join(workdir, "local-1-py"))
+                n_main, segs, target_rate=True, target_mem=False, python_uri=os.path.join(workdir, "local-1-py"),
+                one_process_uri=os.path.join(workdir, "local-1-one"))
         report.note(decoder_note())
         n_runs = args.runs if args.runs is not None else (2_000 if args.quick else 10_000)
         if n_runs:  # a sweep of short runs: run creation, 20 params and 5 tags outweigh the metric points

@@ -79,6 +79,7 @@ class CompactionReport:
     bytes_written: int = 0
     deleted_segments: int = 0
     retries: int = 0
+    processes: int = 0  # worker processes that decoded the inbox (0: the compacting process alone)
     duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -100,6 +101,7 @@ class CompactionReport:
             f"{self.duration_s:.2f}s ({self.events_per_s:,.0f} events/s), "
             f"{self.quarantined} quarantined, {self.deleted_segments} inbox segments deleted, "
             f"{self.commits} commits, {self.retries} retries"
+            + (f", decoded by {self.processes} worker processes" if self.processes else "")
         )
 
 
@@ -186,6 +188,7 @@ class Compactor:
                     stats.segments += 1
                     stats.events += seg.event_count
                 write_batch(part, batch, metrics_out, events_out)
+                report.processes = max(report.processes, batch.processes)
                 done += len(batch.segments)
                 if self.progress:
                     self.progress(report.segments + done, report.segments + len(chunk), report.events + stats.events)

@@ -75,6 +75,7 @@ class DecodedBatch:
 
     segments: list[DecodedSegment]
     metrics: "pa.Table"
+    processes: int = 0  # the worker processes decoding it (compaction.parallel); 0: this process
 
 
 def metric_table(segments: list[DecodedSegment], converted: list["pa.Table"] | None = None) -> "pa.Table":

@@ -45,6 +45,7 @@ from evtrack.store.base import ObjectInfo, ObjectStore
 
 from compaction import native_decode
 from compaction.inbox import NATIVE_ENV, DecodedBatch, DecodedSegment, _decode_batch, _get, metric_table
+from compaction.no_pandas import refuse_pandas
 
 MAX_AUTO_PROCESSES = 8
 _PR_SET_PDEATHSIG = 1
@@ -59,8 +60,9 @@ def process_count(requested: int | None, batches: int) -> int:
 
     ``requested`` None chooses: one per core when there are several batches to
     share, the native decoder is on, and this process may fork safely. An
-    explicit count above 1 is used wherever fork is available (Linux); the caller
-    then answers for other threads it runs.
+    explicit count above 1 is used (up to one per batch) wherever fork is
+    available (Linux) and the native decoder is on; the caller then answers for
+    other threads it runs.
     """
     if requested is not None and requested < 0:
         raise EvtrackError(f"processes must be 0 or more, got {requested}")
@@ -69,7 +71,7 @@ def process_count(requested: int | None, batches: int) -> int:
     if not native_decode.available() or os.environ.get(NATIVE_ENV, "1") == "0":
         return 0  # the Python decoder's batches carry events, not lines: no gain from processes
     if requested is not None:
-        return requested if requested > 1 and batches > 1 else 0
+        return min(requested, batches) if requested > 1 and batches > 1 else 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if cores < 2 or batches < 2 or threading.active_count() > 1:
         return 0
@@ -91,9 +93,9 @@ def decode_in_processes(store: ObjectStore, chunks: Iterable[list[ObjectInfo]],
                 _warm_pyarrow()  # while the workers decode the first batches
                 warmed = True
             if len(window) > processes:
-                yield _unpack(window.popleft().result())
+                yield _unpack(window.popleft().result(), processes)
         while window:
-            yield _unpack(window.popleft().result())
+            yield _unpack(window.popleft().result(), processes)
     except BrokenProcessPool:
         raise EvtrackError("a compaction worker process died (killed, or out of memory?); this pass "
                            "committed nothing: run it again (--processes 1 decodes in one process)") from None
@@ -103,13 +105,13 @@ def decode_in_processes(store: ObjectStore, chunks: Iterable[list[ObjectInfo]],
 
 
 def _warm_pyarrow() -> None:
-    """pyarrow imports pandas (when installed) on its first conversion of a Python list: pay it now."""
+    """pyarrow may import pandas on its first conversion of a Python list (``no_pandas``): pay it now."""
     import pyarrow as pa
 
     pa.array([0])
 
 
-def _unpack(result: tuple[str | None, list[PackedSegment]]) -> DecodedBatch:
+def _unpack(result: tuple[str | None, list[PackedSegment]], processes: int) -> DecodedBatch:
     import pyarrow as pa
 
     path, packed = result
@@ -123,26 +125,17 @@ def _unpack(result: tuple[str | None, list[PackedSegment]]) -> DecodedBatch:
                 seg.bad.append(BadLine(key, 0, line, exc.message))
         segments.append(seg)
     if path is None:
-        return DecodedBatch(segments, metric_table([]))
+        return DecodedBatch(segments, metric_table([]), processes)
     source = pa.memory_map(path)  # the table's buffers keep the mapping alive
     table = pa.ipc.open_file(source).read_all()
     os.unlink(path)
-    return DecodedBatch(segments, table)
+    return DecodedBatch(segments, table, processes)
 
 
 # -- in the worker processes ----------------------------------------------------------
 
 _store: ObjectStore | None = None
 _fetchers: ThreadPoolExecutor | None = None
-
-
-class _NoPandas:
-    """An import finder that refuses pandas (pyarrow then converts without it)."""
-
-    def find_spec(self, name: str, path=None, target=None):
-        if name == "pandas" or name.startswith("pandas."):
-            raise ImportError("pandas is not imported in compaction workers")
-        return None
 
 
 def _start_worker(store: ObjectStore, parent: int) -> None:
@@ -154,12 +147,11 @@ def _start_worker(store: ObjectStore, parent: int) -> None:
         pass
     if os.getppid() != parent:
         os._exit(0)  # the compactor died before the line above took effect
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the compactor's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if "pandas" not in sys.modules:  # a worker never needs it: spare it pyarrow's import of pandas (~0.5 s)
-        sys.meta_path.insert(0, _NoPandas())
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a stop sent to the process group is the compactor's
+        signal.signal(sig, signal.SIG_IGN)          # to handle (`--every` finishes its pass)
+    refuse_pandas()  # a worker never needs it: spare it pyarrow's import of pandas
     _store = store
-    _fetchers = ThreadPoolExecutor(8, thread_name_prefix="evtrack-fetch")
+    _fetchers = ThreadPoolExecutor(2, thread_name_prefix="evtrack-fetch")
 
 
 def _decode_chunk(infos: list[ObjectInfo], out_dir: str) -> tuple[str | None, list[PackedSegment]]:

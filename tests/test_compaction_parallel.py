@@ -389,6 +389,7 @@ def test_process_count_rules(local_uri: str, monkeypatch: pytest.MonkeyPatch) ->
     assert parallel.process_count(None, 1) == 0
     assert [parallel.process_count(n, 4) for n in (0, 1, 2, 3)] == [0, 0, 2, 3]
     assert parallel.process_count(2, 1) == 0  # one batch: nothing to share
+    assert parallel.process_count(16, 3) == 3  # no more workers than batches
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
     t.start()
@@ -419,7 +420,6 @@ def test_cli_processes(local_uri: str, table_rows: Any, monkeypatch: pytest.Monk
     inbox = build_inbox(metric_segments=3)
     inbox.write_to(store)
     calls = spy_on_workers(monkeypatch)
-    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # the command may refuse pandas imports
     fetch = compactor.fetch_batches
     monkeypatch.setattr(compactor, "fetch_batches",  # small batches: the CLI has no option for them
                         lambda store, infos, batch_bytes, **kw: fetch(store, infos, BATCH, **kw))
@@ -436,3 +436,74 @@ def test_cli_processes(local_uri: str, table_rows: Any, monkeypatch: pytest.Monk
     bad = CliRunner().invoke(cli, ["compact", "--tracking-uri", local_uri, "--processes", "-1"])
     assert bad.exit_code == 2
     assert "Invalid value for '--processes'" in bad.output
+
+
+STOPPED_CHILD = """
+import sys, time
+from compaction import compactor, parallel
+from evtrack.cli import main
+decode, fetch = parallel._decode_batch, compactor.fetch_batches
+def slow(*args):
+    time.sleep(0.3)
+    return decode(*args)
+parallel._decode_batch = slow  # the workers decode slowly: time to stop the command mid-pass
+compactor.fetch_batches = lambda store, infos, batch_bytes, **kw: fetch(store, infos, 4096, **kw)
+sys.argv = ["evtrack", "compact", "--tracking-uri", sys.argv[1], "--grace", "0", "--every", "60s",
+            "--processes", "2"]  # the marker (argv[2]) stays on the process's command line only
+main()
+"""
+
+
+def test_a_stop_sent_to_the_process_group_ends_the_pass_cleanly(local_uri: str, table_rows: Any) -> None:
+    """systemd and ``kill -TERM -PGID`` signal the workers too: they leave stopping to the compactor."""
+    store = open_store(local_uri)
+    inbox = build_inbox(metric_segments=6)
+    inbox.write_to(store)
+    marker = f"evtrack-parallel-test-{uuid.uuid4().hex}"
+    proc = subprocess.Popen([sys.executable, "-c", STOPPED_CHILD, local_uri, marker], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: len(marked(marker)) >= 3 or proc.poll() is not None, 30)
+        assert len(marked(marker)) >= 3, proc.communicate()  # the command and its two workers
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert f"version 1: {len(inbox.segments)} segments, {inbox.events} events," in out
+    assert "decoded by 2 worker processes" in out and out.rstrip().endswith("stopped")
+    assert metric_counts(store, table_rows) == inbox.metrics
+
+
+PANDAS_CHILD = """
+import sys
+from click.testing import CliRunner
+from evtrack.cli import cli, main
+store, how = sys.argv[1], sys.argv[2]
+if how == "in-process":
+    result = CliRunner().invoke(cli, ["compact", "--tracking-uri", store, "--grace", "0"])
+    print(result.output, end="")
+    import pandas  # a program that runs the command in-process keeps its pandas
+    print("pandas", pandas.__version__ != "")
+else:
+    import atexit
+    atexit.register(lambda: print("pandas loaded", "pandas" in sys.modules))
+    sys.argv = ["evtrack", "compact", "--tracking-uri", store, "--grace", "0"]
+    main()
+"""
+
+
+def test_the_compact_command_spares_the_pandas_import(tmp_path: Any) -> None:
+    """pyarrow would import pandas (~0.5 s) on its first list conversion; `evtrack compact` never needs it."""
+    pytest.importorskip("pandas")
+    for how in ("console", "in-process"):
+        uri = str(tmp_path / how)
+        inbox = build_inbox(metric_segments=2)
+        inbox.write_to(open_store(uri))
+        out = subprocess.run([sys.executable, "-c", PANDAS_CHILD, uri, how], capture_output=True, text=True,
+                             timeout=120, check=False)
+        assert out.returncode == 0, out.stderr
+        assert f"version 1: {len(inbox.segments)} segments, {inbox.events} events," in out.stdout
+        assert out.stdout.splitlines()[-1] == ("pandas loaded False" if how == "console" else "pandas True")

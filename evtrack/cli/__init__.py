@@ -92,6 +92,14 @@ def _register() -> None:
 _register()
 
 
+# Commands whose process never hands Arrow data to pandas (compaction.no_pandas).
+_WITHOUT_PANDAS = ("compact", "gc")
+
+
 def main() -> None:
     """Entry point of the ``evtrack`` console script."""
+    if sys.argv[1:2] and sys.argv[1] in _WITHOUT_PANDAS:  # the process is the command's alone
+        from compaction.no_pandas import refuse_pandas
+
+        refuse_pandas()
     cli(prog_name="evtrack")

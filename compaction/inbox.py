@@ -345,6 +345,9 @@ def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int 
     chunks = list(_chunks(infos, batch_bytes))
     workers = parallel.process_count(processes, len(chunks))
     if workers:
+        size = parallel.batch_size(sum(info.size for info in infos), batch_bytes, workers)
+        if size < batch_bytes:
+            chunks = list(_chunks(infos, size))
         yield from parallel.decode_in_processes(store, chunks, workers)
         return
     fetchers = ThreadPoolExecutor(max(1, threads), thread_name_prefix="evtrack-fetch")

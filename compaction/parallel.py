@@ -48,6 +48,8 @@ from compaction.inbox import NATIVE_ENV, DecodedBatch, DecodedSegment, _decode_b
 from compaction.no_pandas import refuse_pandas
 
 MAX_AUTO_PROCESSES = 8
+BATCHES_PER_PROCESS = 4  # a backlog is cut into at least this many batches per worker ...
+MIN_BATCH_BYTES = 2 << 20  # ... of at least this many bytes
 _PR_SET_PDEATHSIG = 1
 
 # One decoded segment as a worker hands it back:
@@ -76,6 +78,16 @@ def process_count(requested: int | None, batches: int) -> int:
     if cores < 2 or batches < 2 or threading.active_count() > 1:
         return 0
     return min(cores, MAX_AUTO_PROCESSES, batches)
+
+
+def batch_size(total_bytes: int, batch_bytes: int, processes: int) -> int:
+    """Bytes per batch for ``processes`` workers: smaller than ``batch_bytes`` for a backlog of few batches.
+
+    Each worker should get several batches, or the compacting process would
+    wait for the first ones and then write them all while the workers idle; but
+    not batches so small that their fixed costs show.
+    """
+    return min(batch_bytes, max(MIN_BATCH_BYTES, total_bytes // (BATCHES_PER_PROCESS * processes)))
 
 
 def decode_in_processes(store: ObjectStore, chunks: Iterable[list[ObjectInfo]],

@@ -31,7 +31,9 @@ any point leaves the store readable and the next pass converges.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 import os
 import random
 import signal
@@ -40,7 +42,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 from evtrack import manifest as mf
 from evtrack import tables
@@ -129,6 +131,10 @@ class Compactor:
 
     def run(self) -> CompactionReport:
         """Fold every pending segment (in as many commits as needed); returns the report."""
+        with _cyclic_gc_paused():
+            return self._run()
+
+    def _run(self) -> CompactionReport:
         report = CompactionReport()
         start = time.perf_counter()
         attempts = 0
@@ -264,6 +270,23 @@ class Compactor:
         keys = [info.key for info in done if info.mtime <= cutoff]
         _delete_all(self.store, keys)
         return len(keys)
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the duration (it is process-wide).
+
+    A fold allocates millions of long-lived objects and no cycles; with the
+    collector on, its full passes over the growing state took ~20% of compacting
+    10,000 short runs. Reference counting still frees everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _delete_all(store: ObjectStore, keys: list[str], threads: int = 16) -> None:

@@ -10,14 +10,14 @@ worker takes whole batches::
         ▲                                                                  ▼
         │                         worker: fetch (threads) ─▶ decode (inbox._decode_batch)
         │                                 ─▶ metric columns as an Arrow IPC file
-        │                                 ─▶ per segment: counts, other lines, bad lines
-        └── map the file (no copy), decode the other lines again, yield the
+        │                                 ─▶ per segment: counts, other events, bad lines
+        └── map the file (no copy), rebuild the other events, yield the
             same DecodedBatch the in-process decoder would, in inbox order
 
 The workers run the very functions the in-process decoder runs, so the
-compactor sees the same batches either way: the few non-metric lines are
-checked in the worker and decoded again here (unpickling an event costs as much
-as decoding it). The files live in a private temporary directory that is
+compactor sees the same batches either way; the other events come back as
+their fields' values and raw lines, and are rebuilt here without a second
+check. The files live in a private temporary directory that is
 removed at the end; each is unlinked as soon as it is mapped. A worker dies
 with the compactor (``PR_SET_PDEATHSIG``), and a worker that dies (killed, out
 of memory) fails the pass with an error before anything is committed.
@@ -26,6 +26,8 @@ of memory) fails the pass with an error before anything is committed.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
+import gc
 import multiprocessing
 import os
 import shutil
@@ -37,10 +39,10 @@ import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
-from evtrack.errors import EvtrackError, EventDecodeError
-from evtrack.events import BadLine, decode_line
+from evtrack.errors import EvtrackError
+from evtrack.events import BadLine, Event, event_types
 from evtrack.store.base import ObjectInfo, ObjectStore
 
 from compaction import native_decode
@@ -52,9 +54,10 @@ BATCHES_PER_PROCESS = 4  # a backlog is cut into at least this many batches per 
 MIN_BATCH_BYTES = 2 << 20  # ... of at least this many bytes
 _PR_SET_PDEATHSIG = 1
 
-# One decoded segment as a worker hands it back:
-# (key, size, metric events, raw lines of the other events, bad lines)
-PackedSegment = tuple[str, int, int, list[bytes], list[BadLine]]
+# An event as a worker hands it back: (wire type, its fields' values in declaration order, raw line)
+PackedEvent = tuple[str, tuple, bytes]
+# One decoded segment as a worker hands it back: (key, size, metric events, other events, bad lines)
+PackedSegment = tuple[str, int, int, list[PackedEvent], list[BadLine]]
 
 
 def process_count(requested: int | None, batches: int) -> int:
@@ -128,13 +131,9 @@ def _unpack(result: tuple[str | None, list[PackedSegment]], processes: int) -> D
 
     path, packed = result
     segments = []
-    for key, size, metrics, lines, bad in packed:
-        seg = DecodedSegment(key, size, converted=metrics, bad=list(bad))
-        for line in lines:
-            try:
-                seg.events.append((decode_line(line), line))
-            except EventDecodeError as exc:  # the worker decoded it already: not expected, never lost
-                seg.bad.append(BadLine(key, 0, line, exc.message))
+    for key, size, metrics, others, bad in packed:
+        seg = DecodedSegment(key, size, converted=metrics, bad=bad)
+        seg.events = [(_builder(etype)(values), line) for etype, values, line in others]
         segments.append(seg)
     if path is None:
         return DecodedBatch(segments, metric_table([]), processes)
@@ -142,6 +141,37 @@ def _unpack(result: tuple[str | None, list[PackedSegment]], processes: int) -> D
     table = pa.ipc.open_file(source).read_all()
     os.unlink(path)
     return DecodedBatch(segments, table, processes)
+
+
+# Events cross from a worker as their field values: rebuilding one costs a third of
+# decoding it again (the worker checked it), and less than unpickling the dataclass.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_BUILDERS: dict[str, Callable[[tuple], Event]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _builder(etype: str) -> Callable[[tuple], Event]:
+    """A function making an event of wire type ``etype`` from its fields' values (not checked again)."""
+    build = _BUILDERS.get(etype)
+    if build is None:
+        cls = event_types()[etype]
+        setters = tuple(getattr(cls, name).__set__ for name in _field_names(cls))  # the slots' own setters
+        new = object.__new__
+
+        def build(values: tuple) -> Event:
+            event = new(cls)
+            for set_field, value in zip(setters, values):
+                set_field(event, value)
+            return event
+
+        _BUILDERS[etype] = build
+    return build
 
 
 # -- in the worker processes ----------------------------------------------------------
@@ -162,6 +192,7 @@ def _start_worker(store: ObjectStore, parent: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):  # a stop sent to the process group is the compactor's
         signal.signal(sig, signal.SIG_IGN)          # to handle (`--every` finishes its pass)
     refuse_pandas()  # a worker never needs it: spare it pyarrow's import of pandas
+    gc.disable()  # a worker makes no cycles: spare it the collector's passes (and their copy-on-write)
     _store = store
     _fetchers = ThreadPoolExecutor(2, thread_name_prefix="evtrack-fetch")
 
@@ -177,7 +208,9 @@ def _decode_chunk(infos: list[ObjectInfo], out_dir: str) -> tuple[str | None, li
     packed = []
     for seg in batch.segments:
         metrics = seg.event_count - len(seg.events)
-        packed.append((seg.key, seg.size, metrics, [line for _, line in seg.events], seg.bad))
+        others = [(event.type, tuple(getattr(event, name) for name in _field_names(type(event))), line)
+                  for event, line in seg.events]
+        packed.append((seg.key, seg.size, metrics, others, seg.bad))
     if not batch.metrics.num_rows:
         return None, packed
     path = os.path.join(out_dir, f"{uuid.uuid4().hex}.arrow")

@@ -585,3 +585,30 @@ def test_a_param_conflict_across_compactions_keeps_the_earliest_value(local_uri:
     assert (conflict["kept"], conflict["rejected"]) == ("0.1", "0.2")
     assert [(p["key"], p["value"]) for p in table_rows(store, "params")] == [("lr", "0.1")]
     assert fresh_client(store_uri).get_run("r1").data.params == {"lr": "0.1"}
+
+
+def test_the_cyclic_garbage_collector_is_paused_during_a_pass_and_restored(local_uri: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from compaction import compactor as compactor_module
+
+    store = open_store(local_uri)
+    seen: list[bool] = []
+    original = compactor_module.fetch_batches
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(compactor_module, "fetch_batches", spy)
+    for i, enabled in enumerate((True, False)):
+        line = ev.encode(ev.ParamLogged(eid=f"w{i}-1", ts=1, run_id=f"r{i}", key="k", value="v"))
+        store.put(f"events/{1_700_000_000_000 + i:013d}-w{i}-000001.jsonl", line)
+        (gc.enable if enabled else gc.disable)()
+        try:
+            assert compact(store, grace_seconds=0).events == 1
+            assert gc.isenabled() is enabled  # restored as it was
+        finally:
+            gc.enable()
+    assert seen == [False, False]  # off while folding

@@ -1,7 +1,8 @@
 """Writing Parquet files into the store: unique immutable names, zstd, streaming.
 
-Every file is written to a local temporary file first, then uploaded with the
-store's ``put_file`` (multipart on S3) under
+A streamed file is written to a local temporary file first, then uploaded with
+the store's ``put_file`` (multipart on S3); a small whole table (a state
+partition) is encoded in memory and stored with one ``put``. Either way under
 ``tables/<table>/<version:08d>-<uuid>[-<partition>].parquet``; names are never reused.
 """
 
@@ -21,6 +22,7 @@ from evtrack import tables
 from evtrack.store.base import ObjectStore
 
 ROW_GROUP = 256_000
+IN_MEMORY_BYTES = 32 << 20  # tables up to this size (Arrow bytes) are encoded in memory, not via a temp file
 COMPRESSION = "zstd"
 # The append-only tables: dictionary pages only for their repetitive strings, and delta
 # encoding for their integer columns (steps and timestamps climb); other tables use
@@ -56,11 +58,25 @@ def new_path(table: str, version: int, partition: str | None = None) -> str:
 
 def write_table(store: ObjectStore, table: str, data: pa.Table, version: int,
                 partition: str | None = None, tier: int = 0) -> WrittenFile:
-    """Write one whole table file."""
+    """Write one whole table file (a small one is encoded in memory and stored with one ``put``)."""
+    if 0 < data.nbytes <= IN_MEMORY_BYTES:
+        path = new_path(table, version, partition)
+        sink = pa.BufferOutputStream()
+        with _parquet_writer(sink, table) as writer:
+            writer.write_table(data.cast(tables.schema(table)), row_group_size=ROW_GROUP)
+        body = sink.getvalue()
+        store.put(path, body.to_pybytes())
+        return WrittenFile(path, data.num_rows, body.size, tier, partition)
     with TableFileWriter(store, table, version, partition, tier) as w:
         w.write(data)
     assert w.result is not None
     return w.result
+
+
+def _parquet_writer(where: Any, table: str) -> pq.ParquetWriter:
+    dictionary, encodings = _ENCODINGS.get(table, (True, {}))
+    return pq.ParquetWriter(where, tables.schema(table), compression=COMPRESSION, write_statistics=True,
+                            use_dictionary=dictionary, column_encoding=encodings or None)
 
 
 class TableFileWriter:
@@ -72,10 +88,7 @@ class TableFileWriter:
         self.path = new_path(table, version, partition)
         fd, self._tmp = tempfile.mkstemp(prefix="evtrack-", suffix=".parquet")
         os.close(fd)
-        dictionary, encodings = _ENCODINGS.get(table, (True, {}))
-        self._writer = pq.ParquetWriter(self._tmp, tables.schema(table), compression=COMPRESSION,
-                                        write_statistics=True, use_dictionary=dictionary,
-                                        column_encoding=encodings or None)
+        self._writer = _parquet_writer(self._tmp, table)
         self.rows = 0
         self.result: WrittenFile | None = None
 

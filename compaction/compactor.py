@@ -40,7 +40,6 @@ import signal
 import socket
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -249,7 +248,7 @@ class Compactor:
         report.files_written += files_written
         report.bytes_written += bytes_written
         if self.grace_seconds <= 0:
-            _delete_all(self.store, folded_keys)
+            self.store.delete_many(folded_keys)
             report.deleted_segments += len(folded_keys)
             checkpoint("deleted")
 
@@ -268,7 +267,7 @@ class Compactor:
     def _delete_folded(self, done: list[ObjectInfo]) -> int:
         cutoff = time.time() - self.grace_seconds
         keys = [info.key for info in done if info.mtime <= cutoff]
-        _delete_all(self.store, keys)
+        self.store.delete_many(keys)
         return len(keys)
 
 
@@ -287,17 +286,6 @@ def _cyclic_gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _delete_all(store: ObjectStore, keys: list[str], threads: int = 16) -> None:
-    """Delete objects, ``threads`` shares at a time (on S3 a request per 1,000 keys of a share)."""
-    shares = [keys[i::threads] for i in range(min(threads, len(keys)))]
-    if len(shares) <= 1:
-        store.delete_many(keys)
-        return
-    with ThreadPoolExecutor(len(shares)) as pool:
-        for _ in pool.map(store.delete_many, shares):
-            pass
 
 
 def compact(store: ObjectStore, **options) -> CompactionReport:

@@ -210,14 +210,21 @@ def test_delete_is_idempotent_and_leaves_siblings(object_store: ObjectStore) -> 
 
 
 def test_delete_many_removes_exactly_the_keys_given(object_store: ObjectStore) -> None:
-    for i in range(7):
-        object_store.put(f"events/w/{i}", b"x")
+    doomed = [f"events/w/{i}" for i in range(40)] + [f"events/v/deep/{i}" for i in range(5)]
+    for key in doomed:
+        object_store.put(key, b"x")
     object_store.put("tables/keep", b"k")
+    object_store.put("events/v/stay", b"s")
     if hasattr(object_store, "DELETE_BATCH"):
-        object_store.DELETE_BATCH = 3  # type: ignore[attr-defined]  # several requests on S3
-    object_store.delete_many([f"events/w/{i}" for i in range(7)] + ["never/existed"])
+        object_store.DELETE_BATCH = 3  # type: ignore[attr-defined]  # many requests, several at a time on S3
+    object_store.delete_many(doomed + ["never/existed"])
     object_store.delete_many([])
-    assert keys(object_store) == ["tables/keep"]
+    assert keys(object_store) == ["events/v/stay", "tables/keep"]
+    root = getattr(object_store, "root", None)
+    if root is not None:  # the local store prunes the directories it emptied, and only those
+        assert not os.path.exists(os.path.join(root, "events", "w"))
+        assert not os.path.exists(os.path.join(root, "events", "v", "deep"))
+        assert os.path.isdir(os.path.join(root, "events", "v"))
 
 
 # -- put_file / get_file -------------------------------------------------------------------

@@ -53,7 +53,7 @@ class ObjectStore(Protocol):
         """Remove the object; deleting a missing key is not an error."""
 
     def delete_many(self, keys: list[str]) -> None:
-        """Remove the objects (missing keys are fine); on S3 a request per 1,000 keys."""
+        """Remove the objects (missing keys are fine); on S3 requests of up to 1,000 keys, several at a time."""
 
     def put_file(self, key: str, path: str) -> None:
         """Upload a local file (multipart for large files on S3)."""

@@ -257,15 +257,23 @@ class LocalStore:
     def delete(self, key: str) -> None:
         """Remove the object (a missing key is fine) and prune now-empty parent directories."""
         path = self._path(key)
+        if self._unlink(path):
+            self._prune(os.path.dirname(path))
+
+    def _unlink(self, path: str) -> bool:
+        """Remove a file; False when there was none."""
         try:
             os.unlink(path)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return
+            return False
         except PermissionError:  # macOS reports unlink of a directory as EPERM
             if os.path.isdir(path):
-                return
+                return False
             raise
-        parent = os.path.dirname(path)
+        return True
+
+    def _prune(self, parent: str) -> None:
+        """Remove ``parent`` and its ancestors inside the root while they are empty."""
         while parent != self.root and parent.startswith(self.root + os.sep):
             try:
                 os.rmdir(parent)
@@ -276,9 +284,14 @@ class LocalStore:
             parent = os.path.dirname(parent)
 
     def delete_many(self, keys: list[str]) -> None:
-        """Remove the objects (missing keys are fine)."""
+        """Remove the objects (missing keys are fine), then prune each emptied directory once."""
+        parents = set()
         for key in keys:
-            self.delete(key)
+            path = self._path(key)
+            if self._unlink(path):
+                parents.add(os.path.dirname(path))
+        for parent in sorted(parents, key=len, reverse=True):  # the deepest first
+            self._prune(parent)
 
     def put_file(self, key: str, path: str) -> None:
         """Copy a local file into the store atomically."""

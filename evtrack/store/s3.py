@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,6 +104,7 @@ class S3Store:
     """An ``ObjectStore`` on an S3 bucket, optionally below a key prefix."""
 
     DELETE_BATCH = 1000  # keys per DeleteObjects request (S3's limit)
+    DELETE_REQUESTS = 16  # DeleteObjects requests in flight at once
 
     def __init__(
         self,
@@ -330,18 +332,29 @@ class S3Store:
             self._client.delete_object(Bucket=self.bucket, Key=full)
 
     def delete_many(self, keys: list[str]) -> None:
-        """Remove the objects (missing keys are fine), up to ``DELETE_BATCH`` a request (DeleteObjects)."""
-        for start in range(0, len(keys), self.DELETE_BATCH):
-            batch = keys[start: start + self.DELETE_BATCH]
-            objects = [{"Key": self._key(key)} for key in batch]
-            with self._errors(f"delete of {len(batch)} objects, the first", batch[0]):
-                response = self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
-            errors = response.get("Errors") or []
-            if errors:
-                first = errors[0]
-                raise StoreError(f"S3 delete of s3://{self.bucket}/{first.get('Key')} failed: "
-                                 f"{first.get('Code')}: {first.get('Message')} ({len(errors)} of {len(batch)} "
-                                 "keys not deleted)")
+        """Remove the objects (missing keys are fine): DeleteObjects requests of up to ``DELETE_BATCH``
+        keys, ``DELETE_REQUESTS`` at a time (a large delete is cut into that many requests at least)."""
+        if not keys:
+            return
+        size = min(self.DELETE_BATCH, -(-len(keys) // self.DELETE_REQUESTS))
+        batches = [keys[start: start + size] for start in range(0, len(keys), size)]
+        if len(batches) == 1:
+            self._delete_batch(batches[0])
+            return
+        with ThreadPoolExecutor(min(self.DELETE_REQUESTS, len(batches)), thread_name_prefix="evtrack-s3-delete") as pool:
+            for _ in pool.map(self._delete_batch, batches):
+                pass
+
+    def _delete_batch(self, batch: list[str]) -> None:
+        objects = [{"Key": self._key(key)} for key in batch]
+        with self._errors(f"delete of {len(batch)} objects, the first", batch[0]):
+            response = self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+        errors = response.get("Errors") or []
+        if errors:
+            first = errors[0]
+            raise StoreError(f"S3 delete of s3://{self.bucket}/{first.get('Key')} failed: "
+                             f"{first.get('Code')}: {first.get('Message')} ({len(errors)} of {len(batch)} "
+                             "keys not deleted)")
 
     def put_file(self, key: str, path: str) -> None:
         """Upload a local file, in parts above the multipart threshold."""

@@ -132,13 +132,13 @@ class TableFileWriter:
 _SERIES = ["run_id", "key", "value", "step", "timestamp"]
 
 
-def _ranks(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """Each string's rank among the column's distinct values (sorting ranks sorts the strings)."""
+def _ranks(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, int]:
+    """(each string's rank among the column's distinct values, how many there are); sorting ranks sorts the strings."""
     encoded = pc.dictionary_encode(column)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()  # one dictionary for all chunks
     rank_of = pc.sort_indices(pc.sort_indices(encoded.dictionary))
-    return pc.take(rank_of, encoded.indices)
+    return pc.take(rank_of, encoded.indices), len(encoded.dictionary)
 
 
 def sort_metrics(table: pa.Table) -> pa.Table:
@@ -146,9 +146,9 @@ def sort_metrics(table: pa.Table) -> pa.Table:
 
     NaN values sort last: MLflow's 'latest' order.
     """
-    key_ranks = _ranks(table.column("key"))
-    keys_n = len(pc.unique(key_ranks))
-    series = pc.add(pc.multiply(_ranks(table.column("run_id")).cast(pa.int64()), keys_n), key_ranks.cast(pa.int64()))
+    key_ranks, keys_n = _ranks(table.column("key"))
+    run_ranks, _ = _ranks(table.column("run_id"))
+    series = pc.add(pc.multiply(run_ranks.cast(pa.int64()), keys_n), key_ranks.cast(pa.int64()))
     # Writers log a series' points in order: a stable sort by series is then the whole sort.
     order = pc.sort_indices(series)
     step, timestamp, value = (pc.take(table.column(name), order) for name in ("step", "timestamp", "value"))

@@ -74,7 +74,7 @@ def process_count(requested: int | None, batches: int) -> int:
     if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
         return 0
     if not native_decode.available() or os.environ.get(NATIVE_ENV, "1") == "0":
-        return 0  # the Python decoder's batches carry events, not lines: no gain from processes
+        return 0  # the native decoder off (or missing): the reference Python decoding, in this process
     if requested is not None:
         return min(requested, batches) if requested > 1 and batches > 1 else 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -15,7 +15,6 @@ previous batch.
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Iterator
 import orjson
 
 from evtrack.errors import EventDecodeError, ObjectNotFoundError
-from evtrack.events import I64_MAX, I64_MIN, BadLine, Event, decode_line, from_wire
+from evtrack.events import I64_MAX, I64_MIN, NONFINITE, BadLine, Event, decode_line, from_wire
 from evtrack.manifest import Manifest, parse_segment_key
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.writer import INBOX
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 
 NATIVE_ENV = "EVTRACK_COMPACT_NATIVE"  # "0" turns the native decoder off (everything in Python)
 _METRIC_TAG = b'"type":"metric"'  # how writers spell it; lines spelling it otherwise take the Python path
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _ROWS_PER_CONVERSION = 1000
 _METRIC_FIELDS = frozenset(("v", "eid", "type", "ts", "run_id", "key", "value", "step", "timestamp"))
 
@@ -118,8 +116,8 @@ def _metric_row(obj: dict) -> MetricRow | None:
     if type(value) is not float:
         if type(value) is int:
             value = float(value)
-        elif type(value) is str and value in _NONFINITE:
-            value = _NONFINITE[value]
+        elif type(value) is str and value in NONFINITE:
+            value = NONFINITE[value]
         else:
             return None
     return (eid, ts, run_id, key, value, step, timestamp)
@@ -149,7 +147,7 @@ def _metric_columns(objs: list) -> "pa.Table | None":
         if bool in kinds or not kinds <= {float, int, str}:
             return None
         if str in kinds:
-            cols["value"] = values = [_NONFINITE[x] if x.__class__ is str else x for x in values]
+            cols["value"] = values = [NONFINITE[x] if x.__class__ is str else x for x in values]
         arrays = []
         for name, t in _metric_types():
             # Other columns by inference: exactly string/int64 without nulls when the JSON types

@@ -20,15 +20,15 @@ wrong. Without msgspec every block is None.
 
 from __future__ import annotations
 
-import math
 import struct
 from typing import TYPE_CHECKING, Any
+
+from evtrack.events import NONFINITE
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 METRIC_COLUMNS = ["eid", "ts", "run_id", "key", "value", "step", "timestamp"]
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _decoder: Any = None
 
 
@@ -84,7 +84,7 @@ def rows_table(rows: list) -> "pa.Table":
     try:
         value = _packed(pa.float64(), "d", values)
     except struct.error:  # NaN and infinities travel as strings
-        value = _packed(pa.float64(), "d", [_NONFINITE[v] if v.__class__ is str else v for v in values])
+        value = _packed(pa.float64(), "d", [NONFINITE[v] if v.__class__ is str else v for v in values])
     return pa.table([
         pa.array([r.eid for r in rows], pa.string()), _packed(pa.int64(), "q", [r.ts for r in rows]),
         pa.array([r.run_id for r in rows], pa.string()), pa.array([r.key for r in rows], pa.string()),

@@ -16,8 +16,9 @@ worker takes whole batches::
 
 The workers run the very functions the in-process decoder runs, so the
 compactor sees the same batches either way; the other events come back as
-their fields' values and raw lines, and are rebuilt here without a second
-check. The files live in a private temporary directory that is
+their fields' values and raw lines (``evtrack.events.field_values``), and are
+rebuilt here without a second check (``rebuild``: unpickling the dataclass
+would cost as much as decoding the line again). The files live in a private temporary directory that is
 removed at the end; each is unlinked as soon as it is mapped. A worker dies
 with the compactor (``PR_SET_PDEATHSIG``), and a worker that dies (killed, out
 of memory) fails the pass with an error before anything is committed.
@@ -26,7 +27,6 @@ of memory) fails the pass with an error before anything is committed.
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import gc
 import multiprocessing
 import os
@@ -39,10 +39,10 @@ import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from evtrack.errors import EvtrackError
-from evtrack.events import BadLine, Event, event_types
+from evtrack.events import BadLine, field_values, rebuild
 from evtrack.store.base import ObjectInfo, ObjectStore
 
 from compaction import native_decode
@@ -133,7 +133,7 @@ def _unpack(result: tuple[str | None, list[PackedSegment]], processes: int) -> D
     segments = []
     for key, size, metrics, others, bad in packed:
         seg = DecodedSegment(key, size, converted=metrics, bad=bad)
-        seg.events = [(_builder(etype)(values), line) for etype, values, line in others]
+        seg.events = [(rebuild(etype, values), line) for etype, values, line in others]
         segments.append(seg)
     if path is None:
         return DecodedBatch(segments, metric_table([]), processes)
@@ -141,37 +141,6 @@ def _unpack(result: tuple[str | None, list[PackedSegment]], processes: int) -> D
     table = pa.ipc.open_file(source).read_all()
     os.unlink(path)
     return DecodedBatch(segments, table, processes)
-
-
-# Events cross from a worker as their field values: rebuilding one costs a third of
-# decoding it again (the worker checked it), and less than unpickling the dataclass.
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-_BUILDERS: dict[str, Callable[[tuple], Event]] = {}
-
-
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
-
-
-def _builder(etype: str) -> Callable[[tuple], Event]:
-    """A function making an event of wire type ``etype`` from its fields' values (not checked again)."""
-    build = _BUILDERS.get(etype)
-    if build is None:
-        cls = event_types()[etype]
-        setters = tuple(getattr(cls, name).__set__ for name in _field_names(cls))  # the slots' own setters
-        new = object.__new__
-
-        def build(values: tuple) -> Event:
-            event = new(cls)
-            for set_field, value in zip(setters, values):
-                set_field(event, value)
-            return event
-
-        _BUILDERS[etype] = build
-    return build
 
 
 # -- in the worker processes ----------------------------------------------------------
@@ -208,8 +177,7 @@ def _decode_chunk(infos: list[ObjectInfo], out_dir: str) -> tuple[str | None, li
     packed = []
     for seg in batch.segments:
         metrics = seg.event_count - len(seg.events)
-        others = [(event.type, tuple(getattr(event, name) for name in _field_names(type(event))), line)
-                  for event, line in seg.events]
+        others = [(event.type, field_values(event), line) for event, line in seg.events]
         packed.append((seg.key, seg.size, metrics, others, seg.bad))
     if not batch.metrics.num_rows:
         return None, packed

@@ -55,6 +55,8 @@ _FIELD_TYPES: dict[type[Event], tuple[tuple[str, tuple[type, ...], bool], ...]] 
 # Per event type, for from_wire's fast path: (every allowed key, (field, exact types, optional)...).
 _PLANS: dict[type[Event], tuple[frozenset[str], tuple[tuple[str, frozenset[type], bool], ...]]] = {}
 _MISSING = object()
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}  # every field, eid and ts first (field_values' order)
+_BUILDERS: dict[str, Any] = {}  # wire type -> rebuild's constructor
 
 
 def _allowed(hint: Any) -> tuple[tuple[type, ...], bool]:
@@ -72,6 +74,20 @@ def _allowed(hint: Any) -> tuple[tuple[type, ...], bool]:
     return tuple(accepted), optional
 
 
+def _builder(cls: type[Event]) -> Any:
+    """``rebuild``'s constructor for ``cls``: a new object, each slot set by its own descriptor."""
+    setters = tuple(getattr(cls, name).__set__ for name in _FIELD_NAMES[cls])  # the slots' own setters
+    new = object.__new__
+
+    def build(values: tuple) -> Event:
+        event = new(cls)
+        for set_field, value in zip(setters, values):
+            set_field(event, value)
+        return event
+
+    return build
+
+
 def register(cls: type[Event]) -> type[Event]:
     """Class decorator: add an event type to the decoding registry."""
     if cls.type in _REGISTRY:
@@ -83,6 +99,8 @@ def register(cls: type[Event]) -> type[Event]:
     )
     _PLANS[cls] = (frozenset(_ENVELOPE) | {name for name, _, _ in _FIELD_TYPES[cls]},
                    tuple((name, frozenset(accepted), optional) for name, accepted, optional in _FIELD_TYPES[cls]))
+    _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    _BUILDERS[cls.type] = _builder(cls)
     return cls
 
 
@@ -281,7 +299,8 @@ class InputLogged(Event):
 # --- codec -------------------------------------------------------------------
 
 _NONFINITE_OUT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-_NONFINITE_IN = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+# How non-finite metric values travel in JSON (strings), and the floats they stand for.
+NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def wire_float(value: float) -> float | str:
@@ -392,9 +411,9 @@ def _checked(obj: Any) -> Event:
             raise EventDecodeError(f"event {eid} ({etype}) lacks field {name!r}")
         value = obj[name]
         if cls is MetricLogged and name == "value" and isinstance(value, str):
-            if value not in _NONFINITE_IN:
+            if value not in NONFINITE:
                 raise EventDecodeError(f"event {eid} has a non-numeric metric value {value!r}")
-            value = _NONFINITE_IN[value]
+            value = NONFINITE[value]
         elif value is None:
             if not optional:
                 raise EventDecodeError(f"event {eid} ({etype}) has a null {name!r}")
@@ -415,6 +434,21 @@ def _checked(obj: Any) -> Event:
     if unknown:
         raise EventDecodeError(f"event {eid} ({etype}) has unknown fields {sorted(unknown)}")
     return cls(**kwargs)
+
+
+def field_values(event: Event) -> tuple:
+    """The event's fields' values, in declaration order (``rebuild`` turns them back into the event)."""
+    return tuple(getattr(event, name) for name in _FIELD_NAMES[type(event)])
+
+
+def rebuild(etype: str, values: tuple) -> Event:
+    """The event of wire type ``etype`` with ``field_values`` ``values``, not checked again.
+
+    For events decoded (and checked) elsewhere, e.g. in a compaction worker:
+    about a third of the cost of decoding the line again, and half of the
+    dataclass constructor, which sets frozen fields one ``object.__setattr__`` at a time.
+    """
+    return _BUILDERS[etype](values)
 
 
 def decode_line(line: bytes | str) -> Event:

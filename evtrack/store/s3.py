@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from evtrack.errors import (
@@ -332,8 +332,11 @@ class S3Store:
             self._client.delete_object(Bucket=self.bucket, Key=full)
 
     def delete_many(self, keys: list[str]) -> None:
-        """Remove the objects (missing keys are fine): DeleteObjects requests of up to ``DELETE_BATCH``
-        keys, ``DELETE_REQUESTS`` at a time (a large delete is cut into that many requests at least)."""
+        """Remove the objects (missing keys are fine) with DeleteObjects requests, several at a time.
+
+        Each request takes up to ``DELETE_BATCH`` keys; a large delete is cut into
+        ``DELETE_REQUESTS`` requests at least, all of them in flight at once.
+        """
         if not keys:
             return
         size = min(self.DELETE_BATCH, -(-len(keys) // self.DELETE_REQUESTS))

@@ -12,7 +12,7 @@ Figures (issue 3, "Must show"):
     run's creation, 20 params, 5 tags, 13 metric points and its end), where the
     non-metric events, decoded and folded one by one, dominate.
 
-The inbox is generated directly (``evtrack.events`` encoders + ``store.put``), which
+The inbox is generated directly (``evtrack.eventlog.events`` encoders + ``store.put``), which
 is much faster than going through the client: ~200 runs spread over the segments,
 each run a writer of its own (one process per run), starting with ``run_created``,
 params and tags, then metric points, and ending with ``run_updated`` (FINISHED).
@@ -73,7 +73,7 @@ def build_segments(n_events: int, n_segments: int, n_runs: int, seed: int = 0, g
     ``gen`` > 0 makes a later generation: new writers continuing existing runs
     (``new_runs=False``: no run_created, metrics after the earlier steps).
     """
-    from evtrack import events as ev
+    from evtrack.eventlog import events as ev
 
     n_runs = min(n_runs, n_segments)
     per_seg = n_events // n_segments

@@ -127,7 +127,7 @@ def work_s3_requests(workdir: str, n: int) -> dict:
     with MotoS3("bench-logging"):
         os.environ["EVTRACK_SPOOL_DIR"] = os.path.join(workdir, "spool")
         import evtrack
-        from evtrack.backend import get_backend
+        from evtrack.read.backend import get_backend
 
         evtrack.set_tracking_uri("s3://bench-logging/tracking")
         evtrack.set_experiment("bench")

@@ -15,7 +15,7 @@ Targets: every search on 100,000 runs under 50 ms; at 2,000 runs at least 10x fa
 MLflow's sqlite store; the history read under 200 ms.
 
 The evtrack store is the embedded default (a local directory). Its events are generated
-directly (``evtrack.events`` encoders + ``store.put`` of inbox segments) and compacted with
+directly (``evtrack.eventlog.events`` encoders + ``store.put`` of inbox segments) and compacted with
 ``compaction.compact(store, grace_seconds=0)``; MLflow's runs are logged through its client
 (``create_run`` + ``log_batch`` + ``set_terminated``, the metric history with ``log_batch`` of
 1,000 points), which is slow (~0.1 s per run, ~1 s per 1,000 points here): by default MLflow
@@ -112,7 +112,7 @@ def run_specs(n: int, seed: int = 4) -> list[RunSpec]:
 def ingest_evtrack(root: str, specs: list[RunSpec], history_points: int) -> tuple[Any, str, str | None, float]:
     """(client, experiment id, id of the history run or None, seconds to generate + compact)."""
     from compaction import compact
-    from evtrack import events as ev
+    from evtrack.eventlog import events as ev
     from evtrack.tracking.client import EvtrackClient
 
     start = time.perf_counter()
@@ -394,7 +394,7 @@ def main() -> None:
                     print(f"\n-- cProfile of '{label}' on {n:,} runs ({args.repeats} calls)")
                     print(profile(search_fn(c, e, f, order), args.repeats))
     finally:
-        from evtrack import backend
+        from evtrack.read import backend
 
         for key in [k for k in backend._backends if k.startswith(os.path.abspath(work))]:
             backend._backends.pop(key).writer.close()

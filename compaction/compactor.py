@@ -36,34 +36,26 @@ import copy
 import gc
 import os
 import random
-import signal
 import socket
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from evtrack import manifest as mf
-from evtrack import tables
+from evtrack.state import manifest as mf
+from evtrack.state import tables
 from evtrack.errors import CommitConflictError, EvtrackError
-from evtrack.events import now_ms
-from evtrack.fold import apply
+from evtrack.eventlog.events import now_ms
+from evtrack.state.fold import apply
 from evtrack.store.base import ObjectInfo, ObjectStore
 
 from compaction import quarantine
+from compaction.batches import fetch_batches
+from compaction.crash import CRASH_ENV, checkpoint  # noqa: F401  (CRASH_ENV: the crash tests' name for it)
 from compaction.files import TableFileWriter, write_batch
-from compaction.inbox import fetch_batches, pending_segments
+from compaction.inbox import pending_segments
 from compaction.merge import merge_tiers
 from compaction.state_io import PartitionedState, replace_partitions
-
-CRASH_ENV = "EVTRACK_COMPACT_CRASH_AT"  # fault injection for the crash tests: a step name
-
-
-def checkpoint(step: str) -> None:
-    """Kill this process with SIGKILL at ``step`` when the crash-test variable names it."""
-    if os.environ.get(CRASH_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
-
 
 @dataclass
 class CompactionReport:
@@ -208,7 +200,7 @@ class Compactor:
         for f in written:
             table = f.path.split("/")[1]
             new_tables.setdefault(table, []).append(f.entry())
-        for name in tables.STATE_TABLES:
+        for name in tables.state_tables():
             if name in replaced:
                 new_tables[name] = replace_partitions(new_tables.get(name, []), replaced[name],
                                                       state_files.get(name, []))

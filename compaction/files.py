@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from evtrack import tables
+from evtrack.state import tables
 from evtrack.store.base import ObjectStore
 
 ROW_GROUP = 256_000

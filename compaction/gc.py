@@ -49,10 +49,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from evtrack import catalog
-from evtrack import events as ev
-from evtrack import manifest as mf
-from evtrack import tables
+from evtrack.eventlog import catalog
+from evtrack.eventlog import events as ev
+from evtrack.state import manifest as mf
+from evtrack.state import tables
 from evtrack.entities import LifecycleStage
 from evtrack.errors import (
     CommitConflictError,
@@ -61,14 +61,15 @@ from evtrack.errors import (
     InvalidStateError,
     ResourceNotFoundError,
 )
-from evtrack.fold import ExperimentState, RunState, State, apply
+from evtrack.state.fold import ExperimentState, RunState, State, apply
 from evtrack.store import open_store
 from evtrack.store.base import ObjectInfo, ObjectStore
-from evtrack.table_files import local_path, read_files
+from evtrack.state.table_files import local_path, read_files
 
 from compaction.compactor import CompactionReport, compact
 from compaction.files import TableFileWriter
-from compaction.inbox import fetch_batches, pending_segments
+from compaction.batches import fetch_batches
+from compaction.inbox import pending_segments
 
 DEFAULT_RETENTION_S = 7 * 86400.0
 TABLES_PREFIX = "tables/"

@@ -3,7 +3,7 @@
 Metric events (the bulk of any log) are decoded straight into columns by
 ``compaction.native_decode`` (one schema-checked C parse per segment) when they
 all are well-formed; every other event goes through the registry decoder
-(``evtrack.events.from_wire``). A segment the native decoder refuses is decoded
+(``evtrack.eventlog.events.from_wire``). A segment the native decoder refuses is decoded
 entirely in Python (``decode_python``, the reference), which checks metric
 events field by field; a line that fails is returned as a ``BadLine`` for
 quarantine — the rest of the segment still folds.
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Iterator
 import orjson
 
 from evtrack.errors import EventDecodeError, ObjectNotFoundError
-from evtrack.events import I64_MAX, I64_MIN, NONFINITE, BadLine, Event, decode_line, from_wire
-from evtrack.manifest import Manifest, parse_segment_key
+from evtrack.eventlog.events import I64_MAX, I64_MIN, NONFINITE, BadLine, Event, decode_line, from_wire
+from evtrack.state.manifest import Manifest, parse_segment_key
 from evtrack.store.base import ObjectInfo, ObjectStore
-from evtrack.writer import INBOX
+from evtrack.eventlog.writer import INBOX
 
 from compaction.native_decode import METRIC_COLUMNS, metric_rows, rows_table
 from compaction.native_decode import available as native_available
@@ -312,56 +312,6 @@ def _decode_batch(infos: list[ObjectInfo], fetched: list[Future]) -> DecodedBatc
     if pending:
         converted.append(rows_table(pending))
     return DecodedBatch(segments, metric_table(segments, converted))
-
-
-def _chunks(infos: list[ObjectInfo], size_bytes: int) -> Iterator[list[ObjectInfo]]:
-    chunk: list[ObjectInfo] = []
-    size = 0
-    for info in infos:
-        chunk.append(info)
-        size += info.size
-        if size >= size_bytes:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
-
-
-def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int = 16 << 20,
-                  threads: int = 8, processes: int | None = None) -> Iterator[DecodedBatch]:
-    """Yield decoded segments in batches of about ``batch_bytes``, in order.
-
-    A backlog of several batches is decoded by worker processes
-    (``compaction.parallel``; ``processes`` None chooses, 0 or 1 decodes here).
-    ``threads`` threads fetch; one thread decodes, in order (decoding holds the
-    GIL, so more decoders would only contend for it), and turns each batch's
-    metric events into columns in one go. The next batch is fetched and decoded
-    while the caller works on the current one, so at most two batches are in memory.
-    """
-    from compaction import parallel
-
-    chunks = list(_chunks(infos, batch_bytes))
-    workers = parallel.process_count(processes, len(chunks))
-    if workers:
-        size = parallel.batch_size(sum(info.size for info in infos), batch_bytes, workers)
-        if size < batch_bytes:
-            chunks = list(_chunks(infos, size))
-        yield from parallel.decode_in_processes(store, chunks, workers)
-        return
-    fetchers = ThreadPoolExecutor(max(1, threads), thread_name_prefix="evtrack-fetch")
-    decoder = ThreadPoolExecutor(1, thread_name_prefix="evtrack-decode")
-    try:
-        ahead: Future | None = None
-        for chunk in chunks:
-            batch = decoder.submit(_decode_batch, chunk, [fetchers.submit(_get, store, info) for info in chunk])
-            if ahead is not None:
-                yield ahead.result()
-            ahead = batch
-        if ahead is not None:
-            yield ahead.result()
-    finally:
-        decoder.shutdown(wait=True, cancel_futures=True)
-        fetchers.shutdown(wait=True, cancel_futures=True)
 
 
 def segment_writer(key: str) -> tuple[str, int] | None:

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from evtrack.store.base import ObjectStore
-from evtrack.table_files import local_path
+from evtrack.state.table_files import local_path
 
 from compaction.files import TableFileWriter
 

@@ -2,7 +2,7 @@
 
 Metric events are the bulk of every inbox. ``metric_rows`` hands a block of
 lines that should all be metric events to msgspec's JSON decoder with the
-metric event's schema — the checks of ``evtrack.events.from_wire``: the nine
+metric event's schema — the checks of ``evtrack.eventlog.events.from_wire``: the nine
 fields and no other, ``v`` the integer 1, a non-empty eid, int64 integers (not
 ``1.0``, not ``true``), a number or ``"NaN"``/``"Infinity"``/``"-Infinity"`` as
 the value. ``rows_table`` turns the rows of many segments at once into the
@@ -23,7 +23,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
-from evtrack.events import NONFINITE
+from evtrack.eventlog.events import NONFINITE
 
 if TYPE_CHECKING:
     import pyarrow as pa

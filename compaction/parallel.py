@@ -16,7 +16,7 @@ worker takes whole batches::
 
 The workers run the very functions the in-process decoder runs, so the
 compactor sees the same batches either way; the other events come back as
-their fields' values and raw lines (``evtrack.events.field_values``), and are
+their fields' values and raw lines (``evtrack.eventlog.events.field_values``), and are
 rebuilt here without a second check (``rebuild``: unpickling the dataclass
 would cost as much as decoding the line again). The files live in a private temporary directory that is
 removed at the end; each is unlinked as soon as it is mapped. A worker dies
@@ -42,10 +42,11 @@ from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 from typing import Iterable, Iterator
 
 from evtrack.errors import EvtrackError
-from evtrack.events import BadLine, field_values, rebuild
+from evtrack.eventlog.events import BadLine, field_values, rebuild
 from evtrack.store.base import ObjectInfo, ObjectStore
 
 from compaction import native_decode
+from compaction.crash import checkpoint
 from compaction.inbox import NATIVE_ENV, DecodedBatch, DecodedSegment, _decode_batch, _get, metric_table
 from compaction.no_pandas import refuse_pandas
 
@@ -170,9 +171,7 @@ def _decode_chunk(infos: list[ObjectInfo], out_dir: str) -> tuple[str | None, li
     import pyarrow as pa
 
     assert _store is not None and _fetchers is not None
-    from compaction import compactor
-
-    compactor.checkpoint("worker_decoding")  # crash tests: a worker killed while it decodes
+    checkpoint("worker_decoding")  # crash tests: a worker killed while it decodes
     batch = _decode_batch(infos, [_fetchers.submit(_get, _store, info) for info in infos])
     packed = []
     for seg in batch.segments:

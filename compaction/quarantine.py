@@ -15,8 +15,8 @@ from __future__ import annotations
 import orjson
 
 from evtrack.errors import ObjectNotFoundError
-from evtrack.events import BadLine
-from evtrack.fold import ParamConflict
+from evtrack.eventlog.events import BadLine
+from evtrack.state.fold import ParamConflict
 from evtrack.store.base import ObjectStore
 
 PREFIX = "quarantine/"

@@ -16,13 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from evtrack import manifest as mf
-from evtrack import tables
+from evtrack.state import manifest as mf
+from evtrack.state import tables
 from evtrack.errors import CommitConflictError, EvtrackError
-from evtrack.events import decode_line, now_ms
-from evtrack.fold import apply
+from evtrack.eventlog.events import decode_line, now_ms
+from evtrack.state.fold import apply
 from evtrack.store.base import ObjectStore
-from evtrack.table_files import local_path
+from evtrack.state.table_files import local_path
 
 from compaction.compactor import CompactionReport
 from compaction.files import TableFileWriter, write_metric_batch
@@ -68,7 +68,7 @@ def rebuild(store: ObjectStore, max_attempts: int = 10) -> CompactionReport:
         new_tables = {"events": list(base.files("events"))}
         metric_files = [metrics_out.result.entry()] if metrics_out.result else []
         new_tables["metrics"], merged, merged_bytes = merge_tiers(store, "metrics", metric_files, version)
-        for name in tables.STATE_TABLES:
+        for name in tables.state_tables():
             new_tables[name] = [f.entry() for f in state_files.get(name, [])]
         written = [f for files in state_files.values() for f in files]
         report.files_written = len(written) + len(metric_files) + merged

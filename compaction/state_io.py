@@ -1,7 +1,7 @@
 """Loading and rewriting the state partitions a compaction touches.
 
 A ``PartitionedState`` starts empty and loads a run partition (all the run
-tables of one bucket), the experiment tables or the registry tables the first
+tables of one bucket), the experiment tables or a feature domain's tables (the registry's) the first
 time an event needs them; at the end it writes exactly those partitions again.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from evtrack import tables
-from evtrack.fold import RUN_KEYED, State
-from evtrack.manifest import Manifest
-from evtrack.registry.events import RegistryEvent
+from evtrack.state import tables
+from evtrack.state.domains import Domain, domain_of, domains
+from evtrack.state.fold import RUN_KEYED, State
+from evtrack.state.manifest import Manifest
 from evtrack.store.base import ObjectStore
-from evtrack.table_files import read_files
+from evtrack.state.table_files import read_files
 
 from compaction.files import WrittenFile, write_table
 
@@ -28,7 +28,7 @@ class PartitionedState:
         self.state = State()
         self.partitions: set[str] = set()
         self.experiments_loaded = False
-        self.registry_loaded = False
+        self.domains_loaded: set[str] = set()  # the feature domains (the registry) loaded
         self._seen_runs: set[str] = set()  # runs whose partition is loaded
 
     def _load(self, names: tuple[str, ...], partition: str) -> None:
@@ -55,21 +55,23 @@ class PartitionedState:
             self.experiments_loaded = True
             self._load(tables.EXPERIMENT_TABLES, tables.EXPERIMENT_PARTITION)
 
-    def need_registry(self) -> None:
-        """Make sure the registry tables are loaded."""
-        if not self.registry_loaded:
-            self.registry_loaded = True
-            self._load(tables.REGISTRY_TABLES, tables.EXPERIMENT_PARTITION)
+    def need_domain(self, dom: Domain) -> None:
+        """Make sure a feature domain's tables (the registry's) are loaded."""
+        if dom.name not in self.domains_loaded:
+            self.domains_loaded.add(dom.name)
+            self._load(dom.tables, tables.EXPERIMENT_PARTITION)
 
     def need_for(self, event) -> None:
         """Make sure the partition an event (not a metric) folds into is loaded."""
         run_id = getattr(event, "run_id", None)
         if run_id is not None:
             self.need_run(run_id)
-        elif isinstance(event, RegistryEvent):
-            self.need_registry()
         else:
-            self.need_experiments()
+            dom = domain_of(event)
+            if dom is not None:
+                self.need_domain(dom)
+            else:
+                self.need_experiments()
 
     def add_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
         """Update a metric's latest value (history goes to the metrics table, not the state)."""
@@ -96,9 +98,9 @@ class PartitionedState:
         if self.experiments_loaded:
             jobs += [(name, tables.EXPERIMENT_PARTITION, data)
                      for name, data in tables.experiment_tables(self.state).items()]
-        if self.registry_loaded:
-            jobs += [(name, tables.EXPERIMENT_PARTITION, data)
-                     for name, data in tables.registry_tables(self.state).items()]
+        for dom in domains():
+            if dom.name in self.domains_loaded:
+                jobs += [(name, tables.EXPERIMENT_PARTITION, data) for name, data in dom.to_tables(self.state).items()]
         replaced: dict[str, set[str]] = {}
         for name, part, _ in jobs:
             replaced.setdefault(name, set()).add(part)

@@ -65,10 +65,10 @@ from evtrack.tracking.fluent import (
     start_run,
 )
 from evtrack.tracking.fluent_search import search_runs, sql
-from evtrack.writer import FlushResult
+from evtrack.eventlog.writer import FlushResult
 from evtrack import data  # noqa: E402 - evtrack.data.from_path & co. (pandas/pyarrow load lazily)
 
-__version__ = "0.1.0"
+from evtrack.version import __version__  # noqa: E402
 
 
 def __getattr__(name: str):

@@ -280,7 +280,7 @@ _EVTRACK_ENV = (
 
 def reset_evtrack_globals() -> None:
     """End this thread's active runs, close every writer and forget all cached backends."""
-    from evtrack import backend
+    from evtrack.read import backend
     from evtrack.tracking import artifacts, fluent
 
     stack = fluent._stack()
@@ -334,7 +334,7 @@ def tracking_uri(store_uri: str, fresh_evtrack: None) -> str:
 
 def read_inbox(uri: str) -> list[Any]:
     """Every event in the inbox of the store at ``uri``, decoded straight from its segments."""
-    from evtrack.events import decode_segment
+    from evtrack.eventlog.events import decode_segment
 
     store = open_store(uri)
     out: list[Any] = []
@@ -392,7 +392,7 @@ class DirectWriter:
     def put(self, events: list[Any], seq: int | None = None, ms: int | None = None,
             raw: bytes = b"") -> str:
         """Put one segment holding ``events`` (then ``raw`` bytes); returns its key."""
-        from evtrack.events import encode
+        from evtrack.eventlog.events import encode
 
         key = self.key(seq, ms)
         self.store.put(key, b"".join(encode(e) for e in events) + raw)
@@ -407,8 +407,8 @@ def direct_writer() -> type[DirectWriter]:
 
 def read_table_rows(store: ObjectStore, table: str, version: int | None = None) -> list[dict[str, Any]]:
     """Every row of ``table`` in manifest ``version`` (the newest when None), as dicts."""
-    from evtrack import manifest, tables
-    from evtrack.table_files import read_files
+    from evtrack.state import manifest, tables
+    from evtrack.state.table_files import read_files
 
     m = manifest.load(store, version)
     paths = [f["path"] for f in m.files(table)]

@@ -290,7 +290,7 @@ def test_sql_version_and_freshness(seeded: Seed) -> None:
 
 
 def _newest_version(uri: str) -> int:
-    from evtrack import manifest
+    from evtrack.state import manifest
     from evtrack.store import open_store
 
     return manifest.load(open_store(uri), None).version

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from evtrack import events as ev
-from evtrack import manifest as mf
+from evtrack.eventlog import events as ev
+from evtrack.state import manifest as mf
 from evtrack.cli import cli
 from evtrack.store import ObjectStore, open_store
 

@@ -15,12 +15,12 @@ import pytest
 
 import evtrack
 from compaction import compact
-from evtrack import events as ev
-from evtrack import manifest as mf
+from evtrack.eventlog import events as ev
+from evtrack.state import manifest as mf
 from evtrack.entities import ViewType
-from evtrack.reader import StoreReader
+from evtrack.read.reader import StoreReader
 from evtrack.store import ObjectStore, open_store
-from evtrack.writer import SegmentWriter
+from evtrack.eventlog.writer import SegmentWriter
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def canon(obj: Any) -> Any:
 
 def fresh_client(uri: str) -> evtrack.MlflowClient:
     """A client with a brand-new backend, as another process would have (nothing cached)."""
-    from evtrack import backend
+    from evtrack.read import backend
 
     backend._backends.pop(backend._normalize(uri), None)
     return evtrack.MlflowClient(uri)
@@ -206,7 +206,7 @@ def test_the_tail_is_folded_on_top_of_the_tables(tracking_uri: str, direct_write
 
 def test_reader_never_mixes_an_old_manifest_with_a_newer_inbox(tracking_uri: str, monkeypatch) -> None:
     """A compactor commits and deletes the inbox between a reader's manifest check and its listing."""
-    from evtrack import backend
+    from evtrack.read import backend
 
     with evtrack.start_run() as run:
         evtrack.log_param("p", "1")
@@ -452,7 +452,7 @@ def test_a_bad_line_is_quarantined_and_the_rest_of_its_segment_folds(local_uri: 
     store = open_store(store_uri)
     w = direct_writer(store)
     head, tail = good_events(w)
-    from evtrack.events import encode
+    from evtrack.eventlog.events import encode
 
     key = w.key()
     store.put(key, b"".join(map(encode, head)) + bad + b"".join(map(encode, tail)))
@@ -499,7 +499,7 @@ def test_a_truncated_segment_keeps_every_whole_line(local_uri: str, direct_write
     store = open_store(local_uri)
     w = direct_writer(store)
     head, tail = good_events(w)
-    from evtrack.events import encode
+    from evtrack.eventlog.events import encode
 
     data = b"".join(map(encode, head + tail))
     key = w.key()

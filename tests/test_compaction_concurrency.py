@@ -20,8 +20,8 @@ import pytest
 
 import compaction.compactor as compactor_module
 from compaction import Compactor, compact
-from evtrack import events as ev
-from evtrack import manifest as mf
+from evtrack.eventlog import events as ev
+from evtrack.state import manifest as mf
 from evtrack.store import ObjectStore, open_store
 
 WRITERS = 4
@@ -85,7 +85,7 @@ def rows(store: ObjectStore, table: str, columns: list[str] | None = None) -> li
     """A table's rows, read with pyarrow from exactly the files the newest manifest lists."""
     import pyarrow.parquet as pq
 
-    from evtrack.table_files import local_path
+    from evtrack.state.table_files import local_path
 
     out: list[dict[str, Any]] = []
     for f in mf.load(store).files(table):

@@ -19,9 +19,9 @@ import pytest
 import evtrack
 from compaction import compact
 from compaction.compactor import CRASH_ENV
-from evtrack import events as ev
-from evtrack import manifest as mf
-from evtrack.fold import fold
+from evtrack.eventlog import events as ev
+from evtrack.state import manifest as mf
+from evtrack.state.fold import fold
 from evtrack.store import ObjectStore, open_store
 
 STEPS = ("listed", "files_written", "before_commit", "committed", "deleted")
@@ -70,7 +70,7 @@ def metric_counts(store: ObjectStore, table_rows: Any) -> Counter:
 
 def check_reads(uri: str, events: list[ev.Event]) -> None:
     """What a user reads equals the pure fold of every event logged (tables + tail)."""
-    from evtrack import backend
+    from evtrack.read import backend
 
     backend._backends.pop(backend._normalize(uri), None)  # a fresh process's view
     client = evtrack.MlflowClient(uri)

@@ -26,11 +26,11 @@ from hypothesis import strategies as st
 
 from compaction import compact, native_decode
 from compaction.inbox import NATIVE_ENV, DecodedSegment, decode, decode_python
-from evtrack import events as ev
-from evtrack import manifest as mf
-from evtrack.events import I64_MAX, I64_MIN
+from evtrack.eventlog import events as ev
+from evtrack.state import manifest as mf
+from evtrack.eventlog.events import I64_MAX, I64_MIN
 from evtrack.store import open_store
-from evtrack.tables import schema
+from evtrack.state.tables import schema
 
 KEY = "events/0001700000000000-w1-000001.jsonl"
 

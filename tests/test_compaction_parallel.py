@@ -28,9 +28,9 @@ from click.testing import CliRunner
 from compaction import Compactor, compactor, native_decode, parallel
 from compaction.compactor import CRASH_ENV
 from compaction.inbox import NATIVE_ENV
-from evtrack import events as ev
-from evtrack import manifest as mf
-from evtrack import tables
+from evtrack.eventlog import events as ev
+from evtrack.state import manifest as mf
+from evtrack.state import tables
 from evtrack.cli import cli
 from evtrack.errors import EvtrackError
 from evtrack.store import ObjectStore, open_store
@@ -146,7 +146,7 @@ def canon(value: Any) -> Any:
 def all_tables(store: ObjectStore, table_rows: Any) -> dict[str, list[tuple]]:
     """Every table of the newest manifest, rows as sorted tuples (NaN comparable)."""
     out = {}
-    for name in tables.ALL_TABLES:
+    for name in tables.all_tables():
         rows = [tuple((k, canon(v)) for k, v in sorted(row.items())) for row in table_rows(store, name)]
         out[name] = sorted(rows, key=repr)
     return out
@@ -244,7 +244,7 @@ def test_workers_fold_exactly_what_the_in_process_decoder_folds(store_uri: str, 
     assert (got.segments, got.events, got.quarantined_lines, got.conflicts) == (
         len(inbox.segments), inbox.events, inbox.bad, 1)
     got_tables, want_tables = all_tables(par, table_rows), all_tables(seq, table_rows)
-    for name in tables.ALL_TABLES:
+    for name in tables.all_tables():
         assert got_tables[name] == want_tables[name], name
     assert quarantine_docs(par) == quarantine_docs(seq)
 

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from compaction import compact
 from compaction.rebuild import rebuild
-from evtrack import events as ev
-from evtrack import manifest as mf
-from evtrack.fold import State, fold
-from evtrack.reader import StoreReader
+from evtrack.eventlog import events as ev
+from evtrack.state import manifest as mf
+from evtrack.state.fold import State, fold
+from evtrack.read.reader import StoreReader
 from evtrack.store import open_store
 
 RUNS = ("r1", "r2", "r3")
@@ -141,8 +141,8 @@ def project_state(s: State) -> dict[str, Any]:
 
 def project_tables(store: Any) -> dict[str, Any]:
     """The same projection, read from the newest manifest's Parquet files row by row."""
-    from evtrack import tables
-    from evtrack.table_files import read_files
+    from evtrack.state import tables
+    from evtrack.state.table_files import read_files
 
     m = mf.load(store)
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import evtrack
-from evtrack import events as ev
-from evtrack.fold import fold
+from evtrack.eventlog import events as ev
+from evtrack.state.fold import fold
 
 POINTS = 200
 
@@ -140,8 +140,8 @@ def test_set_experiment_race_ends_with_one_experiment(tracking_uri: str) -> None
 _FORK_SCRIPT = """
 import json, os, sys
 import evtrack
-from evtrack import events as ev
-from evtrack.fold import fold
+from evtrack.eventlog import events as ev
+from evtrack.state.fold import fold
 from evtrack.store import open_store
 
 uri = sys.argv[1]

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import evtrack
-from evtrack import events as ev
+from evtrack.eventlog import events as ev
 from evtrack.errors import EventDecodeError
-from evtrack.fold import fold
-from evtrack.reader import StoreReader
+from evtrack.state.fold import fold
+from evtrack.read.reader import StoreReader
 from evtrack.registry import events as rev
 from evtrack.store import open_store
 

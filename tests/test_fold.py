@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evtrack import events as ev
-from evtrack.fold import State, apply, fold
+from evtrack.eventlog import events as ev
+from evtrack.state.fold import State, apply, fold
 
 RUNS = ("r1", "r2", "r3")
 EXPERIMENTS = ("0", "1")

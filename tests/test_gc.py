@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from compaction import compact
 from compaction.gc import gc
 from compaction.rebuild import rebuild
-from evtrack import manifest as mf
-from evtrack import tables
+from evtrack.state import manifest as mf
+from evtrack.state import tables
 from evtrack.cli import cli
 from evtrack.entities import LifecycleStage
 from evtrack.errors import (
@@ -22,9 +22,9 @@ from evtrack.errors import (
     InvalidStateError,
     ResourceNotFoundError,
 )
-from evtrack.events import now_ms
+from evtrack.eventlog.events import now_ms
 from evtrack.store import open_store
-from evtrack.table_files import local_path
+from evtrack.state.table_files import local_path
 from evtrack.tracking.client import EvtrackClient
 
 HOUR_MS = 3600 * 1000
@@ -55,7 +55,7 @@ def _table_ids(store) -> dict[str, set[str]]:
     """Every run_id / experiment_id value in every table of the newest manifest, read with pyarrow alone."""
     m = mf.load(store)
     found: dict[str, set[str]] = {"run_id": set(), "experiment_id": set()}
-    for name in tables.ALL_TABLES:
+    for name in tables.all_tables():
         for f in m.files(name):
             data = pq.read_table(local_path(store, f["path"]))
             for column, values in found.items():
@@ -318,7 +318,7 @@ def test_cli_gc_as_a_subprocess(local_uri):
 
 
 def test_an_artifact_uri_that_does_not_name_the_run_is_left_alone(local_uri, tmp_path):
-    from evtrack import events as ev
+    from evtrack.eventlog import events as ev
 
     precious = tmp_path / "precious"
     precious.mkdir()

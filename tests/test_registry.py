@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 import evtrack
-from evtrack import events as ev
+from evtrack.eventlog import events as ev
 from evtrack.errors import EvtrackError
-from evtrack.fold import State, fold
+from evtrack.state.fold import State, fold
 from evtrack.registry import claims
 from evtrack.registry import client as registry_client
 from evtrack.registry import events as rev
@@ -534,7 +534,7 @@ def _tables_of(state: State) -> dict[str, list[dict[str, Any]]]:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_the_registry_fold_is_order_independent_and_survives_its_tables(seed: int) -> None:
-    from evtrack.tables import load_state
+    from evtrack.state.tables import load_state
 
     events = _registry_events(seed=seed)
     expected = _tables_of(fold(events))

@@ -16,7 +16,7 @@ Deliberate differences, left out of the table:
   ±max double to ±inf before comparing).
 * A metric's latest value when two points share (step, timestamp) and one is NaN: MLflow's SQL
   store compares the NaN as its stored placeholder 0; evtrack ranks NaN above every number
-  (``evtrack.fold.metric_rank``). The runs below never log such a pair.
+  (``evtrack.state.fold.metric_rank``). The runs below never log such a pair.
 * ILIKE on non-ASCII text: sqlite's lower() folds ASCII only; DuckDB folds Unicode. The values
   below are ASCII.
 """
@@ -129,7 +129,7 @@ def systems(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     import evtrack.entities as ee
     from compaction import compact
-    from evtrack import backend
+    from evtrack.read import backend
     from evtrack.tracking.client import EvtrackClient
 
     tmp = tmp_path_factory.mktemp("differential")

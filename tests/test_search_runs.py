@@ -465,7 +465,7 @@ def test_pandas_output(local_client: Any) -> None:
 
 def test_flushed_but_not_compacted_events_are_visible(client: Any, direct_writer: Any) -> None:
     """Events another writer put into the inbox (never compacted) show up in the next search."""
-    from evtrack import events as ev
+    from evtrack.eventlog import events as ev
 
     exp = client.create_experiment("fresh")
     assert client.search_runs([exp]) == []

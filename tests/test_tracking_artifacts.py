@@ -13,7 +13,7 @@ import yaml
 import evtrack
 from evtrack import FileInfo
 from evtrack.errors import InvalidParameterError, ResourceNotFoundError
-from evtrack.fold import fold
+from evtrack.state.fold import fold
 from evtrack.store import open_store
 
 

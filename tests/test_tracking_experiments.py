@@ -13,7 +13,7 @@ import pytest
 
 import evtrack
 from evtrack import ViewType
-from evtrack.backend import reset_tracking_uri
+from evtrack.read.backend import reset_tracking_uri
 from evtrack.errors import (
     InvalidParameterError,
     InvalidStateError,

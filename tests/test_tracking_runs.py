@@ -25,9 +25,9 @@ from evtrack.errors import (
     InvalidStateError,
     ResourceNotFoundError,
 )
-from evtrack.fold import fold
+from evtrack.state.fold import fold
 from evtrack.store import open_store
-from evtrack.validation import TruncatedValueWarning
+from evtrack.eventlog.validation import TruncatedValueWarning
 
 RUN_NAME = re.compile(r"^[a-z]+-[a-z]+-\d{1,3}$")
 

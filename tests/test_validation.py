@@ -1,4 +1,4 @@
-"""Tables of accepted and rejected inputs for evtrack.validation (MLflow's rules and limits)."""
+"""Tables of accepted and rejected inputs for evtrack.eventlog.validation (MLflow's rules and limits)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from evtrack import validation as v
+from evtrack.eventlog import validation as v
 from evtrack.errors import InvalidParameterError
 
 try:

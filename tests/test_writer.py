@@ -16,12 +16,12 @@ from typing import Any, Callable
 import pytest
 
 import evtrack
-from evtrack import events as ev
-from evtrack.backend import get_backend
-from evtrack.fold import fold
-from evtrack.spool import Spool
+from evtrack.eventlog import events as ev
+from evtrack.read.backend import get_backend
+from evtrack.state.fold import fold
+from evtrack.eventlog.spool import Spool
 from evtrack.store import open_store
-from evtrack.writer import SegmentWriter
+from evtrack.eventlog.writer import SegmentWriter
 
 SEGMENT_KEY = re.compile(r"^events/(\d{13})-([0-9a-f]{12})-(\d{6})\.jsonl$")
 

@@ -140,13 +140,13 @@ def tables_files(tracking_uri: str | None, table: str, version: int | None, as_u
 
         evtrack tables files metrics --version 12
     """
-    from evtrack import manifest as mf
-    from evtrack import tables as tbl
+    from evtrack.state import manifest as mf
+    from evtrack.state import tables as tbl
     from evtrack.errors import InvalidParameterError
     from evtrack.store import open_store
 
-    if table not in tbl.ALL_TABLES:
-        raise InvalidParameterError(f"unknown table {table!r}; tables: {', '.join(tbl.ALL_TABLES)}")
+    if table not in tbl.all_tables():
+        raise InvalidParameterError(f"unknown table {table!r}; tables: {', '.join(tbl.all_tables())}")
     store = open_store(resolve_uri(tracking_uri))
     m = mf.load(store, version)
     for f in m.files(table):

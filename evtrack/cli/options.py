@@ -6,7 +6,7 @@ import re
 
 import click
 
-from evtrack.backend import get_tracking_uri
+from evtrack.read.backend import get_tracking_uri
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 

@@ -37,7 +37,7 @@ _KNOWN = ("artifact_path", "run_id", "flavors", "model_uuid", "utc_time_created"
 
 def installed_evtrack_version() -> str:
     """The installed evtrack version."""
-    from evtrack import __version__
+    from evtrack.version import __version__
 
     return __version__
 

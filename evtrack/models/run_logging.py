@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from evtrack.errors import InvalidParameterError
 from evtrack.models.model import Model, ModelInfo
-from evtrack.validation import MAX_TAG_VAL_LENGTH, validate_artifact_path
+from evtrack.eventlog.validation import MAX_TAG_VAL_LENGTH, validate_artifact_path
 
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 DEFAULT_ARTIFACT_PATH = "model"

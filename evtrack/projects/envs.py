@@ -189,9 +189,8 @@ def _top_levels(dist: metadata.Distribution) -> set[str]:
 def runtime_entries() -> dict[str, str]:
     """name → path of every top-level entry evtrack needs at run time (evtrack and its dependency
     closure, as installed for this interpreter)."""
-    import evtrack
-
-    entries: dict[str, str] = {"evtrack": os.path.dirname(os.path.abspath(evtrack.__file__))}
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # evtrack/ (this is projects/envs.py)
+    entries: dict[str, str] = {"evtrack": package_dir}
     seen: set[str] = set()
     todo = ["evtrack"]
     while todo:

@@ -20,6 +20,8 @@ from typing import Any
 from evtrack.errors import InvalidParameterError
 from evtrack.models import serialization
 from evtrack.models.model import Model
+from evtrack.pyfunc.calling import accepts_params
+from evtrack.pyfunc.pyfunc_model import add_pyfunc_flavor
 
 PYTHON_MODEL_FILE = "python_model.pkl"
 ARTIFACTS_DIR = "artifacts"
@@ -76,14 +78,6 @@ def _predict_fn(python_model: Any) -> Any:
         f"got {type(python_model).__name__}")
 
 
-def _positional_count(fn: Any) -> int:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return 1
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-
-
 def _takes_context(python_model: Any, fn: Any) -> bool:
     """MLflow's rule for PythonModels (evtrack's, MLflow's or look-alikes with ``load_context``):
     ``predict`` takes the context first when it has a ``context`` parameter or two inputs besides ``params``."""
@@ -94,15 +88,6 @@ def _takes_context(python_model: Any, fn: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return "context" in params or len([p for p in params if p not in ("self", "params")]) == 2
-
-
-def accepts_params(fn: Any) -> bool:
-    """True when ``fn`` takes a ``params`` keyword (or ``**kwargs``)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return "params" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
 class PythonModelPyfunc:
@@ -157,8 +142,6 @@ def save_python_model(path: Path, model: Model, python_model: Any, artifacts: di
     conf["cloudpickle_version"] = installed_version("cloudpickle")
     if model_config:
         conf["config"] = dict(model_config)
-    from evtrack.pyfunc.pyfunc_model import add_pyfunc_flavor
-
     add_pyfunc_flavor(model, **conf)
     return modules
 

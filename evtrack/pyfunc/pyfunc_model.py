@@ -18,6 +18,7 @@ from typing import Any
 from evtrack.errors import InvalidParameterError
 from evtrack.models.enforcement import enforce_params, enforce_schema
 from evtrack.models.model import Model
+from evtrack.pyfunc.calling import accepts_params, positional_count
 
 FLAVOR_NAME = "python_function"
 _LOADER_ALIASES = {"mlflow.sklearn": "evtrack.sklearn", "mlflow.pyfunc.model": "evtrack.pyfunc.model"}
@@ -73,8 +74,6 @@ class PyFuncModel:
         fn = getattr(self._impl, self._predict_fn, None)
         if fn is None:
             raise InvalidParameterError(f"The loaded model has no {self._predict_fn!r} method")
-        from evtrack.pyfunc.model import accepts_params
-
         if accepts_params(fn):
             return fn(data, params=params)
         if params:
@@ -131,9 +130,7 @@ def load_from_dir(model_dir: Path, model_config: dict[str, Any] | None = None,
     module_name = _LOADER_ALIASES.get(conf["loader_module"], conf["loader_module"])
     data_path = str(model_dir / conf["data"]) if conf.get("data") else str(model_dir)
     loader = importlib.import_module(module_name)._load_pyfunc
-    from evtrack.pyfunc.model import _positional_count
-
-    if model_config and _positional_count(loader) < 2:
+    if model_config and positional_count(loader) < 2:
         raise InvalidParameterError(f"The {module_name} flavor does not take a model_config")
     impl = loader(data_path, model_config) if model_config else loader(data_path)
     return PyFuncModel(meta, impl, conf.get("predict_fn", "predict"), model_dir)

@@ -42,17 +42,18 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from evtrack import manifest as mf
-from evtrack import tables
-from evtrack.fold import RUN_KEYED, State
+from evtrack.state import manifest as mf
+from evtrack.state import tables
+from evtrack.state.domains import domains
+from evtrack.state.fold import RUN_KEYED, State
 from evtrack.query.run_index import RunIndex, TailRuns
-from evtrack.table_files import local_path, read_files
+from evtrack.state.table_files import local_path, read_files
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from evtrack.backend import Backend
+    from evtrack.read.backend import Backend
 
 _RUN_VIEW_COLUMNS = ("run_id, r.experiment_id, run_name, user_id, status, start_time, end_time, "
                      "artifact_uri, parent_run_id")
@@ -159,7 +160,7 @@ class QueryEngine:
 
         store = self.backend.store
         base: dict[str, Any] = {}
-        for name in tables.STATE_TABLES:
+        for name in tables.state_tables():
             base[name] = read_files(store, [f["path"] for f in manifest.files(name)], tables.schema(name))
         for name in tables.APPEND_TABLES:
             paths = [local_path(store, f["path"]) for f in manifest.files(name)]
@@ -263,9 +264,10 @@ class QueryEngine:
                 if exp_rows is not None:
                     for name, data in exp_rows.items():
                         con.register(f"base_{name}", data)  # the folded experiments replace the table
-                if self.backend.reader.tail_registry:
-                    for name, data in tables.registry_tables(self.backend.reader.registry()).items():
-                        con.register(f"base_{name}", data)  # so does the folded registry
+                for domain in domains():
+                    if self.backend.reader.tail_domains.get(domain.name):
+                        for name, data in domain.to_tables(self.backend.reader.domain(domain.name)).items():
+                            con.register(f"base_{name}", data)  # so does a folded domain (the registry)
             if fresh and tail_ids:
                 for name in tables.RUN_TABLES:
                     con.execute(f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name} "
@@ -300,31 +302,13 @@ class QueryEngine:
         con.execute("CREATE OR REPLACE VIEW metrics AS SELECT DISTINCT run_id, key, value, step, timestamp FROM all_metrics")
         con.execute("CREATE OR REPLACE VIEW artifacts AS SELECT run_id, path, size, digest FROM all_artifacts")
         con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM base_events")
-        QueryEngine._create_registry_views(con)
+        for domain in domains():
+            for sql in domain.views:
+                con.execute(sql)
         con.execute("""CREATE OR REPLACE VIEW inputs AS SELECT run_id, name, digest, context, source_type, source,
                        schema, profile, tags FROM all_inputs""")
         con.execute("CREATE OR REPLACE VIEW datasets AS SELECT * FROM inputs")
         QueryEngine._create_wide(con)
-
-    @staticmethod
-    def _create_registry_views(con: "duckdb.DuckDBPyConnection") -> None:
-        """The registry as MLflow shows it: live models and versions by name, live aliases and tags."""
-        con.execute("""CREATE OR REPLACE VIEW registered_models AS SELECT name, creation_timestamp, last_updated_timestamp,
-                       description, model_id FROM base_registered_models
-                       WHERE created_ts >= 0 AND deleted_ts < 0""")
-        con.execute("""CREATE OR REPLACE VIEW registered_model_tags AS SELECT m.name, t.key, t.value
-                       FROM base_registered_model_tags t JOIN registered_models m USING (model_id)
-                       WHERE t.value IS NOT NULL""")
-        con.execute("""CREATE OR REPLACE VIEW model_versions AS SELECT m.name, v.version, v.creation_timestamp,
-                       v.last_updated_timestamp, v.current_stage, v.description, v.source, v.run_id,
-                       v.run_link, v.status, v.status_message, v.user_id, v.model_id
-                       FROM base_model_versions v JOIN registered_models m USING (model_id)
-                       WHERE v.created_ts >= 0 AND v.deleted_ts < 0""")
-        con.execute("""CREATE OR REPLACE VIEW model_version_tags AS SELECT v.name, t.version, t.key, t.value
-                       FROM base_model_version_tags t JOIN model_versions v USING (model_id, version)
-                       WHERE t.value IS NOT NULL""")
-        con.execute("""CREATE OR REPLACE VIEW registered_model_aliases AS SELECT v.name, a.alias, a.version
-                       FROM base_registered_model_aliases a JOIN model_versions v USING (model_id, version)""")
 
     @staticmethod
     def _create_wide(con: "duckdb.DuckDBPyConnection") -> None:

@@ -9,11 +9,11 @@ import orjson
 
 from evtrack.entities import PagedList, Run, RunData, RunInfo, RunInputs, ViewType
 from evtrack.errors import InvalidParameterError
-from evtrack.fold import DatasetInput as DatasetInputState
+from evtrack.state.fold import DatasetInput as DatasetInputState
 from evtrack.query import search_grammar as grammar
 from evtrack.query.nodes import Comparison, OrderBy
 from evtrack.query.search_sql import render_indexed_search
-from evtrack.tracking.views import (
+from evtrack.read.views import (
     SEARCH_MAX_RESULTS_DEFAULT,
     check_max_results,
     dataset_inputs,
@@ -24,7 +24,7 @@ from evtrack.tracking.views import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from evtrack.backend import Backend
+    from evtrack.read.backend import Backend
     from evtrack.query.engine import Snapshot
     from evtrack.query.run_index import RunIndex, TailRuns
 

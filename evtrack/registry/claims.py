@@ -34,8 +34,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from evtrack import catalog
-from evtrack.events import Event, from_wire, to_wire
+from evtrack.eventlog import catalog
+from evtrack.eventlog.events import Event, from_wire, to_wire
 from evtrack.store.base import ObjectStore
 
 MODEL_NAMES = "catalog/model-names/"

@@ -23,7 +23,7 @@ import uuid
 import warnings
 from typing import Any, Callable, Sequence
 
-from evtrack import events as ev
+from evtrack.eventlog import events as ev
 from evtrack.entities import PagedList
 from evtrack.errors import (
     EvtrackError,
@@ -32,8 +32,8 @@ from evtrack.errors import (
     ResourceNotFoundError,
     StoreError,
 )
-from evtrack.events import now_ms
-from evtrack.fold import Order
+from evtrack.eventlog.events import now_ms
+from evtrack.state.fold import Order
 from evtrack.registry import claims, uris, views
 from evtrack.registry import events as rev
 from evtrack.registry import validation as rv
@@ -45,7 +45,7 @@ from evtrack.registry.entities import (
     RegisteredModel,
     canonical_stage,
 )
-from evtrack.registry.fold import ModelVersionState, RegisteredModelState, RegistryState
+from evtrack.registry.fold import REGISTRY_DOMAIN, ModelVersionState, RegisteredModelState, RegistryState, registry_of
 
 REPAIR_WAIT_S = 2.0  # how long a reader lets a claim's creator write its event before writing it itself
 _NAME_ATTEMPTS = 16
@@ -60,7 +60,7 @@ class RegistryMixin:
     def _registry(self) -> RegistryState:
         """The registry, fresh (this process's buffer flushed first)."""
         self._backend.refresh()
-        return self._backend.reader.registry().registry
+        return registry_of(self._backend.reader.domain(REGISTRY_DOMAIN))
 
     def _emit_all(self, events: Sequence[ev.Event]) -> None:
         for event in events:

@@ -11,7 +11,7 @@ No registry event has a ``run_id`` attribute (the run that produced a version is
 run partitions, and ``gc`` drops the events of purged runs — a model version
 outlives the run it came from, as in MLflow.
 
-Imported by ``evtrack.events`` so that decoding knows these types.
+Imported by ``evtrack.eventlog.events`` so that decoding knows these types.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from evtrack.events import Event, register
+from evtrack.eventlog.events import Event, register
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

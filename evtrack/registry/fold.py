@@ -1,6 +1,6 @@
 """The registry part of the fold: registry events -> ``State.registry``. Pure, order-independent.
 
-Rules (the same as for experiments and runs, see ``evtrack.fold``):
+Rules (the same as for experiments and runs, see ``evtrack.state.fold``):
 - creation fields (name at creation, source, run, user, …): the earliest
   ``*_created`` event by (ts, eid) wins; a repaired claim re-writes the very same
   event (same eid and ts), which folds to the same state;
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evtrack.fold import Order, Stamped, State, apply
+from evtrack.state.fold import Order, Stamped, State, apply
 from evtrack.registry import events as rev
 
 _NEVER: Order = (-1, "")
@@ -136,6 +136,14 @@ class RegistryState:
         return max(found, key=lambda m: m.name_order) if found else None
 
 
+REGISTRY_DOMAIN = "registry"  # the key of the registry's part of ``State.parts``
+
+
+def registry_of(state: State) -> RegistryState:
+    """The registry's part of a fold state."""
+    return state.parts[REGISTRY_DOMAIN]
+
+
 def _touch(target: RegisteredModelState | ModelVersionState, ts: int) -> None:
     if target.last_updated_timestamp is None or ts > target.last_updated_timestamp:
         target.last_updated_timestamp = ts
@@ -154,7 +162,7 @@ def _delete(target: RegisteredModelState | ModelVersionState, order: Order) -> N
 
 @apply.register
 def _(e: rev.RegisteredModelCreated, st: State) -> None:
-    m = st.registry.model(e.model_id)
+    m = registry_of(st).model(e.model_id)
     order = e.order
     if m.created == _NEVER or order < m.created:
         m.created, m.creation_timestamp = order, e.ts
@@ -169,7 +177,7 @@ def _(e: rev.RegisteredModelCreated, st: State) -> None:
 
 @apply.register
 def _(e: rev.RegisteredModelRenamed, st: State) -> None:
-    m = st.registry.model(e.model_id)
+    m = registry_of(st).model(e.model_id)
     if e.order > m.name_order:
         m.name, m.name_order = e.name, e.order
     _touch(m, e.ts)
@@ -177,12 +185,12 @@ def _(e: rev.RegisteredModelRenamed, st: State) -> None:
 
 @apply.register
 def _(e: rev.RegisteredModelDeleted, st: State) -> None:
-    _delete(st.registry.model(e.model_id), e.order)
+    _delete(registry_of(st).model(e.model_id), e.order)
 
 
 @apply.register
 def _(e: rev.RegisteredModelDescriptionSet, st: State) -> None:
-    m = st.registry.model(e.model_id)
+    m = registry_of(st).model(e.model_id)
     if e.order > m.description_order:
         m.description, m.description_order = e.description, e.order
     _touch(m, e.ts)
@@ -190,12 +198,12 @@ def _(e: rev.RegisteredModelDescriptionSet, st: State) -> None:
 
 @apply.register
 def _(e: rev.RegisteredModelTagSet, st: State) -> None:
-    _stamp(st.registry.model(e.model_id).tags, e.key, e.value, e.order)
+    _stamp(registry_of(st).model(e.model_id).tags, e.key, e.value, e.order)
 
 
 @apply.register
 def _(e: rev.RegisteredModelTagDeleted, st: State) -> None:
-    _stamp(st.registry.model(e.model_id).tags, e.key, None, e.order)
+    _stamp(registry_of(st).model(e.model_id).tags, e.key, None, e.order)
 
 
 def _set_alias(m: RegisteredModelState, alias: str, version: int | None, order: Order) -> None:
@@ -206,17 +214,17 @@ def _set_alias(m: RegisteredModelState, alias: str, version: int | None, order: 
 
 @apply.register
 def _(e: rev.RegisteredModelAliasSet, st: State) -> None:
-    _set_alias(st.registry.model(e.model_id), e.alias, e.version_number, e.order)
+    _set_alias(registry_of(st).model(e.model_id), e.alias, e.version_number, e.order)
 
 
 @apply.register
 def _(e: rev.RegisteredModelAliasDeleted, st: State) -> None:
-    _set_alias(st.registry.model(e.model_id), e.alias, None, e.order)
+    _set_alias(registry_of(st).model(e.model_id), e.alias, None, e.order)
 
 
 @apply.register
 def _(e: rev.ModelVersionCreated, st: State) -> None:
-    v = st.registry.version(e.model_id, e.version_number)
+    v = registry_of(st).version(e.model_id, e.version_number)
     order = e.order
     if v.created == _NEVER or order < v.created:
         v.created, v.creation_timestamp = order, e.ts
@@ -229,21 +237,21 @@ def _(e: rev.ModelVersionCreated, st: State) -> None:
     for key, value in e.tags.items():
         _stamp(v.tags, key, value, order)
     _touch(v, e.ts)
-    _touch(st.registry.model(e.model_id), e.ts)
+    _touch(registry_of(st).model(e.model_id), e.ts)
 
 
 @apply.register
 def _(e: rev.ModelVersionStageSet, st: State) -> None:
-    v = st.registry.version(e.model_id, e.version_number)
+    v = registry_of(st).version(e.model_id, e.version_number)
     if e.order > v.stage_order:
         v.stage, v.stage_order = e.stage, e.order
     _touch(v, e.ts)
-    _touch(st.registry.model(e.model_id), e.ts)
+    _touch(registry_of(st).model(e.model_id), e.ts)
 
 
 @apply.register
 def _(e: rev.ModelVersionDescriptionSet, st: State) -> None:
-    v = st.registry.version(e.model_id, e.version_number)
+    v = registry_of(st).version(e.model_id, e.version_number)
     if e.order > v.description_order:
         v.description, v.description_order = e.description, e.order
     _touch(v, e.ts)
@@ -251,17 +259,17 @@ def _(e: rev.ModelVersionDescriptionSet, st: State) -> None:
 
 @apply.register
 def _(e: rev.ModelVersionTagSet, st: State) -> None:
-    _stamp(st.registry.version(e.model_id, e.version_number).tags, e.key, e.value, e.order)
+    _stamp(registry_of(st).version(e.model_id, e.version_number).tags, e.key, e.value, e.order)
 
 
 @apply.register
 def _(e: rev.ModelVersionTagDeleted, st: State) -> None:
-    _stamp(st.registry.version(e.model_id, e.version_number).tags, e.key, None, e.order)
+    _stamp(registry_of(st).version(e.model_id, e.version_number).tags, e.key, None, e.order)
 
 
 @apply.register
 def _(e: rev.ModelVersionDeleted, st: State) -> None:
-    v = st.registry.version(e.model_id, e.version_number)
+    v = registry_of(st).version(e.model_id, e.version_number)
     _delete(v, e.order)
     _touch(v, e.ts)
-    _touch(st.registry.model(e.model_id), e.ts)
+    _touch(registry_of(st).model(e.model_id), e.ts)

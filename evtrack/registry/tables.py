@@ -1,7 +1,7 @@
 """The registry's compacted tables: columns, and conversion to and from ``State.registry``.
 
-Single-partition (``all``) state tables, like the experiment tables; the schemas
-are registered in ``evtrack.tables`` (which imports ``REGISTRY_COLUMNS``). Every
+Single-partition (``all``) state tables, like the experiment tables, registered with
+the core as the registry's state domain (``evtrack.registry.domain``). Every
 model and version the fold knows is written, deleted ones and not-yet-created
 placeholders included, with the (ts, eid) of what set each value, so that
 folding more events onto the loaded tables equals folding everything at once.
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from evtrack.fold import Stamped, State
+from evtrack.registry.fold import AliasTarget, registry_of
+from evtrack.state import tables
+from evtrack.state.fold import Stamped, State
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -46,12 +48,31 @@ REGISTRY_COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
 }
 
 
+# The registry as MLflow shows it: live models and versions by name, live aliases and tags.
+REGISTRY_VIEWS = (
+    """CREATE OR REPLACE VIEW registered_models AS SELECT name, creation_timestamp, last_updated_timestamp,
+       description, model_id FROM base_registered_models
+       WHERE created_ts >= 0 AND deleted_ts < 0""",
+    """CREATE OR REPLACE VIEW registered_model_tags AS SELECT m.name, t.key, t.value
+       FROM base_registered_model_tags t JOIN registered_models m USING (model_id)
+       WHERE t.value IS NOT NULL""",
+    """CREATE OR REPLACE VIEW model_versions AS SELECT m.name, v.version, v.creation_timestamp,
+       v.last_updated_timestamp, v.current_stage, v.description, v.source, v.run_id,
+       v.run_link, v.status, v.status_message, v.user_id, v.model_id
+       FROM base_model_versions v JOIN registered_models m USING (model_id)
+       WHERE v.created_ts >= 0 AND v.deleted_ts < 0""",
+    """CREATE OR REPLACE VIEW model_version_tags AS SELECT v.name, t.version, t.key, t.value
+       FROM base_model_version_tags t JOIN model_versions v USING (model_id, version)
+       WHERE t.value IS NOT NULL""",
+    """CREATE OR REPLACE VIEW registered_model_aliases AS SELECT v.name, a.alias, a.version
+       FROM base_registered_model_aliases a JOIN model_versions v USING (model_id, version)""",
+)
+
+
 def registry_tables(state: State) -> dict[str, "pa.Table"]:
     """The registry tables of everything in ``state.registry``, sorted by model id and version."""
-    from evtrack import tables
-
     out: dict[str, dict[str, list[Any]]] = {t: {c: [] for c in tables.column_names(t)} for t in REGISTRY_TABLES}
-    reg = state.registry
+    reg = registry_of(state)
     for model_id in sorted(reg.models):
         m = reg.models[model_id]
         _add(out["registered_models"], model_id=model_id, name=m.name, description=m.description,
@@ -92,9 +113,7 @@ def _add(rows: dict[str, list[Any]], **values: Any) -> None:
 
 def load_registry(data: dict[str, "pa.Table"], state: State) -> State:
     """Fold-compatible ``state.registry`` from registry tables (any subset of them)."""
-    from evtrack.registry.fold import AliasTarget
-
-    reg = state.registry
+    reg = registry_of(state)
     if "registered_models" in data:
         for r in data["registered_models"].to_pylist():
             m = reg.model(r["model_id"])

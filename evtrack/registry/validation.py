@@ -10,7 +10,7 @@ import posixpath
 import re
 from typing import Any
 
-from evtrack import validation as v
+from evtrack.eventlog import validation as v
 from evtrack.errors import InvalidParameterError
 
 MAX_ALIAS_LENGTH = 255

@@ -17,7 +17,7 @@ from evtrack.query import search_grammar as grammar
 from evtrack.query.matching import evaluate_comparison
 from evtrack.registry.entities import ALL_STAGES, ModelVersion, RegisteredModel
 from evtrack.registry.fold import ModelVersionState, RegisteredModelState, RegistryState
-from evtrack.tracking.views import decode_page_token, encode_page_token
+from evtrack.read.views import decode_page_token, encode_page_token
 
 SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT = 100
 SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD = 1000

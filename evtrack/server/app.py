@@ -18,7 +18,9 @@ from typing import Any
 from evtrack.errors import EvtrackError
 from evtrack.server.auth import Authenticator
 from evtrack.server.config import ServerConfig
+from evtrack.version import __version__
 from evtrack.server.rest import protocol as p
+from evtrack.server.rest.protocol import check_access
 
 log = logging.getLogger("evtrack.server")
 
@@ -73,14 +75,6 @@ def _is_response(value: Any) -> bool:
     return isinstance(value, Response)
 
 
-def check_access(request, write: bool):
-    """The caller of a request, refused with PERMISSION_DENIED when it may not write."""
-    principal = request.scope.get("evtrack.principal")
-    if write and principal is not None and not principal.can_write:
-        raise p.PermissionDeniedError(f"User '{principal.name}' has read-only access")
-    return principal
-
-
 class AuthMiddleware:
     """Answers 401 unless the request carries valid credentials (when any are configured)."""
 
@@ -115,7 +109,6 @@ def build_app(config: ServerConfig):
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    import evtrack
     from evtrack.server import rest, ui
     from evtrack.server.background import PeriodicCompaction, warm_up
     from evtrack.tracking.client import EvtrackClient
@@ -127,7 +120,7 @@ def build_app(config: ServerConfig):
         return PlainTextResponse("OK")
 
     def version(request):
-        return PlainTextResponse(evtrack.__version__)
+        return PlainTextResponse(__version__)
 
     routes = [Route("/health", health), Route("/version", version)]
     for ep in rest.endpoints():

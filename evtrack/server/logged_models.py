@@ -32,7 +32,7 @@ from evtrack.errors import (
     ResourceNotFoundError,
     StoreError,
 )
-from evtrack.events import now_ms
+from evtrack.eventlog.events import now_ms
 from evtrack.store.base import ObjectStore
 
 PREFIX = "logged-models/"

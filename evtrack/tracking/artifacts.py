@@ -18,8 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from evtrack import events as ev
-from evtrack import validation as v
+from evtrack.eventlog import events as ev
+from evtrack.eventlog import validation as v
 from evtrack.entities import FileInfo
 from evtrack.errors import InvalidParameterError, ResourceNotFoundError
 from evtrack.store import ObjectStore, open_store

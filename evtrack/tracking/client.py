@@ -12,10 +12,10 @@ import time
 import uuid
 from typing import Any, Sequence
 
-from evtrack import catalog
-from evtrack import events as ev
-from evtrack import validation as v
-from evtrack.backend import Backend, get_backend
+from evtrack.eventlog import catalog
+from evtrack.eventlog import events as ev
+from evtrack.eventlog import validation as v
+from evtrack.read.backend import Backend, get_backend
 from evtrack.entities import (
     Experiment,
     LifecycleStage,
@@ -28,16 +28,17 @@ from evtrack.entities import (
     RunTag,
     ViewType,
 )
-from evtrack.events import now_ms
+from evtrack.eventlog.events import now_ms
 from evtrack.errors import (
     InvalidParameterError,
     InvalidStateError,
     ResourceAlreadyExistsError,
     ResourceNotFoundError,
 )
-from evtrack.fold import State
+from evtrack.state.fold import State
 from evtrack.registry.client import RegistryMixin
-from evtrack.tracking import artifacts, views
+from evtrack.read import views
+from evtrack.tracking import artifacts
 from evtrack.tracking.inputs import InputsMixin
 from evtrack.tracking.names import random_run_name
 

@@ -12,8 +12,8 @@ import threading
 import warnings
 from typing import Any
 
-from evtrack import backend
-from evtrack.events import now_ms
+from evtrack.read import backend
+from evtrack.eventlog.events import now_ms
 from evtrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
 from evtrack.errors import (
     EvtrackError,
@@ -24,7 +24,7 @@ from evtrack.errors import (
 )
 from evtrack.tracking.client import DEFAULT_EXPERIMENT_ID, PARENT_RUN_TAG, EvtrackClient
 from evtrack.tracking import context
-from evtrack.writer import FlushResult
+from evtrack.eventlog.writer import FlushResult
 
 RUN_ID_ENV = "EVTRACK_RUN_ID"
 EXPERIMENT_NAME_ENV = "EVTRACK_EXPERIMENT_NAME"

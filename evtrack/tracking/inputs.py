@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from evtrack import events as ev
+from evtrack.eventlog import events as ev
 from evtrack.entities import DATASET_CONTEXT_TAG, Dataset, DatasetInput, InputTag
 from evtrack.errors import InvalidParameterError
 

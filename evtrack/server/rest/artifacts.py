@@ -26,11 +26,11 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from evtrack import validation as v
+from evtrack.eventlog import validation as v
 from evtrack.errors import EvtrackError, InvalidParameterError, ResourceNotFoundError
 from evtrack.server.rest import convert
 from evtrack.server.rest import protocol as p
-from evtrack.server.rest.protocol import ApiContext, Params, api
+from evtrack.server.rest.protocol import ApiContext, Params, api, check_access
 
 log = logging.getLogger("evtrack.server")
 
@@ -182,8 +182,6 @@ def _client(request) -> Any:
 
 
 async def _guarded(request, write: bool, handler):
-    from evtrack.server.app import check_access
-
     try:
         check_access(request, write=write)
         return await handler(request)

@@ -58,7 +58,7 @@ def key_values(items: Mapping[str, Any] | Iterable[Any]) -> list[dict[str, Any]]
 
 def store_artifacts_root(config: Any) -> str:
     """The URI of the served store's ``artifacts`` directory (the root of proxied paths)."""
-    from evtrack.backend import get_backend
+    from evtrack.read.backend import get_backend
 
     return f"{get_backend(config.tracking_uri).store.uri}/{ARTIFACTS_DIR}"
 

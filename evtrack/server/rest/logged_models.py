@@ -21,7 +21,7 @@ from evtrack.server.logged_models import LoggedModel, LoggedModelStore, parse_st
 from evtrack.server.rest import convert
 from evtrack.server.rest.artifacts import Target, client_uri, list_files
 from evtrack.server.rest.protocol import ApiContext, Params, api
-from evtrack.tracking.views import decode_page_token, encode_page_token
+from evtrack.read.views import decode_page_token, encode_page_token
 
 _PROTO_STATUS = {"PENDING": "LOGGED_MODEL_PENDING", "READY": "LOGGED_MODEL_READY",
                  "FAILED": "LOGGED_MODEL_UPLOAD_FAILED"}
@@ -154,7 +154,7 @@ def list_logged_model_artifacts(ctx: ApiContext, params: Params) -> dict[str, An
     """A model's files directly under ``artifact_directory_path`` → ``{"root_uri", "files"}``."""
     model = models_of(ctx).get(_model_id(params))
     rel = params.str("artifact_directory_path") or ""
-    from evtrack import validation as v
+    from evtrack.eventlog import validation as v
 
     rel = v.validate_artifact_path(rel)
     files = list_files(Target(model.artifact_location, rel, model_id=model.model_id))

@@ -231,3 +231,11 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise EvtrackError("The request body must be a JSON object", "MALFORMED_REQUEST")
     return data
+
+
+def check_access(request, write: bool):
+    """The caller of a request, refused with PERMISSION_DENIED when it may not write."""
+    principal = request.scope.get("evtrack.principal")
+    if write and principal is not None and not principal.can_write:
+        raise PermissionDeniedError(f"User '{principal.name}' has read-only access")
+    return principal

@@ -9,7 +9,7 @@ from evtrack.entities import Dataset, DatasetInput, InputTag, Metric, Param, Run
 from evtrack.errors import InvalidParameterError
 from evtrack.server.rest import convert
 from evtrack.server.rest.protocol import ApiContext, Params, api
-from evtrack.tracking import views
+from evtrack.read import views
 
 # RunStatus numbers of MLflow's protobuf enum (clients may send either the name or the number).
 _STATUS_NUMBERS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}

@@ -17,7 +17,7 @@ import posixpath
 import urllib.parse
 from typing import Any
 
-from evtrack import validation as v
+from evtrack.eventlog import validation as v
 from evtrack.errors import ResourceNotFoundError
 from evtrack.server.ui.render import page, render
 from evtrack.store.base import open_chunks

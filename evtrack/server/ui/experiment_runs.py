@@ -19,7 +19,7 @@ from evtrack.server.ui.runs_table import (
     default_columns,
     is_system_tag,
 )
-from evtrack.tracking.views import decode_page_token, encode_page_token
+from evtrack.read.views import decode_page_token, encode_page_token
 
 CSV_PAGE = 5000
 _NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")

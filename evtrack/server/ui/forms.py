@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evtrack.errors import EvtrackError
-from evtrack.server.rest.protocol import PermissionDeniedError, read_body
+from evtrack.server.rest.protocol import PermissionDeniedError, check_access, read_body
 from evtrack.server.ui.render import answer
 
 
@@ -49,9 +49,6 @@ def write_form(fn: Callable[[Any, dict[str, str]], Any]) -> Callable[..., Any]:
     must have write access and post from our own origin; the body is read within the
     server's size limit; the writer is flushed before answering."""
     from starlette.concurrency import run_in_threadpool
-
-    from evtrack.server.app import check_access
-
     @functools.wraps(fn)
     async def endpoint(request):
         async def produce():

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evtrack.errors import EvtrackError
+from evtrack.version import __version__
 
 log = logging.getLogger("evtrack.server")
 
@@ -40,9 +41,7 @@ def environment():
 
 
 def _version() -> str:
-    import evtrack
-
-    return evtrack.__version__
+    return __version__
 
 
 def format_time(ms: int | None) -> str:
@@ -165,9 +164,6 @@ def page(fn: Callable[..., Any]) -> Callable[..., Any]:
     """An endpoint from a blocking ``fn(request) -> Response``: run on the thread pool, read
     access checked, an :class:`EvtrackError` shown as an error page, anything else a plain 500."""
     from starlette.concurrency import run_in_threadpool
-
-    from evtrack.server.app import check_access
-
     @functools.wraps(fn)
     async def endpoint(request):
         async def produce():

@@ -482,7 +482,3 @@ def decode_segment(data: bytes, segment: str = "") -> tuple[list[Event], list[Ba
         except EventDecodeError as exc:
             bad.append(BadLine(segment, no, line, exc.message))
     return good, bad
-
-
-# The registry's events live in their own module; importing it registers them for decoding.
-from evtrack.registry import events as _registry_events  # noqa: E402,F401  (after register())

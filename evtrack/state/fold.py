@@ -11,20 +11,19 @@ Rules (MLflow-compatible, see DESIGN.md "Fold semantics"):
   (step, timestamp, value), NaN ranking above every number;
 - run status/end_time, run name, lifecycle stage: the latest by (ts, eid);
 - dataset inputs: one per (name, digest, context) of a run, the earliest by (ts, eid) wins;
-- the model registry (``State.registry``): see ``evtrack.registry.fold``.
+- a feature's own state (the model registry's) lives in ``State.parts`` under its
+  domain's name (``evtrack.state.domains``), folded by the handlers it registers on :func:`apply`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import singledispatch
-from typing import TYPE_CHECKING, Iterable
+from typing import Any, Iterable
 
-from evtrack import events as ev
+from evtrack.eventlog import events as ev
 from evtrack.entities import LifecycleStage, RunStatus
-
-if TYPE_CHECKING:
-    from evtrack.registry.fold import RegistryState
+from evtrack.state.domains import new_parts
 
 Order = tuple[int, str]
 _NEVER: Order = (-1, "")
@@ -171,12 +170,6 @@ class MetricSeries:
         return pts
 
 
-def _new_registry_state() -> "RegistryState":
-    from evtrack.registry.fold import RegistryState
-
-    return RegistryState()
-
-
 @dataclass(slots=True)
 class State:
     """Everything the fold knows. Mutable only through :func:`apply`."""
@@ -189,7 +182,7 @@ class State:
     metrics: dict[str, dict[str, MetricSeries]] = field(default_factory=dict)
     artifacts: dict[str, dict[str, Artifact]] = field(default_factory=dict)
     inputs: dict[str, dict[InputKey, DatasetInput]] = field(default_factory=dict)
-    registry: "RegistryState" = field(default_factory=lambda: _new_registry_state())
+    parts: dict[str, Any] = field(default_factory=new_parts)  # the registered domains' own state
 
     def experiment(self, experiment_id: str) -> ExperimentState:
         """The (possibly not yet created) state of an experiment."""
@@ -428,7 +421,3 @@ def _(e: ev.InputLogged, st: State) -> None:
     if cur is None or e.order < cur.order:  # the first logging of a dataset in a context wins
         inputs[key] = DatasetInput(e.name, e.digest, e.source_type, e.source, e.schema, e.profile,
                                    e.context, dict(e.tags), e.order)
-
-
-# The registry's fold rules (registered on ``apply``) and ``RegistryState`` live in their own module.
-from evtrack.registry import fold as _registry_fold  # noqa: E402,F401  (after apply is defined)

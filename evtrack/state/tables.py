@@ -7,8 +7,9 @@ resolve against them exactly as the pure fold would.
 
 Partitioning: run-keyed state tables (runs, params, tags, latest_metrics,
 artifacts, inputs) are split into ``PARTITIONS`` buckets by ``crc32(run_id)``; a compaction
-rewrites only the buckets its events touched. Experiment and registry tables
-(``evtrack.registry.tables``) are one bucket each.
+rewrites only the buckets its events touched. Experiment tables, and the tables of
+every registered state domain (``evtrack.state.domains``: the model registry's), are
+one bucket each.
 Append-only tables (events, metrics) get new files per compaction.
 
 pyarrow is imported lazily: ``import evtrack`` must stay light.
@@ -19,7 +20,8 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Any, Iterable
 
-from evtrack.fold import (
+from evtrack.state.domains import Domain, domains, on_register
+from evtrack.state.fold import (
     Artifact,
     DatasetInput,
     ExperimentState,
@@ -29,19 +31,14 @@ from evtrack.fold import (
     State,
 )
 
-from evtrack.registry import tables as _registry_tables
-
 if TYPE_CHECKING:
     import pyarrow as pa
 
 PARTITIONS = 16
 RUN_TABLES = ("runs", "params", "tags", "latest_metrics", "artifacts", "inputs")
 EXPERIMENT_TABLES = ("experiments", "experiment_tags")
-REGISTRY_TABLES = _registry_tables.REGISTRY_TABLES  # one partition ("all"), like the experiment tables
 APPEND_TABLES = ("events", "metrics")
-STATE_TABLES = RUN_TABLES + EXPERIMENT_TABLES + REGISTRY_TABLES
-ALL_TABLES = APPEND_TABLES + STATE_TABLES
-SCHEMA_VERSIONS = {name: 1 for name in ALL_TABLES}
+SCHEMA_VERSIONS = {name: 1 for name in APPEND_TABLES + RUN_TABLES + EXPERIMENT_TABLES}  # + domain tables
 EXPERIMENT_PARTITION = "all"
 
 _S, _I, _F = "string", "int64", "float64"
@@ -86,7 +83,32 @@ _COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
                         ("ts", _I, False), ("eid", _S, False)],
 }
 
-_COLUMNS.update(_registry_tables.REGISTRY_COLUMNS)
+
+
+def _add_domain(domain: Domain) -> None:
+    for name, columns in domain.columns.items():
+        if name in _COLUMNS:
+            raise RuntimeError(f"table {name!r} of domain {domain.name!r} is declared twice")
+        _COLUMNS[name] = list(columns)
+        SCHEMA_VERSIONS[name] = 1
+
+
+on_register(_add_domain)
+
+
+def domain_tables() -> tuple[str, ...]:
+    """The tables of every registered state domain (one partition each, like the experiment tables)."""
+    return tuple(name for d in domains() for name in d.tables)
+
+
+def state_tables() -> tuple[str, ...]:
+    """Every state table: run-keyed, experiment and domain tables."""
+    return RUN_TABLES + EXPERIMENT_TABLES + domain_tables()
+
+
+def all_tables() -> tuple[str, ...]:
+    """Every compacted table: append-only then state tables."""
+    return APPEND_TABLES + state_tables()
 
 _schemas: dict[str, "pa.Schema"] = {}
 
@@ -178,11 +200,6 @@ def experiment_tables(state: State) -> dict[str, "pa.Table"]:
     return {name: _table(name, rows) for name, rows in out.items()}
 
 
-def registry_tables(state: State) -> dict[str, "pa.Table"]:
-    """The registry tables of every registered model and model version in the state."""
-    return _registry_tables.registry_tables(state)
-
-
 def _add(rows: dict[str, list[Any]], **values: Any) -> None:
     for name, value in values.items():
         rows[name].append(value)
@@ -194,7 +211,9 @@ def _add(rows: dict[str, list[Any]], **values: Any) -> None:
 def load_state(tables: dict[str, "pa.Table"], state: State | None = None) -> State:
     """Fold-compatible state from state tables (any subset of them)."""
     st = state if state is not None else State()
-    _registry_tables.load_registry(tables, st)
+    for domain in domains():
+        if any(name in tables for name in domain.tables):
+            domain.load(tables, st)
     if "experiments" in tables:
         for r in tables["experiments"].to_pylist():
             e = st.experiments.setdefault(r["experiment_id"], ExperimentState(r["experiment_id"]))

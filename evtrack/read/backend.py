@@ -14,9 +14,9 @@ import sys
 import threading
 from typing import Callable
 
-from evtrack.reader import StoreReader
+from evtrack.read.reader import StoreReader
 from evtrack.store import ObjectStore, open_store
-from evtrack.writer import FlushResult, SegmentWriter
+from evtrack.eventlog.writer import FlushResult, SegmentWriter
 
 DEFAULT_TRACKING_URI = "./evtrack-store"
 _explicit_uri: str | None = None

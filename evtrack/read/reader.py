@@ -5,7 +5,7 @@ folded, with the same fold as the compactor, on top of the compacted state of
 the runs and experiments they touch — so a tail status change or a newer metric
 point overrides the compacted value; it is not a plain union.
 
-State is loaded lazily: the experiment tables and the registry tables as a
+State is loaded lazily: the experiment tables and each feature domain's tables (the registry's) as a
 whole (they are small), and a run's rows only when that run is read (a row
 filter on its partition's files). Each tail segment is fetched once per process (segments are immutable).
 Metric histories come from the ``metrics`` table plus the tail's points.
@@ -18,14 +18,14 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from evtrack import manifest as mf
-from evtrack import tables
+from evtrack.state import manifest as mf
+from evtrack.state import tables
 from evtrack.errors import ObjectNotFoundError
-from evtrack.events import BadLine, Event, MetricLogged, decode_segment
-from evtrack.fold import MetricSeries, State, apply
-from evtrack.registry.events import RegistryEvent
+from evtrack.eventlog.events import BadLine, Event, MetricLogged, decode_segment
+from evtrack.state.domains import domain, domain_of
+from evtrack.state.fold import MetricSeries, State, apply
 from evtrack.store.base import ObjectStore
-from evtrack.writer import INBOX
+from evtrack.eventlog.writer import INBOX
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -67,10 +67,10 @@ class StoreReader:
         self._segments = {k: v for k, v in self._segments.items() if not self.manifest.is_folded(k)}
         self.tail_runs: dict[str, list[Event]] = {}
         self.tail_experiments: list[Event] = []
-        self.tail_registry: list[Event] = []
+        self.tail_domains: dict[str, list[Event]] = {}  # a feature domain's events (the registry's)
         self.tail_series: dict[tuple[str, str], MetricSeries] = {}
         self._experiments: State | None = None
-        self._registry: State | None = None
+        self._domains: dict[str, State] = {}
         self._runs: OrderedDict[str, State] = OrderedDict()
 
     def _fetch(self, key: str) -> list[Event] | None:
@@ -89,10 +89,12 @@ class StoreReader:
     def _add_tail(self, events: list[Event]) -> None:
         for event in events:
             run_id = getattr(event, "run_id", None)
-            if isinstance(event, RegistryEvent):
-                self.tail_registry.append(event)
-                if self._registry is not None:
-                    apply(event, self._registry)
+            dom = domain_of(event)
+            if dom is not None:
+                self.tail_domains.setdefault(dom.name, []).append(event)
+                folded = self._domains.get(dom.name)
+                if folded is not None:
+                    apply(event, folded)
                 continue
             if run_id is None:
                 self.tail_experiments.append(event)
@@ -140,7 +142,7 @@ class StoreReader:
     # -- views ----------------------------------------------------------------
 
     def _read_state(self, names: tuple[str, ...], partition: str, filters=None) -> dict:
-        from evtrack.table_files import read_files
+        from evtrack.state.table_files import read_files
 
         out = {}
         for name in names:
@@ -161,17 +163,18 @@ class StoreReader:
                 self._experiments = st
             return self._experiments
 
-    def registry(self) -> State:
-        """A state holding the model registry (``State.registry``: tables + tail)."""
+    def domain(self, name: str) -> State:
+        """A state holding one feature domain's part (the registry's: tables + tail)."""
         with self._lock:
-            if self._registry is None:
+            st = self._domains.get(name)
+            if st is None:
                 st = State()
                 if self.manifest.version:
-                    tables.load_state(self._read_state(tables.REGISTRY_TABLES, tables.EXPERIMENT_PARTITION), st)
-                for event in self.tail_registry:
+                    tables.load_state(self._read_state(domain(name).tables, tables.EXPERIMENT_PARTITION), st)
+                for event in self.tail_domains.get(name, ()):
                     apply(event, st)
-                self._registry = st
-            return self._registry
+                self._domains[name] = st
+            return st
 
     def run(self, run_id: str) -> State:
         """A state holding one run (tables + tail) and every experiment."""
@@ -205,7 +208,7 @@ class StoreReader:
         parts = []
         files = [f["path"] for f in self.manifest.files("metrics")]
         if files:
-            from evtrack.table_files import read_files
+            from evtrack.state.table_files import read_files
 
             parts.append(read_files(self.store, files, tables.schema("metrics"), ["step", "timestamp", "value"],
                                     filters=[("run_id", "=", run_id), ("key", "=", key)]))

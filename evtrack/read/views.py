@@ -7,8 +7,8 @@ from typing import Iterable
 
 import orjson
 
-from evtrack import events as ev
-from evtrack import fold
+from evtrack.eventlog import events as ev
+from evtrack.state import fold
 from evtrack.entities import (
     DATASET_CONTEXT_TAG,
     Dataset,
@@ -25,7 +25,7 @@ from evtrack.entities import (
     ViewType,
 )
 from evtrack.errors import InvalidParameterError
-from evtrack.fold import ExperimentState, RunState, State
+from evtrack.state.fold import ExperimentState, RunState, State
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
 SEARCH_MAX_RESULTS_THRESHOLD = 50000

@@ -5,7 +5,7 @@ the network; metric points are even queued as plain tuples and encoded by the
 flushing thread. A background thread cuts a segment when the buffer passes
 ``flush_bytes`` or every ``flush_interval`` seconds; ``flush()`` and interpreter
 exit cut one at once. A segment that cannot reach the store is parked in the
-local :class:`~evtrack.spool.Spool` and re-sent later, in key order, by this or a
+local :class:`~evtrack.eventlog.spool.Spool` and re-sent later, in key order, by this or a
 later process. The buffer never grows past ``max_buffer_bytes``: past that,
 ``append`` parks the buffer in the spool itself (local disk, no network).
 
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from itertools import count
 
 from evtrack.errors import StoreError
-from evtrack.events import encode_metric_line
-from evtrack.spool import Spool
+from evtrack.eventlog.events import encode_metric_line
+from evtrack.eventlog.spool import Spool
 from evtrack.store.base import ObjectStore
 
-log = logging.getLogger("evtrack.writer")
+log = logging.getLogger("evtrack.eventlog.writer")
 
 INBOX = "events/"
 

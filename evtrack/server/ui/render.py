@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evtrack.errors import EvtrackError
+from evtrack.server.rest.protocol import check_access
 from evtrack.version import __version__
 
 log = logging.getLogger("evtrack.server")

@@ -113,7 +113,7 @@ def ingest_evtrack(root: str, specs: list[RunSpec], history_points: int) -> tupl
     """(client, experiment id, id of the history run or None, seconds to generate + compact)."""
     from compaction import compact
     from evtrack.eventlog import events as ev
-    from evtrack.tracking.client import EvtrackClient
+    from evtrack.client import EvtrackClient
 
     start = time.perf_counter()
     client = EvtrackClient(root)

@@ -2,6 +2,10 @@
 
 ``import evtrack`` stays light: DuckDB, pyarrow and boto3 load only when a feature
 needs them.
+
+This package is the composition root (docs/architecture.md): importing it imports the
+tracking and registry features, which register their event types, state domain and URI
+schemes with the core, so every process that uses any part of evtrack has them all.
 """
 
 from evtrack.entities import (
@@ -29,7 +33,7 @@ from evtrack.errors import (
 )
 from evtrack.registry.entities import ModelVersion, RegisteredModel
 from evtrack.registry.fluent import register_model
-from evtrack.tracking.client import EvtrackClient, MlflowClient
+from evtrack.client import EvtrackClient, MlflowClient
 from evtrack.tracking.fluent import (
     ActiveRun,
     active_run,

@@ -281,7 +281,8 @@ _EVTRACK_ENV = (
 def reset_evtrack_globals() -> None:
     """End this thread's active runs, close every writer and forget all cached backends."""
     from evtrack.read import backend
-    from evtrack.tracking import artifacts, fluent
+    import evtrack.store
+    from evtrack.tracking import fluent
 
     stack = fluent._stack()
     while stack:
@@ -299,7 +300,7 @@ def reset_evtrack_globals() -> None:
     fluent._active_experiment_id = None
     fluent._last_active_run_id = None
     backend.reset_tracking_uri()
-    artifacts._artifact_store.cache_clear()
+    evtrack.store._cached_store.cache_clear()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from evtrack.errors import (
 from evtrack.eventlog.events import now_ms
 from evtrack.store import open_store
 from evtrack.state.table_files import local_path
-from evtrack.tracking.client import EvtrackClient
+from evtrack.client import EvtrackClient
 
 HOUR_MS = 3600 * 1000
 DAY_MS = 24 * HOUR_MS

@@ -310,9 +310,11 @@ def _registry_for_search(client: evtrack.EvtrackClient) -> None:
     for name, team in (("churn", "growth"), ("Churn-B", "growth"), ("fraud", "risk"), ("it's", "x")):
         client.create_registered_model(name, tags={"team": team})
         time.sleep(0.002)
-    client.create_model_version("fraud", "s3://b/fraud/1", run_id="r1", tags={"k": "a"})
-    client.create_model_version("fraud", "s3://b/fraud/2", run_id="r2", tags={"k": "b"})
-    client.create_model_version("churn", "/local/churn", run_id="r1")
+    for name, source, run_id, tags in (("fraud", "s3://b/fraud/1", "r1", {"k": "a"}),
+                                       ("fraud", "s3://b/fraud/2", "r2", {"k": "b"}),
+                                       ("churn", "/local/churn", "r1", None)):
+        client.create_model_version(name, source, run_id=run_id, tags=tags)
+        time.sleep(0.002)  # distinct creation timestamps: the ordering assertions compare them
 
 
 def test_search_registered_models(local: evtrack.EvtrackClient) -> None:

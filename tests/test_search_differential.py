@@ -130,7 +130,7 @@ def systems(tmp_path_factory: pytest.TempPathFactory) -> Any:
     import evtrack.entities as ee
     from compaction import compact
     from evtrack.read import backend
-    from evtrack.tracking.client import EvtrackClient
+    from evtrack.client import EvtrackClient
 
     tmp = tmp_path_factory.mktemp("differential")
     mp = pytest.MonkeyPatch()

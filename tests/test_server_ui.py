@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from evtrack.entities import Dataset, DatasetInput, InputTag
-from evtrack.tracking.client import EvtrackClient
+from evtrack.client import EvtrackClient
 
 XSS = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -68,6 +68,6 @@ def view_option(f):
 
 def open_client(uri: str | None):
     """An ``evtrack.EvtrackClient`` on the ``--tracking-uri`` of a command."""
-    import evtrack
+    from evtrack.client import EvtrackClient
 
-    return evtrack.EvtrackClient(resolve_uri(uri))
+    return EvtrackClient(resolve_uri(uri))

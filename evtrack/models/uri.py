@@ -10,10 +10,9 @@ Accepted forms (MLflow's)::
     models:/<name>/latest                  the newest version of any stage
     s3://bucket/prefix/dir                 a model directory in object storage
 
-``runs:/`` and ``models:/`` are resolved by ``evtrack.registry.uris`` (the
-registry's ``get_model_version_by_alias``, ``get_latest_versions`` and
-``get_model_version_download_uri``) into the storage URI of the model directory;
-a local one is used in place, a remote one is downloaded.
+``runs:/`` and ``models:/`` are resolved through the core's table of schemes
+(``evtrack.read.artifact_uris``, filled by the tracking and registry features) into the
+storage URI of the model directory; a local one is used in place, a remote one is downloaded.
 """
 
 from __future__ import annotations
@@ -22,30 +21,16 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
-
 from evtrack.errors import ResourceNotFoundError
+from evtrack.read import artifact_uris
+from evtrack.store import artifact_store
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 
-def _client(tracking_uri: str | None) -> Any:
-    from evtrack.tracking import fluent
-
-    if tracking_uri is None:
-        return fluent._client()
-    from evtrack.tracking.client import EvtrackClient
-
-    return EvtrackClient(tracking_uri)
-
-
 def resolve(model_uri: str, tracking_uri: str | None = None) -> str:
     """The storage URI (path, ``file://``, ``s3://``) of the model directory ``model_uri`` names."""
-    from evtrack.registry.uris import is_models_uri, is_runs_uri, resolve_model_uri
-
-    if is_runs_uri(model_uri) or is_models_uri(model_uri):
-        return resolve_model_uri(_client(tracking_uri), model_uri)
-    return model_uri
+    return artifact_uris.resolve(model_uri, tracking_uri)
 
 
 def _scheme(uri: str) -> str | None:
@@ -67,8 +52,6 @@ def local_path(uri: str | os.PathLike) -> Path | None:
 
 
 def _download_store_dir(uri: str, dst: Path) -> Path:
-    from evtrack.tracking.artifacts import artifact_store
-
     store = artifact_store(uri.rstrip("/"))
     found = False
     for info in store.list(""):

@@ -174,7 +174,7 @@ def run(uri: str, entry_point: str = "main", version: str | None = None,
     when it fails; otherwise call ``wait()`` on the result.
     """
     from evtrack.entities import Param
-    from evtrack.tracking.client import EvtrackClient
+    from evtrack.tracking.client import TrackingClient
 
     fetched = fetch_project(uri, version)
     try:
@@ -183,7 +183,7 @@ def run(uri: str, entry_point: str = "main", version: str | None = None,
         command = ep.compute_command(parameters, fetched.work_dir)  # every check before the run exists
         logged = ep.logged_parameters(parameters)
         manager = _choose_env_manager(project, env_manager)
-        client = EvtrackClient(tracking_uri)
+        client = TrackingClient(tracking_uri)
         exp_id = _experiment_id(client, experiment_name, experiment_id)
         tags, artifacts = _run_tags(fetched, entry_point, manager, run_name)
         run_id = client.create_run(exp_id, tags=tags, run_name=run_name).info.run_id

@@ -1,8 +1,9 @@
-"""The model registry methods of ``EvtrackClient``, with the names and signatures of MLflow's.
+"""The model registry client (``RegistryClient``), with the names and signatures of MLflow's
+``MlflowClient`` registry methods; ``evtrack.MlflowClient`` holds one and forwards them.
 
 Writes claim what must be unique (``evtrack.registry.claims``), append events and
 flush them at once (registry changes are rare and other processes expect to see
-them); reads fold the registry tables and the inbox tail (``StoreReader.registry``).
+them); reads fold the registry tables and the inbox tail (``StoreReader.domain``).
 
 An update's event gets a timestamp after the one of the value it replaces
 (``_ts_after``), so last-writer-wins keeps a change even when the writer's clock
@@ -34,6 +35,8 @@ from evtrack.errors import (
 )
 from evtrack.eventlog.events import now_ms
 from evtrack.state.fold import Order
+from evtrack.read import artifact_uris
+from evtrack.read.client_base import StoreClient, current_user
 from evtrack.registry import claims, uris, views
 from evtrack.registry import events as rev
 from evtrack.registry import validation as rv
@@ -52,7 +55,7 @@ _NAME_ATTEMPTS = 16
 _DEFAULT_AWAIT = 300
 
 
-class RegistryMixin:
+class RegistryClient(StoreClient):
     """Registered models and model versions (MLflow's ``MlflowClient`` registry API)."""
 
     # -- plumbing -------------------------------------------------------------
@@ -267,8 +270,6 @@ class RegistryMixin:
         run_link = rv.validate_optional_str(run_link, "run_link")
         m, reg = self._model(name)
         location = self._storage_location(source)
-        from evtrack.tracking.client import current_user
-
         template = rev.ModelVersionCreated(
             eid=self._eid(), ts=now_ms(), model_id=m.model_id, version_number=0, source=source,
             storage_location=None if location == source else location, source_run_id=run_id,
@@ -288,7 +289,7 @@ class RegistryMixin:
         """``source`` resolved (runs:/ best effort, as MLflow keeps an unresolvable one; models:/ must
         name an existing version)."""
         try:
-            return uris.resolve_model_uri(self, source)
+            return artifact_uris.resolve(source, self.tracking_uri)
         except EvtrackError as exc:
             if not uris.is_models_uri(source):
                 return source
@@ -430,3 +431,12 @@ class RegistryMixin:
         if number is None:
             raise InvalidParameterError(f"Registered model alias {alias} not found.")
         return views.model_version(m, reg.versions[(m.model_id, number)], reg)
+
+
+def _resolve_models_uri(uri: str, tracking_uri: str | None) -> str:
+    client = RegistryClient(tracking_uri)
+    version = uris.model_version_for_uri(client, uri)
+    return client.get_model_version_download_uri(version.name, version.version)
+
+
+artifact_uris.register_scheme("models", _resolve_models_uri)

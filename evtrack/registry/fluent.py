@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evtrack.errors import ResourceAlreadyExistsError
-from evtrack.registry import uris
+from evtrack.read import artifact_uris
+from evtrack.registry.client import RegistryClient
 from evtrack.registry.entities import ModelVersion
-
-if TYPE_CHECKING:
-    from evtrack.tracking.client import EvtrackClient
 
 
 def register_model(model_uri: str, name: str, await_registration_for: int = 300, *,
@@ -23,12 +21,10 @@ def register_model(model_uri: str, name: str, await_registration_for: int = 300,
     any other URI (a directory, ``s3://…``) is taken as it is. ``await_registration_for`` is
     accepted for MLflow compatibility: versions are READY at once.
     """
-    from evtrack.tracking.fluent import _client
-
-    return register_with(_client(), model_uri, name, tags, quiet=False)
+    return register_with(RegistryClient(), model_uri, name, tags, quiet=False)
 
 
-def register_with(client: "EvtrackClient", model_uri: str, name: str, tags: dict[str, Any] | None = None,
+def register_with(client: RegistryClient, model_uri: str, name: str, tags: dict[str, Any] | None = None,
                   *, quiet: bool = True) -> ModelVersion:
     """``register_model`` with a given client (the CLI's); ``quiet`` skips MLflow's progress lines."""
     say = (lambda text: None) if quiet else (lambda text: print(text, file=sys.stderr))
@@ -39,9 +35,9 @@ def register_with(client: "EvtrackClient", model_uri: str, name: str, tags: dict
         say(f"Registered model '{name}' already exists. Creating a new version of this model...")
     run_id = None
     source = model_uri
-    if uris.is_runs_uri(model_uri):
-        run_id, path = uris.parse_runs_uri(model_uri)
-        source = client.get_artifact_uri(run_id, path)
+    if artifact_uris.is_runs_uri(model_uri):
+        run_id, _ = artifact_uris.parse_runs_uri(model_uri)
+        source = artifact_uris.resolve(model_uri, client.tracking_uri)
     version = client.create_model_version(name, source, run_id, tags=tags)
     say(f"Created version '{version.version}' of model '{name}'.")
     return version

@@ -5,8 +5,8 @@
   and ``models:/<name>@<alias>``: a registered model version, whose files are at
   its download URI (``get_model_version_download_uri``).
 
-Loaders (``evtrack.models``) call :func:`resolve_model_uri` to turn any model URI
-into a URI of the model's directory that ``evtrack.store.open_store`` can read.
+Resolution goes through the core's table of schemes (``evtrack.read.artifact_uris``):
+``evtrack.registry.client`` registers ``models``, the tracking client ``runs``.
 """
 
 from __future__ import annotations
@@ -16,34 +16,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from evtrack.errors import InvalidUriError, ResourceNotFoundError
+from evtrack.read.artifact_uris import is_runs_uri, parse_runs_uri  # noqa: F401  (parsed here since the start)
 
 if TYPE_CHECKING:
+    from evtrack.registry.client import RegistryClient
     from evtrack.registry.entities import ModelVersion
-    from evtrack.tracking.client import EvtrackClient
-
-_RUNS_FORM = "Runs URIs must be of the form 'runs:/<run_id>/run-relative/path/to/artifact'"
-
-
-def is_runs_uri(uri: str) -> bool:
-    """True for a ``runs:/`` URI."""
-    return isinstance(uri, str) and urllib.parse.urlparse(uri).scheme == "runs"
 
 
 def is_models_uri(uri: str) -> bool:
     """True for a ``models:/`` URI."""
     return isinstance(uri, str) and urllib.parse.urlparse(uri).scheme == "models"
-
-
-def parse_runs_uri(uri: str) -> tuple[str, str | None]:
-    """(run_id, artifact path or None) of ``runs:/<run_id>/<path>``."""
-    parsed = urllib.parse.urlparse(uri)
-    path = parsed.path
-    if parsed.scheme != "runs" or not path.startswith("/") or len(path) <= 1:
-        raise InvalidUriError(f"Not a proper runs:/ URI: {uri}. {_RUNS_FORM}")
-    run_id, _, rest = path[1:].partition("/")
-    if not run_id:
-        raise InvalidUriError(f"Not a proper runs:/ URI: {uri}. {_RUNS_FORM}")
-    return run_id, (rest.strip("/") or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +69,7 @@ def parse_models_uri(uri: str) -> ModelsUri:
     return ModelsUri(name, alias=alias)
 
 
-def model_version_for_uri(client: "EvtrackClient", uri: str) -> "ModelVersion":
+def model_version_for_uri(client: "RegistryClient", uri: str) -> "ModelVersion":
     """The registered model version a ``models:/`` URI names."""
     ref = parse_models_uri(uri)
     if ref.version is not None:
@@ -99,14 +81,3 @@ def model_version_for_uri(client: "EvtrackClient", uri: str) -> "ModelVersion":
         stage = "" if ref.stage is None else f" and stage '{ref.stage}'"
         raise ResourceNotFoundError(f"No versions of model with name '{ref.name}'{stage} found")
     return max(latest, key=lambda mv: mv.version)
-
-
-def resolve_model_uri(client: "EvtrackClient", uri: str) -> str:
-    """Where a model's files are: ``runs:/`` and ``models:/`` resolved, any other URI as it is."""
-    if is_runs_uri(uri):
-        run_id, path = parse_runs_uri(uri)
-        return client.get_artifact_uri(run_id, path)
-    if is_models_uri(uri):
-        mv = model_version_for_uri(client, uri)
-        return client.get_model_version_download_uri(mv.name, mv.version)
-    return uri

@@ -111,7 +111,7 @@ def build_app(config: ServerConfig):
 
     from evtrack.server import rest, ui
     from evtrack.server.background import PeriodicCompaction, warm_up
-    from evtrack.tracking.client import EvtrackClient
+    from evtrack.client import EvtrackClient
 
     authenticator = Authenticator.load(config.auth_file)
     client = EvtrackClient(config.tracking_uri)

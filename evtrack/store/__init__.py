@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from functools import lru_cache
 
 from evtrack.errors import InvalidUriError
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.store.local import LocalStore
 
-__all__ = ["ObjectInfo", "ObjectStore", "LocalStore", "open_store"]
+__all__ = ["ObjectInfo", "ObjectStore", "LocalStore", "artifact_store", "open_store"]
 
 SUPPORTED_FORMS = "s3://bucket[/prefix], file:///absolute/path, or a plain filesystem path"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -54,3 +56,17 @@ def open_store(uri: str) -> ObjectStore:
 
         return S3Store(bucket, prefix)
     raise _invalid(uri, f"the scheme {scheme!r} is not supported")
+
+
+_store_lock = threading.Lock()
+
+
+@lru_cache(maxsize=64)
+def _cached_store(uri: str) -> ObjectStore:
+    return open_store(uri)
+
+
+def artifact_store(uri: str) -> ObjectStore:
+    """The object store rooted at an artifact URI (cached: S3 clients are costly to build)."""
+    with _store_lock:
+        return _cached_store(uri)

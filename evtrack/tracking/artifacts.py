@@ -14,7 +14,6 @@ import os
 import posixpath
 import tempfile
 import threading
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +21,7 @@ from evtrack.eventlog import events as ev
 from evtrack.eventlog import validation as v
 from evtrack.entities import FileInfo
 from evtrack.errors import InvalidParameterError, ResourceNotFoundError
-from evtrack.store import ObjectStore, open_store
-
-_store_lock = threading.Lock()
-
-
-@lru_cache(maxsize=64)
-def _artifact_store(uri: str) -> ObjectStore:
-    return open_store(uri)
-
-
-def artifact_store(uri: str) -> ObjectStore:
-    """The object store rooted at an artifact URI (cached: S3 clients are costly to build)."""
-    with _store_lock:
-        return _artifact_store(uri)
-
+from evtrack.store import ObjectStore, artifact_store, open_store  # noqa: F401  (artifact_store: its old home)
 
 def file_digest(path: str | os.PathLike) -> tuple[int, str]:
     """(size, "sha256:<hex>") of a local file, read in chunks."""

@@ -6,7 +6,6 @@ reads flush this process's buffer and answer from the folded log.
 
 from __future__ import annotations
 
-import getpass
 import os
 import time
 import uuid
@@ -15,7 +14,8 @@ from typing import Any, Sequence
 from evtrack.eventlog import catalog
 from evtrack.eventlog import events as ev
 from evtrack.eventlog import validation as v
-from evtrack.read.backend import Backend, get_backend
+from evtrack.read.artifact_uris import parse_runs_uri, register_scheme
+from evtrack.read.client_base import StoreClient, current_user
 from evtrack.entities import (
     Experiment,
     LifecycleStage,
@@ -36,7 +36,6 @@ from evtrack.errors import (
     ResourceNotFoundError,
 )
 from evtrack.state.fold import State
-from evtrack.registry.client import RegistryMixin
 from evtrack.read import views
 from evtrack.tracking import artifacts
 from evtrack.tracking.inputs import InputsMixin
@@ -51,33 +50,11 @@ RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
 
-def current_user() -> str:
-    """The user name recorded on runs (``mlflow.user``)."""
-    try:
-        return getpass.getuser()
-    except Exception:
-        return os.environ.get("USER", "unknown")
-
-
-class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
-    """Low-level tracking client, with the methods and signatures of MLflow's ``MlflowClient``."""
-
-    def __init__(self, tracking_uri: str | None = None) -> None:
-        self._backend: Backend = get_backend(tracking_uri)
-        self.tracking_uri = self._backend.store.uri
+class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
+    """Experiments and runs, with the methods and signatures of MLflow's ``MlflowClient``
+    (``evtrack.MlflowClient`` adds the registry's)."""
 
     # -- plumbing -------------------------------------------------------------
-
-    @property
-    def store(self):
-        """The object store behind this client."""
-        return self._backend.store
-
-    def _emit(self, event: ev.Event) -> None:
-        self._backend.writer.append(ev.encode(event))
-
-    def _eid(self) -> str:
-        return self._backend.writer.next_eid()
 
     def _state(self) -> State:
         """Every experiment, fresh (this process's buffer flushed first)."""
@@ -88,10 +65,6 @@ class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
         """A fresh state holding ``run_id`` (if it exists) and every experiment."""
         self._backend.refresh()
         return self._backend.reader.run(run_id)
-
-    def flush(self):
-        """Send everything buffered by this process to the store; returns a ``FlushResult``."""
-        return self._backend.flush()
 
     # -- experiments ----------------------------------------------------------
 
@@ -441,4 +414,10 @@ class EvtrackClient(artifacts.ArtifactsMixin, InputsMixin, RegistryMixin):
                            order_by, page_token)
 
 
-MlflowClient = EvtrackClient
+
+def _resolve_runs_uri(uri: str, tracking_uri: str | None) -> str:
+    run_id, path = parse_runs_uri(uri)
+    return TrackingClient(tracking_uri).get_artifact_uri(run_id, path)
+
+
+register_scheme("runs", _resolve_runs_uri)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evtrack.tracking import gitinfo
-from evtrack.tracking.client import current_user
+from evtrack.read.client_base import current_user
 
 SOURCE_NAME = "mlflow.source.name"
 SOURCE_TYPE = "mlflow.source.type"

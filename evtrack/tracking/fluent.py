@@ -22,7 +22,7 @@ from evtrack.errors import (
     ResourceAlreadyExistsError,
     ResourceNotFoundError,
 )
-from evtrack.tracking.client import DEFAULT_EXPERIMENT_ID, PARENT_RUN_TAG, EvtrackClient
+from evtrack.tracking.client import DEFAULT_EXPERIMENT_ID, PARENT_RUN_TAG, TrackingClient
 from evtrack.tracking import context
 from evtrack.eventlog.writer import FlushResult
 
@@ -35,7 +35,7 @@ NOTE_TAG = "mlflow.note.content"
 class ActiveRun(Run):
     """The run returned by ``start_run``; a context manager that ends it (FAILED on exception)."""
 
-    def __init__(self, run: Run, started_pid: int, client: EvtrackClient) -> None:
+    def __init__(self, run: Run, started_pid: int, client: TrackingClient) -> None:
         super().__init__(run.info, run.data)
         self.started_pid = started_pid
         self.client = client  # logging goes to the store the run was started in
@@ -56,7 +56,7 @@ class ActiveRun(Run):
 _local = threading.local()
 _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
-_clients: dict[str, EvtrackClient] = {}
+_clients: dict[str, TrackingClient] = {}
 
 
 def _stack() -> list[ActiveRun]:
@@ -67,11 +67,11 @@ def _stack() -> list[ActiveRun]:
         return _local.stack
 
 
-def _client() -> EvtrackClient:
+def _client() -> TrackingClient:
     uri = backend.get_tracking_uri()
     client = _clients.get(uri)
     if client is None:
-        client = _clients[uri] = EvtrackClient(uri)
+        client = _clients[uri] = TrackingClient(uri)
     return client
 
 
@@ -233,7 +233,7 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
     return active
 
 
-def _store_captured(client: EvtrackClient, run_id: str, files: dict[str, bytes]) -> None:
+def _store_captured(client: TrackingClient, run_id: str, files: dict[str, bytes]) -> None:
     """Upload the captured artifacts on the backend's upload thread, so start_run does not wait;
     ``flush()`` and reads wait for them. A failure is a warning, not a failed run."""
     if not files:
@@ -281,7 +281,7 @@ def delete_run(run_id: str) -> None:
     _client().delete_run(run_id)
 
 
-def _target(run_id: str | None = None) -> tuple[str, EvtrackClient]:
+def _target(run_id: str | None = None) -> tuple[str, TrackingClient]:
     """The run to log to (explicit, else the active run, else a new one) and its client."""
     if run_id is not None:
         return run_id, _client()

@@ -176,7 +176,7 @@ def serve_in_thread(model_uri: str) -> Iterator[str]:
     """The scoring app on real HTTP, in a thread of this process (no second import of scikit-learn)."""
     import uvicorn
 
-    from evtrack.models.scoring_server import build_app
+    from evtrack.pyfunc.scoring_server import build_app
 
     server = uvicorn.Server(uvicorn.Config(build_app(model_uri), host="127.0.0.1", port=_free_port(),
                                            log_level="warning"))
@@ -242,7 +242,7 @@ def test_predict_cli_from_a_run(local_uri: str, fresh_evtrack: None, model_dir: 
 
 def test_serving_without_its_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     from evtrack.errors import InvalidParameterError
-    from evtrack.models import scoring_server
+    from evtrack.pyfunc import scoring_server
 
     real = scoring_server.importlib.util.find_spec
     monkeypatch.setattr(scoring_server.importlib.util, "find_spec",

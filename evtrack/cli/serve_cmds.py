@@ -40,7 +40,7 @@ def serve(model_uri: str, port: int, host: str, workers: int, tracking_uri: str 
 
         evtrack models serve -m models:/churn@champion --port 5001
     """
-    from evtrack.models.scoring_server import serve as run_server
+    from evtrack.pyfunc.scoring_server import serve as run_server
 
     click.echo(f"Serving {model_uri} on http://{host}:{port} (Ctrl+C to stop)", err=True)
     run_server(model_uri, host=host, port=port, workers=workers, tracking_uri=resolve_uri(tracking_uri))

@@ -9,12 +9,13 @@ Modules, one concern each:
 - ``input_example``  ``input_example.json`` and ``serving_input_example.json``
 - ``serialization``  pickling while noting the modules a model needs
 - ``environment``    ``requirements.txt``, ``python_env.yaml``, ``conda.yaml``
-- ``saving``         the save steps flavors share; ``run_logging``: ``log_model``
+- ``saving``         the save steps flavors share
+- ``run_logging``    a logged model's artifact path and the run's model history tag
 - ``uri``            path / ``runs:/`` / ``models:/`` / ``s3://`` resolution
 - ``serving_io``     scoring-request parsing and prediction output
-- ``scoring_server`` the REST scoring server (``evtrack models serve``)
 
-Flavors live in ``evtrack.pyfunc`` and ``evtrack.sklearn``. Nothing here imports
+Flavors live in ``evtrack.pyfunc`` (with ``log_model`` for every flavor and the REST
+scoring server of ``evtrack models serve``) and ``evtrack.sklearn``. Nothing here imports
 numpy, pandas or PyYAML until a function needs them.
 """
 

@@ -1,4 +1,8 @@
-"""Logging a model to a run: save it, upload it as artifacts, record it, register it.
+"""What logging a model to a run records: its artifact path and the run's model history tag.
+
+``evtrack.pyfunc.log_to_run.log_model`` (which every flavor's ``log_model`` calls)
+saves the model, uploads it and registers it; this module is the part the server and
+the tracking side share without importing the flavors.
 
 The model directory goes under the run's artifacts at ``<name>`` (``model`` by
 default), ``MLmodel`` carrying the run id and artifact path. The run's
@@ -15,12 +19,10 @@ only one of the two entries; the model files themselves are never lost.
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evtrack.errors import InvalidParameterError
-from evtrack.models.model import Model, ModelInfo
+from evtrack.models.model import Model
 from evtrack.eventlog.validation import MAX_TAG_VAL_LENGTH, validate_artifact_path
 
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
@@ -56,37 +58,3 @@ def record_logged_model(client: Any, run_id: str, model: Model) -> None:
     """Append the model to the run's ``mlflow.log-model.history`` tag."""
     current = client.get_run(run_id).data.tags.get(LOG_MODEL_HISTORY_TAG)
     client.set_tag(run_id, LOG_MODEL_HISTORY_TAG, history_with(current, model.get_tags_dict()))
-
-
-def log_model(save_model: Callable[..., Any], *, artifact_path: str | None = None, name: str | None = None,
-              registered_model_name: str | None = None, run_id: str | None = None,
-              await_registration_for: int | None = None, **save_kwargs: Any) -> ModelInfo:
-    """Save a model with the flavor's ``save_model`` and log it to the active (or given) run."""
-    from evtrack.tracking import fluent
-
-    path = artifact_path_of(artifact_path, name)
-    rid, client = fluent._target(run_id)
-    model = Model(artifact_path=path, run_id=rid)
-    with tempfile.TemporaryDirectory(prefix="evtrack-log-model-") as tmp:
-        local = Path(tmp) / "model"
-        save_model(path=str(local), mlflow_model=model, **save_kwargs)
-        client.log_artifacts(rid, str(local), path)
-    record_logged_model(client, rid, model)
-    client.flush()  # the model is findable from other processes once log_model returns
-    model_uri = f"runs:/{rid}/{path}"
-    info = ModelInfo.from_model(model, model_uri)
-    if registered_model_name is not None:
-        info.registered_model_version = _register(model_uri, registered_model_name, await_registration_for)
-    return info
-
-
-def _register(model_uri: str, name: str, await_registration_for: int | None) -> int:
-    import evtrack
-
-    register = getattr(evtrack, "register_model", None)
-    if register is None:
-        raise InvalidParameterError(
-            "registered_model_name needs the model registry (evtrack.register_model), which this evtrack lacks")
-    kwargs = {} if await_registration_for is None else {"await_registration_for": await_registration_for}
-    version = register(model_uri, name, **kwargs)
-    return int(version.version)

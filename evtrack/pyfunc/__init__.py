@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from evtrack.errors import InvalidParameterError
-from evtrack.models import run_logging, saving
+from evtrack.models import saving
 from evtrack.models.model import Model, ModelInfo
 from evtrack.models.signature import ModelSignature
+from evtrack.pyfunc import log_to_run
 from evtrack.pyfunc.model import PythonModel, PythonModelContext, save_python_model
 from evtrack.pyfunc.pyfunc_model import FLAVOR_NAME, PyFuncModel, add_pyfunc_flavor, load_from_dir
 
@@ -103,7 +104,7 @@ def log_model(artifact_path: str | None = None, loader_module: str | None = None
               metadata: dict[str, Any] | None = None, model_config: dict[str, Any] | None = None,
               await_registration_for: int | None = None, run_id: str | None = None) -> ModelInfo:
     """Save a custom model into the active run's artifacts (``name``, default ``model``); returns ``ModelInfo``."""
-    return run_logging.log_model(
+    return log_to_run.log_model(
         save_model, artifact_path=artifact_path, name=name, registered_model_name=registered_model_name,
         run_id=run_id, await_registration_for=await_registration_for, python_model=python_model,
         artifacts=artifacts, signature=signature, input_example=input_example,

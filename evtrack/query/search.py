@@ -1,4 +1,4 @@
-"""search_runs, metric history and free SQL, answered by the query engine."""
+"""search_runs, metric history and free SQL, answered by the query engine; search_experiments."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import orjson
 from evtrack.entities import PagedList, Run, RunData, RunInfo, RunInputs, ViewType
 from evtrack.errors import InvalidParameterError
 from evtrack.state.fold import DatasetInput as DatasetInputState
+from evtrack.state.fold import State
 from evtrack.query import search_grammar as grammar
 from evtrack.query.nodes import Comparison, OrderBy
 from evtrack.query.search_sql import render_indexed_search
@@ -19,6 +20,8 @@ from evtrack.read.views import (
     dataset_inputs,
     decode_page_token,
     encode_page_token,
+    experiment,
+    page,
 )
 
 if TYPE_CHECKING:
@@ -150,3 +153,22 @@ def run_sql(backend: "Backend", query: str, params: Sequence[Any] | None = None,
         return snap.arrow(query, list(params or []))
     except duckdb.Error as exc:
         raise InvalidParameterError(f"SQL error: {str(exc).splitlines()[0]}") from None
+
+
+def search_experiments(state: State, view_type: int, max_results: int | None, filter_string: str | None,
+                       order_by: list[str] | None, page_token: str | None) -> PagedList:
+    """Experiments matching MLflow's experiment filter, ordered and paged as MLflow does."""
+    stages = ViewType.stages(view_type)
+    limit = check_max_results(max_results)
+    clauses = grammar.parse_experiment_filter(filter_string)
+    orders = grammar.parse_order_by(order_by, kind="experiment")
+    found = []
+    for st in state.experiments.values():
+        if not st.exists or st.lifecycle_stage not in stages:
+            continue
+        exp = experiment(st)
+        if grammar.match_experiment(clauses, exp.name, exp.creation_time or 0,
+                                    exp.last_update_time or 0, exp.tags):
+            found.append(exp)
+    found.sort(key=grammar.experiment_sort_key(orders))
+    return page(found, limit, page_token)

@@ -141,24 +141,3 @@ def page(items: list, max_results: int, page_token: str | None) -> PagedList:
     chunk = items[start:start + max_results]
     nxt = start + max_results
     return PagedList(chunk, encode_page_token(nxt) if nxt < len(items) else None)
-
-
-def search_experiments(state: State, view_type: int, max_results: int | None, filter_string: str | None,
-                       order_by: list[str] | None, page_token: str | None) -> PagedList:
-    """Experiments matching MLflow's experiment filter, ordered and paged as MLflow does."""
-    from evtrack.query import search_grammar as grammar
-
-    stages = ViewType.stages(view_type)
-    limit = check_max_results(max_results)
-    clauses = grammar.parse_experiment_filter(filter_string)
-    orders = grammar.parse_order_by(order_by, kind="experiment")
-    found = []
-    for st in state.experiments.values():
-        if not st.exists or st.lifecycle_stage not in stages:
-            continue
-        exp = experiment(st)
-        if grammar.match_experiment(clauses, exp.name, exp.creation_time or 0,
-                                    exp.last_update_time or 0, exp.tags):
-            found.append(exp)
-    found.sort(key=grammar.experiment_sort_key(orders))
-    return page(found, limit, page_token)

@@ -433,9 +433,23 @@ class RegistryClient(StoreClient):
         return views.model_version(m, reg.versions[(m.model_id, number)], reg)
 
 
+    def _version_for_models_uri(self, uri: str) -> ModelVersion:
+        """The registered model version a ``models:/`` URI names (version, alias, stage or latest)."""
+        ref = uris.parse_models_uri(uri)
+        if ref.version is not None:
+            return self.get_model_version(ref.name, ref.version)
+        if ref.alias is not None:
+            return self.get_model_version_by_alias(ref.name, ref.alias)
+        latest = self.get_latest_versions(ref.name, None if ref.stage is None else [ref.stage])
+        if not latest:
+            stage = "" if ref.stage is None else f" and stage '{ref.stage}'"
+            raise ResourceNotFoundError(f"No versions of model with name '{ref.name}'{stage} found")
+        return max(latest, key=lambda mv: mv.version)
+
+
 def _resolve_models_uri(uri: str, tracking_uri: str | None) -> str:
     client = RegistryClient(tracking_uri)
-    version = uris.model_version_for_uri(client, uri)
+    version = client._version_for_models_uri(uri)
     return client.get_model_version_download_uri(version.name, version.version)
 
 

@@ -13,14 +13,9 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from evtrack.errors import InvalidUriError, ResourceNotFoundError
+from evtrack.errors import InvalidUriError
 from evtrack.read.artifact_uris import is_runs_uri, parse_runs_uri  # noqa: F401  (parsed here since the start)
-
-if TYPE_CHECKING:
-    from evtrack.registry.client import RegistryClient
-    from evtrack.registry.entities import ModelVersion
 
 
 def is_models_uri(uri: str) -> bool:
@@ -67,17 +62,3 @@ def parse_models_uri(uri: str) -> ModelsUri:
     if not at or not name or not alias.strip():
         raise _improper(uri)  # models:/<model_id> (logged models) is not supported
     return ModelsUri(name, alias=alias)
-
-
-def model_version_for_uri(client: "RegistryClient", uri: str) -> "ModelVersion":
-    """The registered model version a ``models:/`` URI names."""
-    ref = parse_models_uri(uri)
-    if ref.version is not None:
-        return client.get_model_version(ref.name, ref.version)
-    if ref.alias is not None:
-        return client.get_model_version_by_alias(ref.name, ref.alias)
-    latest = client.get_latest_versions(ref.name, None if ref.stage is None else [ref.stage])
-    if not latest:
-        stage = "" if ref.stage is None else f" and stage '{ref.stage}'"
-        raise ResourceNotFoundError(f"No versions of model with name '{ref.name}'{stage} found")
-    return max(latest, key=lambda mv: mv.version)

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from evtrack.errors import InvalidParameterError
-from evtrack.models import run_logging, saving, serialization
+from evtrack.models import saving, serialization
 from evtrack.models.model import Model, ModelInfo
 from evtrack.models.signature import ModelSignature
+from evtrack.pyfunc import log_to_run
 
 __all__ = ["FLAVOR_NAME", "SERIALIZATION_FORMAT_CLOUDPICKLE", "SERIALIZATION_FORMAT_PICKLE",
            "SUPPORTED_SERIALIZATION_FORMATS", "load_model", "log_model", "save_model"]
@@ -97,7 +98,7 @@ def log_model(sk_model: Any, artifact_path: str | None = None, *, name: str | No
     Records it in the run's ``mlflow.log-model.history`` tag, registers it when
     ``registered_model_name`` is given, and returns a ``ModelInfo``.
     """
-    return run_logging.log_model(
+    return log_to_run.log_model(
         save_model, artifact_path=artifact_path, name=name, registered_model_name=registered_model_name,
         run_id=run_id, await_registration_for=await_registration_for, sk_model=sk_model,
         serialization_format=serialization_format, signature=signature, input_example=input_example,

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from evtrack.state.fold import State
+# The folded ``evtrack.state.fold.State`` (its module imports this one, so the hooks below
+# name it only here, not by import).
+FoldedState = Any
 
 Columns = list[tuple[str, str, bool]]  # (name, type, nullable)
 
@@ -30,8 +32,8 @@ class Domain:
     event_base: type  # every event of the domain is an instance of it
     new_part: Callable[[], Any]  # an empty part
     columns: Mapping[str, Columns]  # its tables, in order
-    to_tables: Callable[["State"], dict[str, "pa.Table"]]  # its part -> its tables
-    load: Callable[[dict[str, "pa.Table"], "State"], Any]  # any subset of its tables -> its part
+    to_tables: Callable[[FoldedState], dict[str, "pa.Table"]]  # its part -> its tables
+    load: Callable[[dict[str, "pa.Table"], FoldedState], Any]  # any subset of its tables -> its part
     views: tuple[str, ...] = ()  # SQL creating its DuckDB views over ``base_<table>``
 
     @property

@@ -36,6 +36,7 @@ from evtrack.errors import (
     ResourceNotFoundError,
 )
 from evtrack.state.fold import State
+from evtrack.query import search
 from evtrack.read import views
 from evtrack.tracking import artifacts
 from evtrack.tracking.inputs import InputsMixin
@@ -162,8 +163,8 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
                            page_token: str | None = None) -> PagedList:
         """Experiments matching MLflow's experiment filter grammar, one page at a time."""
         self._ensure_default_experiment()
-        return views.search_experiments(self._state(), view_type, max_results, filter_string,
-                                        order_by, page_token)
+        return search.search_experiments(self._state(), view_type, max_results, filter_string,
+                                         order_by, page_token)
 
     def _experiment_event(self, experiment_id: str, event_type: type[ev.Event], **fields: Any) -> None:
         self._experiment_state(experiment_id)

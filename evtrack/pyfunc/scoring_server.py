@@ -146,7 +146,7 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, workers: in
         os.environ[MODEL_URI_ENV] = model_uri
         if tracking_uri:
             os.environ[TRACKING_URI_ENV] = tracking_uri
-        uvicorn.run("evtrack.models.scoring_server:app_from_env", factory=True, host=host, port=port,
+        uvicorn.run("evtrack.pyfunc.scoring_server:app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level="info")
         return
     uvicorn.run(build_app(model_uri, tracking_uri=tracking_uri), host=host, port=port, log_level="info")

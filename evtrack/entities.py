@@ -119,7 +119,7 @@ class MetricHistory(Sequence):
     def __len__(self) -> int:
         return self._table.num_rows
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         steps, stamps, values = self._cols()
         if isinstance(index, slice):
             return [Metric(self.key, values[i], stamps[i], steps[i], self.run_id)

@@ -74,10 +74,6 @@ SAMPLES: dict[str, ev.Event] = {
     "model_version_tag_deleted": rev.ModelVersionTagDeleted(eid="w1-28", ts=28, model_id="m" * 32,
                                                             version_number=3, key="k"),
     "model_version_deleted": rev.ModelVersionDeleted(eid="w1-29", ts=29, model_id="m" * 32, version_number=3),
-    # datasets (MLflow's log_input)
-    "input_logged": ev.InputLogged(eid="w1-30", ts=30, run_id="a" * 32, name="taxi-2021-01", digest="ab12",
-                                   source_type="local", source="/data/fhv.parquet", schema='{"cols": []}',
-                                   profile=None, context="training", tags={"split": "train"}),
 }
 
 

@@ -73,7 +73,7 @@ def test_the_server_serves_the_store_and_compacts_it(tmp_path: Path, command: st
         assert page.status_code == 200 and "r1" in page.text
     finally:
         output = stop(process)
-    assert f"on http://127.0.0.1:" in output
+    assert "on http://127.0.0.1:" in output
 
     import evtrack
 

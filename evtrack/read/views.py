@@ -22,7 +22,6 @@ from evtrack.entities import (
     RunInfo,
     RunInputs,
     RunStatus,
-    ViewType,
 )
 from evtrack.errors import InvalidParameterError
 from evtrack.state.fold import ExperimentState, RunState, State

@@ -13,7 +13,6 @@ import json
 import os
 import posixpath
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 

@@ -6,10 +6,9 @@ reads flush this process's buffer and answer from the folded log.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from evtrack.eventlog import catalog
 from evtrack.eventlog import events as ev
@@ -166,7 +165,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
         return search.search_experiments(self._state(), view_type, max_results, filter_string,
                                          order_by, page_token)
 
-    def _experiment_event(self, experiment_id: str, event_type: type[ev.Event], **fields: Any) -> None:
+    def _experiment_event(self, experiment_id: str, event_type: Callable[..., ev.Event], **fields: Any) -> None:
         self._experiment_state(experiment_id)
         self._emit(event_type(eid=self._eid(), ts=now_ms(), experiment_id=str(experiment_id), **fields))
 
@@ -386,9 +385,9 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
             lines.append(ev.encode(ev.ParamLogged(eid=eid(), ts=ts, run_id=run_id, key=key, value=value)))
         for m in metrics:
             key = v.validate_key(m.key, "metric")
-            value, timestamp, step = v.validate_metric(
+            number, timestamp, step = v.validate_metric(
                 key, m.value, ts if m.timestamp is None else m.timestamp, m.step or 0)
-            lines.append(ev.encode_metric_line(eid(), ts, run_id, key, value, step, timestamp))
+            lines.append(ev.encode_metric_line(eid(), ts, run_id, key, number, step, timestamp))
         for t in tags:
             key = v.validate_key(t.key, "tag")
             value = v.validate_tag(key, t.value)

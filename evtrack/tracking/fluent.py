@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 from evtrack.read import backend
 from evtrack.eventlog.events import now_ms
@@ -43,7 +43,7 @@ class ActiveRun(Run):
     def __enter__(self) -> "ActiveRun":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         status = RunStatus.FINISHED if exc_type is None else RunStatus.FAILED
         stack = _stack()
         if any(r.info.run_id == self.info.run_id for r in stack):
@@ -94,12 +94,14 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     if (experiment_name is None) == (experiment_id is None):
         raise InvalidParameterError("Must specify exactly one of: `experiment_id` or `experiment_name`.")
     client = _client()
+    exp: Experiment | None
     if experiment_id is not None:
         try:
             exp = client.get_experiment(str(experiment_id))
         except ResourceNotFoundError:
             raise ResourceNotFoundError(f"Experiment with ID '{experiment_id}' does not exist.") from None
     else:
+        assert experiment_name is not None  # exactly one of the two, checked above
         exp = client.get_experiment_by_name(experiment_name)
         if exp is None:
             try:
@@ -146,7 +148,8 @@ def get_experiment_by_name(name: str) -> Experiment | None:
 def search_experiments(view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None,
                        filter_string: str | None = None, order_by: list[str] | None = None) -> list[Experiment]:
     """All experiments matching the filter (every page)."""
-    client, out, token = _client(), [], None
+    client, token = _client(), None
+    out: list[Experiment] = []
     while True:
         page = client.search_experiments(view_type, max_results, filter_string, order_by, token)
         out.extend(page)

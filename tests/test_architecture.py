@@ -1,0 +1,56 @@
+"""The architecture and code checks CI keeps: import-linter's contracts, ruff, mypy.
+
+Each runs as the tool's own command on the repository, configured in ``pyproject.toml``
+(``[tool.importlinter]``, ``[tool.ruff]``, ``[tool.mypy]``); docs/architecture.md
+explains the layers the import contracts hold.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.fail(f"{name} is not installed: it is part of the test extra (pip install -e '.[test]')")
+    return found
+
+
+def test_imports_keep_the_layers_and_have_no_cycle() -> None:
+    done = _run(_tool("lint-imports"), "--no-cache")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+def test_an_upward_import_breaks_the_layers_contract(tmp_path: Path) -> None:
+    """The contracts can fail: a core module importing a feature is reported by name."""
+    probe = ROOT / "evtrack" / "store" / "_layer_probe.py"
+    probe.write_text("def probe():\n    from evtrack.tracking import fluent  # noqa: F401\n")
+    try:
+        done = _run(_tool("lint-imports"), "--no-cache")
+    finally:
+        probe.unlink()
+    assert done.returncode != 0
+    assert "evtrack.store._layer_probe -> evtrack.tracking.fluent" in done.stdout
+
+
+def test_ruff_finds_nothing() -> None:
+    done = _run(_tool("ruff"), "check", "--no-cache", "evtrack", "compaction", "tests", "benchmarks")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_public_api_type_checks() -> None:
+    done = _run(sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", "/dev/null")
+    assert done.returncode == 0, done.stdout + done.stderr

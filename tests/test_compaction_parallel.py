@@ -360,9 +360,11 @@ from compaction import Compactor, parallel
 from evtrack.store import open_store
 print(parallel.process_count(None, 1), parallel.process_count(None, 4), parallel.process_count(None, 100))
 stop = threading.Event()
-threading.Thread(target=stop.wait).start()
+other = threading.Thread(target=stop.wait)
+other.start()
 print(parallel.process_count(None, 4))
 stop.set()
+other.join()  # gone before the compactor counts threads
 calls, original = [], parallel.decode_in_processes
 parallel.decode_in_processes = lambda store, chunks, n: calls.append(n) or original(store, chunks, n)
 report = Compactor(open_store(os.environ["STORE"]), grace_seconds=0, batch_bytes=4096).run()

@@ -44,9 +44,6 @@ SAMPLES: dict[str, ev.Event] = {
     "tag_deleted": ev.TagDeleted(eid="w1-14", ts=14, run_id="a" * 32, key="developer"),
     "artifact_logged": ev.ArtifactLogged(eid="w1-15", ts=15, run_id="a" * 32, path="models/m.bin",
                                          size=1234, digest="sha256:" + "0" * 64),
-    "input_logged": ev.InputLogged(eid="w1-99", ts=99, run_id="a" * 32, name="trips", digest="0123456789abcdef",
-                                   source_type="s3", source='{"uri": "s3://b/trips.csv"}', schema=None,
-                                   profile='{"num_rows": 3}', context="training", tags={"split": "jan"}),
     # the model registry (evtrack.registry.events)
     "registered_model_created": rev.RegisteredModelCreated(eid="w1-16", ts=16, model_id="m" * 32, name="churn",
                                                            description="ünïcode ✓", tags={"team": "ml"}),
@@ -74,6 +71,10 @@ SAMPLES: dict[str, ev.Event] = {
     "model_version_tag_deleted": rev.ModelVersionTagDeleted(eid="w1-28", ts=28, model_id="m" * 32,
                                                             version_number=3, key="k"),
     "model_version_deleted": rev.ModelVersionDeleted(eid="w1-29", ts=29, model_id="m" * 32, version_number=3),
+    # datasets (MLflow's log_input)
+    "input_logged": ev.InputLogged(eid="w1-30", ts=30, run_id="a" * 32, name="taxi-2021-01", digest="ab12",
+                                   source_type="local", source="/data/fhv.parquet", schema='{"cols": []}',
+                                   profile=None, context="training", tags={"split": "train"}),
 }
 
 

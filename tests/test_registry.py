@@ -15,7 +15,7 @@ from evtrack.eventlog import events as ev
 from evtrack.errors import EvtrackError
 from evtrack.state.fold import State, fold
 from evtrack.registry import claims
-from evtrack.registry import client as registry_client
+from evtrack.registry import client_base as registry_plumbing
 from evtrack.registry import events as rev
 from evtrack.registry.tables import registry_tables
 from evtrack.store import open_store
@@ -556,7 +556,7 @@ def test_the_registry_fold_is_order_independent_and_survives_its_tables(seed: in
 
 def test_a_version_claim_whose_writer_died_is_repaired(local: evtrack.EvtrackClient, local_uri: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_client, "REPAIR_WAIT_S", 0.0)
+    monkeypatch.setattr(registry_plumbing, "REPAIR_WAIT_S", 0.0)
     local.create_registered_model("m")
     local.create_model_version("m", "/v1")
     model_id = local._registry().live_model_named("m").model_id
@@ -578,7 +578,7 @@ def test_a_version_claim_whose_writer_died_is_repaired(local: evtrack.EvtrackCli
 
 def test_a_name_claim_whose_writer_died_is_repaired(local: evtrack.EvtrackClient, local_uri: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_client, "REPAIR_WAIT_S", 0.0)
+    monkeypatch.setattr(registry_plumbing, "REPAIR_WAIT_S", 0.0)
     created = rev.RegisteredModelCreated(eid="dead-0000000001", ts=ev.now_ms(), model_id="m" * 32, name="orphan",
                                          description="claimed, never written", tags={})
     won, _ = claims.claim_name(open_store(local_uri), "orphan", 1, created)

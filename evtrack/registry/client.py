@@ -1,9 +1,9 @@
 """The model registry client (``RegistryClient``), with the names and signatures of MLflow's
-``MlflowClient`` registry methods; ``evtrack.MlflowClient`` holds one and forwards them.
+``MlflowClient`` registry methods; ``evtrack.MlflowClient`` combines it with the tracking client.
 
-Writes claim what must be unique (``evtrack.registry.claims``), append events and
-flush them at once (registry changes are rare and other processes expect to see
-them); reads fold the registry tables and the inbox tail (``StoreReader.domain``).
+Writes claim what must be unique (``evtrack.registry.claims``, through the plumbing
+in ``evtrack.registry.client_base``), append events and flush them at once (registry
+changes are rare and other processes expect to see them); reads fold the registry tables and the inbox tail (``StoreReader.domain``).
 
 An update's event gets a timestamp after the one of the value it replaces
 (``_ts_after``), so last-writer-wins keeps a change even when the writer's clock
@@ -15,28 +15,24 @@ this client sees in the stage — a version moved into that stage by another
 process at the same moment may stay there (MLflow's SQL store would serialise
 the two transactions).
 """
-
 from __future__ import annotations
 
 import dataclasses
-import time
 import uuid
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from evtrack.eventlog import events as ev
 from evtrack.entities import PagedList
 from evtrack.errors import (
     EvtrackError,
     InvalidParameterError,
-    ResourceAlreadyExistsError,
     ResourceNotFoundError,
-    StoreError,
 )
 from evtrack.eventlog.events import now_ms
-from evtrack.state.fold import Order
 from evtrack.read import artifact_uris
-from evtrack.read.client_base import StoreClient, current_user
+from evtrack.read.client_base import current_user
+from evtrack.registry.client_base import RegistryBase
 from evtrack.registry import claims, uris, views
 from evtrack.registry import events as rev
 from evtrack.registry import validation as rv
@@ -48,122 +44,12 @@ from evtrack.registry.entities import (
     RegisteredModel,
     canonical_stage,
 )
-from evtrack.registry.fold import REGISTRY_DOMAIN, ModelVersionState, RegisteredModelState, RegistryState, registry_of
 
-REPAIR_WAIT_S = 2.0  # how long a reader lets a claim's creator write its event before writing it itself
-_NAME_ATTEMPTS = 16
 _DEFAULT_AWAIT = 300
 
 
-class RegistryClient(StoreClient):
+class RegistryClient(RegistryBase):
     """Registered models and model versions (MLflow's ``MlflowClient`` registry API)."""
-
-    # -- plumbing -------------------------------------------------------------
-
-    def _registry(self) -> RegistryState:
-        """The registry, fresh (this process's buffer flushed first)."""
-        self._backend.refresh()
-        return registry_of(self._backend.reader.domain(REGISTRY_DOMAIN))
-
-    def _emit_all(self, events: Sequence[ev.Event]) -> None:
-        for event in events:
-            self._emit(event)
-        self.flush()
-
-    @staticmethod
-    def _ts_after(*orders: Order) -> int:
-        """Now, or just after the newest of ``orders`` when the local clock is behind it."""
-        return max([now_ms(), *(o[0] + 1 for o in orders)])
-
-    def _await_or_repair(self, done: Callable[[RegistryState], bool], event: ev.Event) -> RegistryState:
-        """The registry once ``done`` holds; if ``event`` (from a claim) has not landed within
-        REPAIR_WAIT_S of its timestamp, write it ourselves (the same event: a safe duplicate)."""
-        deadline = time.monotonic() + max(0.0, min(REPAIR_WAIT_S, REPAIR_WAIT_S - (now_ms() - event.ts) / 1000))
-        delay = 0.01
-        while True:
-            reg = self._registry()
-            if done(reg):
-                return reg
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
-        self._emit_all([event])
-        return self._registry()
-
-    def _settle_name(self, payload: dict[str, Any]) -> tuple[RegisteredModelState | None, RegistryState]:
-        """The model a name claim gives the name to, if the claim is live (see ``claims``)."""
-        event = claims.claim_event(payload)
-        model_id, order = payload["model_id"], event.order
-
-        def landed(reg: RegistryState) -> bool:
-            m = reg.models.get(model_id)
-            return m is not None and m.name_order >= order
-
-        reg = self._registry()
-        if not landed(reg):
-            reg = self._await_or_repair(landed, event)
-        m = reg.models.get(model_id)
-        return (m if m is not None and m.live and m.name_order == order else None), reg
-
-    def _claim_name(self, name: str, make_event: Callable[[], rev.RegistryEvent]) -> rev.RegistryEvent:
-        """Claim ``name`` for the event ``make_event()`` builds; RESOURCE_ALREADY_EXISTS when taken."""
-        if self._registry().live_model_named(name) is not None:  # the common case: no need to read claims
-            raise ResourceAlreadyExistsError(f"Registered Model (name={name}) already exists.")
-        for _ in range(_NAME_ATTEMPTS):
-            generation, payload = claims.newest_name_claim(self.store, name)
-            if payload is not None and self._settle_name(payload)[0] is not None:
-                raise ResourceAlreadyExistsError(f"Registered Model (name={name}) already exists.")
-            event = make_event()
-            won, _ = claims.claim_name(self.store, name, generation + 1, event)
-            if won:
-                self._emit_all([event])
-                return event
-        raise StoreError(f"could not claim the registered model name {name!r} after {_NAME_ATTEMPTS} attempts")
-
-    def _model(self, name: str) -> tuple[RegisteredModelState, RegistryState]:
-        """The live registered model called ``name``; RESOURCE_DOES_NOT_EXIST when there is none."""
-        name = rv.validate_model_name(name)
-        reg = self._registry()
-        m = reg.live_model_named(name)
-        if m is None:  # a creation or rename in flight, or whose writer died: settle its claim
-            _, payload = claims.newest_name_claim(self.store, name)
-            if payload is not None:
-                m, reg = self._settle_name(payload)
-        if m is None or m.name != name:
-            raise ResourceNotFoundError(f"Registered Model with name={name} not found")
-        return m, reg
-
-    def _version(self, name: str, version: Any) -> tuple[RegisteredModelState, ModelVersionState, RegistryState]:
-        """A live model version; RESOURCE_DOES_NOT_EXIST when there is none."""
-        number = rv.validate_version(version)
-        m, reg = self._model(name)
-        key = (m.model_id, number)
-        v = reg.versions.get(key)
-        if v is None or not v.exists:  # claimed but its event not (yet) in the log?
-            payload = claims.read_version_claim(self.store, m.model_id, number)
-            if payload is not None:
-                reg = self._await_or_repair(lambda r: key in r.versions and r.versions[key].exists,
-                                            claims.version_claim_event(payload))
-                v = reg.versions.get(key)
-        if v is None or not v.live:
-            raise ResourceNotFoundError(f"Model Version (name={name}, version={number}) not found")
-        return m, v, reg
-
-    def _repair_versions(self, model_id: str, below: int, reg: RegistryState) -> None:
-        """Write the events of version claims under ``below`` whose creator died before writing them."""
-        if all((model_id, n) in reg.versions and reg.versions[(model_id, n)].exists for n in range(1, below)):
-            return  # nothing missing: no need to list the claims
-        stale = time.time() - REPAIR_WAIT_S
-        repairs = []
-        for number, mtime in claims.version_claims(self.store, model_id).items():
-            v = reg.versions.get((model_id, number))
-            if number < below and (v is None or not v.exists) and mtime < stale:
-                payload = claims.read_version_claim(self.store, model_id, number)
-                if payload is not None:
-                    repairs.append(claims.version_claim_event(payload))
-        if repairs:
-            self._emit_all(repairs)
 
     # -- registered models ----------------------------------------------------
 

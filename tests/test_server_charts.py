@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from evtrack.server.ui import charts
+from evtrack.server.ui.downsample import downsample
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert("x")</script>&\'"]]>'
@@ -95,7 +96,7 @@ def test_downsample_caps_count_and_keeps_first_last_and_extremes():
     xs = list(range(100_000))
     ys = [math.sin(i / 500) + rng.gauss(0, 0.1) for i in xs]
     ys[31_337], ys[77_777] = 50.0, -50.0  # isolated spikes the shape must keep
-    dx, dy = charts.downsample(xs, ys, 1000)
+    dx, dy = downsample(xs, ys, 1000)
     assert len(dx) == len(dy) == 1000
     assert (dx[0], dy[0]) == (0, ys[0]) and (dx[-1], dy[-1]) == (99_999, ys[-1])
     assert (31_337, 50.0) in zip(dx, dy) and (77_777, -50.0) in zip(dx, dy)
@@ -106,13 +107,13 @@ def test_downsample_caps_count_and_keeps_first_last_and_extremes():
 def test_downsample_keeps_the_shape_of_a_curve():
     xs = list(range(10_000))
     ys = [abs((x % 2000) - 1000) / 1000 for x in xs]  # a triangle wave: 5 peaks, 6 troughs
-    dx, dy = charts.downsample(xs, ys, 100)
+    dx, dy = downsample(xs, ys, 100)
     assert {x for x, y in zip(dx, dy) if y == 1.0} == {0, 2000, 4000, 6000, 8000}
     assert {x for x, y in zip(dx, dy) if y == 0.0} == {1000, 3000, 5000, 7000, 9000}
 
 
 def test_downsample_returns_short_series_unchanged():
-    assert charts.downsample([1, 2, 3], [4.0, 5.0, 6.0], 10) == ([1, 2, 3], [4.0, 5.0, 6.0])
+    assert downsample([1, 2, 3], [4.0, 5.0, 6.0], 10) == ([1, 2, 3], [4.0, 5.0, 6.0])
 
 
 @pytest.mark.parametrize("xs, ys, n, message", [
@@ -121,7 +122,7 @@ def test_downsample_returns_short_series_unchanged():
 ])
 def test_downsample_rejects_bad_input(xs, ys, n, message):
     with pytest.raises(ValueError, match=message):
-        charts.downsample(xs, ys, n)
+        downsample(xs, ys, n)
 
 
 def test_million_point_series_renders_capped(capsys):

@@ -57,8 +57,9 @@ class Figure:
             return None
         op, _, num = self.target.partition(" ")
         limit = float(num.replace(",", "").replace("_", ""))
-        return {">=": self.value >= limit, ">": self.value > limit,
-                "<=": self.value <= limit, "<": self.value < limit}[op]
+        return {">=": self.value >= limit, ">": self.value > limit, "<=": self.value <= limit, "<": self.value < limit}[
+            op
+        ]
 
 
 @dataclass
@@ -96,8 +97,9 @@ class Report:
         print(line)
         print("-" * len(line))
         for r in rows:
-            print("  ".join(c.ljust(w) if i in (0, 2, 3, 5, 6) else c.rjust(w)
-                            for i, (c, w) in enumerate(zip(r, widths))))
+            print(
+                "  ".join(c.ljust(w) if i in (0, 2, 3, 5, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            )
         notes = [f"{f.name}: {f.note}" for f in self.figures if f.note] + self.notes
         if notes:
             print()
@@ -108,10 +110,14 @@ class Report:
     def save(self, path: str | None) -> None:
         if not path:
             return
-        doc = {"title": self.title, "machine": machine_info(), "load_at_start": self.load_at_start,
-               "figures": [
-            {**asdict(f), "ratio": f.ratio, "meets_target": f.meets_target} for f in self.figures],
-            "notes": self.notes, "extra": self.extra}
+        doc = {
+            "title": self.title,
+            "machine": machine_info(),
+            "load_at_start": self.load_at_start,
+            "figures": [{**asdict(f), "ratio": f.ratio, "meets_target": f.meets_target} for f in self.figures],
+            "notes": self.notes,
+            "extra": self.extra,
+        }
         with open(path, "w") as fh:
             json.dump(doc, fh, indent=2)
         print(f"figures written to {path}")
@@ -130,8 +136,13 @@ def fmt(value: float | None) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            "cpus": os.cpu_count(), "executable": sys.executable, "loadavg": load_average()}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "executable": sys.executable,
+        "loadavg": load_average(),
+    }
 
 
 def machine_line() -> str:
@@ -146,8 +157,14 @@ def median_of(fn: Callable[[], float], n: int) -> float:
 
 def run_child(args: list[str], env: dict[str, str] | None = None, timeout: float = 3600) -> dict[str, Any]:
     """Run ``python <args>`` in a fresh process; it must print one JSON object as its last line."""
-    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, cwd=REPO_ROOT)
+    proc = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=REPO_ROOT,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"child {args} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
@@ -184,8 +201,12 @@ def free_port() -> int:
 
 
 def fake_aws_env(endpoint: str) -> dict[str, str]:
-    return {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": endpoint}
+    return {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+    }
 
 
 class MotoS3:

@@ -66,8 +66,7 @@ def writer_of(seed: int, i: int, gen: int) -> str:
     return hashlib.md5(f"writer-{seed}-{i}-{gen}".encode()).hexdigest()[:12]
 
 
-def build_segments(n_events: int, n_segments: int, n_runs: int, seed: int = 0, gen: int = 0,
-                   new_runs: bool = True):
+def build_segments(n_events: int, n_segments: int, n_runs: int, seed: int = 0, gen: int = 0, new_runs: bool = True):
     """Yield (key, bytes) of ``n_segments`` segments holding ``n_events`` events in total.
 
     ``gen`` > 0 makes a later generation: new writers continuing existing runs
@@ -94,31 +93,77 @@ def build_segments(n_events: int, n_segments: int, n_runs: int, seed: int = 0, g
             if s == 0 and new_runs:
                 if r == 0:
                     for e in range(1, 5):
-                        lines.append(enc(ev.ExperimentCreated(
-                            eid=f"{writer}-{next(eids)}", ts=ms, experiment_id=str(e), name=f"experiment-{e}",
-                            artifact_location=f"file:///artifacts/{e}", tags={"team": "bench"})))
-                lines.append(enc(ev.RunCreated(
-                    eid=f"{writer}-{next(eids)}", ts=ms, run_id=run_id, experiment_id=exp_id,
-                    run_name=f"run-{r}", user_id="bench", start_time=ms, artifact_uri=f"file:///a/{run_id}",
-                    tags={"mlflow.runName": f"run-{r}", "mlflow.user": "bench",
-                          "mlflow.source.name": "train.py", "mlflow.source.type": "LOCAL"})))
+                        lines.append(
+                            enc(
+                                ev.ExperimentCreated(
+                                    eid=f"{writer}-{next(eids)}",
+                                    ts=ms,
+                                    experiment_id=str(e),
+                                    name=f"experiment-{e}",
+                                    artifact_location=f"file:///artifacts/{e}",
+                                    tags={"team": "bench"},
+                                )
+                            )
+                        )
+                lines.append(
+                    enc(
+                        ev.RunCreated(
+                            eid=f"{writer}-{next(eids)}",
+                            ts=ms,
+                            run_id=run_id,
+                            experiment_id=exp_id,
+                            run_name=f"run-{r}",
+                            user_id="bench",
+                            start_time=ms,
+                            artifact_uri=f"file:///a/{run_id}",
+                            tags={
+                                "mlflow.runName": f"run-{r}",
+                                "mlflow.user": "bench",
+                                "mlflow.source.name": "train.py",
+                                "mlflow.source.type": "LOCAL",
+                            },
+                        )
+                    )
+                )
                 for p in range(20):
-                    lines.append(enc(ev.ParamLogged(eid=f"{writer}-{next(eids)}", ts=ms, run_id=run_id,
-                                                    key=f"param_{p}", value=f"value-{p}-{r}")))
+                    lines.append(
+                        enc(
+                            ev.ParamLogged(
+                                eid=f"{writer}-{next(eids)}",
+                                ts=ms,
+                                run_id=run_id,
+                                key=f"param_{p}",
+                                value=f"value-{p}-{r}",
+                            )
+                        )
+                    )
                 for t in range(5):
-                    lines.append(enc(ev.TagSet(eid=f"{writer}-{next(eids)}", ts=ms, run_id=run_id,
-                                               key=f"tag_{t}", value=f"tag-value-{t}")))
+                    lines.append(
+                        enc(
+                            ev.TagSet(
+                                eid=f"{writer}-{next(eids)}",
+                                ts=ms,
+                                run_id=run_id,
+                                key=f"tag_{t}",
+                                value=f"tag-value-{t}",
+                            )
+                        )
+                    )
             last = s == segs_of_run[r] - 1
             n_metrics = max(0, n - len(lines) - (1 if last else 0))
             for i in range(n_metrics):
                 key = METRIC_KEYS[i % len(METRIC_KEYS)]
                 if i % len(METRIC_KEYS) == 0:
                     step += 1
-                lines.append(metric_line(f"{writer}-{next(eids)}", ms, run_id, key,
-                                         1.0 / (step + i % 5 + 1), step, ms))
+                lines.append(metric_line(f"{writer}-{next(eids)}", ms, run_id, key, 1.0 / (step + i % 5 + 1), step, ms))
             if last:
-                lines.append(enc(ev.RunUpdated(eid=f"{writer}-{next(eids)}", ts=ms, run_id=run_id,
-                                               status="FINISHED", end_time=ms)))
+                lines.append(
+                    enc(
+                        ev.RunUpdated(
+                            eid=f"{writer}-{next(eids)}", ts=ms, run_id=run_id, status="FINISHED", end_time=ms
+                        )
+                    )
+                )
             yield f"events/{ms:013d}-{writer}-{s + 1:06d}.jsonl", b"".join(lines)
             seg_no += 1
 
@@ -133,8 +178,7 @@ def open_bench_store(uri: str, fast: bool = False):
     return store
 
 
-def generate(uri: str, n_events: int, n_segments: int, n_runs: int = 200, gen: int = 0,
-             new_runs: bool = True) -> dict:
+def generate(uri: str, n_events: int, n_segments: int, n_runs: int = 200, gen: int = 0, new_runs: bool = True) -> dict:
     """Write a generated inbox into the store; returns counts and timing."""
     store = open_bench_store(uri, fast=True)
     t0 = time.perf_counter()
@@ -183,12 +227,23 @@ def child_compact(uri: str, profile: str | None, warm: bool = False, processes: 
     import resource
 
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    return {"seconds": seconds, "cpu_s": ru.ru_utime + ru.ru_stime, "events": report.events, "segments": report.segments,
-            "files_written": report.files_written, "bytes_written": report.bytes_written,
-            "commits": report.commits, "version": report.version, "quarantined": report.quarantined,
-            "deleted_segments": report.deleted_segments, "peak_rss": peak_rss_bytes(),
-            "rss_before": rss_before, "processes": report.processes, "children_cpu_s": _children_cpu(),
-            "worker_peak_rss": _children_peak_rss()}
+    return {
+        "seconds": seconds,
+        "cpu_s": ru.ru_utime + ru.ru_stime,
+        "events": report.events,
+        "segments": report.segments,
+        "files_written": report.files_written,
+        "bytes_written": report.bytes_written,
+        "commits": report.commits,
+        "version": report.version,
+        "quarantined": report.quarantined,
+        "deleted_segments": report.deleted_segments,
+        "peak_rss": peak_rss_bytes(),
+        "rss_before": rss_before,
+        "processes": report.processes,
+        "children_cpu_s": _children_cpu(),
+        "worker_peak_rss": _children_peak_rss(),
+    }
 
 
 def _children_cpu() -> float:
@@ -240,8 +295,11 @@ def child(kind: str, uri: str, *extra: str, env: dict[str, str] | None = None) -
 def decoder_note() -> str:
     from compaction import native_decode
 
-    return ("native decoder: msgspec" if native_decode.available() else
-            "native decoder unavailable (msgspec not installed): every event decoded in Python")
+    return (
+        "native decoder: msgspec"
+        if native_decode.available()
+        else "native decoder unavailable (msgspec not installed): every event decoded in Python"
+    )
 
 
 # -- scenarios -----------------------------------------------------------------------
@@ -257,9 +315,19 @@ def table_objects(uri: str) -> tuple[int, int]:
     return files, nbytes
 
 
-def backlog(report: Report, label: str, uri: str, n_events: int, n_segments: int,
-            target_rate: bool, target_mem: bool, floor: bool = True, python_uri: str | None = None,
-            n_runs: int = 200, one_process_uri: str | None = None) -> dict:
+def backlog(
+    report: Report,
+    label: str,
+    uri: str,
+    n_events: int,
+    n_segments: int,
+    target_rate: bool,
+    target_mem: bool,
+    floor: bool = True,
+    python_uri: str | None = None,
+    n_runs: int = 200,
+    one_process_uri: str | None = None,
+) -> dict:
     print(f"[{label}] generating {n_events:,} events in {n_segments:,} segments ...", flush=True)
     gen = generate(uri, n_events, n_segments, n_runs=n_runs)
     print(f"[{label}]   {gen['bytes'] / MiB:,.0f} MiB of JSON lines in {gen['seconds']:.1f} s", flush=True)
@@ -271,36 +339,66 @@ def backlog(report: Report, label: str, uri: str, n_events: int, n_segments: int
     c = child("compact", uri)
     files, nbytes = table_objects(uri)
     rate = c["events"] / c["seconds"]
-    report.add(f"{label}: end-to-end", rate, "events/s", fl and fl["events"] / fl["seconds"], "read floor",
-               target=">= 500000" if target_rate else "",
-               note=(f"{c['events']:,} events, {c['segments']:,} segments in {c['seconds']:.2f} s, "
-                     f"child CPU {c['cpu_s']:.1f} s (incl. imports) + {c['children_cpu_s']:.1f} s in "
-                     f"{c['processes']} decoding processes, {c['commits']} commit(s), {c['quarantined']} "
-                     f"quarantined; inbox {gen['bytes'] / MiB:,.0f} MiB"))
+    report.add(
+        f"{label}: end-to-end",
+        rate,
+        "events/s",
+        fl and fl["events"] / fl["seconds"],
+        "read floor",
+        target=">= 500000" if target_rate else "",
+        note=(
+            f"{c['events']:,} events, {c['segments']:,} segments in {c['seconds']:.2f} s, "
+            f"child CPU {c['cpu_s']:.1f} s (incl. imports) + {c['children_cpu_s']:.1f} s in "
+            f"{c['processes']} decoding processes, {c['commits']} commit(s), {c['quarantined']} "
+            f"quarantined; inbox {gen['bytes'] / MiB:,.0f} MiB"
+        ),
+    )
     if one_process_uri:
         print(f"[{label}] compacting the same inbox decoded in one process ...", flush=True)
         generate(one_process_uri, n_events, n_segments, n_runs=n_runs)
         one = child("compact", one_process_uri, "--processes", "0")
-        report.add(f"{label}: vs one process", rate, "events/s", one["events"] / one["seconds"],
-                   "--processes 0",
-                   note=f"decoded in the compacting process: {one['seconds']:.2f} s, child CPU {one['cpu_s']:.1f} s")
+        report.add(
+            f"{label}: vs one process",
+            rate,
+            "events/s",
+            one["events"] / one["seconds"],
+            "--processes 0",
+            note=f"decoded in the compacting process: {one['seconds']:.2f} s, child CPU {one['cpu_s']:.1f} s",
+        )
         report.extra[label + " (one process)"] = one
     if python_uri:
         print(f"[{label}] compacting the same inbox with the Python decoder ...", flush=True)
         generate(python_uri, n_events, n_segments, n_runs=n_runs)
         py = child("compact", python_uri, env={"EVTRACK_COMPACT_NATIVE": "0"})
-        report.add(f"{label}: vs Python decoder", rate, "events/s", py["events"] / py["seconds"],
-                   "EVTRACK_COMPACT_NATIVE=0",
-                   note=f"Python decoder: {py['seconds']:.2f} s, child CPU {py['cpu_s']:.1f} s")
+        report.add(
+            f"{label}: vs Python decoder",
+            rate,
+            "events/s",
+            py["events"] / py["seconds"],
+            "EVTRACK_COMPACT_NATIVE=0",
+            note=f"Python decoder: {py['seconds']:.2f} s, child CPU {py['cpu_s']:.1f} s",
+        )
         report.extra[label + " (Python decoder)"] = py
     total_rss = c["peak_rss"] + c["processes"] * c["worker_peak_rss"]
-    report.add(f"{label}: peak RSS", total_rss / MiB, "MiB", higher_is_better=False,
-               target="< 1024" if target_mem else "",
-               note=(f"compacting process {c['peak_rss'] / MiB:.0f} MiB ({c['rss_before'] / MiB:.0f} MiB after "
-                     f"imports, before the run) + {c['processes']} decoding workers x {c['worker_peak_rss'] / MiB:.0f} "
-                     "MiB (the largest's peak; pages shared with the parent counted twice: an upper bound)"))
-    report.add(f"{label}: files written", c["files_written"], "files", higher_is_better=False,
-               note=f"{files} files ({nbytes / MiB:,.1f} MiB) live under tables/ afterwards")
+    report.add(
+        f"{label}: peak RSS",
+        total_rss / MiB,
+        "MiB",
+        higher_is_better=False,
+        target="< 1024" if target_mem else "",
+        note=(
+            f"compacting process {c['peak_rss'] / MiB:.0f} MiB ({c['rss_before'] / MiB:.0f} MiB after "
+            f"imports, before the run) + {c['processes']} decoding workers x {c['worker_peak_rss'] / MiB:.0f} "
+            "MiB (the largest's peak; pages shared with the parent counted twice: an upper bound)"
+        ),
+    )
+    report.add(
+        f"{label}: files written",
+        c["files_written"],
+        "files",
+        higher_is_better=False,
+        note=f"{files} files ({nbytes / MiB:,.1f} MiB) live under tables/ afterwards",
+    )
     report.add(f"{label}: bytes written", c["bytes_written"] / MiB, "MiB", higher_is_better=False)
     report.extra[label] = {"generate": gen, "floor": fl, "compact": c, "tables_live": [files, nbytes]}
     return c
@@ -319,11 +417,20 @@ def incremental(report: Report, label: str, uri: str, empty_uri: str, n_new: int
         ("fresh process", cold, "as a cron `evtrack compact`: includes lazy imports during the run"),
         ("warm process", warm, "lazy imports done before timing, as in a long-running `--every` job"),
     ):
-        report.add(f"{label}, {name}", c["seconds"], "s", base["seconds"], "same events, empty store",
-                   higher_is_better=False, target="< 2",
-                   note=(f"{note}; {c['events']:,} events, {c['segments']} segments, {c['files_written']} "
-                         f"files ({c['bytes_written'] / MiB:.1f} MiB) written, peak RSS "
-                         f"{c['peak_rss'] / MiB:.0f} MiB"))
+        report.add(
+            f"{label}, {name}",
+            c["seconds"],
+            "s",
+            base["seconds"],
+            "same events, empty store",
+            higher_is_better=False,
+            target="< 2",
+            note=(
+                f"{note}; {c['events']:,} events, {c['segments']} segments, {c['files_written']} "
+                f"files ({c['bytes_written'] / MiB:.1f} MiB) written, peak RSS "
+                f"{c['peak_rss'] / MiB:.0f} MiB"
+            ),
+        )
     report.extra[label] = {"fresh": cold, "warm": warm, "baseline_empty_store": base}
 
 
@@ -345,13 +452,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small smoke run (100,000 events)")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    p.add_argument("--large", type=int, default=None,
-                   help="events in the largest backlog (default 10,000,000; --quick: 200,000; 0 skips)")
+    p.add_argument(
+        "--large",
+        type=int,
+        default=None,
+        help="events in the largest backlog (default 10,000,000; --quick: 200,000; 0 skips)",
+    )
     p.add_argument("--no-s3", action="store_true", help="skip the moto S3 server runs")
     p.add_argument("--profile", action="store_true", help="cProfile the compaction of 1M events and exit")
     p.add_argument("--workdir", help="where to create stores (default: a temporary directory)")
-    p.add_argument("--runs", type=int, default=None,
-                   help="short runs in the many-runs inbox (default 10,000; --quick: 2,000; 0 skips)")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="short runs in the many-runs inbox (default 10,000; --quick: 2,000; 0 skips)",
+    )
     args = p.parse_args()
     n_main = 100_000 if args.quick else 1_000_000
     n_large = args.large if args.large is not None else (200_000 if args.quick else 10_000_000)
@@ -366,36 +481,73 @@ def main() -> None:
         report = Report(title)
         t_all = time.perf_counter()
         segs = n_main // 1000
-        backlog(report, f"local {n_main:,} ev / {segs:,} seg", os.path.join(workdir, "local-1"),
-                n_main, segs, target_rate=True, target_mem=False, python_uri=os.path.join(workdir, "local-1-py"),
-                one_process_uri=os.path.join(workdir, "local-1-one"))
+        backlog(
+            report,
+            f"local {n_main:,} ev / {segs:,} seg",
+            os.path.join(workdir, "local-1"),
+            n_main,
+            segs,
+            target_rate=True,
+            target_mem=False,
+            python_uri=os.path.join(workdir, "local-1-py"),
+            one_process_uri=os.path.join(workdir, "local-1-one"),
+        )
         report.note(decoder_note())
         n_runs = args.runs if args.runs is not None else (2_000 if args.quick else 10_000)
         if n_runs:  # a sweep of short runs: run creation, 20 params and 5 tags outweigh the metric points
-            backlog(report, f"local {n_runs:,} short runs ({40 * n_runs:,} ev)", os.path.join(workdir, "runs"),
-                    40 * n_runs, n_runs, target_rate=False, target_mem=False,
-                    python_uri=os.path.join(workdir, "runs-py"), n_runs=n_runs)
+            backlog(
+                report,
+                f"local {n_runs:,} short runs ({40 * n_runs:,} ev)",
+                os.path.join(workdir, "runs"),
+                40 * n_runs,
+                n_runs,
+                target_rate=False,
+                target_mem=False,
+                python_uri=os.path.join(workdir, "runs-py"),
+                n_runs=n_runs,
+            )
         if args.no_s3:
             report.note("moto S3 runs skipped (--no-s3)")
         elif not have_moto():
             report.note("moto S3 runs skipped: moto[server] is not installed (pip install 'moto[server]')")
         else:
             with MotoS3("bench-compaction") as moto:
-                backlog(report, f"moto S3 {n_main:,} ev / {segs:,} seg", "s3://bench-compaction/store",
-                        n_main, segs, target_rate=False, target_mem=False,
-                        python_uri="s3://bench-compaction/store-py")
-            report.note(f"moto S3: ThreadedMotoServer on {moto.url}, in the parent process (it shares "
-                        "the 2 cores with the compacting child)")
+                backlog(
+                    report,
+                    f"moto S3 {n_main:,} ev / {segs:,} seg",
+                    "s3://bench-compaction/store",
+                    n_main,
+                    segs,
+                    target_rate=False,
+                    target_mem=False,
+                    python_uri="s3://bench-compaction/store-py",
+                )
+            report.note(
+                f"moto S3: ThreadedMotoServer on {moto.url}, in the parent process (it shares "
+                "the 2 cores with the compacting child)"
+            )
         if n_large:
             large_uri = os.path.join(workdir, "local-large")
             lsegs = max(1, n_large // 1000)
-            backlog(report, f"local backlog {n_large:,} ev / {lsegs:,} seg", large_uri, n_large, lsegs,
-                    target_rate=False, target_mem=True, floor=False)
+            backlog(
+                report,
+                f"local backlog {n_large:,} ev / {lsegs:,} seg",
+                large_uri,
+                n_large,
+                lsegs,
+                target_rate=False,
+                target_mem=True,
+                floor=False,
+            )
             if n_large < 10_000_000:
-                report.note(f"largest backlog measured: {n_large:,} events (the targets are stated for "
-                            "10,000,000)")
-            incremental(report, f"incremental 10,000 ev on the {n_large:,}-event store", large_uri,
-                        os.path.join(workdir, "local-empty"), 10_000)
+                report.note(f"largest backlog measured: {n_large:,} events (the targets are stated for 10,000,000)")
+            incremental(
+                report,
+                f"incremental 10,000 ev on the {n_large:,}-event store",
+                large_uri,
+                os.path.join(workdir, "local-empty"),
+                10_000,
+            )
         report.note(f"total wall time {time.perf_counter() - t_all:.0f} s; stores under {workdir} (removed)")
         report.print()
         report.save(args.json)

@@ -36,13 +36,15 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import MotoS3, Report, have_moto, run_child  # noqa: E402
 
-FULL = {"a": 20_000, "b": 20, "c": 2_000, "imports": 5, "s3": 10_000,
-        "mlflow_a": 2_000, "mlflow_c": 200}
-QUICK = {"a": 5_000, "b": 5, "c": 200, "imports": 3, "s3": 10_000,
-         "mlflow_a": 300, "mlflow_c": 30}
+FULL = {"a": 20_000, "b": 20, "c": 2_000, "imports": 5, "s3": 10_000, "mlflow_a": 2_000, "mlflow_c": 200}
+QUICK = {"a": 5_000, "b": 5, "c": 200, "imports": 3, "s3": 10_000, "mlflow_a": 300, "mlflow_c": 30}
 BATCH = 1_000
-QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-             "GIT_PYTHON_REFRESH": "quiet", "PYTHONWARNINGS": "ignore"}
+QUIET_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "GIT_PYTHON_REFRESH": "quiet",
+    "PYTHONWARNINGS": "ignore",
+}
 
 
 # -- workers: each runs in its own process and prints one JSON line ----------------------
@@ -152,8 +154,14 @@ def work_s3_requests(workdir: str, n: int) -> dict:
         client.meta.events.unregister("before-send.s3", count)
         evtrack.end_run()
         evtrack.flush()
-    return {"calls": n, "requests": during, "loop_s": t1 - t0, "total_s": t2 - t0,
-            "flush_interval_s": interval, "run_id": run.info.run_id}
+    return {
+        "calls": n,
+        "requests": during,
+        "loop_s": t1 - t0,
+        "total_s": t2 - t0,
+        "flush_interval_s": interval,
+        "run_id": run.info.run_id,
+    }
 
 
 def worker_main(argv: list[str]) -> None:
@@ -182,8 +190,10 @@ def worker_main(argv: list[str]) -> None:
 
 def child(worker: str, system: str, n: int) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench-{system}-{worker}-") as d:
-        return run_child([os.path.abspath(__file__), "--worker", worker, "--system", system,
-                          "--dir", d, "--n", str(n)], env=QUIET_ENV)
+        return run_child(
+            [os.path.abspath(__file__), "--worker", worker, "--system", system, "--dir", d, "--n", str(n)],
+            env=QUIET_ENV,
+        )
 
 
 def import_seconds(module: str, repeats: int, pycache: str, compile_each_time: bool = False) -> float:
@@ -210,8 +220,7 @@ def import_seconds(module: str, repeats: int, pycache: str, compile_each_time: b
 def mlflow_available() -> str | None:
     """The installed MLflow version when its sqlite store can run here, else None."""
     code = "import mlflow, sqlalchemy, alembic; print(mlflow.__version__)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, **QUIET_ENV})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **QUIET_ENV})
     return out.stdout.strip().splitlines()[-1] if out.returncode == 0 else None
 
 
@@ -227,9 +236,12 @@ def main() -> None:
 
     mlflow_version = None if args.no_mlflow else mlflow_available()
     if mlflow_version is None:
-        report.note("MLflow baseline skipped: `import mlflow` (with sqlalchemy+alembic for the sqlite "
-                    "store) failed in this interpreter" if not args.no_mlflow else
-                    "MLflow baseline skipped (--no-mlflow)")
+        report.note(
+            "MLflow baseline skipped: `import mlflow` (with sqlalchemy+alembic for the sqlite "
+            "store) failed in this interpreter"
+            if not args.no_mlflow
+            else "MLflow baseline skipped (--no-mlflow)"
+        )
     else:
         report.note(f"baseline: mlflow {mlflow_version}, tracking URI sqlite:///<tmp>/mlflow.db")
 
@@ -246,50 +258,101 @@ def main() -> None:
     n = size["a"]
     ev, ml = both("a", n, size["mlflow_a"])
     scaled = ml is not None and ml["calls"] != n
-    mnote = (f"MLflow timed on {ml['calls']:,} calls (it is slow) and reported as a rate"
-             if scaled else "")
-    report.add(f"(a) {n:,} log_metric: loop", n / ev["loop_s"], "calls/s",
-               ml and ml["calls"] / ml["loop_s"], "mlflow", target=">= 200000", note=mnote)
-    report.add(f"(a) {n:,} log_metric: incl. final flush", n / ev["total_s"], "calls/s",
-               ml and ml["calls"] / ml["total_s"], "mlflow", target=">= 200000")
-    report.add(f"(a) {n:,} log_metric: seconds incl. flush", ev["total_s"], "s",
-               ml and ml["total_s"] * n / ml["calls"], "mlflow", higher_is_better=False,
-               note=f"MLflow seconds scaled x{n / ml['calls']:.0f} from {ml['calls']:,} calls" if scaled else "")
+    mnote = f"MLflow timed on {ml['calls']:,} calls (it is slow) and reported as a rate" if scaled else ""
+    report.add(
+        f"(a) {n:,} log_metric: loop",
+        n / ev["loop_s"],
+        "calls/s",
+        ml and ml["calls"] / ml["loop_s"],
+        "mlflow",
+        target=">= 200000",
+        note=mnote,
+    )
+    report.add(
+        f"(a) {n:,} log_metric: incl. final flush",
+        n / ev["total_s"],
+        "calls/s",
+        ml and ml["calls"] / ml["total_s"],
+        "mlflow",
+        target=">= 200000",
+    )
+    report.add(
+        f"(a) {n:,} log_metric: seconds incl. flush",
+        ev["total_s"],
+        "s",
+        ml and ml["total_s"] * n / ml["calls"],
+        "mlflow",
+        higher_is_better=False,
+        note=f"MLflow seconds scaled x{n / ml['calls']:.0f} from {ml['calls']:,} calls" if scaled else "",
+    )
 
     # (b) batches of 1,000 metrics
     nb = size["b"]
     ev, ml = both("b", nb)
-    report.add(f"(b) {nb} batches x {BATCH:,} metrics, incl. flush", ev["metrics"] / ev["total_s"],
-               "metrics/s", ml and ml["metrics"] / ml["total_s"], "mlflow")
-    report.add(f"(b) {nb} batches x {BATCH:,} metrics: seconds", ev["total_s"], "s",
-               ml and ml["total_s"], "mlflow", higher_is_better=False)
+    report.add(
+        f"(b) {nb} batches x {BATCH:,} metrics, incl. flush",
+        ev["metrics"] / ev["total_s"],
+        "metrics/s",
+        ml and ml["metrics"] / ml["total_s"],
+        "mlflow",
+    )
+    report.add(
+        f"(b) {nb} batches x {BATCH:,} metrics: seconds",
+        ev["total_s"],
+        "s",
+        ml and ml["total_s"],
+        "mlflow",
+        higher_is_better=False,
+    )
 
     # (c) many small runs
     nr = size["c"]
     ev, ml = both("c", nr, size["mlflow_c"])
     scaled = ml is not None and ml["runs"] != nr
-    report.add(f"(c) {nr:,} runs x (5 params, 3 metrics, 2 tags), incl. flush", ev["total_s"], "s",
-               ml and ml["total_s"] * nr / ml["runs"], "mlflow", higher_is_better=False, target="< 2",
-               note=(f"MLflow timed on {ml['runs']:,} runs ({ml['total_s']:.1f} s) and scaled "
-                     f"x{nr / ml['runs']:.0f}" if scaled else ""))
-    report.add("(c) runs per second", nr / ev["total_s"], "runs/s",
-               ml and ml["runs"] / ml["total_s"], "mlflow")
+    report.add(
+        f"(c) {nr:,} runs x (5 params, 3 metrics, 2 tags), incl. flush",
+        ev["total_s"],
+        "s",
+        ml and ml["total_s"] * nr / ml["runs"],
+        "mlflow",
+        higher_is_better=False,
+        target="< 2",
+        note=(
+            f"MLflow timed on {ml['runs']:,} runs ({ml['total_s']:.1f} s) and scaled x{nr / ml['runs']:.0f}"
+            if scaled
+            else ""
+        ),
+    )
+    report.add("(c) runs per second", nr / ev["total_s"], "runs/s", ml and ml["runs"] / ml["total_s"], "mlflow")
 
     # (d) import time in a fresh process
     reps = size["imports"]
     print(f"running (d) import timings x{reps} ...", flush=True)
-    with tempfile.TemporaryDirectory(prefix="bench-pyc-") as warm, \
-            tempfile.TemporaryDirectory(prefix="bench-nopyc-") as cold:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-pyc-") as warm,
+        tempfile.TemporaryDirectory(prefix="bench-nopyc-") as cold,
+    ):
         ev_import = import_seconds("evtrack", reps, warm)
         ml_import = import_seconds("mlflow", reps, warm) if mlflow_version else None
         ev_compile = import_seconds("evtrack", reps, cold, compile_each_time=True)
-    report.add(f"(d) import time (median of {reps})", ev_import, "s", ml_import, "mlflow",
-               higher_is_better=False, target="< 0.3",
-               note="fresh `python -c` per timing, bytecode cache filled by one untimed import first "
-                    "(as after pip install)")
-    report.add("(d) import evtrack, compiling every module", ev_compile, "s", higher_is_better=False,
-               note="no bytecode cache (PYTHONDONTWRITEBYTECODE=1 and an empty PYTHONPYCACHEPREFIX): "
-                    "what a read-only or freshly edited tree costs")
+    report.add(
+        f"(d) import time (median of {reps})",
+        ev_import,
+        "s",
+        ml_import,
+        "mlflow",
+        higher_is_better=False,
+        target="< 0.3",
+        note="fresh `python -c` per timing, bytecode cache filled by one untimed import first (as after pip install)",
+    )
+    report.add(
+        "(d) import evtrack, compiling every module",
+        ev_compile,
+        "s",
+        higher_is_better=False,
+        note="no bytecode cache (PYTHONDONTWRITEBYTECODE=1 and an empty PYTHONPYCACHEPREFIX): "
+        "what a read-only or freshly edited tree costs",
+    )
 
     # S3 requests per 10,000 metric calls
     if args.no_s3:
@@ -300,20 +363,30 @@ def main() -> None:
         n3 = size["s3"]
         print(f"running S3 request count, {n3:,} calls against moto ...", flush=True)
         with tempfile.TemporaryDirectory(prefix="bench-s3-") as d:
-            s3 = run_child([os.path.abspath(__file__), "--worker", "s3", "--dir", d, "--n", str(n3)],
-                           env=QUIET_ENV)
+            s3 = run_child([os.path.abspath(__file__), "--worker", "s3", "--dir", d, "--n", str(n3)], env=QUIET_ENV)
         reqs = s3["requests"]
         puts = reqs.get("PUT", 0)
         within = s3["loop_s"] < s3["flush_interval_s"]
-        report.add(f"S3 PUTs per {n3:,} log_metric calls", puts * 10_000 / n3, "PUTs", target="<= 2",
-                   higher_is_better=False,
-                   note=(f"all requests while logging + flush: {dict(sorted(reqs.items()))}; "
-                         f"loop took {s3['loop_s'] * 1000:.0f} ms "
-                         f"({'within' if within else 'LONGER than'} one {s3['flush_interval_s']:g} s flush "
-                         "interval); moto ThreadedMotoServer on 127.0.0.1, counted with a boto3 "
-                         "before-send hook on the S3Store's client"))
-        report.add(f"S3 requests (all methods) per {n3:,} calls", sum(reqs.values()) * 10_000 / n3,
-                   "requests", higher_is_better=False)
+        report.add(
+            f"S3 PUTs per {n3:,} log_metric calls",
+            puts * 10_000 / n3,
+            "PUTs",
+            target="<= 2",
+            higher_is_better=False,
+            note=(
+                f"all requests while logging + flush: {dict(sorted(reqs.items()))}; "
+                f"loop took {s3['loop_s'] * 1000:.0f} ms "
+                f"({'within' if within else 'LONGER than'} one {s3['flush_interval_s']:g} s flush "
+                "interval); moto ThreadedMotoServer on 127.0.0.1, counted with a boto3 "
+                "before-send hook on the S3Store's client"
+            ),
+        )
+        report.add(
+            f"S3 requests (all methods) per {n3:,} calls",
+            sum(reqs.values()) * 10_000 / n3,
+            "requests",
+            higher_is_better=False,
+        )
 
     report.print()
     report.save(args.json)

@@ -92,17 +92,23 @@ def run_specs(n: int, seed: int = 4) -> list[RunSpec]:
     out = []
     for i in range(n):
         start = BASE_MS + i * 1000 + rng.randrange(1000)
-        out.append(RunSpec(
-            run_id=f"{rng.getrandbits(128):032x}",
-            name=f"run-{i}",
-            start=start,
-            end=start + 500 + rng.randrange(5000),
-            params={"model": rng.choice(MODELS), "alpha": str(rng.choice((0.01, 0.1, 0.5, 1.0))),
-                    "l1_ratio": str(round(rng.random(), 2)), "max_iter": str(rng.choice((100, 500, 1000))),
-                    "seed": str(rng.randrange(1000))},
-            metrics={"rmse": rng.uniform(0.2, 1.2), "r2": rng.uniform(-0.1, 0.9), "mae": rng.uniform(0.1, 1.0)},
-            tags={"developer": rng.choice(DEVELOPERS), "team": rng.choice(TEAMS)},
-        ))
+        out.append(
+            RunSpec(
+                run_id=f"{rng.getrandbits(128):032x}",
+                name=f"run-{i}",
+                start=start,
+                end=start + 500 + rng.randrange(5000),
+                params={
+                    "model": rng.choice(MODELS),
+                    "alpha": str(rng.choice((0.01, 0.1, 0.5, 1.0))),
+                    "l1_ratio": str(round(rng.random(), 2)),
+                    "max_iter": str(rng.choice((100, 500, 1000))),
+                    "seed": str(rng.randrange(1000)),
+                },
+                metrics={"rmse": rng.uniform(0.2, 1.2), "r2": rng.uniform(-0.1, 0.9), "mae": rng.uniform(0.1, 1.0)},
+                tags={"developer": rng.choice(DEVELOPERS), "team": rng.choice(TEAMS)},
+            )
+        )
     return out
 
 
@@ -143,18 +149,28 @@ def ingest_evtrack(root: str, specs: list[RunSpec], history_points: int) -> tupl
     for s in specs:
         ts = s.start
         lines = state["lines"]
-        lines.append(ev.encode(ev.RunCreated(
-            eid=eid(), ts=ts, run_id=s.run_id, experiment_id=exp, run_name=s.name, user_id="bench",
-            start_time=s.start, artifact_uri=f"{art}/{s.run_id}/artifacts",
-            tags={"mlflow.runName": s.name, "mlflow.user": "bench"})))
+        lines.append(
+            ev.encode(
+                ev.RunCreated(
+                    eid=eid(),
+                    ts=ts,
+                    run_id=s.run_id,
+                    experiment_id=exp,
+                    run_name=s.name,
+                    user_id="bench",
+                    start_time=s.start,
+                    artifact_uri=f"{art}/{s.run_id}/artifacts",
+                    tags={"mlflow.runName": s.name, "mlflow.user": "bench"},
+                )
+            )
+        )
         for k, v in s.params.items():
             lines.append(ev.encode(ev.ParamLogged(eid=eid(), ts=ts, run_id=s.run_id, key=k, value=v)))
         for k, v in s.metrics.items():
             lines.append(ev.encode_metric_line(eid(), ts, s.run_id, k, v, 0, ts))
         for k, v in s.tags.items():
             lines.append(ev.encode(ev.TagSet(eid=eid(), ts=ts, run_id=s.run_id, key=k, value=v)))
-        lines.append(ev.encode(ev.RunUpdated(eid=eid(), ts=s.end, run_id=s.run_id, status="FINISHED",
-                                             end_time=s.end)))
+        lines.append(ev.encode(ev.RunUpdated(eid=eid(), ts=s.end, run_id=s.run_id, status="FINISHED", end_time=s.end)))
         put()
     history_run = None
     if history_points:  # in an experiment of its own, so that it does not show in the searches
@@ -162,19 +178,34 @@ def ingest_evtrack(root: str, specs: list[RunSpec], history_points: int) -> tupl
         client.flush()
         history_run = "f" * 32
         ts = BASE_MS
-        state["lines"].append(ev.encode(ev.RunCreated(
-            eid=eid(), ts=ts, run_id=history_run, experiment_id=history_exp, run_name="history",
-            user_id="bench", start_time=BASE_MS - 1, artifact_uri=f"{art}/{history_run}/artifacts",
-            tags={"mlflow.runName": "history"})))
+        state["lines"].append(
+            ev.encode(
+                ev.RunCreated(
+                    eid=eid(),
+                    ts=ts,
+                    run_id=history_run,
+                    experiment_id=history_exp,
+                    run_name="history",
+                    user_id="bench",
+                    start_time=BASE_MS - 1,
+                    artifact_uri=f"{art}/{history_run}/artifacts",
+                    tags={"mlflow.runName": "history"},
+                )
+            )
+        )
         for step in range(history_points):
-            state["lines"].append(ev.encode_metric_line(eid(), ts, history_run, HISTORY_KEY,
-                                                        1.0 / (step + 1), step, BASE_MS + step))
+            state["lines"].append(
+                ev.encode_metric_line(eid(), ts, history_run, HISTORY_KEY, 1.0 / (step + 1), step, BASE_MS + step)
+            )
             put()
     put(force=True)
     report = compact(store, grace_seconds=0)
     seconds = time.perf_counter() - start
-    print(f"  evtrack: {len(specs):,} runs + {history_points:,} history points generated and compacted "
-          f"in {seconds:.1f}s ({report.summary()})", flush=True)
+    print(
+        f"  evtrack: {len(specs):,} runs + {history_points:,} history points generated and compacted "
+        f"in {seconds:.1f}s ({report.summary()})",
+        flush=True,
+    )
     return client, exp, history_run, seconds
 
 
@@ -200,8 +231,11 @@ def ingest_mlflow(root: str, specs: list[RunSpec], history_points: int) -> tuple
     for i, s in enumerate(specs):
         run = client.create_run(exp, start_time=s.start, tags=dict(s.tags), run_name=s.name)
         rid = run.info.run_id
-        client.log_batch(rid, metrics=[Metric(k, v, s.start, 0) for k, v in s.metrics.items()],
-                         params=[Param(k, v) for k, v in s.params.items()])
+        client.log_batch(
+            rid,
+            metrics=[Metric(k, v, s.start, 0) for k, v in s.metrics.items()],
+            params=[Param(k, v) for k, v in s.params.items()],
+        )
         client.set_terminated(rid, "FINISHED", end_time=s.end)
         if (i + 1) % 1000 == 0:
             print(f"  mlflow: {i + 1:,} runs logged ({time.perf_counter() - start:.0f}s)", flush=True)
@@ -210,11 +244,15 @@ def ingest_mlflow(root: str, specs: list[RunSpec], history_points: int) -> tuple
         history_exp = client.create_experiment("bench-history")
         history_run = client.create_run(history_exp, start_time=BASE_MS - 1, run_name="history").info.run_id
         for lo in range(0, history_points, 1000):
-            client.log_batch(history_run, metrics=[Metric(HISTORY_KEY, 1.0 / (step + 1), BASE_MS + step, step)
-                                                   for step in range(lo, min(lo + 1000, history_points))])
+            client.log_batch(
+                history_run,
+                metrics=[
+                    Metric(HISTORY_KEY, 1.0 / (step + 1), BASE_MS + step, step)
+                    for step in range(lo, min(lo + 1000, history_points))
+                ],
+            )
     seconds = time.perf_counter() - start
-    print(f"  mlflow: {len(specs):,} runs + {history_points:,} history points logged in {seconds:.1f}s",
-          flush=True)
+    print(f"  mlflow: {len(specs):,} runs + {history_points:,} history points logged in {seconds:.1f}s", flush=True)
     return client, exp, history_run, seconds
 
 
@@ -252,8 +290,12 @@ def breakdown(client: Any, exp: str, filter_string: str, order_by: list[str] | N
 
     backend = client._backend
     engine = engine_of(backend)
-    parts: dict[str, list[float]] = {"snapshot (flush + list inbox + manifest)": [], "parse": [],
-                                     "id query": [], "building the Runs": []}
+    parts: dict[str, list[float]] = {
+        "snapshot (flush + list inbox + manifest)": [],
+        "parse": [],
+        "id query": [],
+        "building the Runs": [],
+    }
     for _ in range(repeats + 1):
         t0 = time.perf_counter()
         snap = engine.snapshot()
@@ -261,8 +303,9 @@ def breakdown(client: Any, exp: str, filter_string: str, order_by: list[str] | N
         filters = grammar.parse_run_filter(filter_string)
         orders = grammar.parse_order_by(order_by)
         t2 = time.perf_counter()
-        rids, index, tail = search_rids(snap, filters, orders, [exp], ViewType.stages(ViewType.ACTIVE_ONLY),
-                                        MAX_RESULTS + 1, 0)
+        rids, index, tail = search_rids(
+            snap, filters, orders, [exp], ViewType.stages(ViewType.ACTIVE_ONLY), MAX_RESULTS + 1, 0
+        )
         t3 = time.perf_counter()
         _runs(snap, index, tail, rids[:MAX_RESULTS])
         t4 = time.perf_counter()
@@ -304,15 +347,23 @@ def main() -> None:
     ap.add_argument("--sizes", default=None, help="comma-separated run counts (default 2000,100000)")
     ap.add_argument("--history-points", type=int, default=None, help="points of the history metric (1,000,000)")
     ap.add_argument("--mlflow-max", type=int, default=2000, help="largest run count logged to MLflow (2,000)")
-    ap.add_argument("--mlflow-history", type=int, default=0, metavar="POINTS",
-                    help="also log a history metric of POINTS points to MLflow (slow: ~1 s per 1,000 points)")
+    ap.add_argument(
+        "--mlflow-history",
+        type=int,
+        default=0,
+        metavar="POINTS",
+        help="also log a history metric of POINTS points to MLflow (slow: ~1 s per 1,000 points)",
+    )
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--profile", action="store_true", help="cProfile of the slowest search at the largest size")
     ap.add_argument("--json", default=None, help="write the figures to this file")
     ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--reuse", action="store_true",
-                    help="with --dir: reuse the stores a previous run left there (same sizes and points)")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --dir: reuse the stores a previous run left there (same sizes and points)",
+    )
     args = ap.parse_args()
 
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([300, 3000] if args.quick else [2000, 100_000])
@@ -327,8 +378,10 @@ def main() -> None:
     why_no_mlflow = have_mlflow()
     if why_no_mlflow:
         report.note(f"MLflow skipped: {why_no_mlflow}")
-    report.note(f"work directory {work}; sizes {sizes}; history {points:,} points; warm cache, median of "
-                f"{args.repeats} after one warm-up run; max_results={MAX_RESULTS}")
+    report.note(
+        f"work directory {work}; sizes {sizes}; history {points:,} points; warm cache, median of "
+        f"{args.repeats} after one warm-up run; max_results={MAX_RESULTS}"
+    )
     largest = max(sizes)
     results: list[Measured] = []
     slowest: tuple[float, Any] | None = None
@@ -346,8 +399,10 @@ def main() -> None:
             report.extra[f"evtrack_ingest_compact_s_{n}"] = ev_ingest
             t = time.perf_counter()
             ev_client.search_runs([ev_exp], "", max_results=1)
-            report.note(f"{n:,} runs: evtrack's first query (builds the snapshot) took "
-                        f"{(time.perf_counter() - t) * 1000:,.0f} ms")
+            report.note(
+                f"{n:,} runs: evtrack's first query (builds the snapshot) took "
+                f"{(time.perf_counter() - t) * 1000:,.0f} ms"
+            )
             for label, f, order in SEARCHES:
                 ms, runs = warm_median_ms(search_fn(ev_client, ev_exp, f, order), args.repeats)
                 m.evtrack[label] = ms
@@ -371,25 +426,27 @@ def main() -> None:
                     ms, runs = warm_median_ms(search_fn(ml_client, ml_exp, f, order), args.repeats)
                     m.mlflow[label] = ms
                     if len(runs) != m.counts[label]:
-                        report.note(f"{n:,} runs, {label}: MLflow returned {len(runs)} runs, evtrack "
-                                    f"{m.counts[label]}")
+                        report.note(f"{n:,} runs, {label}: MLflow returned {len(runs)} runs, evtrack {m.counts[label]}")
                     print(f"  mlflow  {label:<22} {ms:8.1f} ms  ({len(runs)} runs)", flush=True)
                 if ml_hist:
-                    ms, hist = warm_median_ms(lambda: ml_client.get_metric_history(ml_hist, HISTORY_KEY),
-                                              args.repeats)
+                    ms, hist = warm_median_ms(lambda: ml_client.get_metric_history(ml_hist, HISTORY_KEY), args.repeats)
                     history["mlflow"] = ms
-                    print(f"  mlflow  get_metric_history {mlflow_history_points:,} points {ms:8.1f} ms",
-                          flush=True)
+                    print(f"  mlflow  get_metric_history {mlflow_history_points:,} points {ms:8.1f} ms", flush=True)
             elif not why_no_mlflow:
-                report.note(f"MLflow not run at {n:,} runs: logging them through its client takes too long "
-                            f"(--mlflow-max {args.mlflow_max})")
+                report.note(
+                    f"MLflow not run at {n:,} runs: logging them through its client takes too long "
+                    f"(--mlflow-max {args.mlflow_max})"
+                )
             results.append(m)
             if n == largest and slowest is not None:
                 _, (c, e, f, order, label) = slowest
                 parts = breakdown(c, e, f, order, args.repeats)
                 report.extra["slowest_search_breakdown_ms"] = {"search": label, "runs": n, **parts}
-                print(f"  breakdown of the slowest search ({label}): "
-                      + ", ".join(f"{k} {v:.1f} ms" for k, v in parts.items()), flush=True)
+                print(
+                    f"  breakdown of the slowest search ({label}): "
+                    + ", ".join(f"{k} {v:.1f} ms" for k, v in parts.items()),
+                    flush=True,
+                )
                 if args.profile:
                     print(f"\n-- cProfile of '{label}' on {n:,} runs ({args.repeats} calls)")
                     print(profile(search_fn(c, e, f, order), args.repeats))
@@ -405,26 +462,48 @@ def main() -> None:
         big = m.n >= 100_000
         for label, _, _ in SEARCHES:
             base = m.mlflow.get(label)
-            report.add(f"search '{label}' @ {m.n:,} runs", m.evtrack[label], "ms", baseline=base,
-                       baseline_name="MLflow sqlite" if base is not None else "", higher_is_better=False,
-                       target="< 50" if big else "")
+            report.add(
+                f"search '{label}' @ {m.n:,} runs",
+                m.evtrack[label],
+                "ms",
+                baseline=base,
+                baseline_name="MLflow sqlite" if base is not None else "",
+                higher_is_better=False,
+                target="< 50" if big else "",
+            )
         if m.mlflow and not big:
             for label, _, _ in SEARCHES:
-                report.add(f"speed-up vs MLflow, '{label}' @ {m.n:,} runs", m.mlflow[label] / m.evtrack[label],
-                           "x", target=">= 10")
+                report.add(
+                    f"speed-up vs MLflow, '{label}' @ {m.n:,} runs",
+                    m.mlflow[label] / m.evtrack[label],
+                    "x",
+                    target=">= 10",
+                )
     if "evtrack" in history:
         same = history.get("mlflow") is not None and args.mlflow_history == points
-        report.add(f"get_metric_history, {points:,} points", history["evtrack"], "ms",
-                   baseline=history["mlflow"] if same else None, baseline_name="MLflow sqlite" if same else "",
-                   higher_is_better=False, target="< 200",
-                   note="" if same else "MLflow baseline on the same points not measured (--mlflow-history N)")
+        report.add(
+            f"get_metric_history, {points:,} points",
+            history["evtrack"],
+            "ms",
+            baseline=history["mlflow"] if same else None,
+            baseline_name="MLflow sqlite" if same else "",
+            higher_is_better=False,
+            target="< 200",
+            note="" if same else "MLflow baseline on the same points not measured (--mlflow-history N)",
+        )
     if "mlflow" in history and args.mlflow_history != points:
-        report.add(f"MLflow get_metric_history, {args.mlflow_history:,} points", history["mlflow"], "ms",
-                   higher_is_better=False, note="MLflow's own figure on fewer points (logging 1,000,000 "
-                   "points through its client takes too long); for scale only")
+        report.add(
+            f"MLflow get_metric_history, {args.mlflow_history:,} points",
+            history["mlflow"],
+            "ms",
+            higher_is_better=False,
+            note="MLflow's own figure on fewer points (logging 1,000,000 "
+            "points through its client takes too long); for scale only",
+        )
     if args.quick:
-        report.note("--quick: a smoke run on small sizes; "
-                    "the targets are for 2,000 / 100,000 runs and 1,000,000 points")
+        report.note(
+            "--quick: a smoke run on small sizes; the targets are for 2,000 / 100,000 runs and 1,000,000 points"
+        )
     report.print()
     report.save(args.json)
 

@@ -65,8 +65,13 @@ class ServerProcess:
         import httpx
 
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **self.env}, cwd=os.path.dirname(self.log_path))
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+            cwd=os.path.dirname(self.log_path),
+        )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -101,18 +106,38 @@ def evtrack_server(store: str, work: str) -> ServerProcess:
     cmd = [exe] if os.access(exe, os.X_OK) else [sys.executable, "-c", "from evtrack.cli import main; main()"]
     port = free_port()
     argv = [*cmd, "server", "--backend-store-uri", store, "--port", str(port), "--compact-every", "0"]
-    env = {"EVTRACK_SPOOL_DIR": os.path.join(work, "spool"), "EVTRACK_CACHE_DIR": os.path.join(work, "cache"),
-           "PYTHONPATH": REPO_ROOT}
+    env = {
+        "EVTRACK_SPOOL_DIR": os.path.join(work, "spool"),
+        "EVTRACK_CACHE_DIR": os.path.join(work, "cache"),
+        "PYTHONPATH": REPO_ROOT,
+    }
     return ServerProcess("evtrack server", argv, port, os.path.join(work, f"evtrack-server-{port}.log"), env)
 
 
 def mlflow_server(exe: str, work: str) -> ServerProcess:
     port = free_port()
     db = os.path.join(work, f"mlflow-{port}.db")
-    argv = [exe, "server", "--backend-store-uri", f"sqlite:///{db}", "--default-artifact-root",
-            os.path.join(work, "mlflow-artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    return ServerProcess(f"mlflow server ({exe})", argv, port, os.path.join(work, f"mlflow-server-{port}.log"),
-                         {"MLFLOW_TRACKING_URI": ""})
+    argv = [
+        exe,
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{db}",
+        "--default-artifact-root",
+        os.path.join(work, "mlflow-artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    return ServerProcess(
+        f"mlflow server ({exe})",
+        argv,
+        port,
+        os.path.join(work, f"mlflow-server-{port}.log"),
+        {"MLFLOW_TRACKING_URI": ""},
+    )
 
 
 def start_mlflow(work: str, report: Report) -> ServerProcess | None:
@@ -129,8 +154,10 @@ def start_mlflow(work: str, report: Report) -> ServerProcess | None:
             continue
         report.note(f"MLflow baseline: {exe} server (sqlite, 1 worker)")
         return server
-    report.note("MLflow baseline skipped: no mlflow executable could start a server"
-                + (f" ({'; '.join(failures)})" if failures else " (set MLFLOW_SERVER_BIN)"))
+    report.note(
+        "MLflow baseline skipped: no mlflow executable could start a server"
+        + (f" ({'; '.join(failures)})" if failures else " (set MLFLOW_SERVER_BIN)")
+    )
     return None
 
 
@@ -166,17 +193,25 @@ def page_load(store: str, exp: str, work: str, repeats: int, report: Report) -> 
         out["warm_filtered"] = statistics.median(get_page(http, path, filtered)[0] for _ in range(repeats))
         body = {"experiment_ids": [exp], "filter": PAGE_FILTER, "order_by": [PAGE_ORDER], "max_results": 100}
         plain = {"experiment_ids": [exp], "max_results": 100}
-        rest = [timed_ms(lambda b=b: http.post(f"{API}/runs/search", json=b)) for b in (plain, body)
-                for _ in range(repeats + 1)]
-        out["rest"] = statistics.median(ms for ms, _ in rest[1:repeats + 1])
-        out["rest_filtered"] = statistics.median(ms for ms, _ in rest[repeats + 2:])
+        rest = [
+            timed_ms(lambda b=b: http.post(f"{API}/runs/search", json=b))
+            for b in (plain, body)
+            for _ in range(repeats + 1)
+        ]
+        out["rest"] = statistics.median(ms for ms, _ in rest[1 : repeats + 1])
+        out["rest_filtered"] = statistics.median(ms for ms, _ in rest[repeats + 2 :])
         n_rest = len(rest[-1][1].json().get("runs", []))
         out["page_kib"] = len(resp.content) / 1024
-    report.note(f"runs table: {rows} rows on the plain page ({out['page_kib']:.0f} KiB), {frows} on the "
-                f"filtered one; REST runs/search returned {n_rest} runs for the same filter")
-    print(f"  page: first {out['first']:.0f} ms, warm {out['warm']:.1f} ms; filtered first "
-          f"{out['first_filtered']:.0f} ms, warm {out['warm_filtered']:.1f} ms; REST {out['rest']:.1f} / "
-          f"{out['rest_filtered']:.1f} ms", flush=True)
+    report.note(
+        f"runs table: {rows} rows on the plain page ({out['page_kib']:.0f} KiB), {frows} on the "
+        f"filtered one; REST runs/search returned {n_rest} runs for the same filter"
+    )
+    print(
+        f"  page: first {out['first']:.0f} ms, warm {out['warm']:.1f} ms; filtered first "
+        f"{out['first_filtered']:.0f} ms, warm {out['warm_filtered']:.1f} ms; REST {out['rest']:.1f} / "
+        f"{out['rest_filtered']:.1f} ms",
+        flush=True,
+    )
     return out
 
 
@@ -203,9 +238,21 @@ def _post(http: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
 def batch_bodies(run_id: str, requests: int) -> list[dict[str, Any]]:
     """``requests`` log-batch bodies of 1,000 metrics each (10 keys × 100 steps per request)."""
     ts = 1_700_000_000_000
-    return [{"run_id": run_id, "metrics": [
-        {"key": f"m{j % 10}", "value": 1.0 / (1 + r * 100 + j // 10), "timestamp": ts + r, "step": r * 100 + j // 10}
-        for j in range(BATCH)]} for r in range(requests)]
+    return [
+        {
+            "run_id": run_id,
+            "metrics": [
+                {
+                    "key": f"m{j % 10}",
+                    "value": 1.0 / (1 + r * 100 + j // 10),
+                    "timestamp": ts + r,
+                    "step": r * 100 + j // 10,
+                }
+                for j in range(BATCH)
+            ],
+        }
+        for r in range(requests)
+    ]
 
 
 def log_throughput(url: str, requests: int) -> dict[str, float]:
@@ -216,8 +263,9 @@ def log_throughput(url: str, requests: int) -> dict[str, float]:
         exp = _post(http, "experiments/create", {"name": f"bench-log-{time.time_ns()}"})["experiment_id"]
 
         def new_run(name: str) -> str:
-            return _post(http, "runs/create", {"experiment_id": exp, "run_name": name,
-                                               "start_time": int(time.time() * 1000)})["run"]["info"]["run_id"]
+            return _post(
+                http, "runs/create", {"experiment_id": exp, "run_name": name, "start_time": int(time.time() * 1000)}
+            )["run"]["info"]["run_id"]
 
         run_id = new_run("batches")
         bodies = batch_bodies(run_id, requests)
@@ -226,27 +274,41 @@ def log_throughput(url: str, requests: int) -> dict[str, float]:
         for body in bodies:
             _post(http, "runs/log-batch", body)
         batch_s = time.perf_counter() - t
-        history = http.get(f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "m0",
-                                                                  "max_results": 1_000_000}).json()
+        history = http.get(
+            f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "m0", "max_results": 1_000_000}
+        ).json()
         stored = len(history.get("metrics", []))
         single_run = new_run("singles")
         latencies = []
         t = time.perf_counter()
         for step in range(SINGLE_CALLS):
-            body = {"run_id": single_run, "key": "loss", "value": 1.0 / (step + 1),
-                    "timestamp": 1_700_000_000_000, "step": step}
+            body = {
+                "run_id": single_run,
+                "key": "loss",
+                "value": 1.0 / (step + 1),
+                "timestamp": 1_700_000_000_000,
+                "step": step,
+            }
             ms, _ = timed_ms(lambda b=body: _post(http, "runs/log-metric", b))
             latencies.append(ms)
         single_s = time.perf_counter() - t
-    return {"metrics_per_s": requests * BATCH / batch_s, "batch_s": batch_s, "requests": requests,
-            "history_m0": stored, "single_calls_per_s": SINGLE_CALLS / single_s,
-            "single_median_ms": statistics.median(latencies)}
+    return {
+        "metrics_per_s": requests * BATCH / batch_s,
+        "batch_s": batch_s,
+        "requests": requests,
+        "history_m0": stored,
+        "single_calls_per_s": SINGLE_CALLS / single_s,
+        "single_median_ms": statistics.median(latencies),
+    }
 
 
 def print_throughput(name: str, r: dict[str, float]) -> None:
-    print(f"  {name}: {r['requests']} x log-batch of {BATCH:,}: {r['metrics_per_s']:,.0f} metrics/s "
-          f"({r['batch_s']:.1f} s); {SINGLE_CALLS} log-metric calls: {r['single_calls_per_s']:,.0f}/s, "
-          f"median {r['single_median_ms']:.1f} ms; history of m0 has {r['history_m0']} points", flush=True)
+    print(
+        f"  {name}: {r['requests']} x log-batch of {BATCH:,}: {r['metrics_per_s']:,.0f} metrics/s "
+        f"({r['batch_s']:.1f} s); {SINGLE_CALLS} log-metric calls: {r['single_calls_per_s']:,.0f}/s, "
+        f"median {r['single_median_ms']:.1f} ms; history of m0 has {r['history_m0']} points",
+        flush=True,
+    )
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -257,8 +319,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small smoke run (3,000 runs, 10 requests)")
     ap.add_argument("--runs", type=int, default=None, help="runs in the page-load store (100,000)")
     ap.add_argument("--requests", type=int, default=None, help="log-batch requests to evtrack (100)")
-    ap.add_argument("--mlflow-requests", type=int, default=None,
-                    help="log-batch requests to MLflow (default: as many as to evtrack, at most 20)")
+    ap.add_argument(
+        "--mlflow-requests",
+        type=int,
+        default=None,
+        help="log-batch requests to MLflow (default: as many as to evtrack, at most 20)",
+    )
     ap.add_argument("--repeats", type=int, default=None, help="warm page loads to take the median of (10)")
     ap.add_argument("--no-mlflow", action="store_true", help="skip the MLflow server baseline")
     ap.add_argument("--json", default=None, help="write the figures to this file")
@@ -280,8 +346,10 @@ def main() -> None:
         print(f"\n-- (a) runs table of {n_runs:,} runs", flush=True)
         store, exp = build_store(work, n_runs)
         page = page_load(store, exp, work, repeats, report)
-        print(f"\n-- (b) log-batch: {requests} requests of {BATCH:,} metrics + {SINGLE_CALLS} log-metric calls",
-              flush=True)
+        print(
+            f"\n-- (b) log-batch: {requests} requests of {BATCH:,} metrics + {SINGLE_CALLS} log-metric calls",
+            flush=True,
+        )
         with evtrack_server(os.path.join(work, "store-log"), work) as server:
             ev = log_throughput(server.url, requests)
         print_throughput("evtrack", ev)
@@ -299,20 +367,47 @@ def main() -> None:
 
     label = f"{n_runs:,} runs"
     report.add(f"runs table, first load after start @ {label}", page["first"], "ms", higher_is_better=False)
-    report.add(f"runs table, warm @ {label}", page["warm"], "ms", baseline=page["rest"],
-               baseline_name="REST runs/search JSON", higher_is_better=False)
+    report.add(
+        f"runs table, warm @ {label}",
+        page["warm"],
+        "ms",
+        baseline=page["rest"],
+        baseline_name="REST runs/search JSON",
+        higher_is_better=False,
+    )
     report.add(f"filtered+ordered table, first @ {label}", page["first_filtered"], "ms", higher_is_better=False)
-    report.add(f"filtered+ordered table, warm @ {label}", page["warm_filtered"], "ms",
-               baseline=page["rest_filtered"], baseline_name="REST runs/search JSON", higher_is_better=False)
+    report.add(
+        f"filtered+ordered table, warm @ {label}",
+        page["warm_filtered"],
+        "ms",
+        baseline=page["rest_filtered"],
+        baseline_name="REST runs/search JSON",
+        higher_is_better=False,
+    )
     base = ml["metrics_per_s"] if ml else None
-    report.add(f"log-batch, {BATCH:,} metrics a request", ev["metrics_per_s"], "metrics/s", baseline=base,
-               baseline_name="MLflow server, sqlite" if ml else "",
-               note=f"evtrack {requests} requests, MLflow {ml_requests}" if ml else "")
-    report.add("log-metric, one metric a request", ev["single_calls_per_s"], "calls/s",
-               baseline=ml["single_calls_per_s"] if ml else None, baseline_name="MLflow server, sqlite" if ml else "")
-    report.add("log-metric median latency", ev["single_median_ms"], "ms",
-               baseline=ml["single_median_ms"] if ml else None, baseline_name="MLflow server, sqlite" if ml else "",
-               higher_is_better=False)
+    report.add(
+        f"log-batch, {BATCH:,} metrics a request",
+        ev["metrics_per_s"],
+        "metrics/s",
+        baseline=base,
+        baseline_name="MLflow server, sqlite" if ml else "",
+        note=f"evtrack {requests} requests, MLflow {ml_requests}" if ml else "",
+    )
+    report.add(
+        "log-metric, one metric a request",
+        ev["single_calls_per_s"],
+        "calls/s",
+        baseline=ml["single_calls_per_s"] if ml else None,
+        baseline_name="MLflow server, sqlite" if ml else "",
+    )
+    report.add(
+        "log-metric median latency",
+        ev["single_median_ms"],
+        "ms",
+        baseline=ml["single_median_ms"] if ml else None,
+        baseline_name="MLflow server, sqlite" if ml else "",
+        higher_is_better=False,
+    )
     report.extra.update({"page": page, "evtrack_log": ev, "mlflow_log": ml})
     if ev["history_m0"] != requests * BATCH // 10:
         report.note(f"evtrack's m0 history has {ev['history_m0']} points, expected {requests * BATCH // 10}")

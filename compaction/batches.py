@@ -29,8 +29,13 @@ def _chunks(infos: list[ObjectInfo], size_bytes: int) -> Iterator[list[ObjectInf
         yield chunk
 
 
-def fetch_batches(store: ObjectStore, infos: list[ObjectInfo], batch_bytes: int = 16 << 20,
-                  threads: int = 8, processes: int | None = None) -> Iterator[DecodedBatch]:
+def fetch_batches(
+    store: ObjectStore,
+    infos: list[ObjectInfo],
+    batch_bytes: int = 16 << 20,
+    threads: int = 8,
+    processes: int | None = None,
+) -> Iterator[DecodedBatch]:
     """Yield decoded segments in batches of about ``batch_bytes``, in order.
 
     A backlog of several batches is decoded by worker processes

@@ -57,6 +57,7 @@ from compaction.inbox import pending_segments
 from compaction.merge import merge_tiers
 from compaction.state_io import PartitionedState, replace_partitions
 
+
 @dataclass
 class CompactionReport:
     """What one ``compact`` call did."""
@@ -104,10 +105,18 @@ Progress = Callable[[int, int, int], None]  # (segments done, segments total, ev
 class Compactor:
     """Folds a store's inbox into its tables; safe to run concurrently with others."""
 
-    def __init__(self, store: ObjectStore, *, grace_seconds: float = 300.0, batch_bytes: int = 16 << 20,
-                 max_segments_per_commit: int = 20_000, max_attempts: int = 10,
-                 progress: Progress | None = None, writer_retention_days: float = 30.0,
-                 processes: int | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        grace_seconds: float = 300.0,
+        batch_bytes: int = 16 << 20,
+        max_segments_per_commit: int = 20_000,
+        max_attempts: int = 10,
+        progress: Progress | None = None,
+        writer_retention_days: float = 30.0,
+        processes: int | None = None,
+    ) -> None:
         self.store = store
         self.grace_seconds = grace_seconds
         self.batch_bytes = batch_bytes
@@ -149,7 +158,7 @@ class Compactor:
                         f"compaction gave up after {attempts} lost commits in a row "
                         "(many compactors racing?); nothing was lost, run it again"
                     ) from None
-                time.sleep(min(5.0, 0.05 * 2 ** attempts) * (0.5 + random.random()))
+                time.sleep(min(5.0, 0.05 * 2**attempts) * (0.5 + random.random()))
         report.duration_s = time.perf_counter() - start
         return report
 
@@ -202,8 +211,9 @@ class Compactor:
             new_tables.setdefault(table, []).append(f.entry())
         for name in tables.state_tables():
             if name in replaced:
-                new_tables[name] = replace_partitions(new_tables.get(name, []), replaced[name],
-                                                      state_files.get(name, []))
+                new_tables[name] = replace_partitions(
+                    new_tables.get(name, []), replaced[name], state_files.get(name, [])
+                )
         files_written = len(written) + sum(len(v) for v in state_files.values())
         bytes_written = sum(f.bytes for f in written) + sum(f.bytes for v in state_files.values() for f in v)
         for name in tables.APPEND_TABLES:
@@ -212,14 +222,20 @@ class Compactor:
             bytes_written += b
         conflicts_key = None
         if part.state.conflicts:
-            conflicts_key = quarantine.quarantine_conflicts(self.store, version, self.committer,
-                                                            part.state.conflicts)
+            conflicts_key = quarantine.quarantine_conflicts(self.store, version, self.committer, part.state.conflicts)
         new = mf.Manifest(
-            version=version, parent=base.version or None, committed_at=now_ms(), committer=self.committer,
-            partitions=tables.PARTITIONS, schema_versions=dict(tables.SCHEMA_VERSIONS), tables=new_tables,
+            version=version,
+            parent=base.version or None,
+            committed_at=now_ms(),
+            committer=self.committer,
+            partitions=tables.PARTITIONS,
+            schema_versions=dict(tables.SCHEMA_VERSIONS),
+            tables=new_tables,
             writers=marks,
-            stats={"events": base.stats.get("events", 0) + stats.events,
-                   "segments": base.stats.get("segments", 0) + stats.segments},
+            stats={
+                "events": base.stats.get("events", 0) + stats.events,
+                "segments": base.stats.get("segments", 0) + stats.segments,
+            },
         )
         checkpoint("before_commit")
         try:

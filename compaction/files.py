@@ -29,7 +29,10 @@ COMPRESSION = "zstd"
 # dictionaries throughout.
 _DELTA = "DELTA_BINARY_PACKED"
 _ENCODINGS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "events": (["type", "experiment_id", "run_id", "key", "value"], {"ts": _DELTA, "step": _DELTA, "timestamp": _DELTA}),
+    "events": (
+        ["type", "experiment_id", "run_id", "key", "value"],
+        {"ts": _DELTA, "step": _DELTA, "timestamp": _DELTA},
+    ),
     "metrics": (["run_id", "key"], {"step": _DELTA, "timestamp": _DELTA}),
 }
 
@@ -46,8 +49,13 @@ class WrittenFile:
 
     def entry(self) -> dict[str, Any]:
         """The manifest entry of this file."""
-        return {"path": self.path, "rows": self.rows, "bytes": self.bytes, "tier": self.tier,
-                "partition": self.partition}
+        return {
+            "path": self.path,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "tier": self.tier,
+            "partition": self.partition,
+        }
 
 
 def new_path(table: str, version: int, partition: str | None = None) -> str:
@@ -56,8 +64,9 @@ def new_path(table: str, version: int, partition: str | None = None) -> str:
     return f"tables/{table}/{version:08d}-{uuid.uuid4().hex}{suffix}.parquet"
 
 
-def write_table(store: ObjectStore, table: str, data: pa.Table, version: int,
-                partition: str | None = None, tier: int = 0) -> WrittenFile:
+def write_table(
+    store: ObjectStore, table: str, data: pa.Table, version: int, partition: str | None = None, tier: int = 0
+) -> WrittenFile:
     """Write one whole table file (a small one is encoded in memory and stored with one ``put``)."""
     if 0 < data.nbytes <= IN_MEMORY_BYTES:
         path = new_path(table, version, partition)
@@ -75,15 +84,22 @@ def write_table(store: ObjectStore, table: str, data: pa.Table, version: int,
 
 def _parquet_writer(where: Any, table: str) -> pq.ParquetWriter:
     dictionary, encodings = _ENCODINGS.get(table, (True, {}))
-    return pq.ParquetWriter(where, tables.schema(table), compression=COMPRESSION, write_statistics=True,
-                            use_dictionary=dictionary, column_encoding=encodings or None)
+    return pq.ParquetWriter(
+        where,
+        tables.schema(table),
+        compression=COMPRESSION,
+        write_statistics=True,
+        use_dictionary=dictionary,
+        column_encoding=encodings or None,
+    )
 
 
 class TableFileWriter:
     """Streams row batches into one Parquet file, uploaded on close."""
 
-    def __init__(self, store: ObjectStore, table: str, version: int, partition: str | None = None,
-                 tier: int = 0) -> None:
+    def __init__(
+        self, store: ObjectStore, table: str, version: int, partition: str | None = None, tier: int = 0
+    ) -> None:
         self.store, self.table, self.tier, self.partition = store, table, tier, partition
         self.path = new_path(table, version, partition)
         fd, self._tmp = tempfile.mkstemp(prefix="evtrack-", suffix=".parquet")
@@ -155,8 +171,14 @@ def sort_metrics(table: pa.Table) -> pa.Table:
     if _in_point_order(pc.take(series, order), step, timestamp, value):
         run_id, key = (pc.take(table.column(name), order) for name in ("run_id", "key"))
         return pa.table([run_id, key, value, step, timestamp], names=_SERIES)
-    keys = pa.table({"series": series, "step": table.column("step"), "timestamp": table.column("timestamp"),
-                     "value": table.column("value")})
+    keys = pa.table(
+        {
+            "series": series,
+            "step": table.column("step"),
+            "timestamp": table.column("timestamp"),
+            "value": table.column("value"),
+        }
+    )
     order = pc.sort_indices(keys, [(name, "ascending") for name in keys.column_names])
     return table.select(_SERIES).take(order)
 
@@ -174,8 +196,10 @@ def _in_point_order(series: pa.Array, step: pa.Array, timestamp: pa.Array, value
     (s0, s1), (a0, a1), (t0, t1), (v0, v1) = pairs(series), pairs(step), pairs(timestamp), pairs(value)
     nan_first = pc.and_(pc.is_nan(v0), pc.invert(pc.is_nan(v1)))
     value_after = pc.or_(pc.greater(v0, v1), nan_first)
-    after = pc.or_(pc.greater(a0, a1), pc.and_(pc.equal(a0, a1), pc.or_(
-        pc.greater(t0, t1), pc.and_(pc.equal(t0, t1), value_after))))
+    after = pc.or_(
+        pc.greater(a0, a1),
+        pc.and_(pc.equal(a0, a1), pc.or_(pc.greater(t0, t1), pc.and_(pc.equal(t0, t1), value_after))),
+    )
     return not pc.any(pc.and_(pc.equal(s0, s1), after)).as_py()
 
 
@@ -185,8 +209,7 @@ def latest_rows(sorted_metrics: pa.Table) -> pa.Table:
     if n <= 1:
         return sorted_metrics
     run, key = sorted_metrics.column("run_id"), sorted_metrics.column("key")
-    changes = pc.or_(pc.not_equal(run.slice(1), run.slice(0, n - 1)),
-                     pc.not_equal(key.slice(1), key.slice(0, n - 1)))
+    changes = pc.or_(pc.not_equal(run.slice(1), run.slice(0, n - 1)), pc.not_equal(key.slice(1), key.slice(0, n - 1)))
     last = pa.concat_arrays([changes.combine_chunks(), pa.array([True])])
     return sorted_metrics.filter(last)
 
@@ -195,17 +218,28 @@ def metric_event_rows(metrics: pa.Table) -> pa.Table:
     """``events`` rows for metric events given as columns (eid, ts, run_id, key, value, step, timestamp)."""
     n = metrics.num_rows
     schema = tables.schema("events")
-    return pa.table({
-        "eid": metrics.column("eid"), "type": pa.repeat("metric", n), "v": pa.repeat(pa.scalar(1, pa.int16()), n),
-        "ts": metrics.column("ts"), "experiment_id": pa.nulls(n, pa.string()),
-        "run_id": metrics.column("run_id"), "key": metrics.column("key"), "value": pa.nulls(n, pa.string()),
-        "metric_value": metrics.column("value"), "step": metrics.column("step"),
-        "timestamp": metrics.column("timestamp"), "body": pa.nulls(n, pa.string()),
-    }, schema=schema)
+    return pa.table(
+        {
+            "eid": metrics.column("eid"),
+            "type": pa.repeat("metric", n),
+            "v": pa.repeat(pa.scalar(1, pa.int16()), n),
+            "ts": metrics.column("ts"),
+            "experiment_id": pa.nulls(n, pa.string()),
+            "run_id": metrics.column("run_id"),
+            "key": metrics.column("key"),
+            "value": pa.nulls(n, pa.string()),
+            "metric_value": metrics.column("value"),
+            "step": metrics.column("step"),
+            "timestamp": metrics.column("timestamp"),
+            "body": pa.nulls(n, pa.string()),
+        },
+        schema=schema,
+    )
 
 
-def write_metric_batch(part, metrics: pa.Table, metrics_out: "TableFileWriter | None",
-                       events_out: "TableFileWriter | None") -> None:
+def write_metric_batch(
+    part, metrics: pa.Table, metrics_out: "TableFileWriter | None", events_out: "TableFileWriter | None"
+) -> None:
     """Write a batch of metric events (history + raw events) and fold their latest points."""
     if not metrics.num_rows:
         return
@@ -215,8 +249,9 @@ def write_metric_batch(part, metrics: pa.Table, metrics_out: "TableFileWriter | 
     if events_out is not None:
         events_out.write(metric_event_rows(metrics))
     latest = latest_rows(ordered)
-    for run_id, key, value, step, timestamp in zip(*(latest.column(c).to_pylist() for c in
-                                                     ("run_id", "key", "value", "step", "timestamp"))):
+    for run_id, key, value, step, timestamp in zip(
+        *(latest.column(c).to_pylist() for c in ("run_id", "key", "value", "step", "timestamp"))
+    ):
         part.need_run(run_id)
         part.add_metric(run_id, key, value, step, timestamp)
 
@@ -240,11 +275,20 @@ def event_rows_table(other: list) -> pa.Table:
         body = pa.array(lines, pa.binary()).cast(pa.string())
     except pa.ArrowInvalid:
         body = pa.array([line.decode("utf-8", "replace") for line in lines], pa.string())
-    return pa.table({
-        "eid": [e.eid for e in events], "type": [e.type for e in events], "v": [e.version for e in events],
-        "ts": [e.ts for e in events],
-        "experiment_id": [getattr(e, "experiment_id", None) for e in events],
-        "run_id": [getattr(e, "run_id", None) for e in events], "key": [getattr(e, "key", None) for e in events],
-        "value": [v if v.__class__ is str else None for v in values], "metric_value": pa.nulls(n, pa.float64()),
-        "step": pa.nulls(n, pa.int64()), "timestamp": pa.nulls(n, pa.int64()), "body": body,
-    }, schema=tables.schema("events"))
+    return pa.table(
+        {
+            "eid": [e.eid for e in events],
+            "type": [e.type for e in events],
+            "v": [e.version for e in events],
+            "ts": [e.ts for e in events],
+            "experiment_id": [getattr(e, "experiment_id", None) for e in events],
+            "run_id": [getattr(e, "run_id", None) for e in events],
+            "key": [getattr(e, "key", None) for e in events],
+            "value": [v if v.__class__ is str else None for v in values],
+            "metric_value": pa.nulls(n, pa.float64()),
+            "step": pa.nulls(n, pa.int64()),
+            "timestamp": pa.nulls(n, pa.int64()),
+            "body": body,
+        },
+        schema=tables.schema("events"),
+    )

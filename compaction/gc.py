@@ -53,11 +53,7 @@ from evtrack.eventlog import catalog
 from evtrack.eventlog import events as ev
 from evtrack.state import manifest as mf
 from evtrack.state import tables
-from evtrack.errors import (
-    CommitConflictError,
-    EvtrackError,
-    InvalidParameterError,
-)
+from evtrack.errors import CommitConflictError, EvtrackError, InvalidParameterError
 from evtrack.store import open_store
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.state.table_files import local_path
@@ -123,10 +119,18 @@ class GcReport:
         return text + f" in {self.duration_s:.2f}s"
 
 
-def gc(store: ObjectStore, *, older_than_s: float = 0.0, retention_s: float = DEFAULT_RETENTION_S,
-       run_ids: Iterable[str] | None = None, experiment_ids: Iterable[str] | None = None,
-       dry_run: bool = False, grace_seconds: float = 300.0, now_ms: int | None = None,
-       max_attempts: int = 10) -> GcReport:
+def gc(
+    store: ObjectStore,
+    *,
+    older_than_s: float = 0.0,
+    retention_s: float = DEFAULT_RETENTION_S,
+    run_ids: Iterable[str] | None = None,
+    experiment_ids: Iterable[str] | None = None,
+    dry_run: bool = False,
+    grace_seconds: float = 300.0,
+    now_ms: int | None = None,
+    max_attempts: int = 10,
+) -> GcReport:
     """Purge deleted runs/experiments, then remove old manifests and unreferenced table files.
 
     ``run_ids`` / ``experiment_ids`` restrict the purge as in ``mlflow gc``: each one
@@ -138,8 +142,9 @@ def gc(store: ObjectStore, *, older_than_s: float = 0.0, retention_s: float = DE
     report = GcReport(dry_run=dry_run)
     if not dry_run:
         report.compaction = compact(store, grace_seconds=grace_seconds)
-    targets = select_targets(store, mf.load(store), now - int(older_than_s * 1000), older_than_s > 0,
-                             _ids(run_ids), _ids(experiment_ids))
+    targets = select_targets(
+        store, mf.load(store), now - int(older_than_s * 1000), older_than_s > 0, _ids(run_ids), _ids(experiment_ids)
+    )
     report.purged_runs = sorted(targets.runs)
     report.purged_experiments = sorted(targets.experiments, key=_id_order)
     if targets:
@@ -178,7 +183,7 @@ def _artifact_location(store: ObjectStore, run_id: str, uri: str) -> tuple[Objec
         raise InvalidParameterError("the URI does not name the run; delete its artifacts by hand")
     root = store.uri.rstrip("/") + "/"
     if uri.startswith(root):
-        return store, uri[len(root):].strip("/") + "/"
+        return store, uri[len(root) :].strip("/") + "/"
     return open_store(uri), ""
 
 
@@ -222,12 +227,16 @@ def _drop_mask(table: str, runs: pa.Array, exps: pa.Array) -> Callable[[pa.Recor
     return None
 
 
-_KEY_COLUMNS = {"events": ["run_id", "experiment_id"], "experiments": ["experiment_id"],
-                "experiment_tags": ["experiment_id"]}
+_KEY_COLUMNS = {
+    "events": ["run_id", "experiment_id"],
+    "experiments": ["experiment_id"],
+    "experiment_tags": ["experiment_id"],
+}
 
 
-def _filter_file(store: ObjectStore, table: str, entry: dict[str, Any], version: int,
-                 drop: Callable[[pa.RecordBatch], pa.Array]) -> tuple[bool, dict[str, Any] | None]:
+def _filter_file(
+    store: ObjectStore, table: str, entry: dict[str, Any], version: int, drop: Callable[[pa.RecordBatch], pa.Array]
+) -> tuple[bool, dict[str, Any] | None]:
     """(changed, new entry or None when no row is left): ``entry``'s file without the dropped rows."""
     with pq.ParquetFile(local_path(store, entry["path"])) as parquet:
         columns = _KEY_COLUMNS.get(table, ["run_id"])
@@ -239,8 +248,9 @@ def _filter_file(store: ObjectStore, table: str, entry: dict[str, Any], version:
     return True, out.result.entry() if out.result is not None else None
 
 
-def rewrite_without(store: ObjectStore, base: mf.Manifest, targets: Targets,
-                    version: int) -> tuple[dict[str, list[dict[str, Any]]], int]:
+def rewrite_without(
+    store: ObjectStore, base: mf.Manifest, targets: Targets, version: int
+) -> tuple[dict[str, list[dict[str, Any]]], int]:
     """The tables of ``base`` with the targets' rows removed; returns (tables, files rewritten)."""
     runs = pa.array(sorted(targets.runs), pa.string())
     exps = pa.array(sorted(targets.experiments), pa.string())
@@ -275,20 +285,28 @@ def _commit_purge(store: ObjectStore, targets: Targets, report: GcReport, max_at
         stats["purged_runs"] = stats.get("purged_runs", 0) + len(targets.runs)
         stats["purged_experiments"] = stats.get("purged_experiments", 0) + len(targets.experiments)
         new = mf.Manifest(
-            version=version, parent=base.version or None, committed_at=ev.now_ms(), committer=committer,
-            partitions=base.partitions, schema_versions=dict(base.schema_versions), tables=new_tables,
-            writers=base.writers, stats=stats,
+            version=version,
+            parent=base.version or None,
+            committed_at=ev.now_ms(),
+            committer=committer,
+            partitions=base.partitions,
+            schema_versions=dict(base.schema_versions),
+            tables=new_tables,
+            writers=base.writers,
+            stats=stats,
         )
         try:
             store.put_if_absent(mf.manifest_key(version), new.to_json())
         except CommitConflictError:  # the files just written are orphans: a later gc removes them
             report.retries += 1
-            time.sleep(min(5.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+            time.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random()))
             continue
         mf.write_hint(store, version)
         return version
-    raise EvtrackError(f"gc lost {max_attempts} commits in a row to concurrent compactions; "
-                       "nothing was purged from the tables, run it again")
+    raise EvtrackError(
+        f"gc lost {max_attempts} commits in a row to concurrent compactions; "
+        "nothing was purged from the tables, run it again"
+    )
 
 
 # -- manifests and files ------------------------------------------------------
@@ -297,7 +315,7 @@ def _commit_purge(store: ObjectStore, targets: Targets, report: GcReport, max_at
 def _manifest_infos(store: ObjectStore) -> list[tuple[int, ObjectInfo]]:
     found = []
     for info in store.list(mf.MANIFESTS):
-        stem = info.key[len(mf.MANIFESTS):]
+        stem = info.key[len(mf.MANIFESTS) :]
         if stem.endswith(".json") and stem[:-5].isdigit():
             found.append((int(stem[:-5]), info))
     return sorted(found, key=lambda vi: vi[0])

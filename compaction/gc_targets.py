@@ -18,11 +18,7 @@ from evtrack.eventlog import events as ev
 from evtrack.state import manifest as mf
 from evtrack.state import tables
 from evtrack.entities import LifecycleStage
-from evtrack.errors import (
-    InvalidParameterError,
-    InvalidStateError,
-    ResourceNotFoundError,
-)
+from evtrack.errors import InvalidParameterError, InvalidStateError, ResourceNotFoundError
 from evtrack.state.fold import ExperimentState, RunState, State, apply
 from evtrack.store.base import ObjectStore
 from evtrack.state.table_files import read_files
@@ -30,8 +26,15 @@ from evtrack.state.table_files import read_files
 from compaction.batches import fetch_batches
 from compaction.inbox import pending_segments
 
-_LIFECYCLE_EVENTS = (ev.RunCreated, ev.RunDeleted, ev.RunRestored, ev.ExperimentCreated,
-                     ev.ExperimentRenamed, ev.ExperimentDeleted, ev.ExperimentRestored)
+_LIFECYCLE_EVENTS = (
+    ev.RunCreated,
+    ev.RunDeleted,
+    ev.RunRestored,
+    ev.ExperimentCreated,
+    ev.ExperimentRenamed,
+    ev.ExperimentDeleted,
+    ev.ExperimentRestored,
+)
 
 
 @dataclass
@@ -64,15 +67,27 @@ def lifecycle_state(store: ObjectStore, base: mf.Manifest) -> State:
     """
     tail = _tail_lifecycle_events(store, base)
     st = State()
-    exp_cols = ["experiment_id", "name", "lifecycle_stage", "created_ts", "created_eid", "name_ts",
-                "name_eid", "lifecycle_ts", "lifecycle_eid"]
-    exps = read_files(store, [f["path"] for f in base.files("experiments")], tables.schema("experiments"),
-                      exp_cols)
+    exp_cols = [
+        "experiment_id",
+        "name",
+        "lifecycle_stage",
+        "created_ts",
+        "created_eid",
+        "name_ts",
+        "name_eid",
+        "lifecycle_ts",
+        "lifecycle_eid",
+    ]
+    exps = read_files(store, [f["path"] for f in base.files("experiments")], tables.schema("experiments"), exp_cols)
     for r in exps.to_pylist():
         st.experiments[r["experiment_id"]] = ExperimentState(
-            r["experiment_id"], name=r["name"], created=(r["created_ts"], r["created_eid"]),
-            name_order=(r["name_ts"], r["name_eid"]), lifecycle_stage=r["lifecycle_stage"],
-            lifecycle_order=(r["lifecycle_ts"], r["lifecycle_eid"]))
+            r["experiment_id"],
+            name=r["name"],
+            created=(r["created_ts"], r["created_eid"]),
+            name_order=(r["name_ts"], r["name_eid"]),
+            lifecycle_stage=r["lifecycle_stage"],
+            lifecycle_order=(r["lifecycle_ts"], r["lifecycle_eid"]),
+        )
     for e in tail:
         if not hasattr(e, "run_id"):
             apply(e, st)
@@ -83,14 +98,26 @@ def lifecycle_state(store: ObjectStore, base: mf.Manifest) -> State:
         wanted = wanted | pc.field("experiment_id").isin(deleted_exps)
     if tail_runs:
         wanted = wanted | pc.field("run_id").isin(tail_runs)
-    run_cols = ["run_id", "experiment_id", "artifact_uri", "created_ts", "created_eid", "lifecycle_stage",
-                "lifecycle_ts", "lifecycle_eid"]
+    run_cols = [
+        "run_id",
+        "experiment_id",
+        "artifact_uri",
+        "created_ts",
+        "created_eid",
+        "lifecycle_stage",
+        "lifecycle_ts",
+        "lifecycle_eid",
+    ]
     runs = read_files(store, [f["path"] for f in base.files("runs")], tables.schema("runs"), run_cols, wanted)
     for r in runs.to_pylist():
         st.runs[r["run_id"]] = RunState(
-            r["run_id"], experiment_id=r["experiment_id"], artifact_uri=r["artifact_uri"],
-            created=(r["created_ts"], r["created_eid"]), lifecycle_stage=r["lifecycle_stage"],
-            lifecycle_order=(r["lifecycle_ts"], r["lifecycle_eid"]))
+            r["run_id"],
+            experiment_id=r["experiment_id"],
+            artifact_uri=r["artifact_uri"],
+            created=(r["created_ts"], r["created_eid"]),
+            lifecycle_stage=r["lifecycle_stage"],
+            lifecycle_order=(r["lifecycle_ts"], r["lifecycle_eid"]),
+        )
     for e in tail:
         if hasattr(e, "run_id"):
             apply(e, st)
@@ -104,42 +131,62 @@ def _run_deleted_time(st: State, run: RunState) -> int | None:
     return min(times) if times else None
 
 
-def select_targets(store: ObjectStore, base: mf.Manifest, threshold_ms: int, check_age: bool,
-                   run_ids: list[str] | None, experiment_ids: list[str] | None) -> Targets:
+def select_targets(
+    store: ObjectStore,
+    base: mf.Manifest,
+    threshold_ms: int,
+    check_age: bool,
+    run_ids: list[str] | None,
+    experiment_ids: list[str] | None,
+) -> Targets:
     """The runs and experiments to purge, with ``mlflow gc``'s rules and errors."""
     st = lifecycle_state(store, base)
     runs = {r: run for r, run in st.runs.items() if run.exists}
     exps = {x: e for x, e in st.experiments.items() if e.exists}
-    old_enough: Callable[[int | None], bool] = (
-        lambda t: t is not None and (not check_age or t <= threshold_ms))
+    old_enough: Callable[[int | None], bool] = lambda t: t is not None and (not check_age or t <= threshold_ms)
     if run_ids is None:
         chosen_runs = {r for r, run in runs.items() if old_enough(_run_deleted_time(st, run))}
     else:
         # Unknown ids are checked in the manifest's full runs table only when not found here.
-        _check_ids("Run", run_ids, lambda r: r in runs or _run_exists(store, base, r),
-                   lambda r: r in runs and _run_deleted_time(st, runs[r]) is not None,
-                   lambda r: old_enough(_run_deleted_time(st, runs[r])))
+        _check_ids(
+            "Run",
+            run_ids,
+            lambda r: r in runs or _run_exists(store, base, r),
+            lambda r: r in runs and _run_deleted_time(st, runs[r]) is not None,
+            lambda r: old_enough(_run_deleted_time(st, runs[r])),
+        )
         chosen_runs = set(run_ids)
     if experiment_ids is None:
         chosen_exps = {x for x, e in exps.items() if old_enough(e.deleted_time)}
     else:
-        _check_ids("Experiment", experiment_ids, lambda x: x in exps,
-                   lambda x: exps[x].deleted_time is not None, lambda x: old_enough(exps[x].deleted_time))
+        _check_ids(
+            "Experiment",
+            experiment_ids,
+            lambda x: x in exps,
+            lambda x: exps[x].deleted_time is not None,
+            lambda x: old_enough(exps[x].deleted_time),
+        )
         chosen_exps = set(experiment_ids)
     chosen_runs |= {r for r, run in runs.items() if run.experiment_id in chosen_exps}
-    return Targets(runs={r: runs[r].artifact_uri for r in chosen_runs},
-                   experiments={x: exps[x].name for x in chosen_exps})
+    return Targets(
+        runs={r: runs[r].artifact_uri for r in chosen_runs}, experiments={x: exps[x].name for x in chosen_exps}
+    )
 
 
 def _run_exists(store: ObjectStore, base: mf.Manifest, run_id: str) -> bool:
-    found = read_files(store, [f["path"] for f in base.files("runs")
-                               if f.get("partition") == tables.partition_of(run_id)],
-                       tables.schema("runs"), ["run_id"], pc.field("run_id") == run_id)
+    found = read_files(
+        store,
+        [f["path"] for f in base.files("runs") if f.get("partition") == tables.partition_of(run_id)],
+        tables.schema("runs"),
+        ["run_id"],
+        pc.field("run_id") == run_id,
+    )
     return found.num_rows > 0
 
 
-def _check_ids(kind: str, ids: list[str], exists: Callable[[str], bool], deleted: Callable[[str], bool],
-               old: Callable[[str], bool]) -> None:
+def _check_ids(
+    kind: str, ids: list[str], exists: Callable[[str], bool], deleted: Callable[[str], bool], old: Callable[[str], bool]
+) -> None:
     missing = [i for i in ids if not exists(i)]
     if missing:
         raise ResourceNotFoundError(f"{kind}s not found: {', '.join(missing)}")
@@ -151,6 +198,4 @@ def _check_ids(kind: str, ids: list[str], exists: Callable[[str], bool], deleted
         )
     young = [i for i in ids if not old(i)]
     if young:
-        raise InvalidParameterError(
-            f"{kind}s {', '.join(young)} are not older than the required age (--older-than)"
-        )
+        raise InvalidParameterError(f"{kind}s {', '.join(young)} are not older than the required age (--older-than)")

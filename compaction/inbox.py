@@ -87,8 +87,11 @@ def metric_table(segments: list[DecodedSegment], converted: list["pa.Table"] | N
         parts.append(rows_table(native))
     rows = [row for seg in segments for row in seg.metrics]
     if rows:
-        parts.append(pa.table([pa.array([r[i] for r in rows], t) for i, (_, t) in enumerate(_metric_types())],
-                              names=METRIC_COLUMNS))
+        parts.append(
+            pa.table(
+                [pa.array([r[i] for r in rows], t) for i, (_, t) in enumerate(_metric_types())], names=METRIC_COLUMNS
+            )
+        )
     if not parts:
         return pa.table([pa.array([], t) for _, t in _metric_types()], names=METRIC_COLUMNS)
     return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
@@ -108,8 +111,15 @@ def _metric_row(obj: dict) -> MetricRow | None:
         return None
     eid, ts, run_id, key = obj["eid"], obj["ts"], obj["run_id"], obj["key"]
     value, step, timestamp = obj["value"], obj["step"], obj["timestamp"]
-    if not (type(eid) is str and eid and type(ts) is int and type(run_id) is str
-            and type(key) is str and type(step) is int and type(timestamp) is int):
+    if not (
+        type(eid) is str
+        and eid
+        and type(ts) is int
+        and type(run_id) is str
+        and type(key) is str
+        and type(step) is int
+        and type(timestamp) is int
+    ):
         return None
     if not (I64_MIN <= ts <= I64_MAX and I64_MIN <= step <= I64_MAX and I64_MIN <= timestamp <= I64_MAX):
         return None  # from_wire reports it
@@ -126,8 +136,15 @@ def _metric_row(obj: dict) -> MetricRow | None:
 def _metric_types() -> list[tuple[str, "pa.DataType"]]:
     import pyarrow as pa
 
-    return [("eid", pa.string()), ("ts", pa.int64()), ("run_id", pa.string()), ("key", pa.string()),
-            ("value", pa.float64()), ("step", pa.int64()), ("timestamp", pa.int64())]
+    return [
+        ("eid", pa.string()),
+        ("ts", pa.int64()),
+        ("run_id", pa.string()),
+        ("key", pa.string()),
+        ("value", pa.float64()),
+        ("step", pa.int64()),
+        ("timestamp", pa.int64()),
+    ]
 
 
 def _metric_columns(objs: list) -> "pa.Table | None":
@@ -236,7 +253,7 @@ def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
     Otherwise the metric lines, wherever they are, are gathered first.
     """
     head = data[: data.find(b"\n")]
-    tail = data[data.rfind(b"\n", 0, -1) + 1: -1]
+    tail = data[data.rfind(b"\n", 0, -1) + 1 : -1]
     if _METRIC_TAG in head and _METRIC_TAG in tail:  # the common case: a segment of metric points
         rows = metric_rows(data, data.count(b"\n"))  # fails on any other line: then the general path
         if rows is not None:
@@ -258,9 +275,10 @@ def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
     block_lines = data.count(b"\n", start, stop)
     if data.count(_METRIC_TAG, start, stop) == block_lines:
         points = data[start:stop]
-        others = [*enumerate(data[:start].split(b"\n")[:-1], start=1),
-                  *enumerate(data[stop:-1].split(b"\n") if stop < len(data) else [],
-                             start=head_lines + block_lines + 1)]
+        others = [
+            *enumerate(data[:start].split(b"\n")[:-1], start=1),
+            *enumerate(data[stop:-1].split(b"\n") if stop < len(data) else [], start=head_lines + block_lines + 1),
+        ]
     else:  # other events among the points
         numbered = list(enumerate(data[:-1].split(b"\n"), start=1))
         points = b"".join(line + b"\n" for _, line in numbered if _METRIC_TAG in line)

@@ -22,8 +22,9 @@ FANOUT = 8
 MAX_TIER = 5
 
 
-def merge_tiers(store: ObjectStore, table: str, files: list[dict[str, Any]], version: int,
-                fanout: int = FANOUT) -> tuple[list[dict[str, Any]], int, int]:
+def merge_tiers(
+    store: ObjectStore, table: str, files: list[dict[str, Any]], version: int, fanout: int = FANOUT
+) -> tuple[list[dict[str, Any]], int, int]:
     """Merge full tiers; returns (new file list, files written, bytes written)."""
     files = list(files)
     written = nbytes = 0

@@ -44,11 +44,22 @@ def _metric_decoder() -> Any:
         from typing import Annotated, Literal, Union
 
         i64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
-        metric = msgspec.defstruct("MetricWire", [
-            ("v", Literal[1]), ("eid", Annotated[str, msgspec.Meta(min_length=1)]), ("type", Literal["metric"]),
-            ("ts", i64), ("run_id", str), ("key", str),
-            ("value", Union[float, Literal["NaN", "Infinity", "-Infinity"]]), ("step", i64), ("timestamp", i64),
-        ], forbid_unknown_fields=True, gc=False)
+        metric = msgspec.defstruct(
+            "MetricWire",
+            [
+                ("v", Literal[1]),
+                ("eid", Annotated[str, msgspec.Meta(min_length=1)]),
+                ("type", Literal["metric"]),
+                ("ts", i64),
+                ("run_id", str),
+                ("key", str),
+                ("value", Union[float, Literal["NaN", "Infinity", "-Infinity"]]),
+                ("step", i64),
+                ("timestamp", i64),
+            ],
+            forbid_unknown_fields=True,
+            gc=False,
+        )
         _decoder = (msgspec.json.Decoder(list[metric]), (msgspec.DecodeError, UnicodeDecodeError))
     return _decoder
 
@@ -85,11 +96,18 @@ def rows_table(rows: list) -> "pa.Table":
         value = _packed(pa.float64(), "d", values)
     except struct.error:  # NaN and infinities travel as strings
         value = _packed(pa.float64(), "d", [NONFINITE[v] if v.__class__ is str else v for v in values])
-    return pa.table([
-        pa.array([r.eid for r in rows], pa.string()), _packed(pa.int64(), "q", [r.ts for r in rows]),
-        pa.array([r.run_id for r in rows], pa.string()), pa.array([r.key for r in rows], pa.string()),
-        value, _packed(pa.int64(), "q", [r.step for r in rows]), _packed(pa.int64(), "q", [r.timestamp for r in rows]),
-    ], names=METRIC_COLUMNS)
+    return pa.table(
+        [
+            pa.array([r.eid for r in rows], pa.string()),
+            _packed(pa.int64(), "q", [r.ts for r in rows]),
+            pa.array([r.run_id for r in rows], pa.string()),
+            pa.array([r.key for r in rows], pa.string()),
+            value,
+            _packed(pa.int64(), "q", [r.step for r in rows]),
+            _packed(pa.int64(), "q", [r.timestamp for r in rows]),
+        ],
+        names=METRIC_COLUMNS,
+    )
 
 
 def _packed(arrow_type: "pa.DataType", code: str, values: list) -> "pa.Array":

@@ -94,12 +94,17 @@ def batch_size(total_bytes: int, batch_bytes: int, processes: int) -> int:
     return min(batch_bytes, max(MIN_BATCH_BYTES, total_bytes // (BATCHES_PER_PROCESS * processes)))
 
 
-def decode_in_processes(store: ObjectStore, chunks: Iterable[list[ObjectInfo]],
-                        processes: int) -> Iterator[DecodedBatch]:
+def decode_in_processes(
+    store: ObjectStore, chunks: Iterable[list[ObjectInfo]], processes: int
+) -> Iterator[DecodedBatch]:
     """Yield each chunk of segments decoded by one of ``processes`` forked workers, in order."""
     out_dir = tempfile.mkdtemp(prefix="evtrack-compact-")
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_start_worker, initargs=(store, os.getpid()))
+    pool = ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(store, os.getpid()),
+    )
     try:
         window: deque = deque()
         warmed = False
@@ -113,8 +118,10 @@ def decode_in_processes(store: ObjectStore, chunks: Iterable[list[ObjectInfo]],
         while window:
             yield _unpack(window.popleft().result(), processes)
     except BrokenProcessPool:
-        raise EvtrackError("a compaction worker process died (killed, or out of memory?); this pass "
-                           "committed nothing: run it again (--processes 1 decodes in one process)") from None
+        raise EvtrackError(
+            "a compaction worker process died (killed, or out of memory?); this pass "
+            "committed nothing: run it again (--processes 1 decodes in one process)"
+        ) from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -160,7 +167,7 @@ def _start_worker(store: ObjectStore, parent: int) -> None:
     if os.getppid() != parent:
         os._exit(0)  # the compactor died before the line above took effect
     for sig in (signal.SIGINT, signal.SIGTERM):  # a stop sent to the process group is the compactor's
-        signal.signal(sig, signal.SIG_IGN)          # to handle (`--every` finishes its pass)
+        signal.signal(sig, signal.SIG_IGN)  # to handle (`--every` finishes its pass)
     refuse_pandas()  # a worker never needs it: spare it pyarrow's import of pandas
     gc.disable()  # a worker makes no cycles: spare it the collector's passes (and their copy-on-write)
     _store = store

@@ -46,11 +46,9 @@ def quarantine_object(store: ObjectStore, key: str) -> bool:
     return True
 
 
-def quarantine_conflicts(store: ObjectStore, version: int, committer: str,
-                         conflicts: list[ParamConflict]) -> str:
+def quarantine_conflicts(store: ObjectStore, version: int, committer: str, conflicts: list[ParamConflict]) -> str:
     """Keep the param values rejected by the params-are-immutable rule; returns the record's key."""
-    doc = [{"run_id": c.run_id, "key": c.key, "kept": c.kept, "rejected": c.rejected, "eid": c.eid}
-           for c in conflicts]
+    doc = [{"run_id": c.run_id, "key": c.key, "kept": c.kept, "rejected": c.rejected, "eid": c.eid} for c in conflicts]
     key = f"{PREFIX}conflicts/{version:020d}-{committer}.json"
     store.put(key, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     return key

@@ -39,8 +39,11 @@ def _fold_events_file(store: ObjectStore, path: str, part: PartitionedState, out
     for batch in parquet.iter_batches(batch_size=_BATCH):
         table = pa.Table.from_batches([batch])
         is_metric = pc.equal(table.column("type"), "metric")
-        metrics = table.filter(is_metric).select(
-            ["eid", "ts", "run_id", "key", "metric_value", "step", "timestamp"]).rename_columns(METRIC_COLUMNS)
+        metrics = (
+            table.filter(is_metric)
+            .select(["eid", "ts", "run_id", "key", "metric_value", "step", "timestamp"])
+            .rename_columns(METRIC_COLUMNS)
+        )
         write_metric_batch(part, metrics, out, None)
         for body in table.filter(pc.invert(is_metric)).column("body").to_pylist():
             event = decode_line(body)
@@ -72,19 +75,24 @@ def rebuild(store: ObjectStore, max_attempts: int = 10) -> CompactionReport:
             new_tables[name] = [f.entry() for f in state_files.get(name, [])]
         written = [f for files in state_files.values() for f in files]
         report.files_written = len(written) + len(metric_files) + merged
-        report.bytes_written = (sum(f.bytes for f in written) + merged_bytes
-                                + sum(f["bytes"] for f in metric_files))
+        report.bytes_written = sum(f.bytes for f in written) + merged_bytes + sum(f["bytes"] for f in metric_files)
         report.conflicts = len(part.state.conflicts)
         new = mf.Manifest(
-            version=version, parent=base.version, committed_at=now_ms(), committer="rebuild",
-            partitions=tables.PARTITIONS, schema_versions=dict(tables.SCHEMA_VERSIONS),
-            tables=new_tables, writers=base.writers, stats=dict(base.stats),
+            version=version,
+            parent=base.version,
+            committed_at=now_ms(),
+            committer="rebuild",
+            partitions=tables.PARTITIONS,
+            schema_versions=dict(tables.SCHEMA_VERSIONS),
+            tables=new_tables,
+            writers=base.writers,
+            stats=dict(base.stats),
         )
         try:
             store.put_if_absent(mf.manifest_key(version), new.to_json())
         except CommitConflictError:
             report.retries += 1
-            time.sleep(min(5.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+            time.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random()))
             continue
         mf.write_hint(store, version)
         report.version, report.commits = version, 1

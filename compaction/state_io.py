@@ -96,8 +96,9 @@ class PartitionedState:
         for part, run_ids in sorted(self._runs_by_partition().items()):
             jobs += [(name, part, data) for name, data in tables.run_tables(self.state, run_ids).items()]
         if self.experiments_loaded:
-            jobs += [(name, tables.EXPERIMENT_PARTITION, data)
-                     for name, data in tables.experiment_tables(self.state).items()]
+            jobs += [
+                (name, tables.EXPERIMENT_PARTITION, data) for name, data in tables.experiment_tables(self.state).items()
+            ]
         for dom in domains():
             if dom.name in self.domains_loaded:
                 jobs += [(name, tables.EXPERIMENT_PARTITION, data) for name, data in dom.to_tables(self.state).items()]
@@ -113,8 +114,9 @@ class PartitionedState:
         return new, replaced
 
 
-def replace_partitions(base_files: list[dict[str, Any]], replaced: set[str],
-                       new_files: list[WrittenFile]) -> list[dict[str, Any]]:
+def replace_partitions(
+    base_files: list[dict[str, Any]], replaced: set[str], new_files: list[WrittenFile]
+) -> list[dict[str, Any]]:
     """A table's new file list: the base files outside ``replaced`` partitions, plus the new ones."""
     kept = [f for f in base_files if f.get("partition") not in replaced]
     return kept + [f.entry() for f in new_files]

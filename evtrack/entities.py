@@ -39,9 +39,7 @@ class ViewType:
         except KeyError:
             from evtrack.errors import InvalidParameterError
 
-            raise InvalidParameterError(
-                f"Invalid view type {value!r}: expected one of {', '.join(names)}"
-            ) from None
+            raise InvalidParameterError(f"Invalid view type {value!r}: expected one of {', '.join(names)}") from None
 
     @staticmethod
     def stages(view_type: int) -> tuple[str, ...]:
@@ -93,8 +91,11 @@ class MetricHistory(Sequence):
     def _cols(self) -> tuple[list, list, list]:
         if self._columns is None:
             t = self._table
-            self._columns = (t.column("step").to_pylist(), t.column("timestamp").to_pylist(),
-                             t.column("value").to_pylist())
+            self._columns = (
+                t.column("step").to_pylist(),
+                t.column("timestamp").to_pylist(),
+                t.column("value").to_pylist(),
+            )
         return self._columns
 
     @property
@@ -122,8 +123,9 @@ class MetricHistory(Sequence):
     def __getitem__(self, index):
         steps, stamps, values = self._cols()
         if isinstance(index, slice):
-            return [Metric(self.key, values[i], stamps[i], steps[i], self.run_id)
-                    for i in range(*index.indices(len(self)))]
+            return [
+                Metric(self.key, values[i], stamps[i], steps[i], self.run_id) for i in range(*index.indices(len(self)))
+            ]
         i = range(len(self))[index]
         return Metric(self.key, values[i], stamps[i], steps[i], self.run_id)
 
@@ -212,8 +214,14 @@ class Dataset:
 
     def to_dictionary(self) -> dict[str, Any]:
         """The dataset as a plain dict."""
-        return {"name": self.name, "digest": self.digest, "source_type": self.source_type,
-                "source": self.source, "schema": self.schema, "profile": self.profile}
+        return {
+            "name": self.name,
+            "digest": self.digest,
+            "source_type": self.source_type,
+            "source": self.source,
+            "schema": self.schema,
+            "profile": self.profile,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,8 +277,11 @@ class Run:
                 "params": dict(self.data.params),
                 "tags": dict(self.data.tags),
             },
-            **({"inputs": {"dataset_inputs": [d.to_dictionary() for d in self.inputs.dataset_inputs]}}
-               if self.inputs.dataset_inputs else {}),
+            **(
+                {"inputs": {"dataset_inputs": [d.to_dictionary() for d in self.inputs.dataset_inputs]}}
+                if self.inputs.dataset_inputs
+                else {}
+            ),
         }
 
 

@@ -22,8 +22,16 @@ import evtrack
 
 EXPERIMENT = "nyc-taxi-experiment"
 ALPHAS = (0.001, 0.01, 0.1, 0.5, 1.0)
-FEATURES = ["trip_distance", "hour_sin", "hour_cos", "is_weekend", "passenger_count",
-            "zone_airport", "zone_midtown", "zone_downtown"]
+FEATURES = [
+    "trip_distance",
+    "hour_sin",
+    "hour_cos",
+    "is_weekend",
+    "passenger_count",
+    "zone_airport",
+    "zone_midtown",
+    "zone_downtown",
+]
 
 
 def make_trips(n: int, seed: int) -> tuple[Any, Any]:
@@ -37,12 +45,26 @@ def make_trips(n: int, seed: int) -> tuple[Any, Any]:
     passengers = rng.integers(1, 5, n).astype(float)
     zone = rng.choice(3, n, p=[0.15, 0.5, 0.35])
     rush = ((hour >= 7) & (hour <= 9)) | ((hour >= 16) & (hour <= 19))
-    y = (4.0 + 3.1 * distance + 6.0 * rush * (1 - weekend) + 9.0 * (zone == 0) + 2.5 * (zone == 1)
-         + rng.normal(0, 3.0, n))
-    X = np.column_stack([
-        distance, np.sin(2 * np.pi * hour / 24), np.cos(2 * np.pi * hour / 24), weekend, passengers,
-        zone == 0, zone == 1, zone == 2,
-    ]).astype(float)
+    y = (
+        4.0
+        + 3.1 * distance
+        + 6.0 * rush * (1 - weekend)
+        + 9.0 * (zone == 0)
+        + 2.5 * (zone == 1)
+        + rng.normal(0, 3.0, n)
+    )
+    X = np.column_stack(
+        [
+            distance,
+            np.sin(2 * np.pi * hour / 24),
+            np.cos(2 * np.pi * hour / 24),
+            weekend,
+            passengers,
+            zone == 0,
+            zone == 1,
+            zone == 2,
+        ]
+    ).astype(float)
     return X, y
 
 
@@ -57,7 +79,7 @@ def _fit(model: str, alpha: float, X: Any, y: Any, epochs: int) -> tuple[Any, fl
     w = np.zeros(Z.shape[1])
     n = len(y)
     curve = []
-    col_sq = (Z ** 2).sum(0) / n
+    col_sq = (Z**2).sum(0) / n
     for _ in range(epochs):
         for j in range(Z.shape[1]):
             r += Z[:, j] * w[j]
@@ -67,7 +89,7 @@ def _fit(model: str, alpha: float, X: Any, y: Any, epochs: int) -> tuple[Any, fl
             else:
                 w[j] = rho / (col_sq[j] + alpha)
             r -= Z[:, j] * w[j]
-        curve.append(float((r ** 2).mean()))
+        curve.append(float((r**2).mean()))
     coef = w / sd
     return coef, float(y_mean - mu @ coef), curve
 
@@ -76,8 +98,8 @@ def _scores(y: Any, pred: Any) -> dict[str, float]:
     import numpy as np
 
     err = y - pred
-    rmse = float(np.sqrt((err ** 2).mean()))
-    r2 = float(1 - (err ** 2).sum() / ((y - y.mean()) ** 2).sum())
+    rmse = float(np.sqrt((err**2).mean()))
+    r2 = float(1 - (err**2).sum() / ((y - y.mean()) ** 2).sum())
     return {"rmse": rmse, "mae": float(np.abs(err).mean()), "r2": r2}
 
 
@@ -97,8 +119,9 @@ def run_sweep(epochs: int = 20) -> list[str]:
                 for step, loss in enumerate(curve):
                     evtrack.log_metric("train_loss", loss, step=step)
                 evtrack.log_metrics(_scores(y_val, X_val @ coef + intercept))
-                evtrack.log_dict({"features": FEATURES, "coef": coef.tolist(), "intercept": intercept},
-                                 "model/coefficients.json")
+                evtrack.log_dict(
+                    {"features": FEATURES, "coef": coef.tolist(), "intercept": intercept}, "model/coefficients.json"
+                )
                 with tempfile.TemporaryDirectory() as tmp:
                     path = os.path.join(tmp, "notes.txt")
                     with open(path, "w") as fh:
@@ -115,8 +138,7 @@ def main(tracking_uri: str | None = None) -> None:
     started = time.perf_counter()
     run_ids = run_sweep()
     evtrack.flush()
-    print(f"logged {len(run_ids)} runs to {evtrack.get_tracking_uri()} in "
-          f"{time.perf_counter() - started:.2f}s")
+    print(f"logged {len(run_ids)} runs to {evtrack.get_tracking_uri()} in {time.perf_counter() - started:.2f}s")
 
     from compaction import compact
     from evtrack.store import open_store
@@ -127,19 +149,28 @@ def main(tracking_uri: str | None = None) -> None:
 
 
 def _print_best(run_ids: list[str]) -> None:
-    best = evtrack.search_runs(experiment_names=[EXPERIMENT], filter_string="metrics.r2 > 0.5",
-                               order_by=["metrics.rmse ASC"], max_results=5, output_format="list")
-    print("\nbest runs: search_runs(filter_string=\"metrics.r2 > 0.5\", order_by=[\"metrics.rmse ASC\"])")
+    best = evtrack.search_runs(
+        experiment_names=[EXPERIMENT],
+        filter_string="metrics.r2 > 0.5",
+        order_by=["metrics.rmse ASC"],
+        max_results=5,
+        output_format="list",
+    )
+    print('\nbest runs: search_runs(filter_string="metrics.r2 > 0.5", order_by=["metrics.rmse ASC"])')
     print(f"  {'run name':<14} {'model':<6} {'alpha':>6} {'rmse':>8} {'r2':>7}")
     for r in best:
-        print(f"  {r.info.run_name:<14} {r.data.params['model']:<6} {r.data.params['alpha']:>6} "
-              f"{r.data.metrics['rmse']:8.3f} {r.data.metrics['r2']:7.3f}")
+        print(
+            f"  {r.info.run_name:<14} {r.data.params['model']:<6} {r.data.params['alpha']:>6} "
+            f"{r.data.metrics['rmse']:8.3f} {r.data.metrics['r2']:7.3f}"
+        )
     placeholders = ", ".join("?" for _ in run_ids)
     summary = evtrack.sql(
         "SELECT p.value AS model, count(*) AS runs, min(m.value) AS best_rmse, avg(m.value) AS mean_rmse "
         "FROM params p JOIN latest_metrics m USING (run_id) "
         f"WHERE p.key = 'model' AND m.key = 'rmse' AND run_id IN ({placeholders}) "
-        "GROUP BY p.value ORDER BY best_rmse", run_ids)
+        "GROUP BY p.value ORDER BY best_rmse",
+        run_ids,
+    )
     print("\nSQL: rmse by model over this sweep")
     for row in summary.to_pylist():
         print(f"  {row['model']:<6} runs={row['runs']}  best={row['best_rmse']:.3f}  mean={row['mean_rmse']:.3f}")

@@ -38,11 +38,7 @@ def _threaded_moto_server_class() -> type:
     accepted are remembered so that ``stop`` can cut any still open (moto answers
     ``Connection: close`` today, but an outage must stay an outage if that changes).
     """
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
@@ -57,9 +53,7 @@ def _threaded_moto_server_class() -> type:
         def _server_entry(self) -> None:
             try:
                 app = DomainDispatcherApplication(create_backend_app)
-                server = make_server(
-                    self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-                )
+                server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
             except BaseException as exc:  # noqa: BLE001 - re-raised by MotoServer.start
                 self.start_error = exc
                 self._server_ready_event.set()
@@ -102,9 +96,7 @@ class MotoServer:
         server = _threaded_moto_server_class()(self.port)
         server.start()
         if server.start_error is not None:
-            raise RuntimeError(
-                f"moto server could not bind 127.0.0.1:{self.port}"
-            ) from server.start_error
+            raise RuntimeError(f"moto server could not bind 127.0.0.1:{self.port}") from server.start_error
         self._server = server
         return self
 
@@ -174,9 +166,7 @@ def _serialize_conditional_puts() -> None:
     """
     from moto.s3.responses import S3Response
 
-    if not hasattr(S3Response, "put_object") or hasattr(
-        S3Response.put_object, "_evtrack_serialized"
-    ):
+    if not hasattr(S3Response, "put_object") or hasattr(S3Response.put_object, "_evtrack_serialized"):
         return
     original = S3Response.put_object
 
@@ -196,9 +186,7 @@ def s3_endpoint(aws_test_credentials: None) -> Iterator[str]:
     mp = pytest.MonkeyPatch()
     if REAL_ENDPOINT:
         if not REAL_BUCKET:
-            pytest.fail(
-                "EVTRACK_TEST_S3_ENDPOINT is set: EVTRACK_TEST_S3_BUCKET must name a bucket"
-            )
+            pytest.fail("EVTRACK_TEST_S3_ENDPOINT is set: EVTRACK_TEST_S3_BUCKET must name a bucket")
         mp.setenv("AWS_ENDPOINT_URL", REAL_ENDPOINT)
         yield REAL_ENDPOINT
         mp.undo()
@@ -217,9 +205,7 @@ def s3_client(s3_endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
-        "s3", endpoint_url=s3_endpoint, config=Config(s3={"addressing_style": "path"})
-    )
+    return boto3.client("s3", endpoint_url=s3_endpoint, config=Config(s3={"addressing_style": "path"}))
 
 
 def _delete_prefix(client: Any, bucket: str, prefix: str) -> None:
@@ -380,8 +366,7 @@ class DirectWriter:
     def event(self, cls: type, ts: int | None = None, **fields: Any) -> Any:
         """A new event of ``cls`` with the next eid of this writer (ts defaults to a rising clock)."""
         self.next_eid += 1
-        return cls(eid=f"{self.writer}-{self.next_eid}", ts=self.ms + self.next_eid if ts is None else ts,
-                   **fields)
+        return cls(eid=f"{self.writer}-{self.next_eid}", ts=self.ms + self.next_eid if ts is None else ts, **fields)
 
     def key(self, seq: int | None = None, ms: int | None = None) -> str:
         """The inbox key of segment ``seq`` (the next one when None)."""
@@ -390,8 +375,7 @@ class DirectWriter:
             seq = self.next_seq
         return f"events/{self.ms if ms is None else ms:013d}-{self.writer}-{seq:06d}.jsonl"
 
-    def put(self, events: list[Any], seq: int | None = None, ms: int | None = None,
-            raw: bytes = b"") -> str:
+    def put(self, events: list[Any], seq: int | None = None, ms: int | None = None, raw: bytes = b"") -> str:
         """Put one segment holding ``events`` (then ``raw`` bytes); returns its key."""
         from evtrack.eventlog.events import encode
 
@@ -438,8 +422,9 @@ class RunningServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = build_app(config)
-        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                     log_level="warning", lifespan="on"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
         self._thread = threading.Thread(target=self._server.run, name="evtrack-test-server", daemon=True)
 
     def start(self) -> "RunningServer":

@@ -35,7 +35,8 @@ SCRIPT = textwrap.dedent(
     if "evtrack/git_diff.patch" in arts:
         out["diff"] = open(client.download_artifacts(run.info.run_id, "evtrack/git_diff.patch")).read()
     print(json.dumps(out))
-    """)
+    """
+)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -59,17 +60,23 @@ def repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def env(fresh_evtrack: None, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The environment of the scripts: capture switches unset (on by default), temp spool/cache dirs."""
-    for name in ("EVTRACK_CAPTURE_ENV", "EVTRACK_CAPTURE_GIT", "EVTRACK_RUN_ID", "EVTRACK_TRACKING_URI",
-                 "EVTRACK_EXPERIMENT_ID", "EVTRACK_EXPERIMENT_NAME"):
+    for name in (
+        "EVTRACK_CAPTURE_ENV",
+        "EVTRACK_CAPTURE_GIT",
+        "EVTRACK_RUN_ID",
+        "EVTRACK_TRACKING_URI",
+        "EVTRACK_EXPERIMENT_ID",
+        "EVTRACK_EXPERIMENT_NAME",
+    ):
         monkeypatch.delenv(name, raising=False)
     return dict(os.environ)
 
 
-def run_script(repo: Path, store: str, env: dict[str, str], kwargs: dict[str, Any] | None = None,
-               **extra_env: str) -> dict[str, Any]:
+def run_script(
+    repo: Path, store: str, env: dict[str, str], kwargs: dict[str, Any] | None = None, **extra_env: str
+) -> dict[str, Any]:
     args = [sys.executable, str(repo / "train.py"), store] + ([json.dumps(kwargs)] if kwargs else [])
-    proc = subprocess.run(args, cwd=repo.parent, capture_output=True, text=True, timeout=60,
-                          env={**env, **extra_env})
+    proc = subprocess.run(args, cwd=repo.parent, capture_output=True, text=True, timeout=60, env={**env, **extra_env})
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

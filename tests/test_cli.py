@@ -72,8 +72,12 @@ def seeded(store_uri: str) -> Seed:
     for i, (name, model, alpha, rmse) in enumerate(SWEEP):
         run = client.create_run(exp, start_time=T0 + i * 1000, run_name=name)
         metrics = [Metric("rmse", rmse, T0, 0)] + ([Metric("loss", float("nan"), T0, 0)] if i == 2 else [])
-        client.log_batch(run.info.run_id, metrics=metrics,
-                         params=[Param("model", model), Param("alpha", alpha)], tags=[RunTag("team", "geo")])
+        client.log_batch(
+            run.info.run_id,
+            metrics=metrics,
+            params=[Param("model", model), Param("alpha", alpha)],
+            tags=[RunTag("team", "geo")],
+        )
         client.set_terminated(run.info.run_id)
         ids[name] = run.info.run_id
     gone = client.create_run(exp, start_time=T0 + 9000, run_name="gone").info.run_id
@@ -110,8 +114,7 @@ def test_experiments_lifecycle(store_uri: str, tmp_path: Path) -> None:
     assert "deleted" in ok("experiments", "delete", "-x", exp_id, *uri)
     assert "nyc-2024" not in ok("experiments", "list", *uri)
     deleted = json.loads(ok("experiments", "list", "--view", "deleted_only", "--format", "json", *uri))
-    assert [(e["experiment_id"], e["name"], e["lifecycle_stage"]) for e in deleted] == [
-        (exp_id, "nyc-2024", "deleted")]
+    assert [(e["experiment_id"], e["name"], e["lifecycle_stage"]) for e in deleted] == [(exp_id, "nyc-2024", "deleted")]
 
     assert "restored" in ok("experiments", "restore", "-x", exp_id, *uri)
     assert "nyc-2024" in ok("experiments", "list", *uri)
@@ -123,19 +126,25 @@ def test_experiments_lifecycle(store_uri: str, tmp_path: Path) -> None:
 
 def test_experiment_create_with_a_taken_name_fails(local_uri: str) -> None:
     ok("experiments", "create", "-n", "dup", "--tracking-uri", local_uri)
-    assert fails("experiments", "create", "-n", "dup", "--tracking-uri", local_uri) == \
-        "Error: Experiment(name=dup) already exists."
+    assert (
+        fails("experiments", "create", "-n", "dup", "--tracking-uri", local_uri)
+        == "Error: Experiment(name=dup) already exists."
+    )
 
 
-@pytest.mark.parametrize("command", [
-    ["experiments", "get", "-x", "999"],
-    ["experiments", "rename", "-x", "999", "--new-name", "x"],
-    ["experiments", "delete", "-x", "999"],
-    ["experiments", "restore", "-x", "999"],
-    ["experiments", "csv", "-x", "999"],
-    ["runs", "list", "--experiment-id", "999"],
-    ["search", "--experiment-id", "999"],
-], ids=lambda c: " ".join(c[:2]))
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["experiments", "get", "-x", "999"],
+        ["experiments", "rename", "-x", "999", "--new-name", "x"],
+        ["experiments", "delete", "-x", "999"],
+        ["experiments", "restore", "-x", "999"],
+        ["experiments", "csv", "-x", "999"],
+        ["runs", "list", "--experiment-id", "999"],
+        ["search", "--experiment-id", "999"],
+    ],
+    ids=lambda c: " ".join(c[:2]),
+)
 def test_unknown_experiment_id_is_one_error_line(local_uri: str, command: list[str]) -> None:
     assert fails(*command, "--tracking-uri", local_uri) == "Error: No Experiment with id=999 exists"
 
@@ -148,14 +157,28 @@ def test_experiments_csv(seeded: Seed, tmp_path: Path) -> None:
     uri = ("--tracking-uri", seeded.uri)
     text = ok("experiments", "csv", "-x", seeded.experiment_id, *uri)
     assert text.splitlines()[0].split(",") == [
-        "run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time",
-        "metrics.loss", "metrics.rmse", "params.alpha", "params.model", "tags.mlflow.runName", "tags.team"]
+        "run_id",
+        "experiment_id",
+        "status",
+        "artifact_uri",
+        "start_time",
+        "end_time",
+        "metrics.loss",
+        "metrics.rmse",
+        "params.alpha",
+        "params.model",
+        "tags.mlflow.runName",
+        "tags.team",
+    ]
     rows = {r["tags.mlflow.runName"]: r for r in _parse_csv(text)}
     assert set(rows) == {name for name, *_ in SWEEP}  # the deleted run is left out
     for i, (name, model, alpha, rmse) in enumerate(SWEEP):
         row = rows[name]
         assert (row["run_id"], row["experiment_id"], row["status"]) == (
-            seeded.run_ids[name], seeded.experiment_id, "FINISHED")
+            seeded.run_ids[name],
+            seeded.experiment_id,
+            "FINISHED",
+        )
         assert (float(row["metrics.rmse"]), row["params.model"], row["params.alpha"]) == (rmse, model, alpha)
         assert dt.datetime.fromisoformat(row["start_time"]).timestamp() * 1000 == T0 + i * 1000
     assert rows["run-2"]["metrics.loss"] == ""  # NaN, written as pandas writes it
@@ -186,9 +209,11 @@ def test_runs_list_describe_delete_restore(seeded: Seed) -> None:
     listed = ok("runs", "list", "--experiment-id", seeded.experiment_id, *uri)
     assert listed.splitlines()[0].split() == ["run_id", "name", "status", "start_time"]
     assert [r[:3] for r in table_rows(listed)] == [  # newest first
-        [seeded.run_ids[n], n, "FINISHED"] for n in ("run-2", "run-1", "run-0")]
-    everything = json.loads(ok("runs", "list", "--experiment-id", seeded.experiment_id, "--view", "all",
-                               "--format", "json", *uri))
+        [seeded.run_ids[n], n, "FINISHED"] for n in ("run-2", "run-1", "run-0")
+    ]
+    everything = json.loads(
+        ok("runs", "list", "--experiment-id", seeded.experiment_id, "--view", "all", "--format", "json", *uri)
+    )
     assert [r["name"] for r in everything] == ["gone", "run-2", "run-1", "run-0"]
     assert everything[-1]["start_time"] == T0
 
@@ -199,8 +224,10 @@ def test_runs_list_describe_delete_restore(seeded: Seed) -> None:
     assert described["data"]["metrics"] == {"rmse": 0.4}
     assert described["data"]["params"] == {"model": "lasso", "alpha": "0.01"}
     assert described["data"]["tags"]["team"] == "geo"
-    nan_run = json.loads(ok("runs", "describe", "--run-id", seeded.run_ids["run-2"], *uri),
-                         parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"))
+    nan_run = json.loads(
+        ok("runs", "describe", "--run-id", seeded.run_ids["run-2"], *uri),
+        parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"),
+    )
     assert nan_run["data"]["metrics"]["loss"] == "NaN"
 
     assert ok("runs", "delete", "--run-id", run_id, *uri) == f"Run with ID {run_id} has been deleted.\n"
@@ -212,8 +239,7 @@ def test_runs_list_describe_delete_restore(seeded: Seed) -> None:
 
 
 def test_describe_unknown_run_fails(local_uri: str) -> None:
-    assert fails("runs", "describe", "--run-id", "nope", "--tracking-uri", local_uri) == \
-        "Error: Run 'nope' not found"
+    assert fails("runs", "describe", "--run-id", "nope", "--tracking-uri", local_uri) == "Error: Run 'nope' not found"
 
 
 # -- artifacts ----------------------------------------------------------------------------------------
@@ -227,27 +253,32 @@ def test_artifacts_log_list_download(seeded: Seed, tmp_path: Path) -> None:
     ok("artifacts", "log-artifact", "-l", str(report), "-r", run_id, "-a", "reports", *uri)
     ok("artifacts", "log-artifact", "-l", str(report), "-r", run_id, *uri)
 
-    assert table_rows(ok("artifacts", "list", "-r", run_id, *uri)) == [["report.txt", "false", "9"],
-                                                                      ["reports", "true"]]
+    assert table_rows(ok("artifacts", "list", "-r", run_id, *uri)) == [
+        ["report.txt", "false", "9"],
+        ["reports", "true"],
+    ]
     assert json.loads(ok("artifacts", "list", "-r", run_id, "-a", "reports", "--format", "json", *uri)) == [
-        {"path": "reports/report.txt", "is_dir": False, "file_size": 9}]
+        {"path": "reports/report.txt", "is_dir": False, "file_size": 9}
+    ]
 
     one = ok("artifacts", "download", "-r", run_id, "-a", "reports/report.txt", "-d", str(tmp_path / "a"), *uri)
     assert Path(one.strip()) == tmp_path / "a" / "report.txt"
     assert Path(one.strip()).read_text() == "rmse 0.9\n"
     everything = Path(ok("artifacts", "download", "-r", run_id, "-d", str(tmp_path / "b"), *uri).strip())
     assert sorted(p.relative_to(everything).as_posix() for p in everything.rglob("*") if p.is_file()) == [
-        "report.txt", "reports/report.txt"]
+        "report.txt",
+        "reports/report.txt",
+    ]
 
-    assert "is not a file" in fails("artifacts", "log-artifact", "-l", str(tmp_path / "missing"), "-r", run_id,
-                                    *uri)
+    assert "is not a file" in fails("artifacts", "log-artifact", "-l", str(tmp_path / "missing"), "-r", run_id, *uri)
     assert "No artifact" in fails("artifacts", "download", "-r", run_id, "-a", "nothing/here", *uri)
 
 
 # -- sql ------------------------------------------------------------------------------------------------
 
-RMSE_BY_NAME = 'SELECT run_name, "metrics.rmse" AS rmse FROM runs_wide WHERE lifecycle_stage = \'active\' ' \
-               "ORDER BY run_name"
+RMSE_BY_NAME = (
+    "SELECT run_name, \"metrics.rmse\" AS rmse FROM runs_wide WHERE lifecycle_stage = 'active' ORDER BY run_name"
+)
 
 
 def test_sql_formats(seeded: Seed) -> None:
@@ -256,23 +287,30 @@ def test_sql_formats(seeded: Seed) -> None:
     table = ok("sql", RMSE_BY_NAME, *uri).splitlines()
     assert table == ["run_name  rmse", "--------  ----", "run-0      0.9", "run-1      0.4", "run-2      0.6"]
     assert json.loads(ok("sql", RMSE_BY_NAME, "--format", "json", *uri)) == [
-        {"run_name": "run-0", "rmse": 0.9}, {"run_name": "run-1", "rmse": 0.4}, {"run_name": "run-2", "rmse": 0.6}]
+        {"run_name": "run-0", "rmse": 0.9},
+        {"run_name": "run-1", "rmse": 0.4},
+        {"run_name": "run-2", "rmse": 0.6},
+    ]
 
 
 def test_sql_json_is_valid_with_nan_and_special_types(local_uri: str) -> None:
-    query = ("SELECT 'nan'::DOUBLE AS n, 'inf'::DOUBLE AS i, -'inf'::DOUBLE AS m, 1.5 AS d, NULL AS z, "
-             "[1, 2] AS l, DATE '2024-01-02' AS day")
+    query = (
+        "SELECT 'nan'::DOUBLE AS n, 'inf'::DOUBLE AS i, -'inf'::DOUBLE AS m, 1.5 AS d, NULL AS z, "
+        "[1, 2] AS l, DATE '2024-01-02' AS day"
+    )
     text = ok("sql", query, "--format", "json", "--tracking-uri", local_uri)
     rows = json.loads(text, parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"))
-    assert rows == [{"n": "NaN", "i": "Infinity", "m": "-Infinity", "d": 1.5, "z": None, "l": [1, 2],
-                     "day": "2024-01-02"}]
-    assert ok("sql", query, "--format", "csv", "--tracking-uri", local_uri).splitlines()[1] == \
-        'NaN,Infinity,-Infinity,1.5,,"[1, 2]",2024-01-02'
+    assert rows == [
+        {"n": "NaN", "i": "Infinity", "m": "-Infinity", "d": 1.5, "z": None, "l": [1, 2], "day": "2024-01-02"}
+    ]
+    assert (
+        ok("sql", query, "--format", "csv", "--tracking-uri", local_uri).splitlines()[1]
+        == 'NaN,Infinity,-Infinity,1.5,,"[1, 2]",2024-01-02'
+    )
 
 
 def test_sql_reads_stdin_with_dash(local_uri: str) -> None:
-    assert ok("sql", "-", "--format", "csv", "--tracking-uri", local_uri, input="SELECT 42 AS answer") == \
-        "answer\n42\n"
+    assert ok("sql", "-", "--format", "csv", "--tracking-uri", local_uri, input="SELECT 42 AS answer") == "answer\n42\n"
 
 
 def test_sql_version_and_freshness(seeded: Seed) -> None:
@@ -296,24 +334,30 @@ def _newest_version(uri: str) -> int:
     return manifest.load(open_store(uri), None).version
 
 
-@pytest.mark.parametrize("query", [
-    "DELETE FROM runs",
-    "DROP VIEW runs",
-    "CREATE TABLE t AS SELECT 1",
-    "ATTACH 'other.db'",
-    "COPY (SELECT 1) TO 'out.csv'",
-    "SELECT 1; SELECT 2",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "DELETE FROM runs",
+        "DROP VIEW runs",
+        "CREATE TABLE t AS SELECT 1",
+        "ATTACH 'other.db'",
+        "COPY (SELECT 1) TO 'out.csv'",
+        "SELECT 1; SELECT 2",
+    ],
+)
 def test_sql_refuses_anything_but_one_select(local_uri: str, query: str) -> None:
     line = fails("sql", query, "--tracking-uri", local_uri)
     assert "only SELECT" in line or "exactly one statement" in line
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("SELEC 1", 'Error: SQL syntax error: Parser Error: syntax error at or near "SELEC"'),
-    ("SELECT nope FROM runs", "Error: SQL error: Binder Error: Referenced column"),
-    ("SELECT * FROM read_csv('/etc/passwd')", "Error: SQL error:"),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("SELEC 1", 'Error: SQL syntax error: Parser Error: syntax error at or near "SELEC"'),
+        ("SELECT nope FROM runs", "Error: SQL error: Binder Error: Referenced column"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "Error: SQL error:"),
+    ],
+)
 def test_sql_errors_are_one_line(local_uri: str, query: str, expected: str) -> None:
     assert fails("sql", query, "--tracking-uri", local_uri).startswith(expected)
 
@@ -323,35 +367,66 @@ def test_sql_errors_are_one_line(local_uri: str, query: str, expected: str) -> N
 
 def test_search(seeded: Seed) -> None:
     uri = ("--tracking-uri", seeded.uri)
-    lasso = ("search", "--experiment", "sweep", "--filter", "params.model = 'lasso'",
-             "--order-by", "metrics.rmse ASC", "--columns", "metrics.rmse,params.alpha")
+    lasso = (
+        "search",
+        "--experiment",
+        "sweep",
+        "--filter",
+        "params.model = 'lasso'",
+        "--order-by",
+        "metrics.rmse ASC",
+        "--columns",
+        "metrics.rmse,params.alpha",
+    )
     r0, r1 = seeded.run_ids["run-0"], seeded.run_ids["run-1"]
     assert ok(*lasso, "--format", "csv", *uri) == (
-        "run_id,run_name,status,metrics.rmse,params.alpha\n"
-        f"{r1},run-1,FINISHED,0.4,0.01\n{r0},run-0,FINISHED,0.9,0.1\n")
+        f"run_id,run_name,status,metrics.rmse,params.alpha\n{r1},run-1,FINISHED,0.4,0.01\n{r0},run-0,FINISHED,0.9,0.1\n"
+    )
     assert table_rows(ok(*lasso, "--max-results", "1", *uri)) == [[r1, "run-1", "FINISHED", "0.4", "0.01"]]
 
-    by_id = json.loads(ok("search", "--experiment-id", seeded.experiment_id, "--order-by", "params.alpha DESC",
-                          "--format", "json", *uri), parse_constant=lambda c: pytest.fail(c))
+    by_id = json.loads(
+        ok(
+            "search",
+            "--experiment-id",
+            seeded.experiment_id,
+            "--order-by",
+            "params.alpha DESC",
+            "--format",
+            "json",
+            *uri,
+        ),
+        parse_constant=lambda c: pytest.fail(c),
+    )
     assert [r["run_name"] for r in by_id] == ["run-2", "run-0", "run-1"]
-    assert list(by_id[0]) == ["run_id", "run_name", "status", "metrics.loss", "metrics.rmse", "params.alpha",
-                              "params.model"]  # default columns: every metric and param
+    assert list(by_id[0]) == [
+        "run_id",
+        "run_name",
+        "status",
+        "metrics.loss",
+        "metrics.rmse",
+        "params.alpha",
+        "params.model",
+    ]  # default columns: every metric and param
     assert by_id[0]["metrics.loss"] == "NaN" and by_id[1]["metrics.loss"] is None
 
     everywhere = json.loads(ok("search", "--format", "json", "--columns", "experiment_id,start_time", *uri))
     assert {(r["run_id"], r["experiment_id"]) for r in everywhere} == {
-        (rid, seeded.experiment_id) for rid in seeded.run_ids.values()}
+        (rid, seeded.experiment_id) for rid in seeded.run_ids.values()
+    }
     assert {r["start_time"] for r in everywhere} == {T0, T0 + 1000, T0 + 2000}
     deleted = json.loads(ok("search", "--experiment", "sweep", "--view", "deleted_only", "--format", "json", *uri))
     assert [r["run_id"] for r in deleted] == [seeded.deleted_run_id]
 
 
-@pytest.mark.parametrize("filter_string, position", [
-    ("metrics.rmse < 1 OR metrics.rmse > 2", 17),
-    ("params.model = lasso", 15),
-    ("metrics.rmse < 'x'", 15),
-    ("bogus.key = 'x'", 0),
-])
+@pytest.mark.parametrize(
+    "filter_string, position",
+    [
+        ("metrics.rmse < 1 OR metrics.rmse > 2", 17),
+        ("params.model = lasso", 15),
+        ("metrics.rmse < 'x'", 15),
+        ("bogus.key = 'x'", 0),
+    ],
+)
 def test_search_bad_filter_names_the_position(local_uri: str, filter_string: str, position: int) -> None:
     ok("experiments", "create", "-n", "e", "--tracking-uri", local_uri)
     line = fails("search", "--experiment", "e", "--filter", filter_string, "--tracking-uri", local_uri)
@@ -359,22 +434,24 @@ def test_search_bad_filter_names_the_position(local_uri: str, filter_string: str
 
 
 def test_search_unknown_experiment_name_fails(local_uri: str) -> None:
-    assert fails("search", "--experiment", "nope", "--tracking-uri", local_uri) == \
-        "Error: No experiment named 'nope'"
+    assert fails("search", "--experiment", "nope", "--tracking-uri", local_uri) == "Error: No experiment named 'nope'"
 
 
 # -- usage errors -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command, names", [
-    (["experiments", "create"], "--experiment-name"),
-    (["experiments", "list", "--view", "sideways"], "--view"),
-    (["search", "--columns", "bogus.x"], "--columns"),
-    (["search", "--max-results", "0"], "--max-results"),
-    (["sql", "SELECT 1", "--format", "xml"], "--format"),
-    (["runs", "describe"], "--run-id"),
-    (["nosuch"], "nosuch"),
-])
+@pytest.mark.parametrize(
+    "command, names",
+    [
+        (["experiments", "create"], "--experiment-name"),
+        (["experiments", "list", "--view", "sideways"], "--view"),
+        (["search", "--columns", "bogus.x"], "--columns"),
+        (["search", "--max-results", "0"], "--max-results"),
+        (["sql", "SELECT 1", "--format", "xml"], "--format"),
+        (["runs", "describe"], "--run-id"),
+        (["nosuch"], "nosuch"),
+    ],
+)
 def test_usage_errors_are_one_line(local_uri: str, command: list[str], names: str) -> None:
     line = fails(*command, code=2)
     assert names in line and "--help" in line
@@ -396,8 +473,15 @@ def test_console_script_create_then_search(tmp_path: Path) -> None:
     env.pop("EVTRACK_TRACKING_URI", None)
 
     def run(*args: str, **extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=60, check=False,
-                              env={**env, **extra}, cwd=tmp_path)
+        return subprocess.run(
+            [str(script), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**env, **extra},
+            cwd=tmp_path,
+        )
 
     created = run("experiments", "create", "-n", "e2e", "--tracking-uri", store)
     assert created.returncode == 0, created.stderr
@@ -410,8 +494,9 @@ def test_console_script_create_then_search(tmp_path: Path) -> None:
 
     found = run("search", "--experiment", "e2e", "--format", "json", EVTRACK_TRACKING_URI=store)
     assert found.returncode == 0, found.stderr
-    assert json.loads(found.stdout) == [{"run_id": run_id, "run_name": "fit", "status": "RUNNING",
-                                        "metrics.rmse": 1.25, "params.alpha": "0.5"}]
+    assert json.loads(found.stdout) == [
+        {"run_id": run_id, "run_name": "fit", "status": "RUNNING", "metrics.rmse": 1.25, "params.alpha": "0.5"}
+    ]
 
     refused = run("sql", "DROP VIEW runs", "--tracking-uri", store)
     assert refused.returncode == 1 and refused.stdout == ""

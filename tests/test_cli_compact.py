@@ -25,7 +25,8 @@ from evtrack.store import ObjectStore, open_store
 REPORT = re.compile(
     r"version (?P<version>\d+): (?P<segments>\d+) segments, (?P<events>\d+) events, (?P<files>\d+) files "
     r"\((?P<mb>[\d.]+) MB\) written in (?P<seconds>[\d.]+)s \((?P<rate>[\d,]+) events/s\), "
-    r"(?P<quarantined>\d+) quarantined, (?P<deleted>\d+) inbox segments deleted")
+    r"(?P<quarantined>\d+) quarantined, (?P<deleted>\d+) inbox segments deleted"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +39,13 @@ def put_segments(store: ObjectStore, direct_writer: Any, n: int, points: int = 1
     """``n`` segments of one writer with ``points`` metric points each (plus ``bad`` in the last)."""
     w = direct_writer(store)
     for i in range(n):
-        w.put([w.event(ev.MetricLogged, run_id=f"r{i % 3}", key="m", value=float(s), step=i * points + s,
-                       timestamp=s) for s in range(points)], raw=bad if i == n - 1 else b"")
+        w.put(
+            [
+                w.event(ev.MetricLogged, run_id=f"r{i % 3}", key="m", value=float(s), step=i * points + s, timestamp=s)
+                for s in range(points)
+            ],
+            raw=bad if i == n - 1 else b"",
+        )
     return n * points
 
 
@@ -48,8 +54,9 @@ def compact_cli(*args: str) -> tuple[str, dict[str, Any]]:
     assert result.exit_code == 0, result.output
     match = REPORT.search(result.output)
     assert match, result.output
-    report = {k: float(v.replace(",", "")) if k in ("mb", "seconds", "rate") else int(v)
-              for k, v in match.groupdict().items()}
+    report = {
+        k: float(v.replace(",", "")) if k in ("mb", "seconds", "rate") else int(v) for k, v in match.groupdict().items()
+    }
     return result.output, report
 
 
@@ -68,8 +75,9 @@ def test_compact_prints_the_report(store_uri: str, direct_writer: Any, table_row
     assert (again["version"], again["segments"], again["events"], again["files"]) == (1, 0, 0, 0)
 
 
-def test_compact_takes_the_store_from_the_environment_and_honours_grace(local_uri: str, direct_writer: Any,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compact_takes_the_store_from_the_environment_and_honours_grace(
+    local_uri: str, direct_writer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = open_store(local_uri)
     put_segments(store, direct_writer, 2)
     monkeypatch.setenv("EVTRACK_TRACKING_URI", local_uri)
@@ -85,17 +93,31 @@ def test_compact_takes_the_store_from_the_environment_and_honours_grace(local_ur
 def test_compact_rebuild_rederives_the_tables(store_uri: str, direct_writer: Any, table_rows: Any) -> None:
     store = open_store(store_uri)
     w = direct_writer(store)
-    w.put([w.event(ev.RunCreated, run_id="r1", experiment_id="0", run_name="n", user_id="u", start_time=1,
-                   artifact_uri="file:///a", tags={"t": "1"}),
-           w.event(ev.ParamLogged, run_id="r1", key="p", value="1")])
+    w.put(
+        [
+            w.event(
+                ev.RunCreated,
+                run_id="r1",
+                experiment_id="0",
+                run_name="n",
+                user_id="u",
+                start_time=1,
+                artifact_uri="file:///a",
+                tags={"t": "1"},
+            ),
+            w.event(ev.ParamLogged, run_id="r1", key="p", value="1"),
+        ]
+    )
     events = put_segments(store, direct_writer, 3) + 2
     compact_cli("--tracking-uri", store_uri, "--grace", "0")
     put_segments(store, direct_writer, 2)
     compact_cli("--tracking-uri", store_uri, "--grace", "0")
 
     def snapshot() -> dict[str, Counter]:
-        return {t: Counter(tuple(sorted(r.items())) for r in table_rows(store, t))
-                for t in ("metrics", "runs", "params", "tags", "latest_metrics", "events")}
+        return {
+            t: Counter(tuple(sorted(r.items())) for r in table_rows(store, t))
+            for t in ("metrics", "runs", "params", "tags", "latest_metrics", "events")
+        }
 
     before = snapshot()
     result = CliRunner().invoke(cli, ["compact", "--rebuild", "--tracking-uri", store_uri])
@@ -107,7 +129,8 @@ def test_compact_rebuild_rederives_the_tables(store_uri: str, direct_writer: Any
     assert (rebuilt.version, rebuilt.parent, rebuilt.committer) == (3, 2, "rebuild")
     assert snapshot() == before
     assert {f["path"] for f in rebuilt.files("metrics")}.isdisjoint(
-        f["path"] for f in mf.load(store, 2).files("metrics"))  # written anew from the events table
+        f["path"] for f in mf.load(store, 2).files("metrics")
+    )  # written anew from the events table
 
 
 def test_compact_rebuild_of_an_empty_store(local_uri: str) -> None:
@@ -152,15 +175,20 @@ class Lines:
         return out
 
 
-def test_compact_every_runs_until_sigterm_and_stops_cleanly(local_uri: str, direct_writer: Any,
-                                                           table_rows: Any) -> None:
+def test_compact_every_runs_until_sigterm_and_stops_cleanly(
+    local_uri: str, direct_writer: Any, table_rows: Any
+) -> None:
     exe = shutil.which("evtrack", path=os.path.dirname(sys.executable))
     assert exe, "the evtrack console script is installed next to the interpreter"
     store = open_store(local_uri)
     first = put_segments(store, direct_writer, 2)
-    proc = subprocess.Popen([exe, "compact", "--every", "1s", "--grace", "0", "--tracking-uri", local_uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [exe, "compact", "--every", "1s", "--grace", "0", "--tracking-uri", local_uri],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         lines = Lines(proc)
         report = REPORT.search(lines.next(60))

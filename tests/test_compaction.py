@@ -78,13 +78,15 @@ def log_sample() -> dict[str, Any]:
 def snapshot(client: evtrack.MlflowClient, ids: dict[str, Any]) -> dict[str, Any]:
     """Every read a user would make of the sample, as comparable data."""
     runs = [ids["r1"], ids["r2"]]
-    return canon({
-        "runs": {r: client.get_run(r) for r in runs},
-        "history": {f"{r}/{k}": list(client.get_metric_history(r, k)) for r in runs for k in ("loss", "acc")},
-        "experiments": list(client.search_experiments(view_type=ViewType.ALL)),
-        "active": [e.name for e in client.search_experiments()],
-        "by_name": {n: client.get_experiment_by_name(n) for n in ("Default", "exp-a", "nope")},
-    })
+    return canon(
+        {
+            "runs": {r: client.get_run(r) for r in runs},
+            "history": {f"{r}/{k}": list(client.get_metric_history(r, k)) for r in runs for k in ("loss", "acc")},
+            "experiments": list(client.search_experiments(view_type=ViewType.ALL)),
+            "active": [e.name for e in client.search_experiments()],
+            "by_name": {n: client.get_experiment_by_name(n) for n in ("Default", "exp-a", "nope")},
+        }
+    )
 
 
 def by(rows: list[dict[str, Any]], *cols: str) -> dict[Any, dict[str, Any]]:
@@ -111,12 +113,12 @@ def test_every_table_holds_the_expected_rows(tracking_uri: str, table_rows) -> N
     assert {e["name"] for e in exps.values()} == {"Default", "exp-a"}
     assert exps[exp_id]["lifecycle_stage"] == "active"
     assert [(t["experiment_id"], t["key"], t["value"]) for t in table_rows(store, "experiment_tags")] == [
-        (exp_id, "team", "ml")]
+        (exp_id, "team", "ml")
+    ]
 
     runs = by(table_rows(store, "runs"), "run_id")
     assert set(runs) == {r1, r2}
-    assert (runs[r1]["status"], runs[r1]["lifecycle_stage"], runs[r1]["run_name"]) == (
-        "FINISHED", "active", "first")
+    assert (runs[r1]["status"], runs[r1]["lifecycle_stage"], runs[r1]["run_name"]) == ("FINISHED", "active", "first")
     assert (runs[r2]["status"], runs[r2]["lifecycle_stage"]) == ("FINISHED", "deleted")
     assert runs[r1]["end_time"] is not None and runs[r1]["experiment_id"] == exp_id
 
@@ -128,8 +130,11 @@ def test_every_table_holds_the_expected_rows(tracking_uri: str, table_rows) -> N
     assert tags[(r1, "tmp")] is None  # the tombstone stays, so a late older tag_set cannot revive it
     assert tags[(r1, "mlflow.runName")] == "first" and tags[(r2, "mlflow.runName")] == "second"
 
-    metrics = sorted((m["run_id"], m["key"], m["step"], m["value"]) for m in table_rows(store, "metrics")
-                     if not math.isnan(m["value"]))
+    metrics = sorted(
+        (m["run_id"], m["key"], m["step"], m["value"])
+        for m in table_rows(store, "metrics")
+        if not math.isnan(m["value"])
+    )
     assert metrics == sorted([(r1, "loss", s, 1.0 / (s + 1)) for s in range(5)] + [(r2, "loss", 0, 0.5)])
     assert len(table_rows(store, "metrics")) == 7
 
@@ -186,8 +191,12 @@ def test_the_tail_is_folded_on_top_of_the_tables(tracking_uri: str, direct_write
     evtrack.end_run("FAILED")  # a tail status change overrides the compacted RUNNING
     assert evtrack.flush()
     late = direct_writer(store)  # a late segment with an older status: must not win
-    late.put([late.event(ev.RunUpdated, ts=1, run_id=rid, status="KILLED", end_time=1),
-              late.event(ev.TagSet, ts=1, run_id=rid, key="phase", value="stale")])
+    late.put(
+        [
+            late.event(ev.RunUpdated, ts=1, run_id=rid, status="KILLED", end_time=1),
+            late.event(ev.TagSet, ts=1, run_id=rid, key="phase", value="stale"),
+        ]
+    )
 
     def check(c: evtrack.MlflowClient) -> None:
         got = c.get_run(rid)
@@ -303,14 +312,12 @@ def test_empty_segments_fold_to_nothing(local_uri: str, direct_writer, table_row
 
 
 def metric_rows(store: ObjectStore, table_rows) -> list[tuple]:
-    return sorted((m["run_id"], m["key"], m["step"], m["timestamp"], m["value"])
-                  for m in table_rows(store, "metrics"))
+    return sorted((m["run_id"], m["key"], m["step"], m["timestamp"], m["value"]) for m in table_rows(store, "metrics"))
 
 
 def put_run(w, run_id: str, steps: range, **segment: Any) -> str:
     """One segment of metric points ``m`` of ``run_id`` (value = step = timestamp)."""
-    events = [w.event(ev.MetricLogged, run_id=run_id, key="m", value=float(s), step=s, timestamp=s)
-              for s in steps]
+    events = [w.event(ev.MetricLogged, run_id=run_id, key="m", value=float(s), step=s, timestamp=s) for s in steps]
     return w.put(events, **segment)
 
 
@@ -330,8 +337,9 @@ def test_compacting_twice_folds_nothing_twice(store_uri: str, direct_writer, tab
 
 
 @pytest.mark.parametrize("grace", [0, 3600])
-def test_a_segment_re_put_after_it_was_folded_is_not_folded_again(store_uri: str, direct_writer, table_rows,
-                                                                 grace: float) -> None:
+def test_a_segment_re_put_after_it_was_folded_is_not_folded_again(
+    store_uri: str, direct_writer, table_rows, grace: float
+) -> None:
     store = open_store(store_uri)
     w = direct_writer(store)
     key = put_run(w, "r1", range(5))
@@ -380,11 +388,20 @@ def test_late_segments_are_folded_by_the_next_compaction(store_uri: str, direct_
 def test_exact_duplicates_count_once_in_the_history_view(store_uri: str, direct_writer, table_rows) -> None:
     store = open_store(store_uri)
     w = direct_writer(store, "aaaa")
-    events = [w.event(ev.RunCreated, run_id="r1", experiment_id="0", run_name="n", user_id="u",
-                      start_time=1, artifact_uri="file:///x", tags={}),
-              w.event(ev.ParamLogged, run_id="r1", key="p", value="1")]
-    events += [w.event(ev.MetricLogged, run_id="r1", key="m", value=float(s), step=s, timestamp=5)
-               for s in range(3)]
+    events = [
+        w.event(
+            ev.RunCreated,
+            run_id="r1",
+            experiment_id="0",
+            run_name="n",
+            user_id="u",
+            start_time=1,
+            artifact_uri="file:///x",
+            tags={},
+        ),
+        w.event(ev.ParamLogged, run_id="r1", key="p", value="1"),
+    ]
+    events += [w.event(ev.MetricLogged, run_id="r1", key="m", value=float(s), step=s, timestamp=5) for s in range(3)]
     events.append(w.event(ev.MetricLogged, run_id="r1", key="m", value=2.0, step=2, timestamp=5))  # same point
     w.put(events)
     direct_writer(store, "bbbb").put(events)  # the same events again, under another writer's key
@@ -428,8 +445,16 @@ BAD_LINES = {
     "ts as a float": _line(**{**_METRIC, "ts": 5.0}),
     "step past 64 bits": _line(**{**_METRIC, "step": 2**63}),
     "timestamp past 64 bits": _line(**{**_METRIC, "timestamp": 2**64 - 1}),
-    "run tags not a string map": _line(type="run_created", run_id="r9", experiment_id="0", run_name="n",
-                                       user_id="u", start_time=1, artifact_uri="x", tags={"a": 1}),
+    "run tags not a string map": _line(
+        type="run_created",
+        run_id="r9",
+        experiment_id="0",
+        run_name="n",
+        user_id="u",
+        start_time=1,
+        artifact_uri="x",
+        tags={"a": 1},
+    ),
     "unknown field": _line(type="param", run_id="r1", key="q", value="3", extra="x"),
     "missing field": _line(type="tag_set", run_id="r1", key="k"),
     "invalid UTF-8": b'{"v": 1, "eid": "x-9", "type": "tag_set", "run_id": "r1", "key": "k", "value": "\xff"}\n',
@@ -437,17 +462,30 @@ BAD_LINES = {
 
 
 def good_events(w) -> tuple[list[Any], list[Any]]:
-    head = [w.event(ev.RunCreated, run_id="r1", experiment_id="0", run_name="n", user_id="u", start_time=1,
-                    artifact_uri="file:///x", tags={}),
-            w.event(ev.MetricLogged, run_id="r1", key="m", value=0.0, step=0, timestamp=0)]
-    tail = [w.event(ev.ParamLogged, run_id="r1", key="p", value="1"),
-            w.event(ev.MetricLogged, run_id="r1", key="m", value=1.0, step=1, timestamp=1)]
+    head = [
+        w.event(
+            ev.RunCreated,
+            run_id="r1",
+            experiment_id="0",
+            run_name="n",
+            user_id="u",
+            start_time=1,
+            artifact_uri="file:///x",
+            tags={},
+        ),
+        w.event(ev.MetricLogged, run_id="r1", key="m", value=0.0, step=0, timestamp=0),
+    ]
+    tail = [
+        w.event(ev.ParamLogged, run_id="r1", key="p", value="1"),
+        w.event(ev.MetricLogged, run_id="r1", key="m", value=1.0, step=1, timestamp=1),
+    ]
     return head, tail
 
 
 @pytest.mark.parametrize("bad", list(BAD_LINES.values()), ids=list(BAD_LINES))
-def test_a_bad_line_is_quarantined_and_the_rest_of_its_segment_folds(local_uri: str, direct_writer,
-                                                                     table_rows, bad: bytes) -> None:
+def test_a_bad_line_is_quarantined_and_the_rest_of_its_segment_folds(
+    local_uri: str, direct_writer, table_rows, bad: bytes
+) -> None:
     store_uri = local_uri  # every case on S3 too: the next test
     store = open_store(store_uri)
     w = direct_writer(store)
@@ -467,7 +505,9 @@ def test_a_bad_line_is_quarantined_and_the_rest_of_its_segment_folds(local_uri: 
     [entry] = doc["lines"]
     assert entry["line"] == 3 and entry["raw"] == bad.decode("utf-8", "replace").rstrip("\n") and entry["error"]
     assert [(m["step"], m["value"]) for m in sorted(table_rows(store, "metrics"), key=lambda m: m["step"])] == [
-        (0, 0.0), (1, 1.0)]
+        (0, 0.0),
+        (1, 1.0),
+    ]
     assert [(p["key"], p["value"]) for p in table_rows(store, "params")] == [("p", "1")]
     assert len(table_rows(store, "events")) == 4
     run = fresh_client(store_uri).get_run("r1")
@@ -514,15 +554,18 @@ def test_a_truncated_segment_keeps_every_whole_line(local_uri: str, direct_write
     assert [p["key"] for p in table_rows(store, "params")] == ["p"]
 
 
-def test_objects_that_are_not_segments_are_quarantined_whole(store_uri: str, direct_writer,
-                                                            table_rows) -> None:
+def test_objects_that_are_not_segments_are_quarantined_whole(store_uri: str, direct_writer, table_rows) -> None:
     store = open_store(store_uri)
     w = direct_writer(store)
     head, tail = good_events(w)
     w.put(head)
     sneaky = b"".join(ev.encode(e) for e in tail)  # valid events, but not under a segment key
-    strays = {"events/notes.txt": b"hello", "events/hello.jsonl": sneaky,
-              "events/0000000000001-abc-notanumber.jsonl": sneaky, "events/a-b.jsonl": b"\x00\xff"}
+    strays = {
+        "events/notes.txt": b"hello",
+        "events/hello.jsonl": sneaky,
+        "events/0000000000001-abc-notanumber.jsonl": sneaky,
+        "events/a-b.jsonl": b"\x00\xff",
+    }
     for key, data in strays.items():
         store.put(key, data)
     assert fresh_client(store_uri).get_run("r1").data.params == {}  # never folded by readers either
@@ -545,8 +588,21 @@ def conflict_records(store: ObjectStore, version: int) -> list[dict[str, Any]]:
 
 def _conflicting_writers(store: ObjectStore, first: str, second: str) -> tuple[SegmentWriter, SegmentWriter]:
     a, b = SegmentWriter(store), SegmentWriter(store)
-    a.append(ev.encode(ev.RunCreated(eid=a.next_eid(), ts=1, run_id="r1", experiment_id="0", run_name="n",
-                                     user_id="u", start_time=1, artifact_uri="file:///x", tags={})))
+    a.append(
+        ev.encode(
+            ev.RunCreated(
+                eid=a.next_eid(),
+                ts=1,
+                run_id="r1",
+                experiment_id="0",
+                run_name="n",
+                user_id="u",
+                start_time=1,
+                artifact_uri="file:///x",
+                tags={},
+            )
+        )
+    )
     a.append(ev.encode(ev.ParamLogged(eid=a.next_eid(), ts=10, run_id="r1", key="lr", value=first)))
     b.append(ev.encode(ev.ParamLogged(eid=b.next_eid(), ts=20, run_id="r1", key="lr", value=second)))
     return a, b
@@ -561,15 +617,13 @@ def test_a_param_conflict_across_writers_is_quarantined(store_uri: str, table_ro
 
     assert (report.segments, report.conflicts, report.quarantined) == (2, 1, 1)
     [conflict] = conflict_records(store, report.version)
-    assert (conflict["run_id"], conflict["key"], conflict["kept"], conflict["rejected"]) == (
-        "r1", "lr", "0.1", "0.2")
+    assert (conflict["run_id"], conflict["key"], conflict["kept"], conflict["rejected"]) == ("r1", "lr", "0.1", "0.2")
     assert [(p["key"], p["value"]) for p in table_rows(store, "params")] == [("lr", "0.1")]
     assert fresh_client(store_uri).get_run("r1").data.params == {"lr": "0.1"}
 
 
 @pytest.mark.parametrize("order", ["earlier value first", "earlier value late"])
-def test_a_param_conflict_across_compactions_keeps_the_earliest_value(local_uri: str, table_rows,
-                                                                     order: str) -> None:
+def test_a_param_conflict_across_compactions_keeps_the_earliest_value(local_uri: str, table_rows, order: str) -> None:
     store_uri = local_uri  # across writers on S3: the test above
     store = open_store(store_uri)
     a, b = _conflicting_writers(store, "0.1", "0.2")  # a's value is the earlier one (ts 10 < 20)
@@ -587,8 +641,9 @@ def test_a_param_conflict_across_compactions_keeps_the_earliest_value(local_uri:
     assert fresh_client(store_uri).get_run("r1").data.params == {"lr": "0.1"}
 
 
-def test_the_cyclic_garbage_collector_is_paused_during_a_pass_and_restored(local_uri: str,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cyclic_garbage_collector_is_paused_during_a_pass_and_restored(
+    local_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import gc
 
     from compaction import compactor as compactor_module

@@ -106,14 +106,28 @@ def check_commit_log(store: ObjectStore) -> list[mf.Manifest]:
 def test_four_writers_and_two_compactors_at_once(s3_uri: str, tmp_path: Any) -> None:
     stop = tmp_path / "stop"
     env = {**os.environ, "EVTRACK_FLUSH_INTERVAL": "30"}  # segments are cut by flush() only
-    compactors = [subprocess.Popen([sys.executable, "-c", COMPACTOR, s3_uri, str(stop)], env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    compactors = [
+        subprocess.Popen(
+            [sys.executable, "-c", COMPACTOR, s3_uri, str(stop)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for p in compactors:  # started and importing: the writers begin only once both are looping
         assert p.stdout.readline().strip() == "ready", p.stderr.read()
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, s3_uri, str(w), str(RUNS_PER_WRITER),
-                                 str(BATCHES), str(POINTS)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for w in range(WRITERS)]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, s3_uri, str(w), str(RUNS_PER_WRITER), str(BATCHES), str(POINTS)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(WRITERS)
+    ]
     try:
         logged = []
         for p in writers:
@@ -147,8 +161,7 @@ def test_four_writers_and_two_compactors_at_once(s3_uri: str, tmp_path: Any) -> 
             for step in range(entry["points"]):
                 expected[(run_id, "loss", step)] += 1
     assert len(expected) == WRITERS * RUNS_PER_WRITER * BATCHES * POINTS
-    metrics = Counter((r["run_id"], r["key"], r["step"])
-                      for r in rows(store, "metrics", ["run_id", "key", "step"]))
+    metrics = Counter((r["run_id"], r["key"], r["step"]) for r in rows(store, "metrics", ["run_id", "key", "step"]))
     assert metrics == expected  # every point exactly once: none lost, none doubled
 
     events = rows(store, "events", ["eid", "type"])
@@ -173,8 +186,7 @@ def test_two_compactors_racing_on_one_commit(store_uri: str, direct_writer, monk
     w = direct_writer(store, "aaaa")
 
     def segment(steps: range) -> None:
-        w.put([w.event(ev.MetricLogged, run_id="r1", key="m", value=float(s), step=s, timestamp=s)
-               for s in steps])
+        w.put([w.event(ev.MetricLogged, run_id="r1", key="m", value=float(s), step=s, timestamp=s) for s in steps])
 
     segment(range(0, 5))
     a_listed, b_ready, a_committed, b_done = (threading.Event() for _ in range(4))
@@ -228,8 +240,9 @@ def test_two_compactors_racing_on_one_commit(store_uri: str, direct_writer, monk
     assert live < written  # B's losing attempt left files no manifest lists (gc removes them)
 
 
-def test_a_losing_compactor_does_not_overwrite_the_winners_quarantine(local_uri: str, direct_writer,
-                                                                      monkeypatch, cache_dir) -> None:
+def test_a_losing_compactor_does_not_overwrite_the_winners_quarantine(
+    local_uri: str, direct_writer, monkeypatch, cache_dir
+) -> None:
     """B folds {s1}, A folds {s1, s2}; A commits version 1, then B (about to lose) writes its own
     conflict record. Every conflict of the committed version must stay on record."""
     import orjson
@@ -239,8 +252,12 @@ def test_a_losing_compactor_does_not_overwrite_the_winners_quarantine(local_uri:
 
     def conflicting_segment(run_id: str) -> None:
         w = direct_writer(store)
-        w.put([w.event(ev.ParamLogged, ts=10, run_id=run_id, key="lr", value="0.1"),
-               w.event(ev.ParamLogged, ts=20, run_id=run_id, key="lr", value="0.2")])
+        w.put(
+            [
+                w.event(ev.ParamLogged, ts=10, run_id=run_id, key="lr", value="0.1"),
+                w.event(ev.ParamLogged, ts=20, run_id=run_id, key="lr", value="0.2"),
+            ]
+        )
 
     conflicting_segment("r1")
     b_written, a_committed = threading.Event(), threading.Event()
@@ -279,4 +296,6 @@ def test_a_losing_compactor_does_not_overwrite_the_winners_quarantine(local_uri:
     assert mf.list_versions(store) == [1]
     recorded = [c for info in store.list("quarantine/conflicts/") for c in orjson.loads(store.get(info.key))]
     assert sorted((c["run_id"], c["kept"], c["rejected"]) for c in recorded) == [
-        ("r1", "0.1", "0.2"), ("r2", "0.1", "0.2")]
+        ("r1", "0.1", "0.2"),
+        ("r2", "0.1", "0.2"),
+    ]

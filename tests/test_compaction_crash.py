@@ -25,13 +25,20 @@ from evtrack.state.fold import fold
 from evtrack.store import ObjectStore, open_store
 
 STEPS = ("listed", "files_written", "before_commit", "committed", "deleted")
-COMMITTED_BEFORE_DEATH = {"listed": False, "files_written": False, "before_commit": False,
-                          "committed": True, "deleted": True}
-CHILD = ("import sys\n"
-         "from compaction import compact\n"
-         "from evtrack.store import open_store\n"
-         "compact(open_store(sys.argv[1]), grace_seconds=0)\n"
-         "print('survived')\n")
+COMMITTED_BEFORE_DEATH = {
+    "listed": False,
+    "files_written": False,
+    "before_commit": False,
+    "committed": True,
+    "deleted": True,
+}
+CHILD = (
+    "import sys\n"
+    "from compaction import compact\n"
+    "from evtrack.store import open_store\n"
+    "compact(open_store(sys.argv[1]), grace_seconds=0)\n"
+    "print('survived')\n"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -46,15 +53,31 @@ def log_generation(store: ObjectStore, direct_writer: Any, gen: int) -> list[ev.
         w = direct_writer(store, f"w{w_no}g{gen}")
         first: list[ev.Event] = []
         if gen == 1:
-            first.append(w.event(ev.RunCreated, run_id=run_id, experiment_id="0", run_name=run_id, user_id="u",
-                                 start_time=1, artifact_uri="file:///a", tags={"gen": "1"}))
-        first += [w.event(ev.ParamLogged, run_id=run_id, key=f"p{gen}", value=str(gen)),
-                  w.event(ev.TagSet, run_id=run_id, key="gen", value=str(gen))]
+            first.append(
+                w.event(
+                    ev.RunCreated,
+                    run_id=run_id,
+                    experiment_id="0",
+                    run_name=run_id,
+                    user_id="u",
+                    start_time=1,
+                    artifact_uri="file:///a",
+                    tags={"gen": "1"},
+                )
+            )
+        first += [
+            w.event(ev.ParamLogged, run_id=run_id, key=f"p{gen}", value=str(gen)),
+            w.event(ev.TagSet, run_id=run_id, key="gen", value=str(gen)),
+        ]
         w.put(first)
         for seg in range(3):
             steps = range(gen * 100 + seg * 10, gen * 100 + seg * 10 + 10)
-            w.put([w.event(ev.MetricLogged, run_id=run_id, key="loss", value=float(s), step=s, timestamp=s)
-                   for s in steps])
+            w.put(
+                [
+                    w.event(ev.MetricLogged, run_id=run_id, key="loss", value=float(s), step=s, timestamp=s)
+                    for s in steps
+                ]
+            )
         if gen == 2 and run_id == "r1":
             w.put([w.event(ev.RunUpdated, run_id=run_id, status="FINISHED", end_time=9)])
     events: list[ev.Event] = []
@@ -90,9 +113,9 @@ CASES = [("local", step) for step in STEPS] + [("s3", "files_written"), ("s3", "
 
 
 @pytest.mark.parametrize(("backend", "step"), CASES, ids=[f"{b}-{s}" for b, s in CASES])
-def test_a_compactor_killed_at_any_step_leaves_a_store_that_converges(backend: str, step: str,
-                                                                     request: pytest.FixtureRequest,
-                                                                     direct_writer: Any, table_rows: Any) -> None:
+def test_a_compactor_killed_at_any_step_leaves_a_store_that_converges(
+    backend: str, step: str, request: pytest.FixtureRequest, direct_writer: Any, table_rows: Any
+) -> None:
     store_uri = request.getfixturevalue(f"{backend}_uri")
     store = open_store(store_uri)
     events = log_generation(store, direct_writer, 1)
@@ -101,8 +124,13 @@ def test_a_compactor_killed_at_any_step_leaves_a_store_that_converges(backend: s
     pending = [i.key for i in store.list("events/")]
     assert len(pending) == 9
 
-    child = subprocess.run([sys.executable, "-c", CHILD, store_uri], env={**os.environ, CRASH_ENV: step},
-                           capture_output=True, text=True, timeout=120)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, store_uri],
+        env={**os.environ, CRASH_ENV: step},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert child.returncode == -signal.SIGKILL, child.stderr
     assert "survived" not in child.stdout
@@ -110,8 +138,9 @@ def test_a_compactor_killed_at_any_step_leaves_a_store_that_converges(backend: s
     assert mf.latest_version(store) == (2 if died_after_commit else 1)
     manifest = mf.load(store)  # still loads: the commit is all or nothing
     assert all(store.head(f["path"]) is not None for files in manifest.tables.values() for f in files)
-    referenced = {f["path"] for v in mf.list_versions(store) for files in mf.load(store, v).tables.values()
-                  for f in files}
+    referenced = {
+        f["path"] for v in mf.list_versions(store) for files in mf.load(store, v).tables.values() for f in files
+    }
     orphans = {i.key for i in store.list("tables/")} - referenced
     assert bool(orphans) == (step in ("files_written", "before_commit"))  # what a later gc removes
     left = [i.key for i in store.list("events/")]

@@ -36,8 +36,17 @@ KEY = "events/0001700000000000-w1-000001.jsonl"
 
 
 def metric(eid: str = "w-1", value: Any = 1.5, **over: Any) -> dict[str, Any]:
-    obj = {"v": 1, "eid": eid, "type": "metric", "ts": 1_700_000_000_000, "run_id": "r1", "key": "loss",
-           "value": value, "step": 3, "timestamp": 1_700_000_000_001}
+    obj = {
+        "v": 1,
+        "eid": eid,
+        "type": "metric",
+        "ts": 1_700_000_000_000,
+        "run_id": "r1",
+        "key": "loss",
+        "value": value,
+        "step": 3,
+        "timestamp": 1_700_000_000_001,
+    }
     obj.update(over)
     return obj
 
@@ -102,8 +111,19 @@ def test_plain_metric_segment_is_decoded_natively() -> None:
 
 @needs_native
 def test_mixed_segment_decodes_metrics_natively_and_the_rest_in_python() -> None:
-    run = ev.encode(ev.RunCreated(eid="w-0", ts=1, run_id="r1", experiment_id="1", run_name="ü-run", user_id="u",
-                                  start_time=1, artifact_uri="file:///a", tags={"k": "v"}))
+    run = ev.encode(
+        ev.RunCreated(
+            eid="w-0",
+            ts=1,
+            run_id="r1",
+            experiment_id="1",
+            run_name="ü-run",
+            user_id="u",
+            start_time=1,
+            artifact_uri="file:///a",
+            tags={"k": "v"},
+        )
+    )
     data = run + canonical(3) + param("w-10") + line(metric("w-11", "NaN")) + line(metric("w-12", "-Infinity"))
     data += canonical(2, start=20) + ev.encode(ev.TagSet(eid="w-30", ts=1, run_id="r1", key="t", value='"q"'))
     seg = both(data)
@@ -119,56 +139,120 @@ def test_mixed_segment_decodes_metrics_natively_and_the_rest_in_python() -> None
 EDGE_LINES = {
     "nan_and_inf_strings": [metric(value=v) for v in ("NaN", "Infinity", "-Infinity")],
     "int_values": [metric(value=3), metric(value=-7), metric(value=0)],
-    "big_int_values": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":%s,"step":1,'
-                       b'"timestamp":1}' % v for v in (b"18446744073709551615", b"-123456789012345678901234567890",
-                                                       b"9007199254740993", b"-9223372036854775808")],
+    "big_int_values": [
+        b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":%s,"step":1,"timestamp":1}' % v
+        for v in (
+            b"18446744073709551615",
+            b"-123456789012345678901234567890",
+            b"9007199254740993",
+            b"-9223372036854775808",
+        )
+    ],
     "int64_edges": [metric(ts=I64_MIN, step=I64_MAX, timestamp=0)],
     "int64_overflow": [metric(step=I64_MAX + 1), metric(ts=I64_MIN - 1)],
-    "negative_zero": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":-0,"step":1,'
-                      b'"timestamp":1}', metric(value=-0.0)],
+    "negative_zero": [
+        b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":-0,"step":1,"timestamp":1}',
+        metric(value=-0.0),
+    ],
     "float_edges": [metric(value=v) for v in (5e-324, 1.7976931348623157e308, -2.5e-310, 0.1)],
-    "float_text": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":%s,"step":1,'
-                   b'"timestamp":1}' % v for v in (b"1E5", b"1e+5", b"1e-400", b"0.1000000000000000055511151231257827",
-                                                   b"-0.0e0", b"123456789.987654321e-3")],
-    "not_numbers": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":%s,"step":1,'
-                    b'"timestamp":1}' % v for v in (b"NaN", b"Infinity", b"-Infinity", b"1e400", b"01", b"+1",
-                                                    b".5", b"1.")],
+    "float_text": [
+        b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":%s,"step":1,"timestamp":1}' % v
+        for v in (
+            b"1E5",
+            b"1e+5",
+            b"1e-400",
+            b"0.1000000000000000055511151231257827",
+            b"-0.0e0",
+            b"123456789.987654321e-3",
+        )
+    ],
+    "not_numbers": [
+        b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":%s,"step":1,"timestamp":1}' % v
+        for v in (b"NaN", b"Infinity", b"-Infinity", b"1e400", b"01", b"+1", b".5", b"1.")
+    ],
     "unicode": [metric(key="ключ/λ 😀", run_id="r\u00e9", eid="w-é"), metric(key="")],
-    "escapes": [json.dumps(metric(key='a"b\\c\n\t\u0001\u2028/😀', eid="w-\u00ff")).encode(),
-                b'{"v":1,"eid":"w\\u002d1","type":"metric","ts":1,"run_id":"r","key":"\\/\\b\\f\\r","value":1,'
-                b'"step":1,"timestamp":1}', metric(key="a\u0000b")],
-    "bad_escapes": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"\\ud800","value":1,"step":1,'
-                    b'"timestamp":1}', b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"\\x","value":1,'
-                    b'"step":1,"timestamp":1}'],
+    "escapes": [
+        json.dumps(metric(key='a"b\\c\n\t\u0001\u2028/😀', eid="w-\u00ff")).encode(),
+        b'{"v":1,"eid":"w\\u002d1","type":"metric","ts":1,"run_id":"r","key":"\\/\\b\\f\\r","value":1,'
+        b'"step":1,"timestamp":1}',
+        metric(key="a\u0000b"),
+    ],
+    "bad_escapes": [
+        b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"\\ud800","value":1,"step":1,"timestamp":1}',
+        b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"\\x","value":1,"step":1,"timestamp":1}',
+    ],
     "invalid_utf8": [orjson.dumps(metric(key="KEY")).replace(b"KEY", b"\xff\xfe")],
     "bom": [b"\xef\xbb\xbf" + orjson.dumps(metric())],
     "raw_control_char": [orjson.dumps(metric(key="KEY")).replace(b"KEY", b"a\x01b")],
-    "wrong_types": [metric(v=1.0), metric(v=True), metric(v=2), metric(eid=12), metric(eid=""), metric(ts="5"),
-                    metric(step=1.0), metric(step=True), metric(value=True), metric(value="1.5"), metric(value="nan"),
-                    metric(key=None), metric(run_id={"a": 1}), metric(timestamp=[1])],
-    "unknown_type_and_fields": [metric(type="metrik"), metric(type="param"), metric(extra=1),
-                                {k: v for k, v in metric().items() if k != "step"}],
-    "duplicate_key": [b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"a","key":"b","value":1,'
-                      b'"step":1,"timestamp":1}'],
-    "whitespace_and_order": [b'{ "timestamp" : 1 , "step":2, "value" : 0.5,"key":"k","run_id":"r","ts":1,'
-                             b'"type":"metric","eid":"w","v":1 }', b'{"v":1,"eid":"w","type": "metric","ts":1,'
-                             b'"run_id":"r","key":"k","value":1,"step":1,"timestamp":1}\r'],
-    "malformed": [b'{"v":1,"eid":"w","type":"metric","ts":1', b"not json", b"[1,2]", b"5", b"{}",
-                  orjson.dumps(metric()) + b" " + orjson.dumps(metric()), orjson.dumps(metric()) + b",",
-                  b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":1,"step":1,'
-                  b'"timestamp":1,}', orjson.dumps(metric()) + b" /* c */"],
-    "renamed_field": [line(metric()).replace(old, new, 1) for old, new in (
-        (b'"v":', b'"w":'), (b'"eid":', b'"eId":'), (b'"ts":', b'"tz":'), (b'"run_id":', b'"runid":'),
-        (b'"key":', b'"kee":'), (b'"value":', b'"valeu":'), (b'"step":', b'"stop":'),
-        (b'"timestamp":', b'"timestamq":'), (b'{"v":1', b'{"v":2'))],
-    "int_text": [line(metric()).replace(b'"step":3', b'"step":' + text) for text in (
-        b"03", b"-03", b"00", b"-0", b"1.0", b"1e3", b"+3", b"3 ", b"--3", b"-", b"99999999999999999999")],
-    "line_ending": [line(metric(timestamp=12345)).replace(b"}\n", end) for end in (
-        b"\n", b"]\n", b"}}\n", b"} \n", b"}x\n")],
-    "duplicate_type": [line(metric()).replace(b'"type":"metric"', b'"type":"metric","type":"metrik"'),
-                       line(metric()).replace(b'"type":"metric"', b'"type":"metrik","type":"metric"')],
-    "two_events_on_a_line": [orjson.dumps(metric("w-1")) + b"," + orjson.dumps(metric("w-2")),
-                             orjson.dumps(metric("w-1")) + b", " + orjson.dumps(metric("w-2"))],
+    "wrong_types": [
+        metric(v=1.0),
+        metric(v=True),
+        metric(v=2),
+        metric(eid=12),
+        metric(eid=""),
+        metric(ts="5"),
+        metric(step=1.0),
+        metric(step=True),
+        metric(value=True),
+        metric(value="1.5"),
+        metric(value="nan"),
+        metric(key=None),
+        metric(run_id={"a": 1}),
+        metric(timestamp=[1]),
+    ],
+    "unknown_type_and_fields": [
+        metric(type="metrik"),
+        metric(type="param"),
+        metric(extra=1),
+        {k: v for k, v in metric().items() if k != "step"},
+    ],
+    "duplicate_key": [
+        b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"a","key":"b","value":1,"step":1,"timestamp":1}'
+    ],
+    "whitespace_and_order": [
+        b'{ "timestamp" : 1 , "step":2, "value" : 0.5,"key":"k","run_id":"r","ts":1,"type":"metric","eid":"w","v":1 }',
+        b'{"v":1,"eid":"w","type": "metric","ts":1,"run_id":"r","key":"k","value":1,"step":1,"timestamp":1}\r',
+    ],
+    "malformed": [
+        b'{"v":1,"eid":"w","type":"metric","ts":1',
+        b"not json",
+        b"[1,2]",
+        b"5",
+        b"{}",
+        orjson.dumps(metric()) + b" " + orjson.dumps(metric()),
+        orjson.dumps(metric()) + b",",
+        b'{"v":1,"eid":"w","type":"metric","ts":1,"run_id":"r","key":"k","value":1,"step":1,"timestamp":1,}',
+        orjson.dumps(metric()) + b" /* c */",
+    ],
+    "renamed_field": [
+        line(metric()).replace(old, new, 1)
+        for old, new in (
+            (b'"v":', b'"w":'),
+            (b'"eid":', b'"eId":'),
+            (b'"ts":', b'"tz":'),
+            (b'"run_id":', b'"runid":'),
+            (b'"key":', b'"kee":'),
+            (b'"value":', b'"valeu":'),
+            (b'"step":', b'"stop":'),
+            (b'"timestamp":', b'"timestamq":'),
+            (b'{"v":1', b'{"v":2'),
+        )
+    ],
+    "int_text": [
+        line(metric()).replace(b'"step":3', b'"step":' + text)
+        for text in (b"03", b"-03", b"00", b"-0", b"1.0", b"1e3", b"+3", b"3 ", b"--3", b"-", b"99999999999999999999")
+    ],
+    "line_ending": [
+        line(metric(timestamp=12345)).replace(b"}\n", end) for end in (b"\n", b"]\n", b"}}\n", b"} \n", b"}x\n")
+    ],
+    "duplicate_type": [
+        line(metric()).replace(b'"type":"metric"', b'"type":"metric","type":"metrik"'),
+        line(metric()).replace(b'"type":"metric"', b'"type":"metrik","type":"metric"'),
+    ],
+    "two_events_on_a_line": [
+        orjson.dumps(metric("w-1")) + b"," + orjson.dumps(metric("w-2")),
+        orjson.dumps(metric("w-1")) + b", " + orjson.dumps(metric("w-2")),
+    ],
     "type_tag_inside_a_string": [metric(key='"type":"metric"'), param("w-2", value='"type":"metric"').rstrip()],
 }
 
@@ -180,8 +264,11 @@ EDGE_CASES = [(name, i) for name in sorted(EDGE_LINES) for i in range(len(EDGE_L
 @pytest.mark.parametrize("where", ["alone", "among_plain_metrics", "in_a_mixed_segment"])
 def test_each_edge_case_decodes_as_in_python(name: str, index: int, where: str) -> None:
     body = line(EDGE_LINES[name][index])
-    data = {"alone": body, "among_plain_metrics": canonical(20) + body + canonical(20, start=100),
-            "in_a_mixed_segment": param("w-0") + canonical(5) + body + param("w-99")}[where]
+    data = {
+        "alone": body,
+        "among_plain_metrics": canonical(20) + body + canonical(20, start=100),
+        "in_a_mixed_segment": param("w-0") + canonical(5) + body + param("w-99"),
+    }[where]
     both(data)
 
 
@@ -197,10 +284,19 @@ def test_a_tag_counted_twice_does_not_stand_for_a_line_without_it() -> None:
     assert len(seg.bad) == 1 and seg.event_count == 1
 
 
-@pytest.mark.parametrize("data", [canonical(3)[:-1], b"\n" + canonical(3), canonical(2) + b"\n" + canonical(2),
-                                  canonical(3) + b"  \n", b"", b"\n", canonical(2).replace(b"\n", b"\r\n")],
-                         ids=["no_final_newline", "leading_blank", "blank_line", "blank_spaces", "empty",
-                              "newline", "crlf"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        canonical(3)[:-1],
+        b"\n" + canonical(3),
+        canonical(2) + b"\n" + canonical(2),
+        canonical(3) + b"  \n",
+        b"",
+        b"\n",
+        canonical(2).replace(b"\n", b"\r\n"),
+    ],
+    ids=["no_final_newline", "leading_blank", "blank_line", "blank_spaces", "empty", "newline", "crlf"],
+)
 def test_segment_framing_decodes_as_in_python(data: bytes) -> None:
     both(data)
 
@@ -208,8 +304,7 @@ def test_segment_framing_decodes_as_in_python(data: bytes) -> None:
 # -- random segments ------------------------------------------------------------------
 
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
-INT = st.one_of(st.integers(I64_MIN, I64_MAX), st.sampled_from((0, -1, I64_MIN, I64_MAX)),
-                st.integers(-(2**70), 2**70))
+INT = st.one_of(st.integers(I64_MIN, I64_MAX), st.sampled_from((0, -1, I64_MIN, I64_MAX)), st.integers(-(2**70), 2**70))
 FLOAT = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from((0.0, -0.0, 1e-310)))
 VALUE = st.one_of(FLOAT.map(ev.wire_float), st.integers(-(2**70), 2**70))
 RUN = st.sampled_from(("r1", "r2", "rünß"))
@@ -217,9 +312,17 @@ RUN = st.sampled_from(("r1", "r2", "rünß"))
 
 @st.composite
 def metric_line(draw: st.DrawFn) -> bytes:
-    obj = {"v": 1, "eid": draw(st.sampled_from(("w-", "x-"))) + str(draw(st.integers(0, 10**6))),
-           "type": "metric", "ts": draw(INT), "run_id": draw(RUN), "key": draw(TEXT), "value": draw(VALUE),
-           "step": draw(INT), "timestamp": draw(INT)}
+    obj = {
+        "v": 1,
+        "eid": draw(st.sampled_from(("w-", "x-"))) + str(draw(st.integers(0, 10**6))),
+        "type": "metric",
+        "ts": draw(INT),
+        "run_id": draw(RUN),
+        "key": draw(TEXT),
+        "value": draw(VALUE),
+        "step": draw(INT),
+        "timestamp": draw(INT),
+    }
     style = draw(st.sampled_from(("orjson", "orjson", "orjson", "ascii", "spaced", "shuffled", "nan_literal")))
     if style == "ascii":  # \\u escapes, surrogate pairs
         return json.dumps(obj, separators=(",", ":")).encode()
@@ -241,7 +344,7 @@ def damaged(draw: st.DrawFn) -> bytes:
         return good[: draw(st.integers(1, len(good) - 1))]
     if how == "byte":
         at = draw(st.integers(0, len(good) - 1))
-        return good[:at] + bytes([draw(st.integers(0, 255))]) + good[at + 1:]
+        return good[:at] + bytes([draw(st.integers(0, 255))]) + good[at + 1 :]
     obj = json.loads(good)
     if how == "drop_field":
         obj.pop(draw(st.sampled_from(sorted(obj))))
@@ -252,9 +355,14 @@ def damaged(draw: st.DrawFn) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-OTHER = st.sampled_from([param("p-1").rstrip(), param("p-2", value="x").rstrip(),
-                         ev.encode(ev.TagSet(eid="t-1", ts=1, run_id="r1", key="k", value="v")).rstrip(),
-                         ev.encode(ev.RunUpdated(eid="u-1", ts=1, run_id="r1", status="FINISHED")).rstrip()])
+OTHER = st.sampled_from(
+    [
+        param("p-1").rstrip(),
+        param("p-2", value="x").rstrip(),
+        ev.encode(ev.TagSet(eid="t-1", ts=1, run_id="r1", key="k", value="v")).rstrip(),
+        ev.encode(ev.RunUpdated(eid="u-1", ts=1, run_id="r1", status="FINISHED")).rstrip(),
+    ]
+)
 LINES = st.lists(st.one_of(metric_line(), metric_line(), metric_line(), OTHER, damaged()), max_size=25)
 
 
@@ -273,13 +381,19 @@ def test_random_segments_decode_as_in_python(lines: list[bytes], plain: int, fin
     both(data)
 
 
-PLAIN_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters='"\\'),
-                     max_size=12)  # what orjson writes without an escape
+PLAIN_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters='"\\'), max_size=12
+)  # what orjson writes without an escape
 PLAIN_METRIC = st.builds(
-    ev.encode_metric_line, eid=PLAIN_TEXT.map(lambda t: "w-" + t), ts=st.integers(I64_MIN, I64_MAX),
-    run_id=RUN, key=PLAIN_TEXT, value=st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: v != 0 or
-                                                                                       math.copysign(1, v) > 0),
-    step=st.integers(I64_MIN, I64_MAX), timestamp=st.integers(I64_MIN, I64_MAX))
+    ev.encode_metric_line,
+    eid=PLAIN_TEXT.map(lambda t: "w-" + t),
+    ts=st.integers(I64_MIN, I64_MAX),
+    run_id=RUN,
+    key=PLAIN_TEXT,
+    value=st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: v != 0 or math.copysign(1, v) > 0),
+    step=st.integers(I64_MIN, I64_MAX),
+    timestamp=st.integers(I64_MIN, I64_MAX),
+)
 
 
 @needs_native
@@ -313,12 +427,15 @@ def _rows(table: pa.Table) -> list[tuple]:
 
 
 def test_compaction_writes_the_same_rows_with_and_without_the_native_decoder(
-        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     segments = {
         "events/0001700000000001-w1-000001.jsonl": param("w1-1") + canonical(300) + line(metric("w1-x", "NaN")),
         "events/0001700000000002-w1-000002.jsonl": canonical(400, start=1000),
-        "events/0001700000000003-w2-000001.jsonl": line(metric("w2-1", value=-0.0)) + line(metric("w2-2", 2**65))
-        + b"not json\n" + line(metric("w2-3", key="ключ")),
+        "events/0001700000000003-w2-000001.jsonl": line(metric("w2-1", value=-0.0))
+        + line(metric("w2-2", 2**65))
+        + b"not json\n"
+        + line(metric("w2-3", key="ключ")),
     }
     results = {}
     for native in ("1", "0"):
@@ -337,8 +454,13 @@ def struct_bits(x: float) -> bytes:
     return struct.pack("<d", x)
 
 
-POINT = st.tuples(st.sampled_from(("r1", "r2", "r10")), st.sampled_from(("loss", "acc")), st.integers(-3, 3),
-                  st.integers(0, 2), st.sampled_from((0.0, -0.0, 1.0, -1.0, math.nan, math.inf, -math.inf)))
+POINT = st.tuples(
+    st.sampled_from(("r1", "r2", "r10")),
+    st.sampled_from(("loss", "acc")),
+    st.integers(-3, 3),
+    st.integers(0, 2),
+    st.sampled_from((0.0, -0.0, 1.0, -1.0, math.nan, math.inf, -math.inf)),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -350,12 +472,31 @@ def test_metrics_are_written_in_series_then_point_order(points: list[tuple], wri
     if writer_order:  # how writers log: each series' points already in order
         points = sorted(points, key=lambda p: (p[2], p[3], math.isnan(p[4]), 0.0 if math.isnan(p[4]) else p[4]))
     arrival = [(run, key, step, ts, value, i) for i, (run, key, step, ts, value) in enumerate(points)]
-    columns = {"eid": [f"e{i}" for i in range(len(points))], "ts": [0] * len(points),
-               "run_id": [p[0] for p in points], "key": [p[1] for p in points], "value": [p[4] for p in points],
-               "step": [p[2] for p in points], "timestamp": [p[3] for p in points]}
-    table = pa.table(columns, schema=pa.schema([(name, pa.float64() if name == "value" else pa.string()
-                                                 if name in ("eid", "run_id", "key") else pa.int64())
-                                                for name in columns]))
+    columns = {
+        "eid": [f"e{i}" for i in range(len(points))],
+        "ts": [0] * len(points),
+        "run_id": [p[0] for p in points],
+        "key": [p[1] for p in points],
+        "value": [p[4] for p in points],
+        "step": [p[2] for p in points],
+        "timestamp": [p[3] for p in points],
+    }
+    table = pa.table(
+        columns,
+        schema=pa.schema(
+            [
+                (
+                    name,
+                    pa.float64()
+                    if name == "value"
+                    else pa.string()
+                    if name in ("eid", "run_id", "key")
+                    else pa.int64(),
+                )
+                for name in columns
+            ]
+        ),
+    )
 
     def order(p: tuple) -> tuple:
         run, key, step, ts, value, i = p

@@ -35,8 +35,10 @@ from evtrack.cli import cli
 from evtrack.errors import EvtrackError
 from evtrack.store import ObjectStore, open_store
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not native_decode.available(),
-                                reason="worker processes need fork and the native decoder (msgspec)")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not native_decode.available(),
+    reason="worker processes need fork and the native decoder (msgspec)",
+)
 BATCH = 4096  # every metric segment below is larger: about one segment a batch
 DIED = "a compaction worker process died"
 MS = 1_700_000_000_000
@@ -55,6 +57,7 @@ def _isolated(cache_dir: Any, fresh_evtrack: None, tmp_path: Any, monkeypatch: p
 
 # -- an inbox built in memory --------------------------------------------------------------
 
+
 class Inbox:
     """Segments (key, bytes) and what folding them must give; ``put`` them into any number of stores."""
 
@@ -70,17 +73,28 @@ class Inbox:
         self.eid += 1
         return f"{self.prefix}{writer}-{self.eid}"
 
-    def point(self, writer: str, run: str, key: str, value: Any, step: int, raw: bool = False,
-              spaced: bool = False) -> bytes:
+    def point(
+        self, writer: str, run: str, key: str, value: Any, step: int, raw: bool = False, spaced: bool = False
+    ) -> bytes:
         """A metric line; ``raw``: the value as given (an int stays an int), ``spaced``: json.dumps spacing."""
         self.events += 1
         self.metrics[(run, key, step)] += 1
         eid = self.next_eid(writer)
         if not (raw or spaced):
-            return ev.encode(ev.MetricLogged(eid=eid, ts=MS + step, run_id=run, key=key, value=value,
-                                             step=step, timestamp=MS + step))
-        obj = {"v": 1, "eid": eid, "type": "metric", "ts": MS + step, "run_id": run, "key": key,
-               "value": value, "step": step, "timestamp": MS + step}
+            return ev.encode(
+                ev.MetricLogged(eid=eid, ts=MS + step, run_id=run, key=key, value=value, step=step, timestamp=MS + step)
+            )
+        obj = {
+            "v": 1,
+            "eid": eid,
+            "type": "metric",
+            "ts": MS + step,
+            "run_id": run,
+            "key": key,
+            "value": value,
+            "step": step,
+            "timestamp": MS + step,
+        }
         return (json.dumps(obj).encode() if spaced else orjson.dumps(obj)) + b"\n"
 
     def other(self, writer: str, cls: type, ts: int | None = None, **fields: Any) -> bytes:
@@ -104,8 +118,19 @@ def build_inbox(metric_segments: int = 8, points: int = 32, prefix: str = "") ->
     inbox = Inbox(prefix)
     setup = []  # a0: runs, params, tags, then points (other events around a block of points)
     for run in RUNS:
-        setup.append(inbox.other("a0", ev.RunCreated, run_id=run, experiment_id="0", run_name=run, user_id="u",
-                                 start_time=1, artifact_uri=f"file:///a/{run}", tags={"team": "ml"}))
+        setup.append(
+            inbox.other(
+                "a0",
+                ev.RunCreated,
+                run_id=run,
+                experiment_id="0",
+                run_name=run,
+                user_id="u",
+                start_time=1,
+                artifact_uri=f"file:///a/{run}",
+                tags={"team": "ml"},
+            )
+        )
     setup.append(inbox.other("a0", ev.ParamLogged, ts=10, run_id="r0", key="lr", value="0.1"))
     setup.append(inbox.other("a0", ev.TagSet, run_id="r1", key="stage", value="dev"))
     setup += [inbox.point("a0", run, "warmup", float(s), s) for run in RUNS for s in range(3)]
@@ -119,25 +144,45 @@ def build_inbox(metric_segments: int = 8, points: int = 32, prefix: str = "") ->
     tags = [inbox.other("n0", ev.TagSet, run_id="r3", key=f"t{i:03d}", value="v" * 60) for i in range(40)]
     inbox.put("n0", 1, *tags, inbox.other("n0", ev.RunUpdated, run_id="r3", status="FINISHED", end_time=9))
     # x0: other events among the points; non-finite and integer values; a spaced metric line
-    inbox.put("x0", 1, inbox.point("x0", "r1", "mixed", 1.0, 0), inbox.other("x0", ev.TagSet, run_id="r1",
-              key="k", value="v"), inbox.point("x0", "r1", "mixed", 2.0, 1),
-              inbox.other("x0", ev.ParamLogged, run_id="r1", key="depth", value="3"),
-              inbox.point("x0", "r1", "mixed", 3.0, 2))
-    inbox.put("x0", 2, *[inbox.point("x0", "r2", "odd", v, s) for s, v in
-                         enumerate([1.0, math.nan, math.inf, -math.inf])],
-              *[inbox.point("x0", "r2", "ints", 7 + s, s, raw=True) for s in range(5)])
-    inbox.put("x0", 3, inbox.point("x0", "r3", "spaced", 0.5, 0),
-              inbox.point("x0", "r3", "spaced", 1.5, 1, spaced=True), inbox.point("x0", "r3", "spaced", 2.5, 2))
-    inbox.put("x0", 4, inbox.point("x0", "r0", "q", 1.0, 0), b'{"v":1,"eid":"x0-bad","type":"metric","ts"\n',
-              inbox.other("x0", ev.TagSet, run_id="r0", key="after", value="bad"),
-              b'{"v":1,"eid":"x0-unknown","type":"no_such_event","ts":5}\n', inbox.point("x0", "r0", "q", 2.0, 1),
-              bad=2)
+    inbox.put(
+        "x0",
+        1,
+        inbox.point("x0", "r1", "mixed", 1.0, 0),
+        inbox.other("x0", ev.TagSet, run_id="r1", key="k", value="v"),
+        inbox.point("x0", "r1", "mixed", 2.0, 1),
+        inbox.other("x0", ev.ParamLogged, run_id="r1", key="depth", value="3"),
+        inbox.point("x0", "r1", "mixed", 3.0, 2),
+    )
+    inbox.put(
+        "x0",
+        2,
+        *[inbox.point("x0", "r2", "odd", v, s) for s, v in enumerate([1.0, math.nan, math.inf, -math.inf])],
+        *[inbox.point("x0", "r2", "ints", 7 + s, s, raw=True) for s in range(5)],
+    )
+    inbox.put(
+        "x0",
+        3,
+        inbox.point("x0", "r3", "spaced", 0.5, 0),
+        inbox.point("x0", "r3", "spaced", 1.5, 1, spaced=True),
+        inbox.point("x0", "r3", "spaced", 2.5, 2),
+    )
+    inbox.put(
+        "x0",
+        4,
+        inbox.point("x0", "r0", "q", 1.0, 0),
+        b'{"v":1,"eid":"x0-bad","type":"metric","ts"\n',
+        inbox.other("x0", ev.TagSet, run_id="r0", key="after", value="bad"),
+        b'{"v":1,"eid":"x0-unknown","type":"no_such_event","ts":5}\n',
+        inbox.point("x0", "r0", "q", 2.0, 1),
+        bad=2,
+    )
     # z0: a second writer logs another value of a param: a conflict, the earlier value kept
     inbox.put("z0", 1, inbox.other("z0", ev.ParamLogged, ts=20, run_id="r0", key="lr", value="0.2"))
     return inbox
 
 
 # -- reading back ---------------------------------------------------------------------------
+
 
 def canon(value: Any) -> Any:
     return "NaN" if isinstance(value, float) and math.isnan(value) else value
@@ -214,15 +259,24 @@ def metric_counts(store: ObjectStore, table_rows: Any) -> Counter:
 
 
 def report_tuple(report: Any) -> tuple:
-    return (report.version, report.commits, report.segments, report.events, report.quarantined_lines,
-            report.quarantined_segments, report.conflicts, report.deleted_segments)
+    return (
+        report.version,
+        report.commits,
+        report.segments,
+        report.events,
+        report.quarantined_lines,
+        report.quarantined_segments,
+        report.conflicts,
+        report.deleted_segments,
+    )
 
 
 # -- 1. the same tables either way ------------------------------------------------------------
 
-def test_workers_fold_exactly_what_the_in_process_decoder_folds(store_uri: str, table_rows: Any,
-                                                               monkeypatch: pytest.MonkeyPatch,
-                                                               _isolated: str) -> None:
+
+def test_workers_fold_exactly_what_the_in_process_decoder_folds(
+    store_uri: str, table_rows: Any, monkeypatch: pytest.MonkeyPatch, _isolated: str
+) -> None:
     inbox = build_inbox()
     par, seq = open_store(f"{store_uri}/parallel"), open_store(f"{store_uri}/sequential")
     inbox.write_to(par)
@@ -242,7 +296,11 @@ def test_workers_fold_exactly_what_the_in_process_decoder_folds(store_uri: str, 
 
     assert report_tuple(got) == report_tuple(want)
     assert (got.segments, got.events, got.quarantined_lines, got.conflicts) == (
-        len(inbox.segments), inbox.events, inbox.bad, 1)
+        len(inbox.segments),
+        inbox.events,
+        inbox.bad,
+        1,
+    )
     got_tables, want_tables = all_tables(par, table_rows), all_tables(seq, table_rows)
     for name in tables.all_tables():
         assert got_tables[name] == want_tables[name], name
@@ -254,16 +312,29 @@ def test_workers_fold_exactly_what_the_in_process_decoder_folds(store_uri: str, 
     assert len(table_rows(par, "events")) == inbox.events
     latest = {(m["run_id"], m["key"]): canon(m["value"]) for m in table_rows(par, "latest_metrics")}
     last_loss = (8 * 32 - 1) / 10
-    assert latest == {**{(r, "loss"): last_loss for r in RUNS}, **{(r, "warmup"): 2.0 for r in RUNS},
-                      ("r1", "mixed"): 3.0, ("r2", "odd"): -math.inf, ("r2", "ints"): 11.0,
-                      ("r3", "spaced"): 2.5, ("r0", "q"): 2.0}
+    assert latest == {
+        **{(r, "loss"): last_loss for r in RUNS},
+        **{(r, "warmup"): 2.0 for r in RUNS},
+        ("r1", "mixed"): 3.0,
+        ("r2", "odd"): -math.inf,
+        ("r2", "ints"): 11.0,
+        ("r3", "spaced"): 2.5,
+        ("r0", "q"): 2.0,
+    }
     assert sorted(m["value"] for m in metrics if m["key"] == "ints") == [7.0, 8.0, 9.0, 10.0, 11.0]
     assert [canon(m["value"]) for m in sorted(metrics, key=lambda m: m["step"]) if m["key"] == "odd"] == [
-        1.0, "NaN", math.inf, -math.inf]
+        1.0,
+        "NaN",
+        math.inf,
+        -math.inf,
+    ]
     assert {(p["run_id"], p["key"]): p["value"] for p in table_rows(par, "params")} == {
-        ("r0", "lr"): "0.1", ("r1", "depth"): "3"}
+        ("r0", "lr"): "0.1",
+        ("r1", "depth"): "3",
+    }
     assert {("r1", "stage"), ("r1", "k"), ("r0", "after"), ("r3", "t039")} <= {
-        (t["run_id"], t["key"]) for t in table_rows(par, "tags")}
+        (t["run_id"], t["key"]) for t in table_rows(par, "tags")
+    }
     assert {r["run_id"]: r["status"] for r in table_rows(par, "runs")}["r3"] == "FINISHED"
     docs = quarantine_docs(par)
     [lines] = [d for k, d in docs.items() if k.startswith("quarantine/lines/")]
@@ -275,8 +346,10 @@ def test_workers_fold_exactly_what_the_in_process_decoder_folds(store_uri: str, 
 
 # -- 2. a worker that dies --------------------------------------------------------------------
 
-def test_a_dead_worker_fails_the_pass_and_commits_nothing(local_uri: str, table_rows: Any,
-                                                         monkeypatch: pytest.MonkeyPatch, _isolated: str) -> None:
+
+def test_a_dead_worker_fails_the_pass_and_commits_nothing(
+    local_uri: str, table_rows: Any, monkeypatch: pytest.MonkeyPatch, _isolated: str
+) -> None:
     store = open_store(local_uri)
     first = build_inbox(metric_segments=1, points=5)
     first.write_to(store)
@@ -326,8 +399,9 @@ def test_workers_die_with_a_killed_compactor(local_uri: str, table_rows: Any) ->
     inbox = build_inbox(metric_segments=6)
     inbox.write_to(store)
     marker = f"evtrack-parallel-test-{uuid.uuid4().hex}"
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_CHILD, local_uri, marker],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_CHILD, local_uri, marker], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         wait_until(lambda: len(marked(marker)) >= 3 or proc.poll() is not None, 30)
         assert proc.poll() is None, proc.communicate()
@@ -376,11 +450,17 @@ def test_the_automatic_process_count(local_uri: str) -> None:
     inbox = build_inbox(metric_segments=2)
     inbox.write_to(open_store(local_uri))
     # a fresh process: one thread (pytest's may run others, the moto server's)
-    out = subprocess.run([sys.executable, "-c", AUTO_CHILD], env={**os.environ, "STORE": local_uri},
-                         capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", AUTO_CHILD],
+        env={**os.environ, "STORE": local_uri},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     cores = len(os.sched_getaffinity(0))
-    auto = (lambda n: min(cores, parallel.MAX_AUTO_PROCESSES, n) if cores >= 2 else 0)
+    auto = lambda n: min(cores, parallel.MAX_AUTO_PROCESSES, n) if cores >= 2 else 0
     lines = out.stdout.splitlines()
     assert lines[0] == f"0 {auto(4)} {auto(100)}"
     assert lines[1] == "0"  # another thread runs: never fork
@@ -417,17 +497,20 @@ def test_process_count_rules(local_uri: str, monkeypatch: pytest.MonkeyPatch) ->
 
 # -- 5. evtrack compact --processes -------------------------------------------------------------
 
+
 def test_cli_processes(local_uri: str, table_rows: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store(local_uri)
     inbox = build_inbox(metric_segments=3)
     inbox.write_to(store)
     calls = spy_on_workers(monkeypatch)
     fetch = compactor.fetch_batches
-    monkeypatch.setattr(compactor, "fetch_batches",  # small batches: the CLI has no option for them
-                        lambda store, infos, batch_bytes, **kw: fetch(store, infos, BATCH, **kw))
+    monkeypatch.setattr(
+        compactor,
+        "fetch_batches",  # small batches: the CLI has no option for them
+        lambda store, infos, batch_bytes, **kw: fetch(store, infos, BATCH, **kw),
+    )
 
-    result = CliRunner().invoke(cli, ["compact", "--tracking-uri", local_uri, "--grace", "0",
-                                      "--processes", "2"])
+    result = CliRunner().invoke(cli, ["compact", "--tracking-uri", local_uri, "--grace", "0", "--processes", "2"])
 
     assert result.exit_code == 0, result.output
     assert f"version 1: {len(inbox.segments)} segments, {inbox.events} events," in result.output
@@ -462,8 +545,13 @@ def test_a_stop_sent_to_the_process_group_ends_the_pass_cleanly(local_uri: str, 
     inbox = build_inbox(metric_segments=6)
     inbox.write_to(store)
     marker = f"evtrack-parallel-test-{uuid.uuid4().hex}"
-    proc = subprocess.Popen([sys.executable, "-c", STOPPED_CHILD, local_uri, marker], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_CHILD, local_uri, marker],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_until(lambda: len(marked(marker)) >= 3 or proc.poll() is not None, 30)
         assert len(marked(marker)) >= 3, proc.communicate()  # the command and its two workers
@@ -504,8 +592,9 @@ def test_the_compact_command_spares_the_pandas_import(tmp_path: Any) -> None:
         uri = str(tmp_path / how)
         inbox = build_inbox(metric_segments=2)
         inbox.write_to(open_store(uri))
-        out = subprocess.run([sys.executable, "-c", PANDAS_CHILD, uri, how], capture_output=True, text=True,
-                             timeout=120, check=False)
+        out = subprocess.run(
+            [sys.executable, "-c", PANDAS_CHILD, uri, how], capture_output=True, text=True, timeout=120, check=False
+        )
         assert out.returncode == 0, out.stderr
         assert f"version 1: {len(inbox.segments)} segments, {inbox.events} events," in out.stdout
         assert out.stdout.splitlines()[-1] == ("pandas loaded False" if how == "console" else "pandas True")

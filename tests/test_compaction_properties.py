@@ -32,8 +32,9 @@ RUN = st.sampled_from(RUNS)
 EXP = st.sampled_from(("1", "2"))
 KEY = st.sampled_from(("a", "b"))
 VAL = st.sampled_from(("x", "y", "z"))
-FLOAT = st.one_of(st.sampled_from((0.0, 1.0, -2.5, math.nan, math.inf, -math.inf)),
-                  st.floats(allow_nan=True, allow_infinity=True))
+FLOAT = st.one_of(
+    st.sampled_from((0.0, 1.0, -2.5, math.nan, math.inf, -math.inf)), st.floats(allow_nan=True, allow_infinity=True)
+)
 STATUS = st.sampled_from(("RUNNING", "FINISHED", "FAILED", "KILLED"))
 TAGS = st.dictionaries(KEY, VAL, max_size=2)
 
@@ -43,29 +44,53 @@ def op(cls: type, **fields: st.SearchStrategy) -> st.SearchStrategy:
     return st.tuples(st.just(cls), st.fixed_dictionaries(fields), TS)
 
 
-METRIC = op(ev.MetricLogged, run_id=RUN, key=KEY, value=FLOAT, step=st.integers(0, 3),
-            timestamp=st.integers(0, 3))
+METRIC = op(ev.MetricLogged, run_id=RUN, key=KEY, value=FLOAT, step=st.integers(0, 3), timestamp=st.integers(0, 3))
 OPS = st.one_of(
-    op(ev.ExperimentCreated, experiment_id=EXP, name=st.sampled_from(("e1", "e2")),
-       artifact_location=st.just("s3://b/artifacts"), tags=TAGS),
+    op(
+        ev.ExperimentCreated,
+        experiment_id=EXP,
+        name=st.sampled_from(("e1", "e2")),
+        artifact_location=st.just("s3://b/artifacts"),
+        tags=TAGS,
+    ),
     op(ev.ExperimentRenamed, experiment_id=EXP, name=st.sampled_from(("e3", "e4"))),
     op(ev.ExperimentDeleted, experiment_id=EXP),
     op(ev.ExperimentRestored, experiment_id=EXP),
     op(ev.ExperimentTagSet, experiment_id=EXP, key=KEY, value=VAL),
     op(ev.ExperimentTagDeleted, experiment_id=EXP, key=KEY),
-    op(ev.RunCreated, run_id=RUN, experiment_id=EXP, run_name=st.sampled_from(("n1", "n2")),
-       user_id=st.just("u"), start_time=TS, artifact_uri=st.just("file:///a"),
-       parent_run_id=st.none() | RUN, tags=TAGS),
-    op(ev.RunUpdated, run_id=RUN, status=st.none() | STATUS, end_time=st.none() | TS,
-       run_name=st.none() | st.sampled_from(("n3", "n4"))),
+    op(
+        ev.RunCreated,
+        run_id=RUN,
+        experiment_id=EXP,
+        run_name=st.sampled_from(("n1", "n2")),
+        user_id=st.just("u"),
+        start_time=TS,
+        artifact_uri=st.just("file:///a"),
+        parent_run_id=st.none() | RUN,
+        tags=TAGS,
+    ),
+    op(
+        ev.RunUpdated,
+        run_id=RUN,
+        status=st.none() | STATUS,
+        end_time=st.none() | TS,
+        run_name=st.none() | st.sampled_from(("n3", "n4")),
+    ),
     op(ev.RunDeleted, run_id=RUN),
     op(ev.RunRestored, run_id=RUN),
     op(ev.ParamLogged, run_id=RUN, key=KEY, value=VAL),
     op(ev.TagSet, run_id=RUN, key=KEY, value=VAL),
     op(ev.TagDeleted, run_id=RUN, key=KEY),
-    op(ev.ArtifactLogged, run_id=RUN, path=st.sampled_from(("a.txt", "d/b.bin")), size=st.integers(0, 99),
-       digest=st.sampled_from(("sha256:0", "sha256:1"))),
-    METRIC, METRIC, METRIC,  # metrics are most of any real log
+    op(
+        ev.ArtifactLogged,
+        run_id=RUN,
+        path=st.sampled_from(("a.txt", "d/b.bin")),
+        size=st.integers(0, 99),
+        digest=st.sampled_from(("sha256:0", "sha256:1")),
+    ),
+    METRIC,
+    METRIC,
+    METRIC,  # metrics are most of any real log
 )
 
 
@@ -122,20 +147,49 @@ def num(x: float | None) -> Any:
 def project_state(s: State) -> dict[str, Any]:
     """What the tables hold, taken straight from a fold state."""
     return {
-        "experiments": {e.experiment_id: (e.name, e.artifact_location, e.lifecycle_stage, e.creation_time,
-                                          e.last_update_time, e.created, e.name_order, e.lifecycle_order)
-                        for e in s.experiments.values()},
-        "experiment_tags": {(e.experiment_id, k): (t.value, t.order)
-                            for e in s.experiments.values() for k, t in e.tags.items()},
-        "runs": {r.run_id: (r.experiment_id, r.run_name, r.user_id, r.status, r.start_time, r.end_time,
-                            r.artifact_uri, r.lifecycle_stage, r.parent_run_id, r.created, r.status_order,
-                            r.name_order, r.lifecycle_order) for r in s.runs.values()},
+        "experiments": {
+            e.experiment_id: (
+                e.name,
+                e.artifact_location,
+                e.lifecycle_stage,
+                e.creation_time,
+                e.last_update_time,
+                e.created,
+                e.name_order,
+                e.lifecycle_order,
+            )
+            for e in s.experiments.values()
+        },
+        "experiment_tags": {
+            (e.experiment_id, k): (t.value, t.order) for e in s.experiments.values() for k, t in e.tags.items()
+        },
+        "runs": {
+            r.run_id: (
+                r.experiment_id,
+                r.run_name,
+                r.user_id,
+                r.status,
+                r.start_time,
+                r.end_time,
+                r.artifact_uri,
+                r.lifecycle_stage,
+                r.parent_run_id,
+                r.created,
+                r.status_order,
+                r.name_order,
+                r.lifecycle_order,
+            )
+            for r in s.runs.values()
+        },
         "params": {(r, k): (p.value, p.order) for r, ps in s.params.items() for k, p in ps.items()},
         "tags": {(r, k): (t.value, t.order) for r, ts in s.tags.items() for k, t in ts.items()},
-        "latest_metrics": {(r, k): (m.latest[0], m.latest[1], num(m.latest[2]))
-                           for r, ms in s.metrics.items() for k, m in ms.items() if m.latest},
-        "artifacts": {(r, p): (a.size, a.digest, a.order) for r, arts in s.artifacts.items()
-                      for p, a in arts.items()},
+        "latest_metrics": {
+            (r, k): (m.latest[0], m.latest[1], num(m.latest[2]))
+            for r, ms in s.metrics.items()
+            for k, m in ms.items()
+            if m.latest
+        },
+        "artifacts": {(r, p): (a.size, a.digest, a.order) for r, arts in s.artifacts.items() for p, a in arts.items()},
     }
 
 
@@ -155,33 +209,70 @@ def project_tables(store: Any) -> dict[str, Any]:
         return dict(pairs)
 
     return {
-        "experiments": unique([(r["experiment_id"], (
-            r["name"], r["artifact_location"], r["lifecycle_stage"], r["creation_time"], r["last_update_time"],
-            (r["created_ts"], r["created_eid"]), (r["name_ts"], r["name_eid"]),
-            (r["lifecycle_ts"], r["lifecycle_eid"]))) for r in rows("experiments")]),
-        "experiment_tags": unique([((r["experiment_id"], r["key"]), (r["value"], (r["ts"], r["eid"])))
-                                   for r in rows("experiment_tags")]),
-        "runs": unique([(r["run_id"], (
-            r["experiment_id"], r["run_name"], r["user_id"], r["status"], r["start_time"], r["end_time"],
-            r["artifact_uri"], r["lifecycle_stage"], r["parent_run_id"], (r["created_ts"], r["created_eid"]),
-            (r["status_ts"], r["status_eid"]), (r["name_ts"], r["name_eid"]),
-            (r["lifecycle_ts"], r["lifecycle_eid"]))) for r in rows("runs")]),
+        "experiments": unique(
+            [
+                (
+                    r["experiment_id"],
+                    (
+                        r["name"],
+                        r["artifact_location"],
+                        r["lifecycle_stage"],
+                        r["creation_time"],
+                        r["last_update_time"],
+                        (r["created_ts"], r["created_eid"]),
+                        (r["name_ts"], r["name_eid"]),
+                        (r["lifecycle_ts"], r["lifecycle_eid"]),
+                    ),
+                )
+                for r in rows("experiments")
+            ]
+        ),
+        "experiment_tags": unique(
+            [((r["experiment_id"], r["key"]), (r["value"], (r["ts"], r["eid"]))) for r in rows("experiment_tags")]
+        ),
+        "runs": unique(
+            [
+                (
+                    r["run_id"],
+                    (
+                        r["experiment_id"],
+                        r["run_name"],
+                        r["user_id"],
+                        r["status"],
+                        r["start_time"],
+                        r["end_time"],
+                        r["artifact_uri"],
+                        r["lifecycle_stage"],
+                        r["parent_run_id"],
+                        (r["created_ts"], r["created_eid"]),
+                        (r["status_ts"], r["status_eid"]),
+                        (r["name_ts"], r["name_eid"]),
+                        (r["lifecycle_ts"], r["lifecycle_eid"]),
+                    ),
+                )
+                for r in rows("runs")
+            ]
+        ),
         "params": unique([((r["run_id"], r["key"]), (r["value"], (r["ts"], r["eid"]))) for r in rows("params")]),
         "tags": unique([((r["run_id"], r["key"]), (r["value"], (r["ts"], r["eid"]))) for r in rows("tags")]),
-        "latest_metrics": unique([((r["run_id"], r["key"]), (r["step"], r["timestamp"], num(r["value"])))
-                                  for r in rows("latest_metrics")]),
-        "artifacts": unique([((r["run_id"], r["path"]), (r["size"], r["digest"], (r["ts"], r["eid"])))
-                             for r in rows("artifacts")]),
-        "metric_rows": Counter((r["run_id"], r["key"], r["step"], r["timestamp"], num(r["value"]))
-                               for r in rows("metrics")),
+        "latest_metrics": unique(
+            [((r["run_id"], r["key"]), (r["step"], r["timestamp"], num(r["value"]))) for r in rows("latest_metrics")]
+        ),
+        "artifacts": unique(
+            [((r["run_id"], r["path"]), (r["size"], r["digest"], (r["ts"], r["eid"]))) for r in rows("artifacts")]
+        ),
+        "metric_rows": Counter(
+            (r["run_id"], r["key"], r["step"], r["timestamp"], num(r["value"])) for r in rows("metrics")
+        ),
         "event_ids": Counter(r["eid"] for r in rows("events")),
     }
 
 
 def expected(events: list[ev.Event]) -> dict[str, Any]:
     out = project_state(fold(events))
-    out["metric_rows"] = Counter((e.run_id, e.key, e.step, e.timestamp, num(e.value))
-                                 for e in events if isinstance(e, ev.MetricLogged))
+    out["metric_rows"] = Counter(
+        (e.run_id, e.key, e.step, e.timestamp, num(e.value)) for e in events if isinstance(e, ev.MetricLogged)
+    )
     out["event_ids"] = Counter(e.eid for e in events)
     return out
 
@@ -204,18 +295,21 @@ def check_reader(store: Any, events: list[ev.Event]) -> None:
             got = reader.metric_history(run_id, key).to_pydict()
             # dict.fromkeys: 0.0 and -0.0 at one (step, timestamp) are one point to the fold but
             # two to Arrow's dedup; that sign-of-zero nit aside, the histories must be equal
-            assert list(dict.fromkeys((a, b, num(c)) for a, b, c in zip(
-                got["step"], got["timestamp"], got["value"]))) == [(a, b, num(c)) for a, b, c in s.history()]
+            assert list(
+                dict.fromkeys((a, b, num(c)) for a, b, c in zip(got["step"], got["timestamp"], got["value"]))
+            ) == [(a, b, num(c)) for a, b, c in s.history()]
 
 
 # -- the property --------------------------------------------------------------------------
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(scenario=scenarios())
-def test_incremental_compactions_equal_one_rebuild_and_the_pure_fold(scenario: dict[str, Any], tmp_path: Any,
-                                                                     cache_dir: Any) -> None:
+def test_incremental_compactions_equal_one_rebuild_and_the_pure_fold(
+    scenario: dict[str, Any], tmp_path: Any, cache_dir: Any
+) -> None:
     with tempfile.TemporaryDirectory(dir=tmp_path) as root:
         store = open_store(root)
         put: dict[str, list[ev.Event]] = {}

@@ -120,8 +120,7 @@ def test_set_experiment_race_ends_with_one_experiment(tracking_uri: str) -> None
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(8)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_race_worker, args=(tracking_uri, "same-new-name", barrier, results))
-             for _ in range(8)]
+    procs = [ctx.Process(target=_race_worker, args=(tracking_uri, "same-new-name", barrier, results)) for _ in range(8)]
     for p in procs:
         p.start()
     for p in procs:
@@ -180,8 +179,13 @@ print(json.dumps({"run_id": run_id, **seen}))
 
 
 def test_a_forked_child_logs_without_duplicating_or_ending_the_parents_run(tracking_uri: str, inbox: Any) -> None:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(_FORK_SCRIPT), tracking_uri], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "EVTRACK_FLUSH_INTERVAL": "60"})
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_FORK_SCRIPT), tracking_uri],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "EVTRACK_FLUSH_INTERVAL": "60"},
+    )
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     assert seen["status_after_child"] == "RUNNING"  # the child did not end the parent's run

@@ -42,11 +42,20 @@ def test_a_local_file(csv_file: Path) -> None:
     ds = evtrack.data.from_path(csv_file)
     assert ds.name == "trips.csv" and ds.source_type == "local" and ds.source.uri == str(csv_file)
     assert ds.digest == hashlib.sha256(CSV).hexdigest()[:16]  # a full hash: the sha256sum prefix
-    assert ds.profile == {"size_bytes": len(CSV), "digest_method": "sha256", "sha256": hashlib.sha256(CSV).hexdigest(),
-                          "num_rows": 3, "num_elements": 9}
-    assert ds.schema == {"mlflow_colspec": [{"type": "double", "name": "trip_distance", "required": True},
-                                            {"type": "double", "name": "duration", "required": True},
-                                            {"type": "string", "name": "vendor", "required": True}]}
+    assert ds.profile == {
+        "size_bytes": len(CSV),
+        "digest_method": "sha256",
+        "sha256": hashlib.sha256(CSV).hexdigest(),
+        "num_rows": 3,
+        "num_elements": 9,
+    }
+    assert ds.schema == {
+        "mlflow_colspec": [
+            {"type": "double", "name": "trip_distance", "required": True},
+            {"type": "double", "name": "duration", "required": True},
+            {"type": "string", "name": "vendor", "required": True},
+        ]
+    }
     entity = ds.to_entity()
     assert json.loads(entity.source) == {"uri": str(csv_file)} and json.loads(entity.profile)["num_rows"] == 3
     assert evtrack.data.from_path(f"file://{csv_file}", name="trips").digest == ds.digest
@@ -79,9 +88,10 @@ def test_a_missing_path() -> None:
         evtrack.data.from_path("/no/such/file.csv")
 
 
-def test_an_s3_object_and_prefix(s3_uri: str, s3_client: Any, tmp_path: Path, csv_file: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    bucket, _, prefix = s3_uri[len("s3://"):].partition("/")
+def test_an_s3_object_and_prefix(
+    s3_uri: str, s3_client: Any, tmp_path: Path, csv_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket, _, prefix = s3_uri[len("s3://") :].partition("/")
     s3_client.put_object(Bucket=bucket, Key=f"{prefix}/data/trips.csv", Body=CSV)
     s3_client.put_object(Bucket=bucket, Key=f"{prefix}/data/more.csv", Body=CSV)
     ds = evtrack.data.from_path(f"{s3_uri}/data/trips.csv")
@@ -137,12 +147,23 @@ def test_pandas_and_arrow_digests() -> None:
     assert (ds.name, ds.source_type, ds.targets, ds.df is df) == ("trips", "s3", "trip_distance", True)
     assert ds.profile == {"num_rows": 3, "num_elements": 9, "digest_method": "arrow-ipc-sha256"}
     assert {c["name"]: c["required"] for c in ds.schema["mlflow_colspec"]} == {
-        "trip_distance": True, "vendor": False, "passengers": True}
+        "trip_distance": True,
+        "vendor": False,
+        "passengers": True,
+    }
     assert evtrack.data.from_pandas(_df()).digest == ds.digest  # stable
-    assert evtrack.data.from_pandas(df.copy()).name == "dataset" and json.loads(
-        evtrack.data.from_pandas(df).to_entity().source)["tags"]["mlflow.source.name"]
-    different = [_df(trip_distance=[1.5, 3.0, 0.5]), _df(vendor=["a", "b", "c"]), _df().iloc[::-1].reset_index(drop=True),
-                 _df().rename(columns={"vendor": "vendor_id"}), _df(passengers=[1.0, 2.0, 1.0]), _df().iloc[:2]]
+    assert (
+        evtrack.data.from_pandas(df.copy()).name == "dataset"
+        and json.loads(evtrack.data.from_pandas(df).to_entity().source)["tags"]["mlflow.source.name"]
+    )
+    different = [
+        _df(trip_distance=[1.5, 3.0, 0.5]),
+        _df(vendor=["a", "b", "c"]),
+        _df().iloc[::-1].reset_index(drop=True),
+        _df().rename(columns={"vendor": "vendor_id"}),
+        _df(passengers=[1.0, 2.0, 1.0]),
+        _df().iloc[:2],
+    ]
     assert len({ds.digest} | {evtrack.data.from_pandas(d).digest for d in different}) == len(different) + 1
     table = pa.table({"trip_distance": [1.5, 3.0, 0.4], "vendor": ["a", "b", None], "passengers": [1, 2, 1]})
     arrow = evtrack.data.from_arrow(table)
@@ -157,9 +178,11 @@ def test_pandas_and_arrow_digests() -> None:
 
 
 def test_digests_are_the_same_in_another_process(csv_file: Path) -> None:
-    code = ("import sys, evtrack, pandas as pd;"
-            "df = pd.DataFrame({'trip_distance': [1.5, 3.0, 0.4], 'vendor': ['a', 'b', None], 'passengers': [1, 2, 1]});"
-            "print(evtrack.data.from_pandas(df).digest, evtrack.data.from_path(sys.argv[1]).digest)")
+    code = (
+        "import sys, evtrack, pandas as pd;"
+        "df = pd.DataFrame({'trip_distance': [1.5, 3.0, 0.4], 'vendor': ['a', 'b', None], 'passengers': [1, 2, 1]});"
+        "print(evtrack.data.from_pandas(df).digest, evtrack.data.from_path(sys.argv[1]).digest)"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(csv_file)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [evtrack.data.from_pandas(_df()).digest, evtrack.data.from_path(csv_file).digest]
@@ -173,8 +196,10 @@ def test_numpy_digest() -> None:
     assert ds.digest != evtrack.data.from_numpy(x.reshape(3, 4), targets=np.arange(4)).digest
     assert ds.digest != evtrack.data.from_numpy(x, targets=np.arange(4) + 1).digest
     assert ds.profile["features_shape"] == [4, 3]
-    assert json.loads(ds.schema["mlflow_tensorspec"]["features"])[0]["tensor-spec"] == {"dtype": "float64",
-                                                                                         "shape": [-1, 3]}
+    assert json.loads(ds.schema["mlflow_tensorspec"]["features"])[0]["tensor-spec"] == {
+        "dtype": "float64",
+        "shape": [-1, 3],
+    }
 
 
 # -- logging and reading -------------------------------------------------------------------
@@ -190,7 +215,11 @@ def test_log_input_and_run_inputs(tracking_uri: str, csv_file: Path) -> None:
         evtrack.log_inputs([evaluation, evaluation], contexts=["evaluation", None])
     inputs = evtrack.get_run(run.info.run_id).inputs.dataset_inputs
     assert [(i.dataset.name, i.context) for i in inputs] == [
-        ("train", "training"), ("train", "evaluation"), ("eval", "evaluation"), ("eval", None)]
+        ("train", "training"),
+        ("train", "evaluation"),
+        ("eval", "evaluation"),
+        ("eval", None),
+    ]
     first = inputs[0]
     assert isinstance(first, DatasetInput) and first.dataset == train.to_entity()
     assert {t.key: t.value for t in first.tags} == {"split": "2021-01", "mlflow.data.context": "training"}
@@ -256,10 +285,12 @@ def test_dataset_filters_before_and_after_compaction(tracking_uri: str, csv_file
     other = evtrack.data.from_path(other_file, name="other")
     evaluation = evtrack.data.from_pandas(_df(), name="eval")
     names: dict[str, str] = {}
-    for label, inputs in (("a", [(train, "training")]),
-                          ("b", [(train, "training"), (evaluation, "evaluation")]),
-                          ("c", [(other, "training")]),
-                          ("d", [])):
+    for label, inputs in (
+        ("a", [(train, "training")]),
+        ("b", [(train, "training"), (evaluation, "evaluation")]),
+        ("c", [(other, "training")]),
+        ("d", []),
+    ):
         with evtrack.start_run(run_name=label) as run:
             evtrack.log_param("alpha", "0.5")
             for ds, ctx in inputs:
@@ -297,10 +328,21 @@ def test_inputs_view_and_table(tracking_uri: str, csv_file: Path, table_rows: An
     ds = evtrack.data.from_path(csv_file, name="train")
     with evtrack.start_run() as run:
         evtrack.log_input(ds, context="training", tags={"split": "jan"})
-    rows = evtrack.sql("SELECT run_id, name, digest, context, source_type, tags, "
-                       "json_extract(profile, '$.num_rows')::INT AS n FROM inputs").to_pylist()
-    assert rows == [{"run_id": run.info.run_id, "name": "train", "digest": ds.digest, "context": "training",
-                     "source_type": "local", "tags": '{"split":"jan"}', "n": 3}]
+    rows = evtrack.sql(
+        "SELECT run_id, name, digest, context, source_type, tags, "
+        "json_extract(profile, '$.num_rows')::INT AS n FROM inputs"
+    ).to_pylist()
+    assert rows == [
+        {
+            "run_id": run.info.run_id,
+            "name": "train",
+            "digest": ds.digest,
+            "context": "training",
+            "source_type": "local",
+            "tags": '{"split":"jan"}',
+            "n": 3,
+        }
+    ]
     assert evtrack.sql("SELECT count(*) AS n FROM datasets").to_pylist() == [{"n": 1}]
     compact(open_store(tracking_uri), grace_seconds=0)
     (row,) = table_rows(open_store(tracking_uri), "inputs")
@@ -309,8 +351,9 @@ def test_inputs_view_and_table(tracking_uri: str, csv_file: Path, table_rows: An
     assert joined == [{"run_name": run.info.run_name, "name": "train"}]
 
 
-def test_gc_purges_the_inputs_of_a_deleted_run(local_uri: str, fresh_evtrack: None, csv_file: Path,
-                                               table_rows: Any) -> None:
+def test_gc_purges_the_inputs_of_a_deleted_run(
+    local_uri: str, fresh_evtrack: None, csv_file: Path, table_rows: Any
+) -> None:
     from compaction.gc import gc
     from compaction.rebuild import rebuild
 
@@ -329,5 +372,7 @@ def test_gc_purges_the_inputs_of_a_deleted_run(local_uri: str, fresh_evtrack: No
     assert [r["run_id"] for r in table_rows(store, "inputs")] == [run_ids[1]]
     rebuild(store)  # the events table agrees: the inputs table is derived from it like the others
     assert [r["run_id"] for r in table_rows(store, "inputs")] == [run_ids[1]]
-    assert evtrack.search_runs(filter_string=f"datasets.digest = '{ds.digest}'", output_format="list")[0] \
-        .info.run_id == run_ids[1]
+    assert (
+        evtrack.search_runs(filter_string=f"datasets.digest = '{ds.digest}'", output_format="list")[0].info.run_id
+        == run_ids[1]
+    )

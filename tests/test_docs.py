@@ -33,8 +33,15 @@ def _ids(items: list) -> list[str]:
 
 def test_the_walk_finds_the_commands() -> None:
     names = {" ".join(path) for path, _ in COMMANDS}
-    assert {"experiments create", "experiments search", "runs describe", "artifacts log-artifact", "sql",
-            "search", "compact"} <= names
+    assert {
+        "experiments create",
+        "experiments search",
+        "runs describe",
+        "artifacts log-artifact",
+        "sql",
+        "search",
+        "compact",
+    } <= names
 
 
 @pytest.mark.parametrize("path, command", LEAVES, ids=_ids(LEAVES))
@@ -46,8 +53,11 @@ def test_every_command_has_help_with_an_example(path: tuple[str, ...], command: 
     assert f"evtrack {' '.join(path)}" in result.output, "the example should show the command itself"
 
 
-@pytest.mark.parametrize("path, command", [c for c in COMMANDS if isinstance(c[1], click.Group)],
-                         ids=_ids([c for c in COMMANDS if isinstance(c[1], click.Group)]))
+@pytest.mark.parametrize(
+    "path, command",
+    [c for c in COMMANDS if isinstance(c[1], click.Group)],
+    ids=_ids([c for c in COMMANDS if isinstance(c[1], click.Group)]),
+)
 def test_every_group_has_help(path: tuple[str, ...], command: click.Group) -> None:
     assert command.help and command.help.strip()
 

@@ -20,8 +20,12 @@ from evtrack.store import open_store
 
 SAMPLES: dict[str, ev.Event] = {
     "experiment_created": ev.ExperimentCreated(
-        eid="w1-1", ts=1_700_000_000_000, experiment_id="3", name="nyc taxi",
-        artifact_location="s3://bucket/root/artifacts/3", tags={"team": "ml", "note": "ünïcode ✓"},
+        eid="w1-1",
+        ts=1_700_000_000_000,
+        experiment_id="3",
+        name="nyc taxi",
+        artifact_location="s3://bucket/root/artifacts/3",
+        tags={"team": "ml", "note": "ünïcode ✓"},
     ),
     "experiment_renamed": ev.ExperimentRenamed(eid="w1-2", ts=2, experiment_id="3", name="taxi"),
     "experiment_deleted": ev.ExperimentDeleted(eid="w1-3", ts=3, experiment_id="3"),
@@ -29,52 +33,84 @@ SAMPLES: dict[str, ev.Event] = {
     "experiment_tag_set": ev.ExperimentTagSet(eid="w1-5", ts=5, experiment_id="3", key="k", value="v"),
     "experiment_tag_deleted": ev.ExperimentTagDeleted(eid="w1-6", ts=6, experiment_id="3", key="k"),
     "run_created": ev.RunCreated(
-        eid="w1-7", ts=7, run_id="a" * 32, experiment_id="3", run_name="brave-owl-1", user_id="ahmad",
-        start_time=7, artifact_uri="file:///tmp/artifacts/3/aaa/artifacts", parent_run_id="b" * 32,
+        eid="w1-7",
+        ts=7,
+        run_id="a" * 32,
+        experiment_id="3",
+        run_name="brave-owl-1",
+        user_id="ahmad",
+        start_time=7,
+        artifact_uri="file:///tmp/artifacts/3/aaa/artifacts",
+        parent_run_id="b" * 32,
         tags={"mlflow.runName": "brave-owl-1"},
     ),
-    "run_updated": ev.RunUpdated(eid="w1-8", ts=8, run_id="a" * 32, status="FINISHED", end_time=9,
-                                 run_name="renamed"),
+    "run_updated": ev.RunUpdated(eid="w1-8", ts=8, run_id="a" * 32, status="FINISHED", end_time=9, run_name="renamed"),
     "run_deleted": ev.RunDeleted(eid="w1-9", ts=9, run_id="a" * 32),
     "run_restored": ev.RunRestored(eid="w1-10", ts=10, run_id="a" * 32),
     "param": ev.ParamLogged(eid="w1-11", ts=11, run_id="a" * 32, key="alpha", value="0.01"),
-    "metric": ev.MetricLogged(eid="w1-12", ts=12, run_id="a" * 32, key="loss", value=0.25, step=3,
-                              timestamp=12),
+    "metric": ev.MetricLogged(eid="w1-12", ts=12, run_id="a" * 32, key="loss", value=0.25, step=3, timestamp=12),
     "tag_set": ev.TagSet(eid="w1-13", ts=13, run_id="a" * 32, key="developer", value="ahmad"),
     "tag_deleted": ev.TagDeleted(eid="w1-14", ts=14, run_id="a" * 32, key="developer"),
-    "artifact_logged": ev.ArtifactLogged(eid="w1-15", ts=15, run_id="a" * 32, path="models/m.bin",
-                                         size=1234, digest="sha256:" + "0" * 64),
+    "artifact_logged": ev.ArtifactLogged(
+        eid="w1-15", ts=15, run_id="a" * 32, path="models/m.bin", size=1234, digest="sha256:" + "0" * 64
+    ),
     # the model registry (evtrack.registry.events)
-    "registered_model_created": rev.RegisteredModelCreated(eid="w1-16", ts=16, model_id="m" * 32, name="churn",
-                                                           description="ünïcode ✓", tags={"team": "ml"}),
+    "registered_model_created": rev.RegisteredModelCreated(
+        eid="w1-16", ts=16, model_id="m" * 32, name="churn", description="ünïcode ✓", tags={"team": "ml"}
+    ),
     "registered_model_renamed": rev.RegisteredModelRenamed(eid="w1-17", ts=17, model_id="m" * 32, name="churn2"),
     "registered_model_deleted": rev.RegisteredModelDeleted(eid="w1-18", ts=18, model_id="m" * 32),
-    "registered_model_description_set": rev.RegisteredModelDescriptionSet(eid="w1-19", ts=19, model_id="m" * 32,
-                                                                          description="d"),
+    "registered_model_description_set": rev.RegisteredModelDescriptionSet(
+        eid="w1-19", ts=19, model_id="m" * 32, description="d"
+    ),
     "registered_model_tag_set": rev.RegisteredModelTagSet(eid="w1-20", ts=20, model_id="m" * 32, key="k", value="v"),
     "registered_model_tag_deleted": rev.RegisteredModelTagDeleted(eid="w1-21", ts=21, model_id="m" * 32, key="k"),
-    "registered_model_alias_set": rev.RegisteredModelAliasSet(eid="w1-22", ts=22, model_id="m" * 32,
-                                                              alias="champion", version_number=3),
-    "registered_model_alias_deleted": rev.RegisteredModelAliasDeleted(eid="w1-23", ts=23, model_id="m" * 32,
-                                                                      alias="champion"),
-    "model_version_created": rev.ModelVersionCreated(
-        eid="w1-24", ts=24, model_id="m" * 32, version_number=3, source="runs:/" + "a" * 32 + "/model",
-        storage_location="s3://bucket/root/artifacts/3/aaa/artifacts/model", source_run_id="a" * 32,
-        run_link=None, description=None, user_id="ahmad", tags={"k": "v"},
+    "registered_model_alias_set": rev.RegisteredModelAliasSet(
+        eid="w1-22", ts=22, model_id="m" * 32, alias="champion", version_number=3
     ),
-    "model_version_stage_set": rev.ModelVersionStageSet(eid="w1-25", ts=25, model_id="m" * 32, version_number=3,
-                                                        stage="Production"),
-    "model_version_description_set": rev.ModelVersionDescriptionSet(eid="w1-26", ts=26, model_id="m" * 32,
-                                                                    version_number=3, description=None),
-    "model_version_tag_set": rev.ModelVersionTagSet(eid="w1-27", ts=27, model_id="m" * 32, version_number=3,
-                                                    key="k", value="v2"),
-    "model_version_tag_deleted": rev.ModelVersionTagDeleted(eid="w1-28", ts=28, model_id="m" * 32,
-                                                            version_number=3, key="k"),
+    "registered_model_alias_deleted": rev.RegisteredModelAliasDeleted(
+        eid="w1-23", ts=23, model_id="m" * 32, alias="champion"
+    ),
+    "model_version_created": rev.ModelVersionCreated(
+        eid="w1-24",
+        ts=24,
+        model_id="m" * 32,
+        version_number=3,
+        source="runs:/" + "a" * 32 + "/model",
+        storage_location="s3://bucket/root/artifacts/3/aaa/artifacts/model",
+        source_run_id="a" * 32,
+        run_link=None,
+        description=None,
+        user_id="ahmad",
+        tags={"k": "v"},
+    ),
+    "model_version_stage_set": rev.ModelVersionStageSet(
+        eid="w1-25", ts=25, model_id="m" * 32, version_number=3, stage="Production"
+    ),
+    "model_version_description_set": rev.ModelVersionDescriptionSet(
+        eid="w1-26", ts=26, model_id="m" * 32, version_number=3, description=None
+    ),
+    "model_version_tag_set": rev.ModelVersionTagSet(
+        eid="w1-27", ts=27, model_id="m" * 32, version_number=3, key="k", value="v2"
+    ),
+    "model_version_tag_deleted": rev.ModelVersionTagDeleted(
+        eid="w1-28", ts=28, model_id="m" * 32, version_number=3, key="k"
+    ),
     "model_version_deleted": rev.ModelVersionDeleted(eid="w1-29", ts=29, model_id="m" * 32, version_number=3),
     # datasets (MLflow's log_input)
-    "input_logged": ev.InputLogged(eid="w1-30", ts=30, run_id="a" * 32, name="taxi-2021-01", digest="ab12",
-                                   source_type="local", source="/data/fhv.parquet", schema='{"cols": []}',
-                                   profile=None, context="training", tags={"split": "train"}),
+    "input_logged": ev.InputLogged(
+        eid="w1-30",
+        ts=30,
+        run_id="a" * 32,
+        name="taxi-2021-01",
+        digest="ab12",
+        source_type="local",
+        source="/data/fhv.parquet",
+        schema='{"cols": []}',
+        profile=None,
+        context="training",
+        tags={"split": "train"},
+    ),
 }
 
 
@@ -84,11 +120,16 @@ def test_the_samples_cover_every_registered_event_type() -> None:
         assert type(event).type == name
 
 
-ODD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
-                       st.text(max_size=3), st.sampled_from(["NaN", "Infinity", "-Infinity", "", "x"]),
-                       st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2),
-                                                                           st.one_of(st.text(max_size=2), st.integers()),
-                                                                           max_size=2))
+ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=3),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "", "x"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.one_of(st.text(max_size=2), st.integers()), max_size=2),
+)
 
 
 def decoded(decoder, obj: dict) -> object:
@@ -109,8 +150,28 @@ def assert_same_decoding(obj: dict) -> None:
         assert got == want
 
 
-TRICKY_VALUES = [2**63, 2**63 - 1, -(2**63), -(2**63) - 1, {"k": 1}, {"k": None}, {1: "v"}, {"k": "v"}, {}, True,
-                 False, 1.0, 7, "1", "", "NaN", "Infinity", None, [], ["x"]]
+TRICKY_VALUES = [
+    2**63,
+    2**63 - 1,
+    -(2**63),
+    -(2**63) - 1,
+    {"k": 1},
+    {"k": None},
+    {1: "v"},
+    {"k": "v"},
+    {},
+    True,
+    False,
+    1.0,
+    7,
+    "1",
+    "",
+    "NaN",
+    "Infinity",
+    None,
+    [],
+    ["x"],
+]
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
@@ -165,8 +226,17 @@ def test_optional_fields_may_be_absent_or_null() -> None:
     assert ev.decode_line(orjson.dumps(bare)) == ev.RunUpdated(eid="w-1", ts=5, run_id="r1")
     nulls = {**bare, "status": None, "end_time": None, "run_name": None}
     assert ev.decode_line(orjson.dumps(nulls)) == ev.RunUpdated(eid="w-1", ts=5, run_id="r1")
-    created = ev.RunCreated(eid="w-2", ts=1, run_id="r", experiment_id="0", run_name="n", user_id="u",
-                            start_time=1, artifact_uri="x", tags={})
+    created = ev.RunCreated(
+        eid="w-2",
+        ts=1,
+        run_id="r",
+        experiment_id="0",
+        run_name="n",
+        user_id="u",
+        start_time=1,
+        artifact_uri="x",
+        tags={},
+    )
     assert ev.decode_line(ev.encode(created)).parent_run_id is None
 
 
@@ -178,8 +248,7 @@ def test_integer_metric_values_decode_as_floats() -> None:
 
 def test_the_fast_metric_encoder_matches_the_generic_one() -> None:
     fast = ev.encode_metric_line("w-9", 100, "r1", "loss", 0.5, 7, 99)
-    generic = ev.encode(ev.MetricLogged(eid="w-9", ts=100, run_id="r1", key="loss", value=0.5, step=7,
-                                        timestamp=99))
+    generic = ev.encode(ev.MetricLogged(eid="w-9", ts=100, run_id="r1", key="loss", value=0.5, step=7, timestamp=99))
     assert orjson.loads(fast) == orjson.loads(generic)
     assert ev.decode_line(fast) == ev.decode_line(generic)
 
@@ -239,8 +308,17 @@ def test_non_finite_values_round_trip_through_a_real_store(tracking_uri: str, in
 
 # -- decode errors -------------------------------------------------------------------------
 
-_METRIC = {"v": 1, "eid": "w-1", "type": "metric", "ts": 1, "run_id": "r", "key": "k", "value": 1.0,
-           "step": 0, "timestamp": 1}
+_METRIC = {
+    "v": 1,
+    "eid": "w-1",
+    "type": "metric",
+    "ts": 1,
+    "run_id": "r",
+    "key": "k",
+    "value": 1.0,
+    "step": 0,
+    "timestamp": 1,
+}
 
 
 def _without(obj: dict, key: str) -> dict:
@@ -264,20 +342,51 @@ def _without(obj: dict, key: str) -> dict:
         (orjson.dumps({**_METRIC, "value": "nan"}), r"non-numeric metric value 'nan'"),
         (orjson.dumps({**_METRIC, "key": None}), r"null 'key'"),
         (orjson.dumps({**_METRIC, "extra": 1}), r"unknown fields \['extra'\]"),
-        (orjson.dumps({"v": 1, "eid": "w-2", "type": "tag_set", "ts": 1, "run_id": "r", "key": "k",
-                       "value": 5}), r"field 'value' has type int"),
-        (orjson.dumps({"v": 1, "eid": "w-3", "type": "experiment_created", "ts": 1, "experiment_id": "1",
-                       "name": "n", "artifact_location": "x", "tags": {"a": 1}}),
-         r"field 'tags' must map strings to strings"),
+        (
+            orjson.dumps({"v": 1, "eid": "w-2", "type": "tag_set", "ts": 1, "run_id": "r", "key": "k", "value": 5}),
+            r"field 'value' has type int",
+        ),
+        (
+            orjson.dumps(
+                {
+                    "v": 1,
+                    "eid": "w-3",
+                    "type": "experiment_created",
+                    "ts": 1,
+                    "experiment_id": "1",
+                    "name": "n",
+                    "artifact_location": "x",
+                    "tags": {"a": 1},
+                }
+            ),
+            r"field 'tags' must map strings to strings",
+        ),
         (b'{"v": 1, "eid": "w-1", "type": "metric"', r"malformed JSON line"),
         (b"not json at all", r"malformed JSON line"),
         (b"[1, 2, 3]", r"not a JSON object: list"),
         (b'"metric"', r"not a JSON object: str"),
     ],
     ids=[
-        "unknown-type", "no-type", "unknown-version", "no-version", "missing-field", "no-eid", "no-ts",
-        "string-ts", "wrong-type", "bool-for-int", "list-for-float", "bad-nonfinite", "null-required",
-        "unknown-field", "int-for-str", "bad-tags", "truncated-json", "garbage", "array", "string",
+        "unknown-type",
+        "no-type",
+        "unknown-version",
+        "no-version",
+        "missing-field",
+        "no-eid",
+        "no-ts",
+        "string-ts",
+        "wrong-type",
+        "bool-for-int",
+        "list-for-float",
+        "bad-nonfinite",
+        "null-required",
+        "unknown-field",
+        "int-for-str",
+        "bad-tags",
+        "truncated-json",
+        "garbage",
+        "array",
+        "string",
     ],
 )
 def test_bad_lines_raise_event_decode_error_naming_the_problem(line: bytes, message: str) -> None:

@@ -31,13 +31,30 @@ def project(state: State) -> dict[str, Any]:
     """Everything a user can see of a state, in plain comparable values."""
     return {
         "experiments": {
-            eid: (e.exists, e.name, e.artifact_location, e.creation_time, e.last_update_time,
-                  e.lifecycle_stage, {k: s.value for k, s in e.tags.items() if s.value is not None})
+            eid: (
+                e.exists,
+                e.name,
+                e.artifact_location,
+                e.creation_time,
+                e.last_update_time,
+                e.lifecycle_stage,
+                {k: s.value for k, s in e.tags.items() if s.value is not None},
+            )
             for eid, e in state.experiments.items()
         },
         "runs": {
-            rid: (r.exists, r.experiment_id, r.run_name, r.user_id, r.start_time, r.artifact_uri,
-                  r.parent_run_id, r.status, r.end_time, r.lifecycle_stage)
+            rid: (
+                r.exists,
+                r.experiment_id,
+                r.run_name,
+                r.user_id,
+                r.start_time,
+                r.artifact_uri,
+                r.parent_run_id,
+                r.status,
+                r.end_time,
+                r.lifecycle_stage,
+            )
             for rid, r in state.runs.items()
         },
         "params": {rid: state.live_params(rid) for rid in state.params if state.live_params(rid)},
@@ -67,8 +84,10 @@ def event_logs(draw: st.DrawFn) -> list[ev.Event]:
     n = draw(st.integers(min_value=1, max_value=30))
     out: list[ev.Event] = []
     for i in range(n):
-        base = {"eid": f"{draw(st.sampled_from(('w1', 'w2', 'w3')))}-{i}",
-                "ts": draw(st.integers(min_value=0, max_value=4))}
+        base = {
+            "eid": f"{draw(st.sampled_from(('w1', 'w2', 'w3')))}-{i}",
+            "ts": draw(st.integers(min_value=0, max_value=4)),
+        }
         run = draw(st.sampled_from(RUNS[:2]))
         exp = draw(st.sampled_from(EXPERIMENTS))
         key = draw(st.sampled_from(KEYS))
@@ -76,8 +95,9 @@ def event_logs(draw: st.DrawFn) -> list[ev.Event]:
         kind = draw(st.sampled_from(_KINDS))
         event: ev.Event
         if kind == 0:
-            event = ev.ExperimentCreated(**base, experiment_id=exp, name=f"exp-{value}",
-                                         artifact_location=f"loc-{value}", tags={key: value})
+            event = ev.ExperimentCreated(
+                **base, experiment_id=exp, name=f"exp-{value}", artifact_location=f"loc-{value}", tags={key: value}
+            )
         elif kind == 1:
             event = ev.ExperimentRenamed(**base, experiment_id=exp, name=f"renamed-{value}")
         elif kind == 2:
@@ -89,14 +109,26 @@ def event_logs(draw: st.DrawFn) -> list[ev.Event]:
         elif kind == 5:
             event = ev.ExperimentTagDeleted(**base, experiment_id=exp, key=key)
         elif kind == 6:
-            event = ev.RunCreated(**base, run_id=run, experiment_id=exp, run_name=f"name-{value}",
-                                  user_id=value, start_time=base["ts"], artifact_uri=f"art-{run}",
-                                  parent_run_id=draw(st.sampled_from((None, *RUNS))), tags={key: value})
+            event = ev.RunCreated(
+                **base,
+                run_id=run,
+                experiment_id=exp,
+                run_name=f"name-{value}",
+                user_id=value,
+                start_time=base["ts"],
+                artifact_uri=f"art-{run}",
+                parent_run_id=draw(st.sampled_from((None, *RUNS))),
+                tags={key: value},
+            )
         elif kind == 7:
             status = draw(st.sampled_from((None, *STATUSES)))
-            event = ev.RunUpdated(**base, run_id=run, status=status,
-                                  end_time=base["ts"] if status not in (None, "RUNNING") else None,
-                                  run_name=draw(st.sampled_from((None, f"new-{value}"))))
+            event = ev.RunUpdated(
+                **base,
+                run_id=run,
+                status=status,
+                end_time=base["ts"] if status not in (None, "RUNNING") else None,
+                run_name=draw(st.sampled_from((None, f"new-{value}"))),
+            )
         elif kind == 8:
             event = ev.RunDeleted(**base, run_id=run)
         elif kind == 9:
@@ -108,13 +140,18 @@ def event_logs(draw: st.DrawFn) -> list[ev.Event]:
         elif kind == 12:
             event = ev.TagDeleted(**base, run_id=run, key=key)
         elif kind == 13:
-            event = ev.ArtifactLogged(**base, run_id=run, path=f"dir/{key}", size=len(value) + i,
-                                      digest=f"sha256:{value}{i}")
+            event = ev.ArtifactLogged(
+                **base, run_id=run, path=f"dir/{key}", size=len(value) + i, digest=f"sha256:{value}{i}"
+            )
         else:
-            event = ev.MetricLogged(**base, run_id=run, key=key,
-                                    value=draw(st.sampled_from(METRIC_VALUES)),
-                                    step=draw(st.integers(min_value=0, max_value=2)),
-                                    timestamp=draw(st.integers(min_value=0, max_value=2)))
+            event = ev.MetricLogged(
+                **base,
+                run_id=run,
+                key=key,
+                value=draw(st.sampled_from(METRIC_VALUES)),
+                step=draw(st.integers(min_value=0, max_value=2)),
+                timestamp=draw(st.integers(min_value=0, max_value=2)),
+            )
         out.append(event)
     return out
 
@@ -127,8 +164,9 @@ def _batches(events: list[ev.Event], data: st.DataObject) -> list[list[ev.Event]
 
 @settings(max_examples=100, deadline=None)
 @given(events=event_logs(), data=st.data())
-def test_folding_shuffled_batches_in_any_order_gives_the_same_state(events: list[ev.Event],
-                                                                     data: st.DataObject) -> None:
+def test_folding_shuffled_batches_in_any_order_gives_the_same_state(
+    events: list[ev.Event], data: st.DataObject
+) -> None:
     expected = project(fold(events))
     shuffled = data.draw(st.permutations(events))
     batches = _batches(list(shuffled), data)
@@ -141,8 +179,7 @@ def test_folding_shuffled_batches_in_any_order_gives_the_same_state(events: list
 
 @settings(max_examples=40, deadline=None)
 @given(events=event_logs(), data=st.data())
-def test_the_fold_after_an_encode_decode_round_trip_is_the_same(events: list[ev.Event],
-                                                                 data: st.DataObject) -> None:
+def test_the_fold_after_an_encode_decode_round_trip_is_the_same(events: list[ev.Event], data: st.DataObject) -> None:
     decoded = [ev.decode_line(ev.encode(e)) for e in events]
     assert project(fold(decoded)) == project(fold(events))
 
@@ -187,8 +224,7 @@ def test_params_first_value_wins_and_the_conflict_is_recorded(reverse: bool) -> 
 
 
 def test_params_same_timestamp_tie_is_broken_by_event_id() -> None:
-    for events in ([_param("w2-1", 5, "b"), _param("w1-1", 5, "a")],
-                   [_param("w1-1", 5, "a"), _param("w2-1", 5, "b")]):
+    for events in ([_param("w2-1", 5, "b"), _param("w1-1", 5, "a")], [_param("w1-1", 5, "a"), _param("w2-1", 5, "b")]):
         state = fold(events)
         assert state.live_params("r") == {"alpha": "a"}  # (5, "w1-1") < (5, "w2-1")
         assert [c.rejected for c in state.conflicts] == ["b"]
@@ -227,8 +263,17 @@ def test_tags_last_writer_wins_by_timestamp_then_event_id(events: list[ev.Event]
 
 
 def test_run_created_tags_are_overridden_by_later_tag_events() -> None:
-    created = ev.RunCreated(eid="w-1", ts=1, run_id="r", experiment_id="0", run_name="n", user_id="u",
-                            start_time=1, artifact_uri="a", tags={"mlflow.runName": "n", "k": "v0"})
+    created = ev.RunCreated(
+        eid="w-1",
+        ts=1,
+        run_id="r",
+        experiment_id="0",
+        run_name="n",
+        user_id="u",
+        start_time=1,
+        artifact_uri="a",
+        tags={"mlflow.runName": "n", "k": "v0"},
+    )
     for events in ([created, _tag("w-2", 2, "v1")], [_tag("w-2", 2, "v1"), created]):
         assert fold(events).live_tags("r") == {"mlflow.runName": "n", "k": "v1"}
 
@@ -268,7 +313,10 @@ def test_metric_history_keeps_every_distinct_point_and_exact_duplicates_once() -
     ]
     series = fold(events).metrics["r"]["m"]
     assert [(s, t, _num(v)) for s, t, v in series.history()] == [
-        (0, 10, 0.5), (0, 10, 0.7), (1, 11, "NaN"), (2, 5, 0.1),
+        (0, 10, 0.5),
+        (0, 10, 0.7),
+        (1, 11, "NaN"),
+        (2, 5, 0.1),
     ]
 
 
@@ -276,13 +324,21 @@ def test_metric_history_keeps_every_distinct_point_and_exact_duplicates_once() -
 
 
 def _created(eid: str = "w-0", ts: int = 1) -> ev.RunCreated:
-    return ev.RunCreated(eid=eid, ts=ts, run_id="r", experiment_id="0", run_name="first", user_id="u",
-                         start_time=ts, artifact_uri="a", tags={})
+    return ev.RunCreated(
+        eid=eid,
+        ts=ts,
+        run_id="r",
+        experiment_id="0",
+        run_name="first",
+        user_id="u",
+        start_time=ts,
+        artifact_uri="a",
+        tags={},
+    )
 
 
 def _status(eid: str, ts: int, status: str) -> ev.RunUpdated:
-    return ev.RunUpdated(eid=eid, ts=ts, run_id="r", status=status,
-                         end_time=None if status == "RUNNING" else ts)
+    return ev.RunUpdated(eid=eid, ts=ts, run_id="r", status=status, end_time=None if status == "RUNNING" else ts)
 
 
 @pytest.mark.parametrize(
@@ -296,8 +352,7 @@ def _status(eid: str, ts: int, status: str) -> ev.RunUpdated:
         ([ev.RunUpdated(eid="w-3", ts=9, run_id="r", run_name="renamed")], "RUNNING", None),
     ],
 )
-def test_run_status_is_the_last_by_timestamp_then_event_id(updates: list, status: str,
-                                                           end_time: int | None) -> None:
+def test_run_status_is_the_last_by_timestamp_then_event_id(updates: list, status: str, end_time: int | None) -> None:
     for events in ([_created(), *updates], [*updates, _created()]):
         run = fold(events).runs["r"]
         assert (run.exists, run.status, run.end_time) == (True, status, end_time)
@@ -326,8 +381,7 @@ def test_events_before_run_created_do_not_make_the_run_exist() -> None:
 
 def test_experiments_name_lifecycle_and_tags() -> None:
     events = [
-        ev.ExperimentCreated(eid="w-1", ts=1, experiment_id="1", name="a", artifact_location="loc",
-                             tags={"t": "0"}),
+        ev.ExperimentCreated(eid="w-1", ts=1, experiment_id="1", name="a", artifact_location="loc", tags={"t": "0"}),
         ev.ExperimentRenamed(eid="w-2", ts=2, experiment_id="1", name="b"),
         ev.ExperimentTagSet(eid="w-3", ts=3, experiment_id="1", key="t", value="1"),
         ev.ExperimentTagSet(eid="w-4", ts=3, experiment_id="1", key="u", value="x"),

@@ -16,12 +16,7 @@ from evtrack.state import manifest as mf
 from evtrack.state import tables
 from evtrack.cli import cli
 from evtrack.entities import LifecycleStage
-from evtrack.errors import (
-    EvtrackError,
-    InvalidParameterError,
-    InvalidStateError,
-    ResourceNotFoundError,
-)
+from evtrack.errors import EvtrackError, InvalidParameterError, InvalidStateError, ResourceNotFoundError
 from evtrack.eventlog.events import now_ms
 from evtrack.store import open_store
 from evtrack.state.table_files import local_path
@@ -69,7 +64,7 @@ def _snapshot(store) -> set[tuple[str, int]]:
 
 
 def _artifact_keys(store, run_uri: str) -> list[str]:
-    prefix = run_uri[len(store.uri) + 1:] + "/"
+    prefix = run_uri[len(store.uri) + 1 :] + "/"
     return [i.key for i in store.list(prefix)]
 
 
@@ -308,9 +303,20 @@ def test_cli_gc_as_a_subprocess(local_uri):
     client.delete_experiment(exp)
     client.flush()
     out = subprocess.run(
-        [sys.executable, "-c", "from evtrack.cli import main; main()", "gc", "--tracking-uri", local_uri,
-         "--experiment-ids", exp],
-        check=False, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "from evtrack.cli import main; main()",
+            "gc",
+            "--tracking-uri",
+            local_uri,
+            "--experiment-ids",
+            exp,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert f"experiment {exp} was permanently deleted" in out.stdout
@@ -326,9 +332,20 @@ def test_an_artifact_uri_that_does_not_name_the_run_is_left_alone(local_uri, tmp
     client = EvtrackClient(local_uri)
     client.create_experiment("forged")  # makes the default experiment too
     run_id = "f" * 32
-    client._emit(ev.RunCreated(eid=client._eid(), ts=now_ms(), run_id=run_id, experiment_id="0",
-                               run_name="forged", user_id="x", start_time=now_ms(),
-                               artifact_uri=precious.as_uri(), parent_run_id=None, tags={}))
+    client._emit(
+        ev.RunCreated(
+            eid=client._eid(),
+            ts=now_ms(),
+            run_id=run_id,
+            experiment_id="0",
+            run_name="forged",
+            user_id="x",
+            start_time=now_ms(),
+            artifact_uri=precious.as_uri(),
+            parent_run_id=None,
+            tags={},
+        )
+    )
     client.flush()
     client.delete_run(run_id)
     client.flush()

@@ -55,8 +55,14 @@ def test_saved_directory_has_mlflows_files_and_mlmodel_fields(clf: Any, tmp_path
     evtrack.sklearn.save_model(clf, path, input_example=FEATURES.head(3), metadata={"team": "growth"})
 
     assert sorted(p.name for p in path.iterdir()) == [
-        "MLmodel", "conda.yaml", "input_example.json", "model.pkl", "python_env.yaml", "requirements.txt",
-        "serving_input_example.json"]
+        "MLmodel",
+        "conda.yaml",
+        "input_example.json",
+        "model.pkl",
+        "python_env.yaml",
+        "requirements.txt",
+        "serving_input_example.json",
+    ]
     mlmodel = _mlmodel(path)
     assert "run_id" not in mlmodel and "artifact_path" not in mlmodel  # null fields are left out
     assert len(mlmodel["model_uuid"]) == 32 and int(mlmodel["model_uuid"], 16) >= 0
@@ -65,33 +71,44 @@ def test_saved_directory_has_mlflows_files_and_mlmodel_fields(clf: Any, tmp_path
     assert mlmodel["metadata"] == {"team": "growth"}
     assert mlmodel["model_size_bytes"] > 0
     assert mlmodel["flavors"]["sklearn"] == {
-        "pickled_model": "model.pkl", "serialization_format": "pickle", "sklearn_version": version("scikit-learn"),
-        "code": None}
+        "pickled_model": "model.pkl",
+        "serialization_format": "pickle",
+        "sklearn_version": version("scikit-learn"),
+        "code": None,
+    }
     pyfunc = mlmodel["flavors"]["python_function"]
     assert pyfunc["loader_module"] == "evtrack.sklearn" and pyfunc["model_path"] == "model.pkl"
-    assert pyfunc["predict_fn"] == "predict" and pyfunc["env"] == {"conda": "conda.yaml",
-                                                                      "virtualenv": "python_env.yaml"}
+    assert pyfunc["predict_fn"] == "predict" and pyfunc["env"] == {
+        "conda": "conda.yaml",
+        "virtualenv": "python_env.yaml",
+    }
     assert pyfunc["python_version"].count(".") == 2
     assert mlmodel["signature"] == {
         "inputs": '[{"type": "double", "name": "a", "required": true}, '
-                  '{"type": "long", "name": "b", "required": true}]',
+        '{"type": "long", "name": "b", "required": true}]',
         "outputs": '[{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}]',
-        "params": None}
+        "params": None,
+    }
     assert mlmodel["saved_input_example_info"] == {
-        "artifact_path": "input_example.json", "type": "dataframe", "pandas_orient": "split",
-        "serving_input_path": "serving_input_example.json"}
+        "artifact_path": "input_example.json",
+        "type": "dataframe",
+        "pandas_orient": "split",
+        "serving_input_path": "serving_input_example.json",
+    }
     assert json.loads((path / "input_example.json").read_text()) == {
-        "columns": ["a", "b"], "data": [[0.1, 1], [1.5, 0], [2.2, 1]]}
+        "columns": ["a", "b"],
+        "data": [[0.1, 1], [1.5, 0], [2.2, 1]],
+    }
     assert json.loads((path / "serving_input_example.json").read_text()) == {
-        "dataframe_split": {"columns": ["a", "b"], "data": [[0.1, 1], [1.5, 0], [2.2, 1]]}}
+        "dataframe_split": {"columns": ["a", "b"], "data": [[0.1, 1], [1.5, 0], [2.2, 1]]}
+    }
 
 
 def test_environment_files_pin_the_installed_versions(clf: Any, tmp_path: Path) -> None:
     from importlib.metadata import version
 
     path = tmp_path / "m"
-    evtrack.sklearn.save_model(clf, path, serialization_format="cloudpickle",
-                               extra_pip_requirements=["requests>=2"])
+    evtrack.sklearn.save_model(clf, path, serialization_format="cloudpickle", extra_pip_requirements=["requests>=2"])
     reqs = (path / "requirements.txt").read_text().splitlines()
     assert reqs[0] == f"evtrack=={evtrack.__version__}"
     for dist in ("scikit-learn", "numpy", "pandas", "cloudpickle"):
@@ -136,16 +153,27 @@ def test_predict_fn_predict_proba_is_served(clf: Any, tmp_path: Path) -> None:
 
 
 def test_mlmodel_round_trips_unknown_keys_and_signatures() -> None:
-    sig = ModelSignature(Schema([ColSpec("double", "x"), ColSpec("string", "s", required=False),
-                                 ColSpec({"type": "array", "items": {"type": "long"}}, "arr")]),
-                         Schema([TensorSpec("float32", (-1, 3))]),
-                         ParamSchema([ParamSpec("k", "long", 3), ParamSpec("names", "string", ["a"], (-1,))]))
+    sig = ModelSignature(
+        Schema(
+            [
+                ColSpec("double", "x"),
+                ColSpec("string", "s", required=False),
+                ColSpec({"type": "array", "items": {"type": "long"}}, "arr"),
+            ]
+        ),
+        Schema([TensorSpec("float32", (-1, 3))]),
+        ParamSchema([ParamSpec("k", "long", 3), ParamSpec("names", "string", ["a"], (-1,))]),
+    )
     d = Model(flavors={"x": {}}, signature=sig, prompts=None, model_id="m-1").to_dict()
     back = Model.from_dict(yaml.safe_load(yaml.safe_dump(d)))
     assert back.signature == sig
     assert back.to_dict() == d
-    assert json.loads(d["signature"]["inputs"])[2] == {"type": "array", "items": {"type": "long"},
-                                                       "name": "arr", "required": True}
+    assert json.loads(d["signature"]["inputs"])[2] == {
+        "type": "array",
+        "items": {"type": "long"},
+        "name": "arr",
+        "required": True,
+    }
 
 
 # -- signature inference ----------------------------------------------------------------------
@@ -155,16 +183,38 @@ def _inputs(data: Any) -> list[dict[str, Any]]:
     return json.loads(infer_signature(data).to_dict()["inputs"])
 
 
-@pytest.mark.parametrize("data, expected", [
-    (pd.DataFrame({"i32": np.array([1], dtype="int32"), "i64": [1], "f32": np.array([1.0], dtype="float32"),
-                   "f64": [1.0], "s": ["x"], "b": [True], "by": [b"x"],
-                   "d": pd.to_datetime(["2024-01-01"])}),
-     [("integer", "i32"), ("long", "i64"), ("float", "f32"), ("double", "f64"), ("string", "s"),
-      ("boolean", "b"), ("binary", "by"), ("datetime", "d")]),
-    ({"a": [1.0, 2.0], "b": [1, 2]}, [("double", "a"), ("long", "b")]),
-    ([{"a": 1.0, "b": "x"}, {"a": 2, "b": "y"}], [("double", "a"), ("string", "b")]),
-    ({"a": 1.5, "b": "x"}, [("double", "a"), ("string", "b")]),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (
+            pd.DataFrame(
+                {
+                    "i32": np.array([1], dtype="int32"),
+                    "i64": [1],
+                    "f32": np.array([1.0], dtype="float32"),
+                    "f64": [1.0],
+                    "s": ["x"],
+                    "b": [True],
+                    "by": [b"x"],
+                    "d": pd.to_datetime(["2024-01-01"]),
+                }
+            ),
+            [
+                ("integer", "i32"),
+                ("long", "i64"),
+                ("float", "f32"),
+                ("double", "f64"),
+                ("string", "s"),
+                ("boolean", "b"),
+                ("binary", "by"),
+                ("datetime", "d"),
+            ],
+        ),
+        ({"a": [1.0, 2.0], "b": [1, 2]}, [("double", "a"), ("long", "b")]),
+        ([{"a": 1.0, "b": "x"}, {"a": 2, "b": "y"}], [("double", "a"), ("string", "b")]),
+        ({"a": 1.5, "b": "x"}, [("double", "a"), ("string", "b")]),
+    ],
+)
 def test_column_signatures_from_frames_dicts_and_records(data: Any, expected: list[tuple[str, str]]) -> None:
     assert [(c["type"], c["name"]) for c in _inputs(data)] == expected
     assert all(c["required"] for c in _inputs(data))
@@ -173,15 +223,18 @@ def test_column_signatures_from_frames_dicts_and_records(data: Any, expected: li
 def test_missing_values_make_a_column_optional_and_arrays_give_tensors() -> None:
     assert _inputs(pd.DataFrame({"a": [1.0, None]})) == [{"type": "double", "name": "a", "required": False}]
     assert _inputs(np.zeros((4, 3, 2), dtype="float32")) == [
-        {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 3, 2]}}]
+        {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 3, 2]}}
+    ]
     assert _inputs({"x": np.zeros((2, 5)), "y": np.arange(2)}) == [
         {"name": "x", "type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 5]}},
-        {"name": "y", "type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}]
+        {"name": "y", "type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}},
+    ]
     sig = infer_signature(FEATURES, pd.Series([1, 0], name="label"), params={"alpha": 0.5, "k": 3})
     assert json.loads(sig.to_dict()["outputs"]) == [{"type": "long", "name": "label", "required": True}]
     assert json.loads(sig.to_dict()["params"]) == [
         {"name": "alpha", "default": 0.5, "shape": None, "type": "double"},
-        {"name": "k", "default": 3, "shape": None, "type": "long"}]
+        {"name": "k", "default": 3, "shape": None, "type": "long"},
+    ]
 
 
 def test_inference_failure_saves_without_signature(clf: Any, tmp_path: Path, caplog: Any) -> None:
@@ -190,9 +243,11 @@ def test_inference_failure_saves_without_signature(clf: Any, tmp_path: Path, cap
     assert "Failed to infer the model signature" in caplog.text
 
 
-@pytest.mark.parametrize("example", [FEATURES.to_numpy(), {"a": [0.1, 1.5], "b": [1, 0]},
-                                     [{"a": 0.1, "b": 1}, {"a": 1.5, "b": 0}]],
-                         ids=["ndarray", "dict-of-lists", "list-of-dicts"])
+@pytest.mark.parametrize(
+    "example",
+    [FEATURES.to_numpy(), {"a": [0.1, 1.5], "b": [1, 0]}, [{"a": 0.1, "b": 1}, {"a": 1.5, "b": 0}]],
+    ids=["ndarray", "dict-of-lists", "list-of-dicts"],
+)
 def test_saved_examples_load_back_and_feed_the_model(clf: Any, tmp_path: Path, example: Any) -> None:
     evtrack.sklearn.save_model(clf, tmp_path / "m", input_example=example)
     model = evtrack.pyfunc.load_model(tmp_path / "m")
@@ -211,8 +266,7 @@ def test_saved_examples_load_back_and_feed_the_model(clf: Any, tmp_path: Path, e
 
 def test_log_model_round_trip_by_every_uri_form(clf: Any, local: str, tmp_path: Path) -> None:
     with evtrack.start_run() as run:
-        info = evtrack.sklearn.log_model(clf, name="clf", input_example=FEATURES.head(2),
-                                         registered_model_name="churn")
+        info = evtrack.sklearn.log_model(clf, name="clf", input_example=FEATURES.head(2), registered_model_name="churn")
     rid = run.info.run_id
     assert info.model_uri == f"runs:/{rid}/clf" and info.run_id == rid and info.artifact_path == "clf"
     assert info.registered_model_version == 1 and set(info.flavors) == {"python_function", "sklearn"}
@@ -225,8 +279,16 @@ def test_log_model_round_trip_by_every_uri_form(clf: Any, local: str, tmp_path: 
 
     expected = clf.predict(FEATURES)
     local_dir = evtrack.pyfunc.load_model(info.model_uri).model_dir
-    uris = [info.model_uri, str(local_dir), f"file://{local_dir}", "models:/churn/1", "models:/churn@champion",
-            "models:/churn/Production", "models:/churn/production", "models:/churn/latest"]
+    uris = [
+        info.model_uri,
+        str(local_dir),
+        f"file://{local_dir}",
+        "models:/churn/1",
+        "models:/churn@champion",
+        "models:/churn/Production",
+        "models:/churn/production",
+        "models:/churn/latest",
+    ]
     for uri in uris:
         assert (evtrack.pyfunc.load_model(uri).predict(FEATURES) == expected).all(), uri
         assert (evtrack.sklearn.load_model(uri).predict(FEATURES) == expected).all(), uri
@@ -249,8 +311,7 @@ def test_log_model_records_history_searchable_by_tag(clf: Any, local: str) -> No
     assert [h["artifact_path"] for h in history] == ["model", "doubler"]
     assert set(history[0]) == {"run_id", "artifact_path", "utc_time_created", "model_uuid", "flavors"}
     assert set(history[0]["flavors"]) == {"python_function", "sklearn"}
-    found = evtrack.search_runs(filter_string="tags.mlflow.log-model.history LIKE '%sklearn%'",
-                                output_format="list")
+    found = evtrack.search_runs(filter_string="tags.mlflow.log-model.history LIKE '%sklearn%'", output_format="list")
     assert [r.info.run_id for r in found] == [with_model.info.run_id]
     files = {f.path for f in evtrack.MlflowClient().list_artifacts(with_model.info.run_id, "model")}
     assert "model/MLmodel" in files and "model/model.pkl" in files
@@ -291,9 +352,13 @@ def test_mlflow_reads_evtrack_models_and_evtrack_reads_mlflow_models(clf: Any, t
     assert (theirs_pyfunc.predict(FEATURES) == clf.predict(FEATURES)).all()
     assert str(theirs_pyfunc.metadata.get_input_schema().input_names()) == "['a', 'b']"
 
-    mlflow_sklearn.save_model(clf, str(tmp_path / "theirs"), serialization_format="cloudpickle",
-                              input_example=FEATURES.head(2),
-                              pip_requirements=["scikit-learn"])  # skips MLflow's slow requirement capture
+    mlflow_sklearn.save_model(
+        clf,
+        str(tmp_path / "theirs"),
+        serialization_format="cloudpickle",
+        input_example=FEATURES.head(2),
+        pip_requirements=["scikit-learn"],
+    )  # skips MLflow's slow requirement capture
     model = evtrack.pyfunc.load_model(tmp_path / "theirs")
     assert (model.predict(FEATURES) == clf.predict(FEATURES)).all()
     assert model.metadata.get_input_schema().input_names() == ["a", "b"]
@@ -304,8 +369,10 @@ def test_importing_evtrack_and_the_model_modules_stays_light() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, evtrack, evtrack.models, evtrack.pyfunc, evtrack.sklearn, evtrack.cli.serve_cmds; "
-            "print(sorted(m for m in ('numpy', 'pandas', 'sklearn', 'yaml', 'starlette', 'uvicorn', "
-            "'cloudpickle') if m in sys.modules))")
+    code = (
+        "import sys, evtrack, evtrack.models, evtrack.pyfunc, evtrack.sklearn, evtrack.cli.serve_cmds; "
+        "print(sorted(m for m in ('numpy', 'pandas', 'sklearn', 'yaml', 'starlette', 'uvicorn', "
+        "'cloudpickle') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"

@@ -9,13 +9,7 @@ from typing import Any
 
 import pytest
 
-from evtrack.errors import (
-    CommitConflictError,
-    InvalidParameterError,
-    InvalidUriError,
-    ObjectNotFoundError,
-    StoreError,
-)
+from evtrack.errors import CommitConflictError, InvalidParameterError, InvalidUriError, ObjectNotFoundError, StoreError
 from evtrack.store import LocalStore, ObjectInfo, ObjectStore, open_store
 from evtrack.store.base import open_chunks
 
@@ -39,9 +33,7 @@ def keys(store: ObjectStore, prefix: str = "", start_after: str | None = None) -
         ("unicode/réseau-数据 ünd space.json", "ünïcödé".encode()),
     ],
 )
-def test_put_then_get_returns_the_same_bytes(
-    object_store: ObjectStore, key: str, data: bytes
-) -> None:
+def test_put_then_get_returns_the_same_bytes(object_store: ObjectStore, key: str, data: bytes) -> None:
     object_store.put(key, data)
     assert object_store.get(key) == data
     assert keys(object_store) == [key]
@@ -138,18 +130,7 @@ def test_list_yields_all_keys_in_flat_lexicographic_order(filled_store: ObjectSt
 
 @pytest.mark.parametrize(
     "prefix",
-    [
-        "events/",
-        "events",
-        "events/17",
-        "events/17/",
-        "events/17/a",
-        "a",
-        "a/",
-        "tables/runs/p.parquet",
-        "zzz",
-        "nope/",
-    ],
+    ["events/", "events", "events/17", "events/17/", "events/17/a", "a", "a/", "tables/runs/p.parquet", "zzz", "nope/"],
 )
 def test_list_filters_by_any_string_prefix(filled_store: ObjectStore, prefix: str) -> None:
     expected = sorted(k for k in UNORDERED_KEYS if k.startswith(prefix))
@@ -245,9 +226,7 @@ def test_large_file_roundtrip_in_parts(store_uri: str, tmp_path: Any) -> None:
     if not isinstance(store, LocalStore):  # exercise multipart: 6 MiB file, 5 MiB parts
         from evtrack.store.s3 import S3Store
 
-        store = S3Store(
-            store.bucket, store.prefix, multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB
-        )
+        store = S3Store(store.bucket, store.prefix, multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(6 * MiB + 123))
     store.put_file("artifacts/big.bin", str(src))
@@ -263,9 +242,7 @@ def test_get_file_missing_raises_object_not_found(object_store: ObjectStore, tmp
     assert not (tmp_path / "x").exists()
 
 
-def test_put_file_of_a_missing_local_file_is_a_parameter_error(
-    object_store: ObjectStore, tmp_path: Any
-) -> None:
+def test_put_file_of_a_missing_local_file_is_a_parameter_error(object_store: ObjectStore, tmp_path: Any) -> None:
     with pytest.raises(InvalidParameterError, match="nope.bin"):
         object_store.put_file("a", str(tmp_path / "nope.bin"))
     assert keys(object_store) == []
@@ -307,9 +284,7 @@ def test_read_range_missing_raises_object_not_found(object_store: ObjectStore, l
 
 
 @pytest.mark.parametrize("start, length", [(-1, 5), (0, -1), (1.5, 2)])
-def test_read_range_rejects_a_negative_or_fractional_range(
-    object_store: ObjectStore, start: Any, length: Any
-) -> None:
+def test_read_range_rejects_a_negative_or_fractional_range(object_store: ObjectStore, start: Any, length: Any) -> None:
     object_store.put("f", DIGITS)
     with pytest.raises(InvalidParameterError, match="invalid byte range"):
         object_store.read_range("f", start, length)
@@ -335,9 +310,7 @@ def test_iter_chunks_of_an_empty_object_yields_nothing(object_store: ObjectStore
     assert list(object_store.iter_chunks("empty")) == []
 
 
-def test_iter_chunks_missing_raises_object_not_found_by_the_first_chunk(
-    object_store: ObjectStore,
-) -> None:
+def test_iter_chunks_missing_raises_object_not_found_by_the_first_chunk(object_store: ObjectStore) -> None:
     with pytest.raises(ObjectNotFoundError, match="nope/missing.bin"):
         next(iter(object_store.iter_chunks("nope/missing.bin")))
     with pytest.raises(ObjectNotFoundError, match="nope/missing.bin"):
@@ -360,17 +333,7 @@ def test_iter_chunks_rejects_a_chunk_size_below_one(object_store: ObjectStore, c
 
 # -- key safety ----------------------------------------------------------------------------
 
-BAD_KEYS = [
-    "",
-    "/etc/passwd",
-    "../escape",
-    "a/../../escape",
-    "a/./b",
-    "a//b",
-    "a/",
-    "a\\b",
-    "nul\x00byte",
-]
+BAD_KEYS = ["", "/etc/passwd", "../escape", "a/../../escape", "a/./b", "a//b", "a/", "a\\b", "nul\x00byte"]
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)
@@ -441,11 +404,7 @@ def test_open_store_plain_and_file_paths(tmp_path: Any, monkeypatch: pytest.Monk
 
 def test_open_store_s3_uri(s3_endpoint: str) -> None:
     store = open_store("s3://my-bucket/some/prefix/")
-    assert (store.bucket, store.prefix, store.uri) == (
-        "my-bucket",
-        "some/prefix",
-        "s3://my-bucket/some/prefix",
-    )
+    assert (store.bucket, store.prefix, store.uri) == ("my-bucket", "some/prefix", "s3://my-bucket/some/prefix")
     assert open_store("s3://my-bucket").uri == "s3://my-bucket"
 
 
@@ -481,23 +440,14 @@ def test_importing_evtrack_store_does_not_import_boto3() -> None:
 # -- S3 outages ----------------------------------------------------------------------------
 
 
-def test_unreachable_s3_endpoint_is_a_one_line_store_error_and_recovers(
-    moto_server_factory: Any,
-) -> None:
+def test_unreachable_s3_endpoint_is_a_one_line_store_error_and_recovers(moto_server_factory: Any) -> None:
     import boto3
 
     from evtrack.store.s3 import S3Store
 
     server = moto_server_factory()
     boto3.client("s3", endpoint_url=server.url).create_bucket(Bucket="outage-bucket")
-    store = S3Store(
-        "outage-bucket",
-        "p",
-        endpoint_url=server.url,
-        max_attempts=2,
-        connect_timeout=1,
-        read_timeout=2,
-    )
+    store = S3Store("outage-bucket", "p", endpoint_url=server.url, max_attempts=2, connect_timeout=1, read_timeout=2)
     store.put("events/seg-1", b"before")
     server.stop()
     slowest = 0.0

@@ -57,8 +57,13 @@ def vocab_file(tmp_path: Path) -> Path:
 
 def test_python_model_with_artifacts_and_config(tmp_path: Path, vocab_file: Path) -> None:
     path = tmp_path / "m"
-    evtrack.pyfunc.save_model(path, python_model=Vocabulary(), artifacts={"vocab": str(vocab_file)},
-                              model_config={"offset": 10}, input_example=pd.DataFrame({"word": ["banana"]}))
+    evtrack.pyfunc.save_model(
+        path,
+        python_model=Vocabulary(),
+        artifacts={"vocab": str(vocab_file)},
+        model_config={"offset": 10},
+        input_example=pd.DataFrame({"word": ["banana"]}),
+    )
     vocab_file.unlink()  # the model carries its own copy
     mlmodel = yaml.safe_load((path / "MLmodel").read_text())
     conf = mlmodel["flavors"]["python_function"]
@@ -68,7 +73,8 @@ def test_python_model_with_artifacts_and_config(tmp_path: Path, vocab_file: Path
     assert (path / "artifacts" / "vocab.txt").read_text() == "apple banana cherry"
     assert json.loads(mlmodel["signature"]["inputs"]) == [{"type": "string", "name": "word", "required": True}]
     assert json.loads(mlmodel["signature"]["outputs"]) == [
-        {"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}]
+        {"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}
+    ]
 
     model = evtrack.pyfunc.load_model(path)
     assert model.predict(pd.DataFrame({"word": ["cherry", "apple"]})).tolist() == [12, 10]
@@ -79,8 +85,9 @@ def test_python_model_with_artifacts_and_config(tmp_path: Path, vocab_file: Path
 
 def test_params_from_the_signature_reach_predict(tmp_path: Path, vocab_file: Path) -> None:
     example = (pd.DataFrame({"word": ["apple"]}), {"scale": 2})
-    evtrack.pyfunc.save_model(tmp_path / "m", python_model=Vocabulary(), artifacts={"vocab": str(vocab_file)},
-                              input_example=example)
+    evtrack.pyfunc.save_model(
+        tmp_path / "m", python_model=Vocabulary(), artifacts={"vocab": str(vocab_file)}, input_example=example
+    )
     model = evtrack.pyfunc.load_model(tmp_path / "m")
     assert model.metadata.get_params_schema() == ParamSchema([ParamSpec("scale", "long", 2)])
     words = pd.DataFrame({"word": ["banana"]})
@@ -98,8 +105,9 @@ def test_any_object_with_predict_and_plain_functions(tmp_path: Path) -> None:
     assert model.predict(np.ones((4, 3))).tolist() == [3.0] * 4
     assert model.metadata.get_input_schema() == Schema([TensorSpec("float64", (-1, 3))])
 
-    evtrack.pyfunc.save_model(tmp_path / "fn", python_model=lambda df: df["x"] * 2,
-                              input_example=pd.DataFrame({"x": [1, 2]}))
+    evtrack.pyfunc.save_model(
+        tmp_path / "fn", python_model=lambda df: df["x"] * 2, input_example=pd.DataFrame({"x": [1, 2]})
+    )
     assert evtrack.pyfunc.load_model(tmp_path / "fn").predict(pd.DataFrame({"x": [5]})).tolist() == [10]
 
     evtrack.pyfunc.save_model(tmp_path / "nc", python_model=WithoutContext())
@@ -117,8 +125,11 @@ def test_requirements_follow_what_the_model_pickles(tmp_path: Path) -> None:
     evtrack.pyfunc.save_model(tmp_path / "m", python_model=HasPredict())
     reqs = (tmp_path / "m" / "requirements.txt").read_text().splitlines()
     assert reqs[0] == f"evtrack=={evtrack.__version__}"
-    assert {f"cloudpickle=={version('cloudpickle')}", f"numpy=={version('numpy')}",
-            f"pandas=={version('pandas')}"} <= set(reqs)
+    assert {
+        f"cloudpickle=={version('cloudpickle')}",
+        f"numpy=={version('numpy')}",
+        f"pandas=={version('pandas')}",
+    } <= set(reqs)
     assert not any(r.startswith(("pytest", "PyYAML")) for r in reqs)
 
 
@@ -134,8 +145,9 @@ def test_loader_module_with_data_path(tmp_path: Path) -> None:
 def test_log_python_model_with_run_artifact_and_load_by_runs_uri(local: str, vocab_file: Path) -> None:
     with evtrack.start_run() as run:
         evtrack.log_artifact(str(vocab_file), "inputs")
-        info = evtrack.pyfunc.log_model(name="vocab", python_model=Vocabulary(),
-                                        artifacts={"vocab": f"runs:/{run.info.run_id}/inputs/vocab.txt"})
+        info = evtrack.pyfunc.log_model(
+            name="vocab", python_model=Vocabulary(), artifacts={"vocab": f"runs:/{run.info.run_id}/inputs/vocab.txt"}
+        )
     vocab_file.unlink()
     model = evtrack.pyfunc.load_model(info.model_uri)
     assert model.predict(pd.DataFrame({"word": ["cherry"]})).tolist() == [2]
@@ -145,8 +157,9 @@ def test_log_python_model_with_run_artifact_and_load_by_runs_uri(local: str, voc
 
 # -- schema enforcement -----------------------------------------------------------------------
 
-COLUMNS = Schema([ColSpec("double", "a"), ColSpec("long", "b"), ColSpec("string", "s"),
-                  ColSpec("float", "f", required=False)])
+COLUMNS = Schema(
+    [ColSpec("double", "a"), ColSpec("long", "b"), ColSpec("string", "s"), ColSpec("float", "f", required=False)]
+)
 
 
 def test_missing_columns_are_named() -> None:
@@ -157,8 +170,15 @@ def test_missing_columns_are_named() -> None:
 
 
 def test_safe_conversions_extra_columns_and_order() -> None:
-    df = pd.DataFrame({"s": ["x", "y"], "zzz": [0, 0], "b": np.array([1, 2], dtype="int32"),
-                       "a": np.array([1, 2], dtype="int64"), "f": np.array([0.5, 1], dtype="float32")})
+    df = pd.DataFrame(
+        {
+            "s": ["x", "y"],
+            "zzz": [0, 0],
+            "b": np.array([1, 2], dtype="int32"),
+            "a": np.array([1, 2], dtype="int64"),
+            "f": np.array([0.5, 1], dtype="float32"),
+        }
+    )
     out = enforce_schema(df, COLUMNS)
     assert list(out.columns) == ["a", "b", "s", "f"]
     assert [str(t) for t in out.dtypes[:2]] == ["float64", "int64"] and out["f"].dtype == np.float32
@@ -168,12 +188,15 @@ def test_safe_conversions_extra_columns_and_order() -> None:
     assert dates["d"].dtype.kind == "M"
 
 
-@pytest.mark.parametrize("column, values, message", [
-    ("b", [1.5, 2.0], "column 'b': cannot safely convert float64 to long"),
-    ("a", ["1.0", "x"], "column 'a'"),
-    ("b", [1.0, None], "missing values"),
-    ("f", [1e300, 1.0], "column 'f': cannot safely convert float64 to float"),
-])
+@pytest.mark.parametrize(
+    "column, values, message",
+    [
+        ("b", [1.5, 2.0], "column 'b': cannot safely convert float64 to long"),
+        ("a", ["1.0", "x"], "column 'a'"),
+        ("b", [1.0, None], "missing values"),
+        ("f", [1e300, 1.0], "column 'f': cannot safely convert float64 to float"),
+    ],
+)
 def test_unsafe_conversions_name_the_column(column: str, values: list[Any], message: str) -> None:
     df = pd.DataFrame({"a": [1.0, 2.0], "b": [1, 2], "s": ["x", "y"]})
     df[column] = values
@@ -213,8 +236,13 @@ def test_loads_a_python_model_saved_by_mlflow(tmp_path: Path, vocab_file: Path) 
         def predict(self, ctx: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
             return [f"{self.first}-{x}" for x in model_input["x"]]
 
-    mlflow_pyfunc.save_model(str(tmp_path / "m"), python_model=Prefix(), artifacts={"vocab": str(vocab_file)},
-                             input_example=pd.DataFrame({"x": [1]}), pip_requirements=["pandas"])
+    mlflow_pyfunc.save_model(
+        str(tmp_path / "m"),
+        python_model=Prefix(),
+        artifacts={"vocab": str(vocab_file)},
+        input_example=pd.DataFrame({"x": [1]}),
+        pip_requirements=["pandas"],
+    )
     model = evtrack.pyfunc.load_model(tmp_path / "m", suppress_warnings=True)
     assert model.predict(pd.DataFrame({"x": [7, 8]})) == ["apple-7", "apple-8"]
     with pytest.raises(SchemaEnforcementError, match="'x'"):

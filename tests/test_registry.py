@@ -82,15 +82,18 @@ def test_create_get_update_and_delete_a_registered_model(client: evtrack.Evtrack
     assert again.tags == {} and client.create_model_version("churn", "/m").version == 1
 
 
-@pytest.mark.parametrize("name, message", [
-    ("", "Missing value for required parameter 'name'."),
-    ("  ", "Missing value for required parameter 'name'."),
-    (None, "Missing value for required parameter 'name'."),
-    ("a/b", "Invalid model name 'a/b'. Names cannot contain '/' or ':'."),
-    ("a:b", "Invalid model name 'a:b'. Names cannot contain '/' or ':'."),
-    ("..", "This name would resolve to '..'"),
-    (".", "This name would resolve to '.'"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("", "Missing value for required parameter 'name'."),
+        ("  ", "Missing value for required parameter 'name'."),
+        (None, "Missing value for required parameter 'name'."),
+        ("a/b", "Invalid model name 'a/b'. Names cannot contain '/' or ':'."),
+        ("a:b", "Invalid model name 'a:b'. Names cannot contain '/' or ':'."),
+        ("..", "This name would resolve to '..'"),
+        (".", "This name would resolve to '.'"),
+    ],
+)
 def test_invalid_model_names_are_rejected(local: evtrack.EvtrackClient, name: Any, message: str) -> None:
     e = error(local.create_registered_model, name)
     assert e.error_code == INVALID and message in e.message
@@ -149,16 +152,27 @@ def test_a_model_can_be_renamed_back_and_forth(local: evtrack.EvtrackClient) -> 
 def test_create_and_get_model_versions(client: evtrack.EvtrackClient) -> None:
     client.create_registered_model("m")
     run_id = client.create_run("0").info.run_id
-    mv = client.create_model_version("m", "s3://bucket/model", run_id=run_id, tags={"k": "v"},
-                                     run_link="http://x/run", description="first")
+    mv = client.create_model_version(
+        "m", "s3://bucket/model", run_id=run_id, tags={"k": "v"}, run_link="http://x/run", description="first"
+    )
     assert (mv.name, mv.version, mv.current_stage, mv.status) == ("m", 1, "None", "READY")
     assert (mv.source, mv.run_id, mv.run_link, mv.description, mv.tags) == (
-        "s3://bucket/model", run_id, "http://x/run", "first", {"k": "v"})
+        "s3://bucket/model",
+        run_id,
+        "http://x/run",
+        "first",
+        {"k": "v"},
+    )
     assert mv.user_id and mv.creation_timestamp == mv.last_updated_timestamp
     assert [client.create_model_version("m", f"/m{i}").version for i in range(2, 4)] == [2, 3]
     got = client.get_model_version("m", "1")  # versions may be given as strings, as MLflow's REST API does
     assert (got.version, got.source, got.run_id, got.tags, got.aliases) == (
-        1, "s3://bucket/model", run_id, {"k": "v"}, [])
+        1,
+        "s3://bucket/model",
+        run_id,
+        {"k": "v"},
+        [],
+    )
     assert client.get_model_version_download_uri("m", 1) == "s3://bucket/model"
 
     e = error(client.get_model_version, "m", 9)
@@ -189,7 +203,8 @@ def test_model_version_tags_by_version_and_by_stage(local: evtrack.EvtrackClient
     assert error(local.set_model_version_tag, "m", 1, None, "v").error_code == INVALID
     assert error(local.set_model_version_tag, "m", key="k", value="v").message == "version or stage must be set"
     assert error(local.set_model_version_tag, "m", 1, "k", "v", stage="Staging").message == (
-        "version and stage cannot be set together")
+        "version and stage cannot be set together"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         assert error(local.set_model_version_tag, "m", key="k", value="v", stage="Production").error_code == NOT_FOUND
@@ -204,23 +219,37 @@ def test_stage_transitions_with_archive_existing_versions(client: evtrack.Evtrac
     client.transition_model_version_stage("m", 2, "STAGING")
     client.transition_model_version_stage("m", 3, "Production")  # without archiving: two in Production
     assert {v.version: v.current_stage for v in client.search_model_versions("name = 'm'")} == {
-        1: "Production", 2: "Staging", 3: "Production", 4: "None"}
+        1: "Production",
+        2: "Staging",
+        3: "Production",
+        4: "None",
+    }
 
     moved = client.transition_model_version_stage("m", 4, "Production", archive_existing_versions=True)
     assert moved.current_stage == "Production"
     assert {v.version: v.current_stage for v in client.search_model_versions("name = 'm'")} == {
-        1: "Archived", 2: "Staging", 3: "Archived", 4: "Production"}  # Staging untouched
+        1: "Archived",
+        2: "Staging",
+        3: "Archived",
+        4: "Production",
+    }  # Staging untouched
     assert [(v.version, v.current_stage) for v in client.get_latest_versions("m", ["Production", "staging"])] == [
-        (4, "Production"), (2, "Staging")]
+        (4, "Production"),
+        (2, "Staging"),
+    ]
     assert [(v.version, v.current_stage) for v in client.get_latest_versions("m")] == [
-        (2, "Staging"), (4, "Production"), (3, "Archived")]
+        (2, "Staging"),
+        (4, "Production"),
+        (3, "Archived"),
+    ]
     assert [v.version for v in client.get_registered_model("m").latest_versions] == [2, 4, 3]
 
     e = error(client.transition_model_version_stage, "m", 1, "None", archive_existing_versions=True)
     assert e.error_code == INVALID and "is not an Active stage" in e.message
     e = error(client.transition_model_version_stage, "m", 1, "Deployed")
-    assert e.message == ("Invalid Model Version stage: Deployed. "
-                         "Value must be one of None, Staging, Production, Archived.")
+    assert e.message == (
+        "Invalid Model Version stage: Deployed. Value must be one of None, Staging, Production, Archived."
+    )
     assert error(client.get_latest_versions, "m", ["nope"]).error_code == INVALID
 
 
@@ -274,20 +303,22 @@ def test_aliases_point_move_and_disappear(local: evtrack.EvtrackClient) -> None:
     assert error(local.set_registered_model_alias, "ghost", "x", 1).error_code == NOT_FOUND
 
 
-@pytest.mark.parametrize("alias, message", [
-    ("latest", "'latest' alias name (case insensitive) is reserved."),
-    ("LATEST", "'latest' alias name (case insensitive) is reserved."),
-    ("Latest", "'latest' alias name (case insensitive) is reserved."),
-    ("v1", "Version alias name 'v1' is reserved."),
-    ("V23", "Version alias name 'V23' is reserved."),
-    ("", "Registered model alias name cannot be empty."),
-    ("a b", "Invalid alias name: 'a b'. Names may only contain alphanumerics, underscores (_), and dashes (-)."),
-    ("a.b", "Invalid alias name: 'a.b'."),
-    ("ok\n", "Invalid alias name"),
-    ("x" * 256, "exceeds the maximum length of 255 characters"),
-])
-def test_reserved_and_invalid_alias_names_are_rejected(local: evtrack.EvtrackClient, alias: str,
-                                                       message: str) -> None:
+@pytest.mark.parametrize(
+    "alias, message",
+    [
+        ("latest", "'latest' alias name (case insensitive) is reserved."),
+        ("LATEST", "'latest' alias name (case insensitive) is reserved."),
+        ("Latest", "'latest' alias name (case insensitive) is reserved."),
+        ("v1", "Version alias name 'v1' is reserved."),
+        ("V23", "Version alias name 'V23' is reserved."),
+        ("", "Registered model alias name cannot be empty."),
+        ("a b", "Invalid alias name: 'a b'. Names may only contain alphanumerics, underscores (_), and dashes (-)."),
+        ("a.b", "Invalid alias name: 'a.b'."),
+        ("ok\n", "Invalid alias name"),
+        ("x" * 256, "exceeds the maximum length of 255 characters"),
+    ],
+)
+def test_reserved_and_invalid_alias_names_are_rejected(local: evtrack.EvtrackClient, alias: str, message: str) -> None:
     local.create_registered_model("m")
     local.create_model_version("m", "/v1")
     e = error(local.set_registered_model_alias, "m", alias, 1)
@@ -310,9 +341,11 @@ def _registry_for_search(client: evtrack.EvtrackClient) -> None:
     for name, team in (("churn", "growth"), ("Churn-B", "growth"), ("fraud", "risk"), ("it's", "x")):
         client.create_registered_model(name, tags={"team": team})
         time.sleep(0.002)
-    for name, source, run_id, tags in (("fraud", "s3://b/fraud/1", "r1", {"k": "a"}),
-                                       ("fraud", "s3://b/fraud/2", "r2", {"k": "b"}),
-                                       ("churn", "/local/churn", "r1", None)):
+    for name, source, run_id, tags in (
+        ("fraud", "s3://b/fraud/1", "r1", {"k": "a"}),
+        ("fraud", "s3://b/fraud/2", "r2", {"k": "b"}),
+        ("churn", "/local/churn", "r1", None),
+    ):
         client.create_model_version(name, source, run_id=run_id, tags=tags)
         time.sleep(0.002)  # distinct creation timestamps: the ordering assertions compare them
 
@@ -343,12 +376,19 @@ def test_search_registered_models(local: evtrack.EvtrackClient) -> None:
     rest = local.search_registered_models(max_results=3, page_token=first.token)
     assert [m.name for m in rest] == ["it's"] and rest.token is None
 
-    for bad in ("run_id = 'x'", "tags.team IS NULL", "name = churn", "name = 'a' OR name = 'b'",
-                "params.x = 'y'", "name > 'a'"):
+    for bad in (
+        "run_id = 'x'",
+        "tags.team IS NULL",
+        "name = churn",
+        "name = 'a' OR name = 'b'",
+        "params.x = 'y'",
+        "name > 'a'",
+    ):
         assert error(local.search_registered_models, bad).error_code == INVALID, bad
     assert error(local.search_registered_models, max_results=1001).error_code == INVALID
     assert error(local.search_registered_models, order_by=["name", "name DESC"]).message.startswith(
-        "`order_by` contains duplicate fields")
+        "`order_by` contains duplicate fields"
+    )
     assert error(local.search_registered_models, order_by=["tags.team"]).error_code == INVALID
 
 
@@ -371,8 +411,14 @@ def test_search_model_versions(local: evtrack.EvtrackClient) -> None:
     page = local.search_model_versions(max_results=2)
     assert len(page) == 2 and len(local.search_model_versions(max_results=2, page_token=page.token)) == 1
 
-    for bad in ("version_number = 1.5", "version_number = '1'", "source_path IN ('a')", "tags.k IS NULL",
-                "creation_timestamp > 0", "metrics.x > 1"):
+    for bad in (
+        "version_number = 1.5",
+        "version_number = '1'",
+        "source_path IN ('a')",
+        "tags.k IS NULL",
+        "creation_timestamp > 0",
+        "metrics.x > 1",
+    ):
         assert error(local.search_model_versions, bad).error_code == INVALID, bad
     assert error(local.search_model_versions, max_results=0).error_code == INVALID
     assert error(local.search_model_versions, max_results=200_001).error_code == INVALID
@@ -444,17 +490,22 @@ def _sql_registry() -> dict[str, Any]:
 
 EXPECTED_SQL = {
     "models": [{"name": "churn", "description": "churn model"}],
-    "versions": [{"name": "churn", "version": 1, "current_stage": "None", "source": "/churn/1"},
-                 {"name": "churn", "version": 2, "current_stage": "Production", "source": "/churn/2"}],
+    "versions": [
+        {"name": "churn", "version": 1, "current_stage": "None", "source": "/churn/1"},
+        {"name": "churn", "version": 2, "current_stage": "Production", "source": "/churn/2"},
+    ],
     "aliases": [{"name": "churn", "alias": "champion", "version": 2}],
     "model_tags": [{"name": "churn", "key": "team", "value": "growth"}],
-    "version_tags": [{"name": "churn", "version": 1, "key": "i", "value": "1"},
-                     {"name": "churn", "version": 2, "key": "i", "value": "2"}],
+    "version_tags": [
+        {"name": "churn", "version": 1, "key": "i", "value": "1"},
+        {"name": "churn", "version": 2, "key": "i", "value": "2"},
+    ],
 }
 
 
-def test_registry_is_visible_to_sql_from_the_tail_and_after_compaction(client: evtrack.EvtrackClient,
-                                                                      tracking_uri: str) -> None:
+def test_registry_is_visible_to_sql_from_the_tail_and_after_compaction(
+    client: evtrack.EvtrackClient, tracking_uri: str
+) -> None:
     _populate(client)
     assert _sql_registry() == EXPECTED_SQL  # nothing compacted yet: all from the tail
     compact(tracking_uri)
@@ -463,8 +514,10 @@ def test_registry_is_visible_to_sql_from_the_tail_and_after_compaction(client: e
     client.transition_model_version_stage("churn", 1, "Staging")
     client.rename_registered_model("churn", "churn2")
     rows = sql("select name, version, current_stage from model_versions order by version")
-    assert rows == [{"name": "churn2", "version": 1, "current_stage": "Staging"},
-                    {"name": "churn2", "version": 2, "current_stage": "Production"}]
+    assert rows == [
+        {"name": "churn2", "version": 1, "current_stage": "Staging"},
+        {"name": "churn2", "version": 2, "current_stage": "Production"},
+    ]
     assert client.get_model_version_by_alias("churn2", "champion").version == 2
     types = {r["type"] for r in sql("select type from events")}
     assert {"registered_model_created", "model_version_created", "model_version_stage_set"} <= types
@@ -503,26 +556,57 @@ def _registry_events(n_models: int = 3, seed: int = 0) -> list[ev.Event]:
 
     for m in range(n_models):
         mid = f"model{m}"
-        out.append(rev.RegisteredModelCreated(eid=eid(), ts=rng.randint(0, 5), model_id=mid, name=f"n{m}",
-                                              tags={"t": str(m)}))
+        out.append(
+            rev.RegisteredModelCreated(eid=eid(), ts=rng.randint(0, 5), model_id=mid, name=f"n{m}", tags={"t": str(m)})
+        )
         for v in range(1, 4):
-            out.append(rev.ModelVersionCreated(eid=eid(), ts=rng.randint(0, 9), model_id=mid, version_number=v,
-                                               source=f"/{m}/{v}", tags={"k": "0"}))
+            out.append(
+                rev.ModelVersionCreated(
+                    eid=eid(), ts=rng.randint(0, 9), model_id=mid, version_number=v, source=f"/{m}/{v}", tags={"k": "0"}
+                )
+            )
             for _ in range(3):
-                out.append(rng.choice([
-                    rev.ModelVersionStageSet(eid=eid(), ts=rng.randint(0, 9), model_id=mid, version_number=v,
-                                             stage=rng.choice(["Staging", "Production", "Archived"])),
-                    rev.ModelVersionTagSet(eid=eid(), ts=rng.randint(0, 9), model_id=mid, version_number=v,
-                                           key="k", value=str(rng.random())),
-                    rev.ModelVersionTagDeleted(eid=eid(), ts=rng.randint(0, 9), model_id=mid, version_number=v,
-                                               key="k"),
-                    rev.RegisteredModelAliasSet(eid=eid(), ts=rng.randint(0, 9), model_id=mid,
-                                                alias=rng.choice(["a", "b"]), version_number=v),
-                    rev.RegisteredModelRenamed(eid=eid(), ts=rng.randint(0, 9), model_id=mid,
-                                               name=f"n{m}-{rng.randint(0, 3)}"),
-                    rev.ModelVersionDescriptionSet(eid=eid(), ts=rng.randint(0, 9), model_id=mid,
-                                                   version_number=v, description=str(rng.random())),
-                ]))
+                out.append(
+                    rng.choice(
+                        [
+                            rev.ModelVersionStageSet(
+                                eid=eid(),
+                                ts=rng.randint(0, 9),
+                                model_id=mid,
+                                version_number=v,
+                                stage=rng.choice(["Staging", "Production", "Archived"]),
+                            ),
+                            rev.ModelVersionTagSet(
+                                eid=eid(),
+                                ts=rng.randint(0, 9),
+                                model_id=mid,
+                                version_number=v,
+                                key="k",
+                                value=str(rng.random()),
+                            ),
+                            rev.ModelVersionTagDeleted(
+                                eid=eid(), ts=rng.randint(0, 9), model_id=mid, version_number=v, key="k"
+                            ),
+                            rev.RegisteredModelAliasSet(
+                                eid=eid(),
+                                ts=rng.randint(0, 9),
+                                model_id=mid,
+                                alias=rng.choice(["a", "b"]),
+                                version_number=v,
+                            ),
+                            rev.RegisteredModelRenamed(
+                                eid=eid(), ts=rng.randint(0, 9), model_id=mid, name=f"n{m}-{rng.randint(0, 3)}"
+                            ),
+                            rev.ModelVersionDescriptionSet(
+                                eid=eid(),
+                                ts=rng.randint(0, 9),
+                                model_id=mid,
+                                version_number=v,
+                                description=str(rng.random()),
+                            ),
+                        ]
+                    )
+                )
         if rng.random() < 0.5:
             out.append(rev.ModelVersionDeleted(eid=eid(), ts=rng.randint(0, 9), model_id=mid, version_number=2))
     out.append(rev.RegisteredModelDeleted(eid=eid(), ts=7, model_id="model0"))
@@ -554,15 +638,23 @@ def test_the_registry_fold_is_order_independent_and_survives_its_tables(seed: in
 # -- claims: crashed writers are repaired ------------------------------------------------------
 
 
-def test_a_version_claim_whose_writer_died_is_repaired(local: evtrack.EvtrackClient, local_uri: str,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_version_claim_whose_writer_died_is_repaired(
+    local: evtrack.EvtrackClient, local_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(registry_plumbing, "REPAIR_WAIT_S", 0.0)
     local.create_registered_model("m")
     local.create_model_version("m", "/v1")
     model_id = local._registry().live_model_named("m").model_id
     # a writer claims version 2 and dies before its event is written
-    ghost = rev.ModelVersionCreated(eid="dead-0000000001", ts=ev.now_ms(), model_id=model_id, version_number=0,
-                                    source="/v2", user_id="ghost", tags={"from": "claim"})
+    ghost = rev.ModelVersionCreated(
+        eid="dead-0000000001",
+        ts=ev.now_ms(),
+        model_id=model_id,
+        version_number=0,
+        source="/v2",
+        user_id="ghost",
+        tags={"from": "claim"},
+    )
     wire = ev.to_wire(ghost)
     del wire["version_number"]
     assert claims.claim_version(open_store(local_uri), model_id, wire) == 2
@@ -576,11 +668,18 @@ def test_a_version_claim_whose_writer_died_is_repaired(local: evtrack.EvtrackCli
     assert local.get_model_version("m", 4).source == "/v4"
 
 
-def test_a_name_claim_whose_writer_died_is_repaired(local: evtrack.EvtrackClient, local_uri: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_name_claim_whose_writer_died_is_repaired(
+    local: evtrack.EvtrackClient, local_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(registry_plumbing, "REPAIR_WAIT_S", 0.0)
-    created = rev.RegisteredModelCreated(eid="dead-0000000001", ts=ev.now_ms(), model_id="m" * 32, name="orphan",
-                                         description="claimed, never written", tags={})
+    created = rev.RegisteredModelCreated(
+        eid="dead-0000000001",
+        ts=ev.now_ms(),
+        model_id="m" * 32,
+        name="orphan",
+        description="claimed, never written",
+        tags={},
+    )
     won, _ = claims.claim_name(open_store(local_uri), "orphan", 1, created)
     assert won
     e = error(local.create_registered_model, "orphan")  # the claim holds: the name is taken…
@@ -615,8 +714,10 @@ def test_cli_register_list_versions_transition_and_alias(local: evtrack.EvtrackC
     import json
 
     rows = json.loads(out.output)
-    assert [(r["version"], r["stage"], r["aliases"]) for r in rows] == [(2, "Production", ["champion"]),
-                                                                       (1, "Archived", [])]
+    assert [(r["version"], r["stage"], r["aliases"]) for r in rows] == [
+        (2, "Production", ["champion"]),
+        (1, "Archived", []),
+    ]
     assert rows[1]["run_id"] == run.info.run_id
     out = invoke("list")
     assert out.exit_code == 0 and "churn" in out.output and "champion=2" in out.output
@@ -640,10 +741,19 @@ def test_cli_as_a_real_subprocess(local: evtrack.EvtrackClient, local_uri: str) 
     local.create_registered_model("churn", description="from the API")
     local.create_model_version("churn", "/m/1")
     script = Path(sys.executable).with_name("evtrack")  # the installed console script
-    proc = subprocess.run([str(script), "models", "list", "--format", "json", "--tracking-uri", local_uri],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(script), "models", "list", "--format", "json", "--tracking-uri", local_uri],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == [{"name": "churn", "latest_version": 1, "aliases": {},
-                                        "last_updated": local.get_registered_model("churn").last_updated_timestamp,
-                                        "description": "from the API"}]
-
+    assert json.loads(proc.stdout) == [
+        {
+            "name": "churn",
+            "latest_version": 1,
+            "aliases": {},
+            "last_updated": local.get_registered_model("churn").last_updated_timestamp,
+            "description": "from the API",
+        }
+    ]

@@ -59,8 +59,7 @@ def _run_workers(target: Any, args_of: Any, n: int, expected: int | None = None)
     return out
 
 
-def test_concurrent_registration_numbers_versions_without_gaps_or_duplicates(tracking_uri: str,
-                                                                             cache_dir: Any) -> None:
+def test_concurrent_registration_numbers_versions_without_gaps_or_duplicates(tracking_uri: str, cache_dir: Any) -> None:
     processes = PROCESSES["s3" if tracking_uri.startswith("s3://") else "local"]
     total = processes * VERSIONS
     results = _run_workers(_register_worker, lambda w: (tracking_uri, w, "shared"), processes, total)
@@ -81,8 +80,9 @@ def test_concurrent_registration_numbers_versions_without_gaps_or_duplicates(tra
     assert [m.name for m in client.search_registered_models()] == ["shared"]  # created once
     model_id = client._registry().live_model_named("shared").model_id
     assert sorted(claims.version_claims(open_store(tracking_uri), model_id)) == list(range(1, total + 1))
-    assert evtrack.sql("select count(*) as n, count(distinct version) as d, max(version) as top "
-                       "from model_versions").to_pylist() == [{"n": total, "d": total, "top": total}]
+    assert evtrack.sql(
+        "select count(*) as n, count(distinct version) as d, max(version) as top from model_versions"
+    ).to_pylist() == [{"n": total, "d": total, "top": total}]
 
 
 def _create_worker(uri: str, name: str, barrier: Any, results: Any) -> None:
@@ -97,8 +97,7 @@ def _create_worker(uri: str, name: str, barrier: Any, results: Any) -> None:
         results.put("exists")
 
 
-def test_concurrent_creation_of_one_name_has_one_winner(local_uri: str, fresh_evtrack: None,
-                                                        cache_dir: Any) -> None:
+def test_concurrent_creation_of_one_name_has_one_winner(local_uri: str, fresh_evtrack: None, cache_dir: Any) -> None:
     results = _run_workers(_create_worker, lambda w: (local_uri, "contested"), 6)
     assert Counter(results) == Counter({"created": 1, "exists": 5})
     client = evtrack.EvtrackClient(local_uri)
@@ -117,8 +116,7 @@ def _rename_worker(uri: str, source: str, barrier: Any, results: Any) -> None:
         results.put(None)
 
 
-def test_concurrent_renames_into_one_name_have_one_winner(local_uri: str, fresh_evtrack: None,
-                                                          cache_dir: Any) -> None:
+def test_concurrent_renames_into_one_name_have_one_winner(local_uri: str, fresh_evtrack: None, cache_dir: Any) -> None:
     client = evtrack.EvtrackClient(local_uri)
     sources = [f"m{i}" for i in range(4)]
     for name in sources:
@@ -133,8 +131,9 @@ def test_concurrent_renames_into_one_name_have_one_winner(local_uri: str, fresh_
 
 
 @pytest.mark.parametrize("method", ["spawn"])
-def test_a_fresh_interpreter_sees_and_extends_the_registry(method: str, local_uri: str, fresh_evtrack: None,
-                                                           cache_dir: Any) -> None:
+def test_a_fresh_interpreter_sees_and_extends_the_registry(
+    method: str, local_uri: str, fresh_evtrack: None, cache_dir: Any
+) -> None:
     client = evtrack.EvtrackClient(local_uri)
     client.create_registered_model("m")
     client.create_model_version("m", "/v1")
@@ -147,4 +146,5 @@ def test_a_fresh_interpreter_sees_and_extends_the_registry(method: str, local_ur
     proc.join(120)
     assert proc.exitcode == 0
     assert [v.version for v in client.search_model_versions(order_by=["version_number"])] == list(
-        range(1, VERSIONS + 2))
+        range(1, VERSIONS + 2)
+    )

@@ -70,17 +70,28 @@ def make_runs() -> list[dict[str, Any]]:
             metrics.append(("r2", r2, start + 500, 0))
         status = rng.choice(STATUSES)
         end = None if status == "RUNNING" else start + 100 + rng.randrange(5) * 100
-        runs.append({"case": tags["case"], "start": start, "name": f"run-{starts[i]:02d}" if i % 3 else f"exp {i}",
-                     "params": params, "tags": tags, "metrics": metrics, "status": status, "end": end,
-                     "late": i % 2 == 1})  # late: its metrics, tags and status are logged after compaction
+        runs.append(
+            {
+                "case": tags["case"],
+                "start": start,
+                "name": f"run-{starts[i]:02d}" if i % 3 else f"exp {i}",
+                "params": params,
+                "tags": tags,
+                "metrics": metrics,
+                "status": status,
+                "end": end,
+                "late": i % 2 == 1,
+            }
+        )  # late: its metrics, tags and status are logged after compaction
     return runs
 
 
 DELETED = {"c03", "c17"}
 
 
-def log_runs(client: Any, exp: str, runs: list[dict[str, Any]], metric_cls: Any, param_cls: Any, tag_cls: Any,
-             phase: str) -> dict[str, str]:
+def log_runs(
+    client: Any, exp: str, runs: list[dict[str, Any]], metric_cls: Any, param_cls: Any, tag_cls: Any, phase: str
+) -> dict[str, str]:
     """Log ``runs`` with an MLflow-style client; ``phase`` 'early' logs the runs and the data of the
     not-late ones, 'late' the rest. Returns case -> run_id (from 'early')."""
     ids = {}
@@ -91,9 +102,12 @@ def log_runs(client: Any, exp: str, runs: list[dict[str, Any]], metric_cls: Any,
         if (phase == "late") != run["late"]:
             continue
         rid = run["id"] if phase == "late" else ids[run["case"]]
-        client.log_batch(rid, metrics=[metric_cls(k, v, ts, step) for k, v, ts, step in run["metrics"]],
-                         params=[param_cls(k, v) for k, v in run["params"].items()],
-                         tags=[tag_cls(k, v) for k, v in run["tags"].items() if k != "case"])
+        client.log_batch(
+            rid,
+            metrics=[metric_cls(k, v, ts, step) for k, v, ts, step in run["metrics"]],
+            params=[param_cls(k, v) for k, v in run["params"].items()],
+            tags=[tag_cls(k, v) for k, v in run["tags"].items() if k != "case"],
+        )
         if run["status"] != "RUNNING":
             client.set_terminated(rid, run["status"], end_time=run["end"])
     return ids
@@ -109,13 +123,20 @@ class System:
     def search(self, filter_string: str, order_by: list[str] | None, view: int, page_size: int | None) -> list[str]:
         filter_string = filter_string.format(**self.ids)
         if page_size is None:
-            runs = self.client.search_runs([self.exp], filter_string, run_view_type=view, max_results=1000,
-                                           order_by=order_by)
+            runs = self.client.search_runs(
+                [self.exp], filter_string, run_view_type=view, max_results=1000, order_by=order_by
+            )
             return [self.cases[r.info.run_id] for r in runs]
         out, token = [], None
         while True:
-            page = self.client.search_runs([self.exp], filter_string, run_view_type=view, max_results=page_size,
-                                           order_by=order_by, page_token=token)
+            page = self.client.search_runs(
+                [self.exp],
+                filter_string,
+                run_view_type=view,
+                max_results=page_size,
+                order_by=order_by,
+                page_token=token,
+            )
             out += [self.cases[r.info.run_id] for r in page]
             token = page.token
             if not token:
@@ -193,8 +214,12 @@ CASES: list[tuple[str, list[str] | None, int, int | None]] = [
     ("attributes.status LIKE 'F%'", None, ALL, None),
     ("attributes.run_name LIKE 'run-1%'", None, ACTIVE, None),
     ("attributes.run_name ILIKE 'EXP%'", ["attributes.run_name DESC"], ACTIVE, None),
-    (f"attributes.start_time >= {BASE_TIME + 10_000} and attributes.start_time < {BASE_TIME + 20_000}",
-     None, ACTIVE, None),
+    (
+        f"attributes.start_time >= {BASE_TIME + 10_000} and attributes.start_time < {BASE_TIME + 20_000}",
+        None,
+        ACTIVE,
+        None,
+    ),
     (f"attributes.end_time > {BASE_TIME + 15_000}", None, ACTIVE, None),
     ("attributes.run_id IN ('{c01}', '{c05}', '{c08}', '{c03}')", None, ACTIVE, None),
     ("attributes.run_id NOT IN ('{c01}', '{c05}', '{c08}')", None, ACTIVE, None),
@@ -227,8 +252,10 @@ def test_mlflow_and_evtrack_agree(systems: tuple[System, System]) -> None:
         got = ev.search(filter_string, order_by, view, page)
         nonempty += bool(expected)
         if got != expected:
-            failures.append(f"{filter_string!r} order_by={order_by} view={view} page={page}:\n"
-                            f"   mlflow  {expected}\n   evtrack {got}")
+            failures.append(
+                f"{filter_string!r} order_by={order_by} view={view} page={page}:\n"
+                f"   mlflow  {expected}\n   evtrack {got}"
+            )
     assert not failures, f"{len(failures)} of {len(CASES)} differ:\n" + "\n".join(failures)
     assert nonempty >= len(CASES) - 3  # the table is not vacuous
 
@@ -251,7 +278,8 @@ def test_same_run_data(systems: tuple[System, System]) -> None:
         assert all(same(m.data.metrics[k], e.data.metrics[k]) for k in m.data.metrics), case
         assert m.data.params == e.data.params, case
         assert {k: v for k, v in m.data.tags.items() if not k.startswith("mlflow.")} == {
-            k: v for k, v in e.data.tags.items() if not k.startswith("mlflow.")}, case
+            k: v for k, v in e.data.tags.items() if not k.startswith("mlflow.")
+        }, case
         for attr in ("status", "start_time", "end_time", "run_name", "lifecycle_stage"):
             assert getattr(m.info, attr) == getattr(e.info, attr), (case, attr)
 
@@ -263,13 +291,18 @@ def test_same_rejections(systems: tuple[System, System]) -> None:
     from evtrack.errors import InvalidParameterError
 
     ml, ev = systems
-    bad = ["metrics.rmse < 'a'", "params.model = lasso", "metrics.rmse IS NULL", "params.a = 'x' OR params.b = 'y'",
-           "attributes.status IN ('FINISHED')", "foo.bar = 'x'", "attributes.nosuch = 'x'",
-           "params.model = 'a'; params.model = 'b'"]
+    bad = [
+        "metrics.rmse < 'a'",
+        "params.model = lasso",
+        "metrics.rmse IS NULL",
+        "params.a = 'x' OR params.b = 'y'",
+        "attributes.status IN ('FINISHED')",
+        "foo.bar = 'x'",
+        "attributes.nosuch = 'x'",
+        "params.model = 'a'; params.model = 'b'",
+    ]
     for f in bad:
         with pytest.raises(MlflowException):
             ml.client.search_runs([ml.exp], f)
         with pytest.raises(InvalidParameterError):
             ev.client.search_runs([ev.exp], f)
-
-

@@ -77,7 +77,7 @@ ACCEPTED = [
     ("Created < 5", [C("attribute", "start_time", "<", 5)]),
     ("attributes.end_time <= 1700000000000", [C("attribute", "end_time", "<=", 1700000000000)]),
     ("`Run Name` = 'r'", [C("attribute", "run_name", "=", "r")]),
-    ('"run name" = \'r\'', [C("attribute", "run_name", "=", "r")]),
+    ("\"run name\" = 'r'", [C("attribute", "run_name", "=", "r")]),
     ("attributes.`Run name` LIKE 'a_'", [C("attribute", "run_name", "LIKE", "a_")]),
     ("run_id IN ('a1', \"b2\")", [C("attribute", "run_id", "IN", ("a1", "b2"))]),
     ("attributes.run_id not in ('x',)", [C("attribute", "run_id", "NOT IN", ("x",))]),
@@ -95,10 +95,7 @@ ACCEPTED = [
         [C("metric", "a", ">", 1.0), C("param", "b", "=", "c"), C("tag", "d", "IS NULL", None)],
     ),
     ("metrics.a>1 AnD metrics.b<2", [C("metric", "a", ">", 1.0), C("metric", "b", "<", 2.0)]),
-    (
-        "start_time >= 0 AND end_time < 10",
-        [C("attribute", "start_time", ">=", 0), C("attribute", "end_time", "<", 10)],
-    ),
+    ("start_time >= 0 AND end_time < 10", [C("attribute", "start_time", ">=", 0), C("attribute", "end_time", "<", 10)]),
     ("metrics.a = 1 AND metrics.a = 2", [C("metric", "a", "=", 1.0), C("metric", "a", "=", 2.0)]),
     ("", []),
     ("   \t\n", []),
@@ -227,7 +224,7 @@ HOSTILE_VALUES = [
     "\x00null\x00byte",
     "日本語 ✓ \u202e RTL",
     "line1\nline2\r\n",
-    "`backtick` and \"double\"",
+    '`backtick` and "double"',
     "AND OR NOT IN LIKE IS NULL",
 ]
 
@@ -376,13 +373,8 @@ def test_order_by_kind_is_checked() -> None:
 
 
 def test_effective_orders() -> None:
-    assert effective_run_order([]) == [
-        OrderBy("attribute", "start_time", False),
-        OrderBy("attribute", "run_id", True),
-    ]
-    assert effective_run_order([OrderBy("metric", "m", True)])[-1] == OrderBy(
-        "attribute", "run_id", True
-    )
+    assert effective_run_order([]) == [OrderBy("attribute", "start_time", False), OrderBy("attribute", "run_id", True)]
+    assert effective_run_order([OrderBy("metric", "m", True)])[-1] == OrderBy("attribute", "run_id", True)
     assert effective_experiment_order([]) == [
         OrderBy("attribute", "creation_time", False),
         OrderBy("attribute", "experiment_id", True),
@@ -404,10 +396,7 @@ EXPERIMENT_ACCEPTED = [
     ("tags.team = 'ml'", [C("tag", "team", "=", "ml")]),
     ("tag.team != 'ml'", [C("tag", "team", "!=", "ml")]),
     ("tags.`a b` IS NULL", [C("tag", "a b", "IS NULL", None)]),
-    (
-        "tags.x IS NOT NULL and name = 'n'",
-        [C("tag", "x", "IS NOT NULL", None), C("attribute", "name", "=", "n")],
-    ),
+    ("tags.x IS NOT NULL and name = 'n'", [C("tag", "x", "IS NOT NULL", None), C("attribute", "name", "=", "n")]),
 ]
 
 
@@ -494,12 +483,7 @@ class Exp:
     last_update_time: int | None
 
 
-EXPS = [
-    Exp("1", "b", 100, 5),
-    Exp("2", "a", 300, None),
-    Exp("10", "c", 100, 7),
-    Exp("3", "d", None, 1),
-]
+EXPS = [Exp("1", "b", 100, 5), Exp("2", "a", 300, None), Exp("10", "c", 100, 7), Exp("3", "d", None, 1)]
 
 
 @pytest.mark.parametrize(
@@ -519,6 +503,7 @@ def test_experiment_sort_key(order_by: list[str] | None, expected_ids: list[str]
 
 
 # ------------------------------------------------------------------------------------ LIKE
+
 
 @pytest.mark.parametrize(
     ("pattern", "text", "case_sensitive", "expected"),
@@ -547,6 +532,7 @@ def test_like_to_regex(pattern: str, text: str, case_sensitive: bool, expected: 
 
 # ------------------------------------------------------------------------------------ lexer
 
+
 def test_tokenize_positions_and_kinds() -> None:
     tokens = tokenize("metrics.`a b` >= -1e3 AND tags.x IN ('p', \"q\")")
     assert [(t.kind, t.pos) for t in tokens] == [
@@ -564,11 +550,7 @@ keys = st.text(min_size=1, max_size=12)
 texts = st.text(max_size=16)
 run_comparisons = st.one_of(
     st.builds(
-        C,
-        st.just("metric"),
-        keys,
-        st.sampled_from(["=", "!=", "<", "<=", ">", ">="]),
-        st.floats(allow_nan=False),
+        C, st.just("metric"), keys, st.sampled_from(["=", "!=", "<", "<=", ">", ">="]), st.floats(allow_nan=False)
     ),
     st.builds(C, st.sampled_from(["param", "tag"]), keys, st.sampled_from(STRING_OPS), texts),
     st.builds(C, st.sampled_from(["param", "tag"]), keys, st.sampled_from(NULL_OPS), st.none()),
@@ -646,8 +628,7 @@ def test_any_quoted_value_is_kept_verbatim(value: str, quote) -> None:
 
 
 GRAMMARISH = st.text(
-    alphabet=st.sampled_from(list("metrics.params.tags'\"`()=<>!,;-_1e.%\\ ANDORNOTINLIKEIS")),
-    max_size=40,
+    alphabet=st.sampled_from(list("metrics.params.tags'\"`()=<>!,;-_1e.%\\ ANDORNOTINLIKEIS")), max_size=40
 )
 FRAGMENTS = st.lists(
     st.sampled_from(

@@ -63,15 +63,26 @@ def log_runs(client: Any, experiments: list[str], rng: random.Random, n: int, pr
     """``n`` runs with overlapping start times and sometimes-missing params, metrics and tags."""
     ids = []
     for i in range(n):
-        run = client.create_run(rng.choice(experiments), start_time=rng.choice([1000, 2000, 3000]),
-                                run_name=f"{prefix}-{i}")
+        run = client.create_run(
+            rng.choice(experiments), start_time=rng.choice([1000, 2000, 3000]), run_name=f"{prefix}-{i}"
+        )
         rid = run.info.run_id
-        params = {k: v for k, v in (("model", rng.choice(["lasso", "ridge", "Lasso", "elastic"])),
-                                    ("alpha", rng.choice(["0.1", "1"]))) if rng.random() < 0.8}
+        params = {
+            k: v
+            for k, v in (
+                ("model", rng.choice(["lasso", "ridge", "Lasso", "elastic"])),
+                ("alpha", rng.choice(["0.1", "1"])),
+            )
+            if rng.random() < 0.8
+        }
         metrics = [Metric(k, _value(rng), 10, 0) for k in ("rmse", "r2") if rng.random() < 0.8]
         tags = {k: v for k, v in (("developer", rng.choice(["anna", "ahmad", "bob", "Al"])),) if rng.random() < 0.7}
-        client.log_batch(rid, metrics=metrics, params=[Param(k, v) for k, v in params.items()],
-                         tags=[RunTag(k, v) for k, v in tags.items()])
+        client.log_batch(
+            rid,
+            metrics=metrics,
+            params=[Param(k, v) for k, v in params.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
         if rng.random() < 0.6:
             client.set_terminated(rid, rng.choice(["FINISHED", "FAILED"]), end_time=5000)
         ids.append(rid)
@@ -98,8 +109,7 @@ def change_runs(client: Any, ids: list[str], rng: random.Random) -> None:
             pass  # no such tag, or a deleted run
 
 
-def search_ids(client: Any, experiments: list[str], f: str, order: list[str] | None, view: int,
-               page: int) -> list[str]:
+def search_ids(client: Any, experiments: list[str], f: str, order: list[str] | None, view: int, page: int) -> list[str]:
     """Every matching run id, page by page through search_runs."""
     out, token = [], None
     while True:
@@ -113,8 +123,14 @@ def search_ids(client: Any, experiments: list[str], f: str, order: list[str] | N
 def reference_ids(client: Any, experiments: list[str], f: str, order: list[str] | None, view: int) -> list[str]:
     """The same search as plain SQL over the documented views."""
     snap = engine_of(client._backend).snapshot()
-    sql, params = render_search(grammar.parse_run_filter(f), grammar.parse_order_by(order, kind="run"),
-                                experiments, ViewType.stages(view), 100_000, 0)
+    sql, params = render_search(
+        grammar.parse_run_filter(f),
+        grammar.parse_order_by(order, kind="run"),
+        experiments,
+        ViewType.stages(view),
+        100_000,
+        0,
+    )
     return [row[0] for row in snap.rows(sql, params)]
 
 
@@ -128,8 +144,9 @@ def check_all(client: Any, scopes: list[list[str]], state: str) -> None:
         got = search_ids(client, experiments, f, order, view, page)
         expected = reference_ids(client, experiments, f, order, view)
         if got != expected:
-            failures.append(f"[{state}] {f!r} order={order} view={view} page={page}: "
-                            f"{len(got)} runs, expected {len(expected)}")
+            failures.append(
+                f"[{state}] {f!r} order={order} view={view} page={page}: {len(got)} runs, expected {len(expected)}"
+            )
     assert not failures, "\n".join(failures[:20])
 
 
@@ -174,11 +191,14 @@ def test_keys_past_the_column_cap_use_the_views(client: Any, monkeypatch: pytest
     exp = client.create_experiment("cap")
     log_runs(client, [exp], rng, 30, "run")
     compact_now(client)
-    for f, order in [("params.model = 'lasso' and metrics.rmse < 0.7", ["tags.developer DESC"]),
-                     ("tags.developer LIKE 'a%' and params.alpha IS NOT NULL", ["metrics.r2"]),
-                     ("", ["params.alpha", "metrics.rmse DESC"])]:
-        assert search_ids(client, [exp], f, order, ViewType.ALL, 4) == \
-            reference_ids(client, [exp], f, order, ViewType.ALL), (f, order)
+    for f, order in [
+        ("params.model = 'lasso' and metrics.rmse < 0.7", ["tags.developer DESC"]),
+        ("tags.developer LIKE 'a%' and params.alpha IS NOT NULL", ["metrics.r2"]),
+        ("", ["params.alpha", "metrics.rmse DESC"]),
+    ]:
+        assert search_ids(client, [exp], f, order, ViewType.ALL, 4) == reference_ids(
+            client, [exp], f, order, ViewType.ALL
+        ), (f, order)
 
 
 def test_unordered_scans_come_in_row_order_on_large_tables() -> None:
@@ -193,12 +213,15 @@ def test_unordered_scans_come_in_row_order_on_large_tables() -> None:
                     i % 11 != 0 AS active, i % 11 = 0 AS deleted, 'n' AS run_name, 'u' AS user_id,
                     'FINISHED' AS status, 1000 - i AS start_time, NULL::BIGINT AS end_time, 'a' AS artifact_uri
                     FROM range({n}) t(i) ORDER BY i""")
-    con.execute(f"CREATE TABLE s_key_0 AS SELECT CASE WHEN i % 7 = 0 THEN NULL ELSE (i * 7919 % 1000) / 1000.0 END"
-                f" AS v FROM range({n}) t(i) ORDER BY i")
+    con.execute(
+        f"CREATE TABLE s_key_0 AS SELECT CASE WHEN i % 7 = 0 THEN NULL ELSE (i * 7919 % 1000) / 1000.0 END"
+        f" AS v FROM range({n}) t(i) ORDER BY i"
+    )
     filters = grammar.parse_run_filter("metrics.m < 0.3")
     for offset in (0, 25_000, 61_000):  # of the ~62,000 matches
-        sql, params = render_indexed_search(filters, [], [0, 1], [], ["active"], lambda e, k: "s_key_0",
-                                            None, 1000, offset)
+        sql, params = render_indexed_search(
+            filters, [], [0, 1], [], ["active"], lambda e, k: "s_key_0", None, 1000, offset
+        )
         assert "ORDER BY" not in sql
         got = [r[0] for r in con.execute(sql, params).fetchall()]
         ordered = [r[0] for r in con.execute(sql.replace(" LIMIT", " ORDER BY r.rid LIMIT"), params).fetchall()]
@@ -211,21 +234,33 @@ def test_indexed_sql_never_contains_user_text(value: str) -> None:
     quoted = "'" + value.replace("'", "''") + "'"
     for key in ("k'ey; DROP", "mlflow.runName"):
         qkey = "`" + key + "`"
-        f = (f"params.{qkey} = {quoted} and tags.{qkey} ILIKE {quoted} and metrics.{qkey} > 0.123456 "
-             f"and attributes.run_name LIKE {quoted} and run_id IN ({quoted}, 'x')")
+        f = (
+            f"params.{qkey} = {quoted} and tags.{qkey} ILIKE {quoted} and metrics.{qkey} > 0.123456 "
+            f"and attributes.run_name LIKE {quoted} and run_id IN ({quoted}, 'x')"
+        )
         orders = grammar.parse_order_by([f"tags.{qkey} DESC", f"metrics.{qkey}"])
         for tail in (None, "s_tail_3"):
             for column in (lambda e, k: None, lambda e, k: f"s_key_{len(k)}"):
-                sql, params = render_indexed_search(grammar.parse_run_filter(f), orders, [1], [2],
-                                                    ["active", "deleted"], column, tail, 10, 0)
+                sql, params = render_indexed_search(
+                    grammar.parse_run_filter(f), orders, [1], [2], ["active", "deleted"], column, tail, 10, 0
+                )
                 assert value not in sql and key not in sql and "'" not in sql and "0.123456" not in sql
                 assert sql.count("?") == len(params) and value in params
 
 
 def test_a_column_table_outside_the_index_is_refused() -> None:
     with pytest.raises(ValueError):
-        render_indexed_search(grammar.parse_run_filter("params.a = 'b'"), [], [0], [], ["active"],
-                              lambda e, k: "runs; DROP TABLE x", None, 10, 0)
+        render_indexed_search(
+            grammar.parse_run_filter("params.a = 'b'"),
+            [],
+            [0],
+            [],
+            ["active"],
+            lambda e, k: "runs; DROP TABLE x",
+            None,
+            10,
+            0,
+        )
 
 
 def test_a_snapshot_keeps_its_own_tail_and_dead_tails_are_dropped(client: Any) -> None:
@@ -242,8 +277,9 @@ def test_a_snapshot_keeps_its_own_tail_and_dead_tails_are_dropped(client: Any) -
     engine = engine_of(client._backend)
 
     def lasso_runs(snap: Any) -> list[str]:
-        rids, index, tail = search_rids(snap, grammar.parse_run_filter("params.model = 'lasso'"), [], [exp],
-                                        ["active"], 100, 0)
+        rids, index, tail = search_rids(
+            snap, grammar.parse_run_filter("params.model = 'lasso'"), [], [exp], ["active"], 100, 0
+        )
         return [run.info.run_id for run in _runs(snap, index, tail, rids)]
 
     first = client.create_run(exp, start_time=2).info.run_id

@@ -31,30 +31,56 @@ USER = "tester"
 # case: run_name, status, params, metric points {key: [(value, step, timestamp)]}, tags
 # (start_time = 1000 * (i + 1); end_time = start_time + 500 unless the run is RUNNING)
 WORLD: dict[str, tuple[str, str, dict[str, str], dict[str, list[tuple[float, int, int]]], dict[str, str]]] = {
-    "r0": ("alpha-run", "FINISHED", {"model": "lasso", "alpha": "0.1"},
-           {"rmse": [(0.9, 0, 10), (0.3, 1, 5)], "r2": [(0.9, 0, 10)]},  # latest rmse: the higher step
-           {"developer": "alice", "env": "prod"}),
-    "r1": ("beta-run", "FINISHED", {"model": "Lasso", "alpha": "0.5"},
-           {"rmse": [(0.8, 0, 10), (0.5, 0, 20)], "r2": [(0.5, 0, 10)]},  # same step: later timestamp wins
-           {"developer": "Alice"}),
-    "r2": ("gamma", "FAILED", {"model": "ridge"},
-           {"rmse": [(0.2, 0, 10), (NAN, 1, 10)], "r2": [(0.1, 0, 10)]},  # latest rmse is NaN
-           {"developer": "bob", "env": "dev"}),
-    "r3": ("delta", "RUNNING", {"model": "ridge", "alpha": "1.0"},
-           {"rmse": [(INF, 0, 10)]},
-           {"developer": "carol", "env": "prod"}),
-    "r4": ("epsilon", "KILLED", {"alpha": "0.1"},
-           {"rmse": [(-INF, 0, 10)], "r2": [(-0.2, 0, 10)]},
-           {"env": "dev"}),
-    "r5": ("zeta", "FINISHED", {"model": "lasso", "alpha": "2"},
-           {"r2": [(0.3, 0, 10)]},
-           {"developer": "anna", "env": "prod"}),
-    "r6": ("eta", "FINISHED", {"model": "elasticnet", "alpha": "0.5"},
-           {"rmse": [(0.3, 0, 10)], "r2": [(0.3, 0, 10)]},  # ties with r0 (rmse) and r5 (r2)
-           {"developer": "al_x", "env": "staging"}),
-    "r7": ("theta", "FINISHED", {"model": "lasso", "alpha": "10"},
-           {"rmse": [(1.5, 0, 10)], "r2": [(0.95, 0, 10)]},
-           {"developer": "Aaron"}),
+    "r0": (
+        "alpha-run",
+        "FINISHED",
+        {"model": "lasso", "alpha": "0.1"},
+        {"rmse": [(0.9, 0, 10), (0.3, 1, 5)], "r2": [(0.9, 0, 10)]},  # latest rmse: the higher step
+        {"developer": "alice", "env": "prod"},
+    ),
+    "r1": (
+        "beta-run",
+        "FINISHED",
+        {"model": "Lasso", "alpha": "0.5"},
+        {"rmse": [(0.8, 0, 10), (0.5, 0, 20)], "r2": [(0.5, 0, 10)]},  # same step: later timestamp wins
+        {"developer": "Alice"},
+    ),
+    "r2": (
+        "gamma",
+        "FAILED",
+        {"model": "ridge"},
+        {"rmse": [(0.2, 0, 10), (NAN, 1, 10)], "r2": [(0.1, 0, 10)]},  # latest rmse is NaN
+        {"developer": "bob", "env": "dev"},
+    ),
+    "r3": (
+        "delta",
+        "RUNNING",
+        {"model": "ridge", "alpha": "1.0"},
+        {"rmse": [(INF, 0, 10)]},
+        {"developer": "carol", "env": "prod"},
+    ),
+    "r4": ("epsilon", "KILLED", {"alpha": "0.1"}, {"rmse": [(-INF, 0, 10)], "r2": [(-0.2, 0, 10)]}, {"env": "dev"}),
+    "r5": (
+        "zeta",
+        "FINISHED",
+        {"model": "lasso", "alpha": "2"},
+        {"r2": [(0.3, 0, 10)]},
+        {"developer": "anna", "env": "prod"},
+    ),
+    "r6": (
+        "eta",
+        "FINISHED",
+        {"model": "elasticnet", "alpha": "0.5"},
+        {"rmse": [(0.3, 0, 10)], "r2": [(0.3, 0, 10)]},  # ties with r0 (rmse) and r5 (r2)
+        {"developer": "al_x", "env": "staging"},
+    ),
+    "r7": (
+        "theta",
+        "FINISHED",
+        {"model": "lasso", "alpha": "10"},
+        {"rmse": [(1.5, 0, 10)], "r2": [(0.95, 0, 10)]},
+        {"developer": "Aaron"},
+    ),
 }
 
 
@@ -85,8 +111,9 @@ def log_world(client: Any, name: str = "search") -> World:
     exp = client.create_experiment(name)
     ids = {}
     for case, (run_name, status, params, metrics, tags) in WORLD.items():
-        run = client.create_run(exp, start_time=start_of(case), run_name=run_name,
-                                tags={"case": case, "mlflow.user": USER})
+        run = client.create_run(
+            exp, start_time=start_of(case), run_name=run_name, tags={"case": case, "mlflow.user": USER}
+        )
         rid = ids[case] = run.info.run_id
         client.log_batch(
             rid,
@@ -156,7 +183,7 @@ FILTERS: list[tuple] = [
     ("metrics.nosuch != 1", []),
     # params: strings; LIKE is case-sensitive, ILIKE not
     ("params.model = 'lasso'", ["r7", "r5", "r0"]),
-    ("params.model = \"lasso\"", ["r7", "r5", "r0"]),
+    ('params.model = "lasso"', ["r7", "r5", "r0"]),
     ("params.model != 'lasso'", ["r6", "r3", "r2", "r1"]),  # r4 has no model: never matches
     ("params.model LIKE 'las%'", ["r7", "r5", "r0"]),
     ("params.model LIKE 'Las%'", ["r1"]),
@@ -215,8 +242,10 @@ FILTERS: list[tuple] = [
     ("metrics.rmse > 0 and metrics.rmse < 1", ["r6", "r1", "r0"]),
     ("params.model = 'ridge' and tags.env != 'prod'", ["r2"]),
     ("tags.env IS NULL and params.model IS NOT NULL", ["r7", "r1"]),
-    ("metrics.r2 >= 0.3 and attributes.status = 'FINISHED' and params.alpha IS NOT NULL",
-     ["r7", "r6", "r5", "r1", "r0"]),
+    (
+        "metrics.r2 >= 0.3 and attributes.status = 'FINISHED' and params.alpha IS NOT NULL",
+        ["r7", "r6", "r5", "r1", "r0"],
+    ),
     ("attributes.run_id IN ('{r0}', '{r2}', '{r4}') and metrics.rmse != 0", ["r4", "r2", "r0"]),
     ("status = 'FINISHED' and status != 'FINISHED'", []),
 ]
@@ -272,7 +301,13 @@ def check_run_data(world: World, state: str) -> None:
     assert runs["r0"].data.tags["mlflow.runName"] == "alpha-run", state
     info = runs["r2"].info
     assert (info.run_name, info.status, info.start_time, info.end_time, info.user_id, info.lifecycle_stage) == (
-        "gamma", "FAILED", 3000, 3500, USER, "active"), state
+        "gamma",
+        "FAILED",
+        3000,
+        3500,
+        USER,
+        "active",
+    ), state
     assert info.experiment_id == world.exp and info.artifact_uri.endswith(f"{world.ids['r2']}/artifacts")
     assert runs["r3"].info.end_time is None and runs["r3"].info.status == "RUNNING", state
 
@@ -285,8 +320,7 @@ def check_paging(world: World, state: str) -> None:
         for size in (3, 8) if order_by is None else (3,):
             seen, token, pages = [], None, 0
             while True:
-                page = world.client.search_runs([world.exp], "", order_by=order_by, max_results=size,
-                                                page_token=token)
+                page = world.client.search_runs([world.exp], "", order_by=order_by, max_results=size, page_token=token)
                 assert len(page) <= size
                 seen += [world.cases[r.info.run_id] for r in page]
                 pages += 1
@@ -375,6 +409,7 @@ def test_rejected_filters_and_orders(local_client: Any) -> None:
 
 # ------------------------------------------------------------------------- experiments and view types
 
+
 def test_run_view_types_and_deleted_experiments(local_client: Any) -> None:
     client = local_client
     live = client.create_experiment("live")
@@ -395,7 +430,8 @@ def test_run_view_types_and_deleted_experiments(local_client: Any) -> None:
         assert ids([gone], ViewType.DELETED_ONLY) == [doomed[1], doomed[0]], state
         assert ids([live, gone], ViewType.ALL) == [doomed[1], doomed[0], keep[2], keep[1], keep[0]], state
         assert {r.info.lifecycle_stage for r in client.search_runs([gone], run_view_type=ViewType.ALL)} == {
-            "deleted"}, state
+            "deleted"
+        }, state
         compact_now(client)
     client.restore_run(keep[1])
     client.restore_experiment(gone)
@@ -418,14 +454,16 @@ def test_multiple_experiments_names_and_all(local_client: Any) -> None:
     assert client.search_runs([]) == []
     assert client.search_runs(["12345"]) == []  # unknown experiment: nothing
 
-    by_name = evtrack.search_runs(experiment_names=["search", "other"], filter_string="params.model = 'lasso'",
-                                  output_format="list")
+    by_name = evtrack.search_runs(
+        experiment_names=["search", "other"], filter_string="params.model = 'lasso'", output_format="list"
+    )
     assert [world.cases[r.info.run_id] for r in by_name] == ["r7", "r5", "x0", "r0"]
     assert evtrack.search_runs(experiment_names=["no such experiment"], output_format="list") == []
     everything = evtrack.search_runs(search_all_experiments=True, output_format="list")
     assert {world.cases[r.info.run_id] for r in everything} == set(ALL) | {"x0"}
-    mixed = evtrack.search_runs(experiment_ids=[other], experiment_names=["search"],
-                                filter_string="metrics.rmse < 0.5", output_format="list")
+    mixed = evtrack.search_runs(
+        experiment_ids=[other], experiment_names=["search"], filter_string="metrics.rmse < 0.5", output_format="list"
+    )
     assert [world.cases[r.info.run_id] for r in mixed] == ["r6", "r4", "r0"]
     capped = evtrack.search_runs([world.exp], max_results=3, output_format="list")
     assert [world.cases[r.info.run_id] for r in capped] == ALL[:3]
@@ -444,8 +482,16 @@ def test_pandas_output(local_client: Any) -> None:
     assert cols[:6] == ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
     prefixes = [c.split(".")[0] for c in cols[6:]]
     assert prefixes == sorted(prefixes, key=["metrics", "params", "tags"].index)  # metrics, params, tags
-    assert {"metrics.rmse", "metrics.r2", "params.model", "params.alpha", "tags.developer", "tags.env",
-            "tags.case", "tags.mlflow.runName"} <= set(cols)
+    assert {
+        "metrics.rmse",
+        "metrics.r2",
+        "params.model",
+        "params.alpha",
+        "tags.developer",
+        "tags.env",
+        "tags.case",
+        "tags.mlflow.runName",
+    } <= set(cols)
     assert [world.cases[r] for r in frame["run_id"]] == ["r4", "r6", "r0", "r1", "r7", "r3", "r2", "r5"]
     assert (frame["experiment_id"] == world.exp).all()
     row = frame.set_index("tags.case").loc["r2"]
@@ -471,12 +517,22 @@ def test_flushed_but_not_compacted_events_are_visible(client: Any, direct_writer
     assert client.search_runs([exp]) == []
     other = direct_writer(client.store)
     rid = "f" * 32
-    other.put([
-        other.event(ev.RunCreated, run_id=rid, experiment_id=exp, run_name="outside", user_id="u",
-                    start_time=42, artifact_uri=f"mem://{rid}", tags={"mlflow.runName": "outside"}),
-        other.event(ev.ParamLogged, run_id=rid, key="model", value="lasso"),
-        other.event(ev.MetricLogged, run_id=rid, key="rmse", value=0.25, step=0, timestamp=1),
-    ])
+    other.put(
+        [
+            other.event(
+                ev.RunCreated,
+                run_id=rid,
+                experiment_id=exp,
+                run_name="outside",
+                user_id="u",
+                start_time=42,
+                artifact_uri=f"mem://{rid}",
+                tags={"mlflow.runName": "outside"},
+            ),
+            other.event(ev.ParamLogged, run_id=rid, key="model", value="lasso"),
+            other.event(ev.MetricLogged, run_id=rid, key="rmse", value=0.25, step=0, timestamp=1),
+        ]
+    )
     found = client.search_runs([exp], "params.model = 'lasso' and metrics.rmse < 0.5")
     assert [r.info.run_id for r in found] == [rid]
     assert found[0].data.metrics == {"rmse": 0.25} and found[0].info.run_name == "outside"
@@ -580,7 +636,7 @@ HOSTILE = [
     "' OR 1=1 --",
     "x' OR 'a'='a",
     "'; DROP TABLE runs; --",
-    "\"; DROP TABLE params; --",
+    '"; DROP TABLE params; --',
     "/* comment */ lasso",
     "lasso' UNION SELECT run_id FROM runs --",
     "1; ATTACH '/tmp/evil.db' AS evil",
@@ -631,16 +687,17 @@ def test_hostile_values_are_literals(local_client: Any) -> None:
         compact_now(client)
 
 
-@pytest.mark.parametrize("key", [
-    "`a'; DROP TABLE runs; --`", "\"x\"\" OR 1=1 --\"", "`k/* */UNION SELECT 1`", "`ключ 🔑`", "`nul\x00key`",
-])
+@pytest.mark.parametrize(
+    "key", ["`a'; DROP TABLE runs; --`", '"x"" OR 1=1 --"', "`k/* */UNION SELECT 1`", "`ключ 🔑`", "`nul\x00key`"]
+)
 def test_hostile_keys_match_nothing(local_client: Any, key: str) -> None:
     world = log_world(local_client)
     for entity in ("params", "tags", "metrics"):
         value = "1" if entity == "metrics" else "'x'"
         try:
-            found = world.client.search_runs([world.exp], f"{entity}.{key} != {value}",
-                                              order_by=[f"{entity}.{key} DESC"])
+            found = world.client.search_runs(
+                [world.exp], f"{entity}.{key} != {value}", order_by=[f"{entity}.{key} DESC"]
+            )
         except SearchFilterError:
             continue
         assert found == []
@@ -652,9 +709,13 @@ def test_rendered_sql_never_contains_user_text(value: str) -> None:
     """Keys, values, experiment ids and numbers all travel as bound parameters."""
     for key in ("model", "mlflow.runName", "k'ey; DROP"):
         qkey = "`" + key.replace("`", "``") + "`"
-        for f in (f"params.{qkey} = {quoted(value)}", f"tags.{qkey} ILIKE {quoted(value)}",
-                  f"attributes.run_name LIKE {quoted(value)}", f"run_id IN ({quoted(value)}, 'other')",
-                  f"params.{qkey} IS NULL and metrics.{qkey} > 0.123456"):
+        for f in (
+            f"params.{qkey} = {quoted(value)}",
+            f"tags.{qkey} ILIKE {quoted(value)}",
+            f"attributes.run_name LIKE {quoted(value)}",
+            f"run_id IN ({quoted(value)}, 'other')",
+            f"params.{qkey} IS NULL and metrics.{qkey} > 0.123456",
+        ):
             comparisons = grammar.parse_run_filter(f)
             orders = grammar.parse_order_by([f"tags.{qkey} DESC", f"metrics.{qkey}"])
             sql, params = render_search(comparisons, orders, ["0", value], ["active"], 10, 0)

@@ -48,8 +48,7 @@ def test_logged_files_list_and_download_through_mlflow(mlflow_client, logged_run
     dst = Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(tmp_path / "dl")))
     assert (dst / "notes.txt").read_text() == "hello artifacts"
     assert (dst / "data" / "deep" / "b.bin").read_bytes() == bytes(range(256)) * 40
-    one = mlflow.artifacts.download_artifacts(artifact_uri=f"runs:/{run_id}/data/a.csv",
-                                              dst_path=str(tmp_path / "one"))
+    one = mlflow.artifacts.download_artifacts(artifact_uri=f"runs:/{run_id}/data/a.csv", dst_path=str(tmp_path / "one"))
     assert Path(one).read_text() == "x,y\n1,2\n"
 
 
@@ -61,8 +60,7 @@ def test_uploads_are_recorded_by_evtrack_with_size_and_digest(evtrack_server, lo
     assert local.read_text() == "hello artifacts"
 
     evtrack.set_tracking_uri(evtrack_server.store_uri)
-    rows = evtrack.sql("SELECT path, size, digest FROM artifacts WHERE run_id = ? ORDER BY path",
-                       [run_id]).to_pylist()
+    rows = evtrack.sql("SELECT path, size, digest FROM artifacts WHERE run_id = ? ORDER BY path", [run_id]).to_pylist()
     payload = bytes(range(256)) * 40
     assert rows == [
         {"path": "data/a.csv", "size": 8, "digest": "sha256:" + hashlib.sha256(b"x,y\n1,2\n").hexdigest()},
@@ -75,11 +73,13 @@ def test_artifacts_list_endpoint_json(evtrack_server, logged_run) -> None:
     run_id = logged_run.info.run_id
     url = f"{evtrack_server.url}/api/2.0/mlflow/artifacts/list"
     body = httpx.get(url, params={"run_id": run_id, "path": "data"}).json()
-    assert body == {"root_uri": f"mlflow-artifacts:/0/{run_id}/artifacts",
-                    "files": [{"path": "data/a.csv", "is_dir": False, "file_size": 8},
-                              {"path": "data/deep", "is_dir": True}]}
+    assert body == {
+        "root_uri": f"mlflow-artifacts:/0/{run_id}/artifacts",
+        "files": [{"path": "data/a.csv", "is_dir": False, "file_size": 8}, {"path": "data/deep", "is_dir": True}],
+    }
     assert httpx.get(url, params={"run_uuid": run_id, "path": "nothing-here"}).json() == {
-        "root_uri": f"mlflow-artifacts:/0/{run_id}/artifacts"}
+        "root_uri": f"mlflow-artifacts:/0/{run_id}/artifacts"
+    }
     refused = httpx.get(url, params={"run_id": run_id, "path": "../other"})
     assert refused.status_code == 400 and refused.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     missing = httpx.get(url, params={"run_id": "0" * 32})
@@ -92,8 +92,9 @@ def test_proxied_download_listing_and_delete_over_http(evtrack_server, logged_ru
     assert response.status_code == 200 and response.content == b"hello artifacts"
     assert response.headers["content-disposition"].startswith("attachment")
     listing = httpx.get(evtrack_server.url + PROXY, params={"path": f"0/{logged_run.info.run_id}/artifacts/data"})
-    assert listing.json() == {"files": [{"path": "a.csv", "is_dir": False, "file_size": 8},
-                                        {"path": "deep", "is_dir": True}]}
+    assert listing.json() == {
+        "files": [{"path": "a.csv", "is_dir": False, "file_size": 8}, {"path": "deep", "is_dir": True}]
+    }
     assert httpx.get(f"{base}/data").status_code == 400  # a directory is not a file
     gone = httpx.get(f"{base}/no-such-file")
     assert gone.status_code == 404 and gone.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
@@ -103,13 +104,16 @@ def test_proxied_download_listing_and_delete_over_http(evtrack_server, logged_ru
     assert [f.path for f in client.list_artifacts(logged_run.info.run_id, "data")] == ["data/a.csv"]
 
 
-@pytest.mark.parametrize("path", [
-    "0/{run}/artifacts/..%2F..%2F..%2Fetc%2Fpasswd",
-    "0/{run}/artifacts/a/%2E%2E/%2E%2E/%2E%2E/x",
-    "0/{run}/artifacts/a%5Cb",
-    "%2Fetc%2Fpasswd",
-    "0/{run}/artifacts/%2E/x",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "0/{run}/artifacts/..%2F..%2F..%2Fetc%2Fpasswd",
+        "0/{run}/artifacts/a/%2E%2E/%2E%2E/%2E%2E/x",
+        "0/{run}/artifacts/a%5Cb",
+        "%2Fetc%2Fpasswd",
+        "0/{run}/artifacts/%2E/x",
+    ],
+)
 def test_traversal_is_refused(evtrack_server, logged_run, path) -> None:
     url = f"{evtrack_server.url}{PROXY}/{path.format(run=logged_run.info.run_id)}"
     for response in (httpx.get(url), httpx.put(url, content=b"x"), httpx.delete(url)):
@@ -119,13 +123,16 @@ def test_traversal_is_refused(evtrack_server, logged_run, path) -> None:
     assert listing.status_code == 400
 
 
-@pytest.mark.parametrize("path", [
-    "1/{run}/artifacts/x.txt",              # the run is in experiment 0
-    "0/{other}/artifacts/x.txt",            # no such run
-    "0/{run}/not-artifacts/x.txt",          # outside the run's artifacts
-    "0/models/m-{other}/artifacts/x.txt",   # no such logged model
-    "0/x.txt",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "1/{run}/artifacts/x.txt",  # the run is in experiment 0
+        "0/{other}/artifacts/x.txt",  # no such run
+        "0/{run}/not-artifacts/x.txt",  # outside the run's artifacts
+        "0/models/m-{other}/artifacts/x.txt",  # no such logged model
+        "0/x.txt",
+    ],
+)
 def test_paths_naming_no_run_artifacts_are_404(evtrack_server, logged_run, path) -> None:
     url = f"{evtrack_server.url}{PROXY}/{path.format(run=logged_run.info.run_id, other='f' * 32)}"
     response = httpx.put(url, content=b"data")
@@ -163,8 +170,10 @@ def test_upload_over_the_size_limit_is_413_and_stores_nothing(server_factory, mo
 
 def test_writes_need_the_read_write_role(server_factory, tmp_path) -> None:
     users = tmp_path / "users.yaml"
-    users.write_text("users:\n  - {name: alice, password: a-pw, role: read-write}\n"
-                     "  - {name: viewer, password: v-pw, role: read-only}\n")
+    users.write_text(
+        "users:\n  - {name: alice, password: a-pw, role: read-write}\n"
+        "  - {name: viewer, password: v-pw, role: read-only}\n"
+    )
     server = server_factory(auth_file=str(users))
     run = evtrack.EvtrackClient(server.store_uri).create_run("0")
     url = f"{server.url}{PROXY}/0/{run.info.run_id}/artifacts/f.txt"
@@ -193,4 +202,5 @@ def test_proxied_artifacts_on_an_s3_store(server_factory, s3_uri, monkeypatch, t
     assert httpx.get(url).content == payload
     client = evtrack.EvtrackClient(server.store_uri)
     assert [(f.path, f.file_size) for f in client.list_artifacts(run.info.run_id, "dir")] == [
-        ("dir/model.bin", len(payload))]
+        ("dir/model.bin", len(payload))
+    ]

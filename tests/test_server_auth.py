@@ -23,11 +23,11 @@ def auth_file(tmp_path):
     path.write_text(f"""
 users:
   - name: alice
-    password: "{hash_secret('alice-pw', iterations=1000)}"
+    password: "{hash_secret("alice-pw", iterations=1000)}"
     role: read-write
   - {{name: viewer, password: "viewer-pw", role: read-only}}
 tokens:
-  - {{name: ci-bot, token: "sha256:{__import__('hashlib').sha256(b'tok-123').hexdigest()}", role: read-write}}
+  - {{name: ci-bot, token: "sha256:{__import__("hashlib").sha256(b"tok-123").hexdigest()}", role: read-write}}
 """)
     return str(path)
 
@@ -50,13 +50,16 @@ def test_health_and_version_stay_public(secured) -> None:
     assert httpx.get(secured.url + "/version").status_code == 200
 
 
-@pytest.mark.parametrize("headers", [
-    basic("alice", "wrong"),
-    basic("nobody", "alice-pw"),
-    {"Authorization": "Bearer not-the-token"},
-    {"Authorization": "Basic !!!not-base64"},
-    {"Authorization": "Digest whatever"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        basic("alice", "wrong"),
+        basic("nobody", "alice-pw"),
+        {"Authorization": "Bearer not-the-token"},
+        {"Authorization": "Basic !!!not-base64"},
+        {"Authorization": "Digest whatever"},
+    ],
+)
 def test_wrong_credentials_are_401(secured, headers) -> None:
     assert httpx.post(secured.url + SEARCH, json={}, headers=headers).status_code == 401
 
@@ -66,21 +69,20 @@ def test_read_only_user_reads_but_cannot_write(secured) -> None:
     assert httpx.post(secured.url + SEARCH, json={}, headers=viewer).status_code == 200
     refused = httpx.post(secured.url + CREATE, json={"name": "nope"}, headers=viewer)
     assert refused.status_code == 403
-    assert refused.json() == {"error_code": "PERMISSION_DENIED",
-                              "message": "User 'viewer' has read-only access"}
-    names = [e["name"] for e in httpx.post(secured.url + SEARCH, json={}, headers=viewer)
-             .json().get("experiments", [])]
+    assert refused.json() == {"error_code": "PERMISSION_DENIED", "message": "User 'viewer' has read-only access"}
+    names = [e["name"] for e in httpx.post(secured.url + SEARCH, json={}, headers=viewer).json().get("experiments", [])]
     assert "nope" not in names
 
 
 def test_read_write_user_and_bearer_token_can_write(secured) -> None:
     created = httpx.post(secured.url + CREATE, json={"name": "by-alice"}, headers=basic("alice", "alice-pw"))
     assert created.status_code == 200, created.text
-    by_token = httpx.post(secured.url + CREATE, json={"name": "by-bot"},
-                          headers={"Authorization": "Bearer tok-123"})
+    by_token = httpx.post(secured.url + CREATE, json={"name": "by-bot"}, headers={"Authorization": "Bearer tok-123"})
     assert by_token.status_code == 200, by_token.text
-    names = {e["name"] for e in httpx.post(secured.url + SEARCH, json={}, headers=basic("viewer", "viewer-pw"))
-             .json()["experiments"]}
+    names = {
+        e["name"]
+        for e in httpx.post(secured.url + SEARCH, json={}, headers=basic("viewer", "viewer-pw")).json()["experiments"]
+    }
     assert {"by-alice", "by-bot"} <= names
 
 
@@ -104,12 +106,15 @@ def test_users_from_the_environment(server_factory, monkeypatch) -> None:
     assert httpx.post(server.url + CREATE, json={"name": "f"}, headers=basic("bob", "b")).status_code == 403
 
 
-@pytest.mark.parametrize("text, message", [
-    ("users: [{name: a, role: rw}]", "needs 'name', 'password' and 'role'"),
-    ("users: [{name: a, password: p, role: admin}]", "unknown role 'admin'"),
-    ("people: []", "must be a mapping with 'users' and/or 'tokens'"),
-    ("users: [unclosed", "is not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("users: [{name: a, role: rw}]", "needs 'name', 'password' and 'role'"),
+        ("users: [{name: a, password: p, role: admin}]", "unknown role 'admin'"),
+        ("people: []", "must be a mapping with 'users' and/or 'tokens'"),
+        ("users: [unclosed", "is not valid YAML"),
+    ],
+)
 def test_a_bad_auth_file_is_one_clear_error(tmp_path, text, message) -> None:
     path = tmp_path / "users.yaml"
     path.write_text(text)
@@ -133,7 +138,8 @@ def test_request_bodies_over_the_limit_are_413(server_factory) -> None:
 
 def test_a_body_that_is_not_json_is_refused(evtrack_server) -> None:
     # a cross-site HTML form can post text/plain or urlencoded, never application/json
-    response = httpx.post(evtrack_server.url + CREATE, content=b'{"name": "csrf"}',
-                          headers={"Content-Type": "text/plain"})
+    response = httpx.post(
+        evtrack_server.url + CREATE, content=b'{"name": "csrf"}', headers={"Content-Type": "text/plain"}
+    )
     assert response.status_code == 400
     assert "application/json" in response.json()["message"]

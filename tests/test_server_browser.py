@@ -69,11 +69,16 @@ def tracked(evtrack_server: Any) -> dict[str, Any]:
     for i, (model, alpha) in enumerate([("lasso", 0.01), ("lasso", 0.1), ("ridge", 0.5), ("ridge", 1.0)]):
         name = f"{model}-{alpha}"
         run = client.create_run(experiment_id, run_name=name)
-        history = [Metric("loss", (1 + i) / (step + 1) + 0.05 * math.sin(step), 1_700_000_000_000 + step, step)
-                   for step in range(60)]
-        client.log_batch(run.info.run_id, metrics=history + [Metric("rmse", 7.0 - i, 1_700_000_000_100, 0)],
-                         params=[Param("model", model), Param("alpha", str(alpha))],
-                         tags=[RunTag("developer", "ahmad")])
+        history = [
+            Metric("loss", (1 + i) / (step + 1) + 0.05 * math.sin(step), 1_700_000_000_000 + step, step)
+            for step in range(60)
+        ]
+        client.log_batch(
+            run.info.run_id,
+            metrics=history + [Metric("rmse", 7.0 - i, 1_700_000_000_100, 0)],
+            params=[Param("model", model), Param("alpha", str(alpha))],
+            tags=[RunTag("developer", "ahmad")],
+        )
         client.set_terminated(run.info.run_id)
         runs[name] = run.info.run_id
     client.flush()
@@ -90,8 +95,7 @@ def shoot(page: Any, directory: pathlib.Path, name: str) -> pathlib.Path:
 
 
 def row_ids(page: Any) -> list[str]:
-    return page.locator("table#runs-table tr.run-row").evaluate_all(
-        "rows => rows.map(r => r.dataset.runId)")
+    return page.locator("table#runs-table tr.run-row").evaluate_all("rows => rows.map(r => r.dataset.runId)")
 
 
 def test_search_open_run_and_compare(page: Any, tracked: dict[str, Any], screenshot_dir: pathlib.Path):
@@ -136,8 +140,7 @@ def test_search_open_run_and_compare(page: Any, tracked: dict[str, Any], screens
     shoot(page, screenshot_dir, "04-compare")
 
 
-def test_tag_with_markup_is_shown_not_executed(page: Any, tracked: dict[str, Any],
-                                                screenshot_dir: pathlib.Path):
+def test_tag_with_markup_is_shown_not_executed(page: Any, tracked: dict[str, Any], screenshot_dir: pathlib.Path):
     run_id = tracked["runs"]["lasso-0.01"]
     tracked["client"].set_tag(run_id, "note", XSS)
     tracked["client"].flush()
@@ -155,14 +158,17 @@ def test_tag_with_markup_is_shown_not_executed(page: Any, tracked: dict[str, Any
 
 def test_sql_page_runs_a_query(page: Any, tracked: dict[str, Any], screenshot_dir: pathlib.Path):
     page.goto(f"{tracked['server'].url}/sql")
-    page.fill("textarea#sql-input[name=q]",
-              "SELECT r.run_name, p.value AS alpha FROM runs r JOIN params p USING (run_id) "
-              "WHERE p.key = 'alpha' ORDER BY r.run_name")
+    page.fill(
+        "textarea#sql-input[name=q]",
+        "SELECT r.run_name, p.value AS alpha FROM runs r JOIN params p USING (run_id) "
+        "WHERE p.key = 'alpha' ORDER BY r.run_name",
+    )
     with page.expect_navigation():
         page.locator("textarea#sql-input").evaluate("el => el.form.requestSubmit()")
     result = page.locator("table#sql-result")
     result.wait_for(state="visible")
     cells = result.locator("tbody tr").evaluate_all(
-        "rows => rows.map(r => Array.from(r.cells).map(c => c.innerText.trim()))")
+        "rows => rows.map(r => Array.from(r.cells).map(c => c.innerText.trim()))"
+    )
     assert cells == [["lasso-0.01", "0.01"], ["lasso-0.1", "0.1"], ["ridge-0.5", "0.5"], ["ridge-1.0", "1.0"]]
     shoot(page, screenshot_dir, "06-sql")

@@ -41,12 +41,17 @@ def series_groups(root: ET.Element) -> list[ET.Element]:
 # -- root element and escaping ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("render, css_class", [
-    (lambda t: charts.line_chart([("loss", [0, 1, 2], [3.0, 2.0, 1.0])], title=t), "metric-chart"),
-    (lambda t: charts.scatter_chart([("r", 1.0, 2.0)], x_label="a", y_label="b", title=t), "scatter-chart"),
-    (lambda t: charts.parallel_coordinates([{"a": 1.0, "m": 2.0}], ["a"], color_by="m", title=t),
-     "parallel-coordinates"),
-])
+@pytest.mark.parametrize(
+    "render, css_class",
+    [
+        (lambda t: charts.line_chart([("loss", [0, 1, 2], [3.0, 2.0, 1.0])], title=t), "metric-chart"),
+        (lambda t: charts.scatter_chart([("r", 1.0, 2.0)], x_label="a", y_label="b", title=t), "scatter-chart"),
+        (
+            lambda t: charts.parallel_coordinates([{"a": 1.0, "m": 2.0}], ["a"], color_by="m", title=t),
+            "parallel-coordinates",
+        ),
+    ],
+)
 def test_root_svg_carries_class_role_viewbox_and_aria_label(render, css_class):
     root = parse(render("Loss & <friends>"))
     assert root.tag == f"{SVG}svg"
@@ -67,8 +72,9 @@ def test_line_chart_labels_appear_only_escaped():
     assert "<script" not in svg
     assert "&lt;script&gt;" in svg
     root = parse(svg)
-    assert all(tag.endswith(("svg", "g", "text", "title", "path", "line", "circle")) for tag in
-               {el.tag for el in root.iter()})
+    assert all(
+        tag.endswith(("svg", "g", "text", "title", "path", "line", "circle")) for tag in {el.tag for el in root.iter()}
+    )
     assert any(HOSTILE in t for t in texts(root))  # the full name is in the series' tooltip
 
 
@@ -116,10 +122,10 @@ def test_downsample_returns_short_series_unchanged():
     assert downsample([1, 2, 3], [4.0, 5.0, 6.0], 10) == ([1, 2, 3], [4.0, 5.0, 6.0])
 
 
-@pytest.mark.parametrize("xs, ys, n, message", [
-    ([1, 2], [1.0], 10, "2 x values but 1 y values"),
-    ([1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0], 2, "n must be at least 3"),
-])
+@pytest.mark.parametrize(
+    "xs, ys, n, message",
+    [([1, 2], [1.0], 10, "2 x values but 1 y values"), ([1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0], 2, "n must be at least 3")],
+)
 def test_downsample_rejects_bad_input(xs, ys, n, message):
     with pytest.raises(ValueError, match=message):
         downsample(xs, ys, n)
@@ -184,8 +190,7 @@ def test_constant_series_is_a_flat_line_inside_the_plot():
     root = parse(charts.line_chart([("m", [0, 1, 2, 3], [5.0] * 4)], title="m"))
     (sub,) = path_points(series_groups(root)[0].find(f"{SVG}path").get("d"))
     assert len({y for _, y in sub}) == 1
-    tick_labels = ["".join(t.itertext()) for g in root.iter(f"{SVG}g") if g.get("class") == "ticks"
-                   for t in g]
+    tick_labels = ["".join(t.itertext()) for g in root.iter(f"{SVG}g") if g.get("class") == "ticks" for t in g]
     assert "5.0" in tick_labels or "5" in tick_labels
     _, _, width, height = map(float, root.get("viewBox").split())
     assert all(0 < x < width and 0 < y < height for x, y in sub)
@@ -196,11 +201,14 @@ def test_chart_without_finite_values_says_no_data():
     assert "No data" in texts(root)
 
 
-@pytest.mark.parametrize("lo, hi, expected", [
-    (0, 1_000_000, ["0", "0.2M", "0.4M", "0.6M", "0.8M", "1.0M"]),
-    (0, 1, ["0", "0.2", "0.4", "0.6", "0.8", "1.0"]),
-    (-3, 7, ["-4", "-2", "0", "2", "4", "6", "8"]),
-])
+@pytest.mark.parametrize(
+    "lo, hi, expected",
+    [
+        (0, 1_000_000, ["0", "0.2M", "0.4M", "0.6M", "0.8M", "1.0M"]),
+        (0, 1, ["0", "0.2", "0.4", "0.6", "0.8", "1.0"]),
+        (-3, 7, ["-4", "-2", "0", "2", "4", "6", "8"]),
+    ],
+)
 def test_axis_ticks_are_round_numbers(lo, hi, expected):
     axis_lo, axis_hi, ticks = charts.nice_ticks(lo, hi, 6)
     assert axis_lo <= lo and axis_hi >= hi
@@ -215,7 +223,10 @@ def test_scatter_draws_a_dot_with_tooltip_per_finite_point():
     root = parse(charts.scatter_chart(points, x_label="alpha", y_label="rmse", title="rmse by alpha"))
     circles = list(root.iter(f"{SVG}circle"))
     assert [c.find(f"{SVG}title").text for c in circles] == [
-        "run-a: alpha=0.1, rmse=3", "run-b: alpha=0.5, rmse=2", "run-d: alpha=1, rmse=2.5"]
+        "run-a: alpha=0.1, rmse=3",
+        "run-b: alpha=0.5, rmse=2",
+        "run-d: alpha=1, rmse=2.5",
+    ]
     xs = [float(c.get("cx")) for c in circles]
     ys = [float(c.get("cy")) for c in circles]
     assert xs[0] < xs[1] < xs[2] and ys[0] < ys[2] < ys[1]
@@ -258,8 +269,8 @@ def test_missing_value_breaks_the_line_and_missing_colour_is_grey():
     root = parse(charts.parallel_coordinates(ROWS, ["alpha", "model", "rmse"], color_by="rmse", title="pc"))
     rows = {g.find(f"{SVG}title").text.split(":")[0]: g for g in pc_rows(root)}
     assert [len(s) for s in path_points(rows["run-a"].find(f"{SVG}path").get("d"))] == [3]
-    assert [len(s) for s in path_points(rows["run-c"].find(f"{SVG}path").get("d"))] == [2]   # no alpha
-    assert [len(s) for s in path_points(rows["run-d"].find(f"{SVG}path").get("d"))] == [2]   # no rmse
+    assert [len(s) for s in path_points(rows["run-c"].find(f"{SVG}path").get("d"))] == [2]  # no alpha
+    assert [len(s) for s in path_points(rows["run-d"].find(f"{SVG}path").get("d"))] == [2]  # no rmse
     assert rows["run-d"].get("stroke") == charts.MISSING_COLOR
 
 
@@ -273,8 +284,12 @@ def test_colour_ramp_runs_from_min_to_max_with_a_legend():
 
 
 def test_two_parallel_coordinate_charts_use_distinct_gradient_ids():
-    ids = {parse(charts.parallel_coordinates(ROWS, ["alpha"], color_by="rmse", title="pc"))
-           .find(f".//{SVG}linearGradient").get("id") for _ in range(2)}
+    ids = {
+        parse(charts.parallel_coordinates(ROWS, ["alpha"], color_by="rmse", title="pc"))
+        .find(f".//{SVG}linearGradient")
+        .get("id")
+        for _ in range(2)
+    }
     assert len(ids) == 2
 
 

@@ -23,8 +23,11 @@ def start_server(args: list[str], env: dict[str, str] | None = None) -> tuple[su
     port = free_port()
     process = subprocess.Popen(
         [*EVTRACK, *args, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, **(env or {}), "EVTRACK_CAPTURE_ENV": "false"})
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {}), "EVTRACK_CAPTURE_ENV": "false"},
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -52,18 +55,25 @@ def stop(process: subprocess.Popen) -> str:
 @pytest.mark.parametrize("command, workers", [("server", 1), ("server", 2), ("ui", 1)])
 def test_the_server_serves_the_store_and_compacts_it(tmp_path: Path, command: str, workers: int) -> None:
     store = tmp_path / "store"
-    process, url = start_server([command, "--backend-store-uri", str(store), "--workers", str(workers),
-                                 "--compact-every", "1s"])
+    process, url = start_server(
+        [command, "--backend-store-uri", str(store), "--workers", str(workers), "--compact-every", "1s"]
+    )
     try:
         created = httpx.post(url + "/api/2.0/mlflow/experiments/create", json={"name": "cli-exp"})
         assert created.status_code == 200, created.text
         experiment_id = created.json()["experiment_id"]
-        run = httpx.post(url + "/api/2.0/mlflow/runs/create",
-                         json={"experiment_id": experiment_id, "run_name": "r1"}).json()["run"]
+        run = httpx.post(
+            url + "/api/2.0/mlflow/runs/create", json={"experiment_id": experiment_id, "run_name": "r1"}
+        ).json()["run"]
         run_id = run["info"]["run_id"]
-        logged = httpx.post(url + "/api/2.0/mlflow/runs/log-batch", json={
-            "run_id": run_id, "metrics": [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 0}],
-            "params": [{"key": "alpha", "value": "0.1"}]})
+        logged = httpx.post(
+            url + "/api/2.0/mlflow/runs/log-batch",
+            json={
+                "run_id": run_id,
+                "metrics": [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 0}],
+                "params": [{"key": "alpha", "value": "0.1"}],
+            },
+        )
         assert logged.status_code == 200, logged.text
         deadline = time.monotonic() + 30
         while not list((store / "_manifests").glob("*")) and time.monotonic() < deadline:
@@ -85,9 +95,22 @@ def test_the_server_serves_the_store_and_compacts_it(tmp_path: Path, command: st
 def test_a_bad_auth_file_stops_the_server_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "users.yaml"
     bad.write_text("users: [{name: a, password: p, role: admin}]")
-    result = subprocess.run([*EVTRACK, "server", "--backend-store-uri",
-                             str(tmp_path / "s"), "--auth-file", str(bad), "--port", str(free_port())],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            *EVTRACK,
+            "server",
+            "--backend-store-uri",
+            str(tmp_path / "s"),
+            "--auth-file",
+            str(bad),
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        f"Error: {bad}: users[0]: unknown role 'admin' (use read-only or read-write)")
+        f"Error: {bad}: users[0]: unknown role 'admin' (use read-only or read-write)"
+    )

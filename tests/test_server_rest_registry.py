@@ -60,7 +60,8 @@ def test_mlflow3_log_model_then_register_from_the_run(mlflow_client, evtrack_sto
     assert (mv.name, mv.version, mv.source, mv.run_id) == ("shout", "1", info.model_uri, run.info.run_id)
     assert mlflow.pyfunc.load_model("models:/shout/1").predict(["a", "b"]) == ["A", "B"]
     assert mlflow_client.get_model_version_download_uri("shout", "1") == (
-        f"mlflow-artifacts:/0/models/{model_id}/artifacts")
+        f"mlflow-artifacts:/0/models/{model_id}/artifacts"
+    )
     logged = mlflow_client.get_logged_model(model_id)
     assert logged.status.to_int() == 2 and logged.source_run_id == run.info.run_id
     assert '"name": "shout"' in logged.tags["mlflow.modelVersions"]
@@ -118,7 +119,10 @@ def test_stages_aliases_and_searches(mlflow_client, files_run, evtrack_store) ->
     assert client.get_model_version("reg-a", 2).current_stage == "Archived"
     assert [v.version for v in client.get_latest_versions("reg-a", stages=["Production"])] == ["3"]
     assert {v.current_stage: v.version for v in client.get_latest_versions("reg-a")} == {
-        "Staging": "1", "Production": "3", "Archived": "2"}
+        "Staging": "1",
+        "Production": "3",
+        "Archived": "2",
+    }
 
     client.set_registered_model_alias("reg-a", "champion", 1)
     assert client.get_model_version_by_alias("reg-a", "champion").version == "1"
@@ -129,17 +133,23 @@ def test_stages_aliases_and_searches(mlflow_client, files_run, evtrack_store) ->
     assert [m.name for m in client.search_registered_models("tags.team = 'x'")] == ["reg-a"]
     first = client.search_model_versions("name = 'reg-a'", max_results=2, order_by=["version_number ASC"])
     assert [v.version for v in first] == ["1", "2"] and first.token
-    rest = client.search_model_versions("name = 'reg-a'", max_results=2, order_by=["version_number ASC"],
-                                        page_token=first.token)
+    rest = client.search_model_versions(
+        "name = 'reg-a'", max_results=2, order_by=["version_number ASC"], page_token=first.token
+    )
     assert [v.version for v in rest] == ["3"] and not rest.token
     assert len(client.search_model_versions(f"run_id = '{files_run}'")) == 3
 
-    rows = evtrack.sql("SELECT version, current_stage FROM model_versions WHERE name = 'reg-a' "
-                       "ORDER BY version").to_pylist()
-    assert rows == [{"version": 1, "current_stage": "Staging"}, {"version": 2, "current_stage": "Archived"},
-                    {"version": 3, "current_stage": "Production"}]
+    rows = evtrack.sql(
+        "SELECT version, current_stage FROM model_versions WHERE name = 'reg-a' ORDER BY version"
+    ).to_pylist()
+    assert rows == [
+        {"version": 1, "current_stage": "Staging"},
+        {"version": 2, "current_stage": "Archived"},
+        {"version": 3, "current_stage": "Production"},
+    ]
     assert evtrack.sql("SELECT alias, version FROM registered_model_aliases").to_pylist() == [
-        {"alias": "champion", "version": 1}]
+        {"alias": "champion", "version": 1}
+    ]
     assert evtrack_store.get_model_version_by_alias("reg-a", "champion").version == 1
 
     client.delete_registered_model_alias("reg-a", "champion")
@@ -175,8 +185,11 @@ def test_rename_update_tags_and_delete(mlflow_client, files_run, evtrack_store) 
 
 def test_searches_leave_out_prompts_as_mlflow_does(mlflow_client, evtrack_server) -> None:
     mlflow_client.create_registered_model("plain")
-    post(evtrack_server, "registered-models/create",
-         {"name": "a-prompt", "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]})
+    post(
+        evtrack_server,
+        "registered-models/create",
+        {"name": "a-prompt", "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]},
+    )
     assert [m.name for m in mlflow_client.search_registered_models()] == ["plain"]
     prompts = mlflow_client.search_registered_models("tags.`mlflow.prompt.is_prompt` = 'true'")
     assert [m.name for m in prompts] == ["a-prompt"]
@@ -187,11 +200,13 @@ def test_searches_leave_out_prompts_as_mlflow_does(mlflow_client, evtrack_server
 
 def test_unknown_model_and_version_are_404(evtrack_server) -> None:
     post(evtrack_server, "registered-models/create", {"name": "known"})
-    for path, params in [("registered-models/get", {"name": "nope"}),
-                         ("model-versions/get", {"name": "nope", "version": "1"}),
-                         ("model-versions/get", {"name": "known", "version": "7"}),
-                         ("model-versions/get-download-uri", {"name": "known", "version": "1"}),
-                         ("registered-models/get-latest-versions", {"name": "nope"})]:
+    for path, params in [
+        ("registered-models/get", {"name": "nope"}),
+        ("model-versions/get", {"name": "nope", "version": "1"}),
+        ("model-versions/get", {"name": "known", "version": "7"}),
+        ("model-versions/get-download-uri", {"name": "known", "version": "1"}),
+        ("registered-models/get-latest-versions", {"name": "nope"}),
+    ]:
         response = get(evtrack_server, path, **params)
         assert response.status_code == 404, (path, response.text)
         assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
@@ -204,35 +219,46 @@ def test_unknown_model_and_version_are_404(evtrack_server) -> None:
 
 
 def test_registry_json_shapes(evtrack_server, files_run) -> None:
-    created = post(evtrack_server, "registered-models/create",
-                   {"name": "shape", "tags": [{"key": "k", "value": "v"}]}).json()["registered_model"]
+    created = post(
+        evtrack_server, "registered-models/create", {"name": "shape", "tags": [{"key": "k", "value": "v"}]}
+    ).json()["registered_model"]
     assert created["name"] == "shape" and created["tags"] == [{"key": "k", "value": "v"}]
     assert isinstance(created["creation_timestamp"], int)
-    mv = post(evtrack_server, "model-versions/create",
-              {"name": "shape", "source": f"runs:/{files_run}/model", "run_id": files_run}).json()["model_version"]
+    mv = post(
+        evtrack_server,
+        "model-versions/create",
+        {"name": "shape", "source": f"runs:/{files_run}/model", "run_id": files_run},
+    ).json()["model_version"]
     assert (mv["version"], mv["current_stage"], mv["status"], mv["source"]) == (
-        "1", "None", "READY", f"runs:/{files_run}/model")
+        "1",
+        "None",
+        "READY",
+        f"runs:/{files_run}/model",
+    )
     post(evtrack_server, "registered-models/alias", {"name": "shape", "alias": "prod", "version": "1"})
     model = get(evtrack_server, "registered-models/get", name="shape").json()["registered_model"]
     assert model["aliases"] == [{"alias": "prod", "version": "1"}]
     assert model["latest_versions"][0]["aliases"] == ["prod"]
-    latest = httpx.post(f"{evtrack_server.url}{API}/registered-models/get-latest-versions",
-                        json={"name": "shape", "stages": ["None"]}).json()
+    latest = httpx.post(
+        f"{evtrack_server.url}{API}/registered-models/get-latest-versions", json={"name": "shape", "stages": ["None"]}
+    ).json()
     assert [v["version"] for v in latest["model_versions"]] == ["1"]
     assert get(evtrack_server, "registered-models/search", filter="name = 'nothing'").json() == {}
 
 
-@pytest.mark.parametrize("source, run_id, field", [
-    ("runs:/{run}/model", None, "run_id"),
-    ("runs:/{run}/model", "f" * 32, "run_id"),
-    ("mlflow-artifacts:/0/{run}/artifacts/model", None, "run_id"),
-    ("mlflow-artifacts:/0/{other}/artifacts/model", "{run}", "run_id"),
-    ("mlflow-artifacts:/0/{run}/artifacts/../../../x", "{run}", "absolute path"),
-    ("/etc", "{run}", "contained within"),
-    ("models:/m-" + "a" * 32, None, "model_id"),
-])
-def test_create_model_version_refuses_sources_outside_the_run(evtrack_server, files_run, source, run_id,
-                                                              field) -> None:
+@pytest.mark.parametrize(
+    "source, run_id, field",
+    [
+        ("runs:/{run}/model", None, "run_id"),
+        ("runs:/{run}/model", "f" * 32, "run_id"),
+        ("mlflow-artifacts:/0/{run}/artifacts/model", None, "run_id"),
+        ("mlflow-artifacts:/0/{other}/artifacts/model", "{run}", "run_id"),
+        ("mlflow-artifacts:/0/{run}/artifacts/../../../x", "{run}", "absolute path"),
+        ("/etc", "{run}", "contained within"),
+        ("models:/m-" + "a" * 32, None, "model_id"),
+    ],
+)
+def test_create_model_version_refuses_sources_outside_the_run(evtrack_server, files_run, source, run_id, field) -> None:
     post(evtrack_server, "registered-models/create", {"name": "guarded"})
     body = {"name": "guarded", "source": source.format(run=files_run, other="e" * 32)}
     if run_id:
@@ -244,8 +270,11 @@ def test_create_model_version_refuses_sources_outside_the_run(evtrack_server, fi
 
 
 def test_logged_model_endpoints(evtrack_server) -> None:
-    created = post(evtrack_server, "logged-models",
-                   {"experiment_id": "0", "name": "lm", "params": [{"key": "alpha", "value": "0.1"}]}).json()
+    created = post(
+        evtrack_server,
+        "logged-models",
+        {"experiment_id": "0", "name": "lm", "params": [{"key": "alpha", "value": "0.1"}]},
+    ).json()
     info = created["model"]["info"]
     model_id = info["model_id"]
     assert info["status"] == "LOGGED_MODEL_PENDING"
@@ -256,8 +285,11 @@ def test_logged_model_endpoints(evtrack_server) -> None:
     url = f"{evtrack_server.url}{API}/logged-models/{model_id}"
     ready = httpx.patch(url, json={"model_id": model_id, "status": "LOGGED_MODEL_READY"}).json()
     assert ready["model"]["info"]["status"] == "LOGGED_MODEL_READY"
-    found = post(evtrack_server, "logged-models/search",
-                 {"experiment_ids": ["0"], "filter": "name = 'lm' AND params.alpha = '0.1'"}).json()
+    found = post(
+        evtrack_server,
+        "logged-models/search",
+        {"experiment_ids": ["0"], "filter": "name = 'lm' AND params.alpha = '0.1'"},
+    ).json()
     assert [m["info"]["model_id"] for m in found["models"]] == [model_id]
     everything = post(evtrack_server, "logged-models/search", {"experiment_ids": ["0"], "max_results": 1}).json()
     assert len(everything["models"]) == 1 and everything["next_page_token"]

@@ -65,8 +65,12 @@ def test_mlflow_client_logs_a_run_that_evtrack_reads_back(mlflow_client, evtrack
     client.log_metric(run_id, "odd", float("nan"))
     client.log_metric(run_id, "big", float("inf"), step=1)
     client.set_tag(run_id, "stage", "dev")
-    client.log_batch(run_id, metrics=[Metric("acc", 0.75, now_ms(), 3)],
-                     params=[Param("model", "ridge")], tags=[RunTag("owner", "ml-team")])
+    client.log_batch(
+        run_id,
+        metrics=[Metric("acc", 0.75, now_ms(), 3)],
+        params=[Param("model", "ridge")],
+        tags=[RunTag("owner", "ml-team")],
+    )
     client.set_terminated(run_id)
 
     got = client.get_run(run_id)
@@ -102,16 +106,15 @@ def test_search_runs_with_filter_order_and_pages(mlflow_client, evtrack_server) 
     assert list(frame["params.alpha"]) == ["0.4", "0.3", "0.2"]
     assert list(frame["tags.mlflow.runName"]) == ["a0.4", "a0.3", "a0.2"]
 
-    first = mlflow_client.search_runs([exp_id], "tags.kind = 'even'", order_by=["params.alpha ASC"],
-                                      max_results=1)
+    first = mlflow_client.search_runs([exp_id], "tags.kind = 'even'", order_by=["params.alpha ASC"], max_results=1)
     assert [r.data.params["alpha"] for r in first] == ["0.2"] and first.token
-    second = mlflow_client.search_runs([exp_id], "tags.kind = 'even'", order_by=["params.alpha ASC"],
-                                       max_results=1, page_token=first.token)
+    second = mlflow_client.search_runs(
+        [exp_id], "tags.kind = 'even'", order_by=["params.alpha ASC"], max_results=1, page_token=first.token
+    )
     assert [r.data.params["alpha"] for r in second] == ["0.4"] and not second.token
 
     evtrack.set_tracking_uri(evtrack_server.store_uri)
-    mine = evtrack.search_runs([exp_id], "metrics.score > 1.5", order_by=["metrics.score DESC"],
-                               output_format="list")
+    mine = evtrack.search_runs([exp_id], "metrics.score > 1.5", order_by=["metrics.score DESC"], output_format="list")
     assert [r.info.run_id for r in mine] == list(frame["run_id"])
 
 
@@ -175,8 +178,12 @@ def test_log_inputs_and_log_model_history(mlflow_client) -> None:
     assert item.dataset.name == "train-set" and item.dataset.digest == dataset.digest
     assert {t.key: t.value for t in item.tags} == {"mlflow.data.context": "training"}
 
-    model = {"run_id": run_id, "artifact_path": "model", "utc_time_created": "2024-01-01 00:00:00.000000",
-             "flavors": {"sklearn": {"pickled_model": "model.pkl"}}}
+    model = {
+        "run_id": run_id,
+        "artifact_path": "model",
+        "utc_time_created": "2024-01-01 00:00:00.000000",
+        "flavors": {"sklearn": {"pickled_model": "model.pkl"}},
+    }
     assert post_json(client, "runs/log-model", {"run_id": run_id, "model_json": json.dumps(model)}) == {}
     history = json.loads(client.get_run(run_id).data.tags["mlflow.log-model.history"])
     assert history[0]["artifact_path"] == "model" and "sklearn" in history[0]["flavors"]
@@ -238,22 +245,26 @@ def test_proxied_locations_from_clients_are_stored_in_the_store(server_factory) 
 
 
 def test_unknown_run_and_experiment_are_404(evtrack_server) -> None:
-    for response in (get(evtrack_server, "runs/get", run_id="0" * 32),
-                     get(evtrack_server, "experiments/get", experiment_id="999"),
-                     get(evtrack_server, "experiments/get-by-name", experiment_name="nope"),
-                     post(evtrack_server, "runs/log-metric",
-                          {"run_id": "f" * 32, "key": "m", "value": 1, "timestamp": 1})):
+    for response in (
+        get(evtrack_server, "runs/get", run_id="0" * 32),
+        get(evtrack_server, "experiments/get", experiment_id="999"),
+        get(evtrack_server, "experiments/get-by-name", experiment_name="nope"),
+        post(evtrack_server, "runs/log-metric", {"run_id": "f" * 32, "key": "m", "value": 1, "timestamp": 1}),
+    ):
         assert response.status_code == 404, response.text
         assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
 
-@pytest.mark.parametrize("body, needle", [
-    ({"key": "m", "value": "abc", "timestamp": 1}, "'value'"),
-    ({"key": "m", "value": True, "timestamp": 1}, "'value'"),
-    ({"key": "m", "value": 1}, "'timestamp'"),
-    ({"value": 1, "timestamp": 1}, "'key'"),
-    ({"key": "m", "value": 1, "timestamp": "soon"}, "'timestamp'"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ({"key": "m", "value": "abc", "timestamp": 1}, "'value'"),
+        ({"key": "m", "value": True, "timestamp": 1}, "'value'"),
+        ({"key": "m", "value": 1}, "'timestamp'"),
+        ({"value": 1, "timestamp": 1}, "'key'"),
+        ({"key": "m", "value": 1, "timestamp": "soon"}, "'timestamp'"),
+    ],
+)
 def test_bad_metric_values_are_400(evtrack_server, run_id, body, needle) -> None:
     response = post(evtrack_server, "runs/log-metric", {"run_id": run_id, **body})
     assert response.status_code == 400
@@ -264,11 +275,14 @@ def test_bad_metric_values_are_400(evtrack_server, run_id, body, needle) -> None
 def test_missing_required_parameter_names_it(evtrack_server) -> None:
     response = post(evtrack_server, "experiments/create", {})
     assert response.status_code == 400
-    assert response.json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": (
-        "Missing value for required parameter 'name'. See the API docs for more information about "
-        "request parameters.")}
-    response = post(evtrack_server, "runs/log-batch",
-                    {"run_id": "a" * 32, "metrics": [{"key": "m", "value": 1}]})
+    assert response.json() == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": (
+            "Missing value for required parameter 'name'. See the API docs for more information about "
+            "request parameters."
+        ),
+    }
+    response = post(evtrack_server, "runs/log-batch", {"run_id": "a" * 32, "metrics": [{"key": "m", "value": 1}]})
     assert response.status_code == 400 and "'metrics[0].timestamp'" in response.json()["message"]
 
 
@@ -290,10 +304,14 @@ def test_param_immutability_and_batch_limits_are_mlflow_errors(evtrack_server, r
 
 
 def test_json_shapes_numbers_and_non_finite_values(evtrack_server, run_id) -> None:
-    body = {"run_id": run_id, "metrics": [
-        {"key": "nan", "value": "NaN", "timestamp": 5, "step": 2},
-        {"key": "neg", "value": "-Infinity", "timestamp": 6},
-        {"key": "num", "value": 2.5, "timestamp": "7", "step": "3"}]}
+    body = {
+        "run_id": run_id,
+        "metrics": [
+            {"key": "nan", "value": "NaN", "timestamp": 5, "step": 2},
+            {"key": "neg", "value": "-Infinity", "timestamp": 6},
+            {"key": "num", "value": 2.5, "timestamp": "7", "step": "3"},
+        ],
+    }
     assert post(evtrack_server, "runs/log-batch", body).status_code == 200
     run = get(evtrack_server, "runs/get", run_id=run_id).json()["run"]
     assert run["info"]["run_id"] == run["info"]["run_uuid"] == run_id
@@ -309,34 +327,47 @@ def test_json_shapes_numbers_and_non_finite_values(evtrack_server, run_id) -> No
 
 def test_get_with_query_parameters(evtrack_server, run_id) -> None:
     for step in range(5):
-        post(evtrack_server, "runs/log-metric",
-             {"run_id": run_id, "key": "loss", "value": step, "timestamp": 100 + step, "step": step})
+        post(
+            evtrack_server,
+            "runs/log-metric",
+            {"run_id": run_id, "key": "loss", "value": step, "timestamp": 100 + step, "step": step},
+        )
     page = get(evtrack_server, "metrics/get-history", run_id=run_id, metric_key="loss", max_results=2).json()
     assert [m["step"] for m in page["metrics"]] == [0, 1] and page["next_page_token"]
-    rest = get(evtrack_server, "metrics/get-history", run_id=run_id, metric_key="loss", max_results=10,
-               page_token=page["next_page_token"]).json()
+    rest = get(
+        evtrack_server,
+        "metrics/get-history",
+        run_id=run_id,
+        metric_key="loss",
+        max_results=10,
+        page_token=page["next_page_token"],
+    ).json()
     assert [m["step"] for m in rest["metrics"]] == [2, 3, 4] and "next_page_token" not in rest
     full = get(evtrack_server, "metrics/get-history", run_uuid=run_id, metric_key="loss").json()
     assert len(full["metrics"]) == 5 and full["metrics"][0]["run_id"] == run_id
 
-    exps = httpx.get(f"{evtrack_server.url}{API}/experiments/search",
-                     params=[("max_results", "1"), ("view_type", "ALL"), ("order_by", "name DESC")]).json()
+    exps = httpx.get(
+        f"{evtrack_server.url}{API}/experiments/search",
+        params=[("max_results", "1"), ("view_type", "ALL"), ("order_by", "name DESC")],
+    ).json()
     assert [e["name"] for e in exps["experiments"]] == ["raw-http"] and exps["next_page_token"]
     exp_id = exps["experiments"][0]["experiment_id"]
     by_name = get(evtrack_server, "experiments/get-by-name", experiment_name="raw-http").json()
     assert by_name["experiment"]["experiment_id"] == exp_id
     assert get(evtrack_server, "experiments/search", view_type="SOMETIMES").status_code == 400
-    found = httpx.get(f"{evtrack_server.url}{API}/runs/search",
-                      params={"experiment_ids": exp_id, "filter": "metrics.loss >= 4"}).json()
+    found = httpx.get(
+        f"{evtrack_server.url}{API}/runs/search", params={"experiment_ids": exp_id, "filter": "metrics.loss >= 4"}
+    ).json()
     assert [r["info"]["run_id"] for r in found["runs"]] == [run_id]
 
 
 def test_history_bulk_interval_samples_per_run(evtrack_server, run_id) -> None:
     metrics = [{"key": "loss", "value": s, "timestamp": s, "step": s} for s in range(50)]
     post(evtrack_server, "runs/log-batch", {"run_id": run_id, "metrics": metrics})
-    response = httpx.get(f"{evtrack_server.url}{API}/metrics/get-history-bulk-interval",
-                         params={"run_ids": run_id, "metric_key": "loss", "max_results": 5,
-                                 "start_step": 10, "end_step": 30})
+    response = httpx.get(
+        f"{evtrack_server.url}{API}/metrics/get-history-bulk-interval",
+        params={"run_ids": run_id, "metric_key": "loss", "max_results": 5, "start_step": 10, "end_step": 30},
+    )
     steps = [m["step"] for m in response.json()["metrics"]]
     assert steps[0] == 10 and steps[-1] == 30 and len(steps) == 5
 
@@ -349,8 +380,9 @@ def test_user_id_comes_from_the_request_then_the_authenticated_user(server_facto
     exp_id = httpx.post(f"{server.url}{API}/experiments/create", json={"name": "who"}, auth=creds).json()
     exp_id = exp_id["experiment_id"]
     plain = httpx.post(f"{server.url}{API}/runs/create", json={"experiment_id": exp_id}, auth=creds).json()
-    named = httpx.post(f"{server.url}{API}/runs/create", json={"experiment_id": exp_id, "user_id": "dave"},
-                       auth=creds).json()
+    named = httpx.post(
+        f"{server.url}{API}/runs/create", json={"experiment_id": exp_id, "user_id": "dave"}, auth=creds
+    ).json()
     assert plain["run"]["info"]["user_id"] == "carol"
     assert named["run"]["info"]["user_id"] == "dave"
 
@@ -360,8 +392,9 @@ def test_answers_are_the_same_after_compaction(evtrack_server, run_id) -> None:
     from evtrack.store import open_store
 
     metrics = [{"key": "loss", "value": 1 / (s + 1), "timestamp": 1000 + s, "step": s} for s in range(3)]
-    post(evtrack_server, "runs/log-batch", {"run_id": run_id, "metrics": metrics,
-                                            "params": [{"key": "p", "value": "1"}]})
+    post(
+        evtrack_server, "runs/log-batch", {"run_id": run_id, "metrics": metrics, "params": [{"key": "p", "value": "1"}]}
+    )
     exp_id = get(evtrack_server, "runs/get", run_id=run_id).json()["run"]["info"]["experiment_id"]
 
     def answers() -> tuple:

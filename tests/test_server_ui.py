@@ -104,12 +104,13 @@ def test_cross_origin_form_posts_are_refused(evtrack_server: Any) -> None:
     with _http(evtrack_server) as http:
         evil = http.post("/experiments/create", data={"name": "csrf"}, headers={"Origin": "http://evil.example"})
         null = http.post("/experiments/create", data={"name": "csrf"}, headers={"Origin": "null"})
-        same = http.post("/experiments/create", data={"name": "same-origin"},
-                         headers={"Origin": evtrack_server.url})
-        proxied = http.post("/experiments/create", data={"name": "via-proxy"},
-                            headers={"Origin": "https://ml.example.org", "X-Forwarded-Host": "ml.example.org"})
-        fetch_cross = http.post("/experiments/create", data={"name": "csrf"},
-                                headers={"Sec-Fetch-Site": "cross-site"})
+        same = http.post("/experiments/create", data={"name": "same-origin"}, headers={"Origin": evtrack_server.url})
+        proxied = http.post(
+            "/experiments/create",
+            data={"name": "via-proxy"},
+            headers={"Origin": "https://ml.example.org", "X-Forwarded-Host": "ml.example.org"},
+        )
+        fetch_cross = http.post("/experiments/create", data={"name": "csrf"}, headers={"Sec-Fetch-Site": "cross-site"})
     assert evil.status_code == 403 and null.status_code == 403
     assert "another origin" in evil.text
     assert client.get_experiment_by_name("csrf") is None
@@ -191,11 +192,13 @@ def test_order_by_and_pagination(evtrack_server: Any, sweep: dict) -> None:
 
 
 def test_csv_download_has_every_matching_run_in_order(evtrack_server: Any, sweep: dict) -> None:
-    sweep["client"].set_tag(sweep["run_ids"][0], "formula", "=HYPERLINK(\"http://x\")")
+    sweep["client"].set_tag(sweep["run_ids"][0], "formula", '=HYPERLINK("http://x")')
     sweep["client"].flush()
     with _http(evtrack_server) as http:
-        page = http.get(f"/experiments/{sweep['experiment_id']}",
-                        params={"filter": "tags.team = 'vision'", "order_by": "params.alpha DESC"})
+        page = http.get(
+            f"/experiments/{sweep['experiment_id']}",
+            params={"filter": "tags.team = 'vision'", "order_by": "params.alpha DESC"},
+        )
         href = re.search(r'id="csv-link" href="([^"]+)"', page.text).group(1).replace("&amp;", "&")
         response = http.get(href)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
@@ -205,7 +208,7 @@ def test_csv_download_has_every_matching_run_in_order(evtrack_server: Any, sweep
     assert [r["params.alpha"] for r in rows] == ["2", "1", "0"]
     assert float(rows[0]["metrics.rmse"]) == pytest.approx(0.6)
     assert rows[0]["tags.team"] == "vision" and rows[0]["status"] == "FINISHED"
-    assert rows[2]["tags.formula"] == "'=HYPERLINK(\"http://x\")"  # not a live spreadsheet formula
+    assert rows[2]["tags.formula"] == '\'=HYPERLINK("http://x")'  # not a live spreadsheet formula
 
 
 # -- run, metric, compare -------------------------------------------------------------------------
@@ -213,10 +216,24 @@ def test_csv_download_has_every_matching_run_in_order(evtrack_server: Any, sweep
 
 def test_run_page_shows_info_params_metrics_charts_tags_datasets_models(evtrack_server: Any, sweep: dict) -> None:
     client, rid = sweep["client"], sweep["run_ids"][1]
-    client.log_inputs(rid, [DatasetInput(Dataset("taxi-trips", "d1g3st", "local", '{"uri": "/data/t.parquet"}'),
-                                         [InputTag("mlflow.data.context", "training")])])
-    history = [{"run_id": rid, "artifact_path": "model", "utc_time_created": "2024-01-01 00:00:00.0",
-                "model_uuid": "abc123", "flavors": {"python_function": {}, "sklearn": {}}}]
+    client.log_inputs(
+        rid,
+        [
+            DatasetInput(
+                Dataset("taxi-trips", "d1g3st", "local", '{"uri": "/data/t.parquet"}'),
+                [InputTag("mlflow.data.context", "training")],
+            )
+        ],
+    )
+    history = [
+        {
+            "run_id": rid,
+            "artifact_path": "model",
+            "utc_time_created": "2024-01-01 00:00:00.0",
+            "model_uuid": "abc123",
+            "flavors": {"python_function": {}, "sklearn": {}},
+        }
+    ]
     client.set_tag(rid, "mlflow.log-model.history", json.dumps(history))
     client.log_metric(rid, "val/loss", 0.5, step=7)
     client.flush()
@@ -238,8 +255,8 @@ def test_run_page_shows_info_params_metrics_charts_tags_datasets_models(evtrack_
     assert "taxi-trips" in html and "training" in html
     assert "python_function, sklearn" in html and "abc123" in html
     assert metric.status_code == 200 and 'class="metric-chart"' in metric.text
-    assert metric.text.count("<tr><td class=\"num\">") == 3  # the three points
-    assert slashed.status_code == 200 and "<tr><td class=\"num\">7</td>" in slashed.text
+    assert metric.text.count('<tr><td class="num">') == 3  # the three points
+    assert slashed.status_code == 200 and '<tr><td class="num">7</td>' in slashed.text
     assert f'href="/runs/{rid}/metrics/val/loss"' in html
     assert no_such.status_code == 404
 
@@ -256,8 +273,9 @@ def test_compare_page_tables_and_charts(evtrack_server: Any, sweep: dict) -> Non
     ids = sweep["run_ids"][:3]
     with _http(evtrack_server) as http:
         page = http.get("/compare", params=[("runs", rid) for rid in ids])
-        scatter = http.get("/compare", params=[("runs", rid) for rid in ids] + [("x", "params.alpha"),
-                                                                                 ("y", "metrics.rmse")])
+        scatter = http.get(
+            "/compare", params=[("runs", rid) for rid in ids] + [("x", "params.alpha"), ("y", "metrics.rmse")]
+        )
         bad_axis = http.get("/compare", params=[("runs", ids[0]), ("x", "params.nope"), ("y", "metrics.rmse")])
         none = http.get("/compare")
     html = page.text
@@ -329,11 +347,18 @@ def test_attacker_chosen_strings_are_escaped_everywhere(evtrack_server: Any) -> 
     client.log_text(rid, XSS, f"{XSS}.txt")
     client.create_registered_model(MODEL_XSS, description=XSS)
     client.flush()
-    urls = ["/experiments", f"/experiments/{exp}", f"/experiments/{exp}?show_tags=1", f"/runs/{rid}",
-            f"/runs/{rid}/artifacts", f"/compare?runs={rid}", "/models",
-            f"/experiments/{exp}?filter=" + httpx.QueryParams({"q": f"tags.x = '{XSS}"})["q"],
-            "/sql?" + str(httpx.QueryParams({"q": f"SELECT '{XSS}' AS x"})),
-            "/sql?" + str(httpx.QueryParams({"q": f"SELECT * FROM {XSS}"}))]
+    urls = [
+        "/experiments",
+        f"/experiments/{exp}",
+        f"/experiments/{exp}?show_tags=1",
+        f"/runs/{rid}",
+        f"/runs/{rid}/artifacts",
+        f"/compare?runs={rid}",
+        "/models",
+        f"/experiments/{exp}?filter=" + httpx.QueryParams({"q": f"tags.x = '{XSS}"})["q"],
+        "/sql?" + str(httpx.QueryParams({"q": f"SELECT '{XSS}' AS x"})),
+        "/sql?" + str(httpx.QueryParams({"q": f"SELECT * FROM {XSS}"})),
+    ]
     with _http(evtrack_server) as http:
         pages = {url: http.get(url) for url in urls}
         pages["model"] = http.get(f"/models/{MODEL_XSS}")

@@ -24,18 +24,21 @@ import evtrack.pyfunc
 from evtrack.cli import cli
 from evtrack.models import ColSpec, ModelSignature, ParamSchema, ParamSpec, Schema
 
-pytest.importorskip("starlette", reason='serving needs evtrack[serve]')
-pytest.importorskip("uvicorn", reason='serving needs evtrack[serve]')
+pytest.importorskip("starlette", reason="serving needs evtrack[serve]")
+pytest.importorskip("uvicorn", reason="serving needs evtrack[serve]")
 
-SIGNATURE = ModelSignature(Schema([ColSpec("double", "a"), ColSpec("long", "b"), ColSpec("string", "s")]),
-                           params=ParamSchema([ParamSpec("factor", "double", 1.0)]))
+SIGNATURE = ModelSignature(
+    Schema([ColSpec("double", "a"), ColSpec("long", "b"), ColSpec("string", "s")]),
+    params=ParamSchema([ParamSpec("factor", "double", 1.0)]),
+)
 ROWS = [{"a": 1.0, "b": 2, "s": "xy"}, {"a": 0.5, "b": 1, "s": "12"}]
 EXPECTED = [5.0, 3.5]  # a * factor + b + len(s)
 
 
 # a lambda (pickled by value) so that the server process needs no import of this test module
 score = lambda df, params=None: (  # noqa: E731
-    df["a"] * (params or {}).get("factor", 1.0) + df["b"] + df["s"].str.len()).to_numpy()
+    df["a"] * (params or {}).get("factor", 1.0) + df["b"] + df["s"].str.len()
+).to_numpy()
 
 
 def _free_port() -> int:
@@ -44,8 +47,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http(url: str, body: str | bytes | None = None, content_type: str | None = "application/json",
-         ) -> tuple[int, str, str]:
+def http(
+    url: str, body: str | bytes | None = None, content_type: str | None = "application/json"
+) -> tuple[int, str, str]:
     """(status, content type, body text) of a GET (no body) or POST."""
     data = body.encode() if isinstance(body, str) else body
     request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
@@ -66,11 +70,29 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], 
 
     def start(model_uri: str) -> str:
         port = _free_port()
-        env = {**os.environ, "EVTRACK_SPOOL_DIR": str(tmp / "spool"), "EVTRACK_CACHE_DIR": str(tmp / "cache"),
-               "EVTRACK_TRACKING_URI": str(tmp / "store")}
+        env = {
+            **os.environ,
+            "EVTRACK_SPOOL_DIR": str(tmp / "spool"),
+            "EVTRACK_CACHE_DIR": str(tmp / "cache"),
+            "EVTRACK_TRACKING_URI": str(tmp / "store"),
+        }
         log = open(tmp / f"server-{port}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-c", "from evtrack.cli import main; main()", "models", "serve",
-                                 "-m", model_uri, "--port", str(port)], env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from evtrack.cli import main; main()",
+                "models",
+                "serve",
+                "-m",
+                model_uri,
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -113,12 +135,16 @@ def test_ping_health_and_version(server: str) -> None:
     assert status == 200 and text == evtrack.__version__
 
 
-@pytest.mark.parametrize("payload", [
-    {"dataframe_split": {"columns": ["a", "b", "s"], "data": [[r["a"], r["b"], r["s"]] for r in ROWS]}},
-    {"dataframe_records": ROWS},
-    {"instances": ROWS},
-    {"inputs": {k: [r[k] for r in ROWS] for k in ("a", "b", "s")}},
-], ids=["dataframe_split", "dataframe_records", "instances", "inputs"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"dataframe_split": {"columns": ["a", "b", "s"], "data": [[r["a"], r["b"], r["s"]] for r in ROWS]}},
+        {"dataframe_records": ROWS},
+        {"instances": ROWS},
+        {"inputs": {k: [r[k] for r in ROWS] for k in ("a", "b", "s")}},
+    ],
+    ids=["dataframe_split", "dataframe_records", "instances", "inputs"],
+)
 def test_each_json_input_form(server: str, payload: dict[str, Any]) -> None:
     status, content_type, text = http(server + "/invocations", json.dumps(payload))
     assert (status, content_type) == (200, "application/json"), text
@@ -134,11 +160,14 @@ def test_csv_and_charset(server: str) -> None:
     assert http(server + "/invocations", body, "application/json; charset=utf-8")[0] == 200
 
 
-@pytest.mark.parametrize("records, column", [
-    ([{"a": "oops", "b": 2, "s": "x"}], "'a'"),
-    ([{"a": 1.0, "b": 2.5, "s": "x"}], "'b'"),
-    ([{"a": 1.0, "s": "x"}], "'b'"),
-])
+@pytest.mark.parametrize(
+    "records, column",
+    [
+        ([{"a": "oops", "b": 2, "s": "x"}], "'a'"),
+        ([{"a": 1.0, "b": 2.5, "s": "x"}], "'b'"),
+        ([{"a": 1.0, "s": "x"}], "'b'"),
+    ],
+)
 def test_schema_errors_are_400_naming_the_column(server: str, records: list[dict[str, Any]], column: str) -> None:
     status, content_type, text = http(server + "/invocations", json.dumps({"dataframe_records": records}))
     assert (status, content_type) == (400, "application/json")
@@ -146,17 +175,25 @@ def test_schema_errors_are_400_naming_the_column(server: str, records: list[dict
     assert error["error_code"] == "INVALID_PARAMETER_VALUE" and column in error["message"]
 
 
-@pytest.mark.parametrize("body", [
-    "{not json", "[1, 2]", json.dumps({"dataframe_records": ROWS, "inputs": ROWS}), json.dumps({"rows": ROWS}),
-    json.dumps({"dataframe_split": [1, 2]}),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{not json",
+        "[1, 2]",
+        json.dumps({"dataframe_records": ROWS, "inputs": ROWS}),
+        json.dumps({"rows": ROWS}),
+        json.dumps({"dataframe_split": [1, 2]}),
+    ],
+)
 def test_malformed_bodies_are_400(server: str, body: str) -> None:
     status, _, text = http(server + "/invocations", body)
     assert status == 400 and json.loads(text)["error_code"] == "BAD_REQUEST"
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/json; charset=latin-1",
-                                          "application/json; format=pandas-split"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/xml", "application/json; charset=latin-1", "application/json; format=pandas-split"],
+)
 def test_unsupported_content_types_are_415(server: str, content_type: str) -> None:
     assert http(server + "/invocations", json.dumps({"inputs": ROWS}), content_type)[0] == 415
 
@@ -178,8 +215,9 @@ def serve_in_thread(model_uri: str) -> Iterator[str]:
 
     from evtrack.pyfunc.scoring_server import build_app
 
-    server = uvicorn.Server(uvicorn.Config(build_app(model_uri), host="127.0.0.1", port=_free_port(),
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(model_uri), host="127.0.0.1", port=_free_port(), log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -200,8 +238,9 @@ def test_serves_a_model_saved_by_mlflow(tmp_path: Path) -> None:
 
     X = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [1.0, 0.0, 1.0, 0.0]})
     clf = LogisticRegression().fit(X, [0, 0, 1, 1])
-    mlflow_sklearn.save_model(clf, str(tmp_path / "m"), serialization_format="pickle", input_example=X,
-                              pip_requirements=["scikit-learn"])
+    mlflow_sklearn.save_model(
+        clf, str(tmp_path / "m"), serialization_format="pickle", input_example=X, pip_requirements=["scikit-learn"]
+    )
     with serve_in_thread(str(tmp_path / "m")) as url:
         serving_example = (tmp_path / "m" / "serving_input_example.json").read_text()
         status, _, text = http(url + "/invocations", serving_example)
@@ -217,15 +256,18 @@ def test_predict_cli_round_trip(model_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "in.json").write_text(json.dumps({"dataframe_records": ROWS, "params": {"factor": 2.0}}))
     pd.DataFrame(ROWS).to_csv(tmp_path / "in.csv", index=False)
     runner = CliRunner()
-    result = runner.invoke(cli, ["models", "predict", "-m", str(model_dir), "-i", str(tmp_path / "in.json"),
-                                 "-o", str(tmp_path / "out.json")])
+    result = runner.invoke(
+        cli,
+        ["models", "predict", "-m", str(model_dir), "-i", str(tmp_path / "in.json"), "-o", str(tmp_path / "out.json")],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "out.json").read_text()) == {"predictions": [6.0, 4.0]}
     result = runner.invoke(cli, ["models", "predict", "-m", str(model_dir), "-i", str(tmp_path / "in.csv")])
     assert result.exit_code == 0 and json.loads(result.output) == {"predictions": EXPECTED}
     (tmp_path / "bad.txt").write_text("a,s\n1.0,x\n")
-    result = runner.invoke(cli, ["models", "predict", "-m", str(model_dir), "-i", str(tmp_path / "bad.txt"),
-                                 "-t", "csv"])
+    result = runner.invoke(
+        cli, ["models", "predict", "-m", str(model_dir), "-i", str(tmp_path / "bad.txt"), "-t", "csv"]
+    )
     assert result.exit_code == 1 and "'b'" in result.output and "Traceback" not in result.output
 
 
@@ -234,8 +276,9 @@ def test_predict_cli_from_a_run(local_uri: str, fresh_evtrack: None, model_dir: 
     with evtrack.start_run():
         info = evtrack.pyfunc.log_model(name="scorer", python_model=score, signature=SIGNATURE)
     (tmp_path / "in.json").write_text(json.dumps({"dataframe_split": pd.DataFrame(ROWS).to_dict("split")}))
-    result = CliRunner().invoke(cli, ["models", "predict", "-m", info.model_uri, "--tracking-uri", local_uri,
-                                      "-i", str(tmp_path / "in.json")])
+    result = CliRunner().invoke(
+        cli, ["models", "predict", "-m", info.model_uri, "--tracking-uri", local_uri, "-i", str(tmp_path / "in.json")]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"predictions": EXPECTED}
 
@@ -245,7 +288,8 @@ def test_serving_without_its_extra_says_what_to_install(monkeypatch: pytest.Monk
     from evtrack.pyfunc import scoring_server
 
     real = scoring_server.importlib.util.find_spec
-    monkeypatch.setattr(scoring_server.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    monkeypatch.setattr(
+        scoring_server.importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a)
+    )
     with pytest.raises(InvalidParameterError, match=r'uvicorn missing\): pip install "evtrack\[serve\]"'):
         scoring_server.build_app(model=object())

@@ -14,11 +14,27 @@ from compaction import compact
 from evtrack.entities import Metric, Param, RunTag
 from evtrack.errors import EvtrackError, InvalidParameterError
 
-RUN_COLUMNS = ["run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time",
-               "artifact_uri", "lifecycle_stage", "parent_run_id"]
+RUN_COLUMNS = [
+    "run_id",
+    "experiment_id",
+    "run_name",
+    "user_id",
+    "status",
+    "start_time",
+    "end_time",
+    "artifact_uri",
+    "lifecycle_stage",
+    "parent_run_id",
+]
 VIEWS = {  # as documented in evtrack/query/engine.py
-    "experiments": ["experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time",
-                    "last_update_time"],
+    "experiments": [
+        "experiment_id",
+        "name",
+        "artifact_location",
+        "lifecycle_stage",
+        "creation_time",
+        "last_update_time",
+    ],
     "experiment_tags": ["experiment_id", "key", "value"],
     "runs": RUN_COLUMNS,
     "params": ["run_id", "key", "value"],
@@ -26,8 +42,20 @@ VIEWS = {  # as documented in evtrack/query/engine.py
     "metrics": ["run_id", "key", "value", "step", "timestamp"],
     "latest_metrics": ["run_id", "key", "value", "step", "timestamp"],
     "artifacts": ["run_id", "path", "size", "digest"],
-    "events": ["eid", "type", "v", "ts", "experiment_id", "run_id", "key", "value", "metric_value", "step",
-               "timestamp", "body"],
+    "events": [
+        "eid",
+        "type",
+        "v",
+        "ts",
+        "experiment_id",
+        "run_id",
+        "key",
+        "value",
+        "metric_value",
+        "step",
+        "timestamp",
+        "body",
+    ],
 }
 HOSTILE = "x' OR 1=1; DROP TABLE runs; --"
 
@@ -49,12 +77,23 @@ def log_data(client: Any) -> dict[str, str]:
     a = client.create_run(exp, start_time=100, run_name="a").info.run_id
     b = client.create_run(exp, start_time=200, run_name="b").info.run_id
     c = client.create_run(other, start_time=300, run_name="c").info.run_id
-    client.log_batch(a, params=[Param("alpha", "0.1"), Param("model", "lasso")],
-                     metrics=[Metric("rmse", 0.9, 10, 0), Metric("rmse", 0.5, 20, 1), Metric("rmse", 0.5, 20, 1),
-                              Metric("loss", math.nan, 10, 0)],
-                     tags=[RunTag("team", "red"), RunTag("gone", "soon")])
-    client.log_batch(b, params=[Param("alpha", "0.5"), Param("note", HOSTILE)],
-                     metrics=[Metric("rmse", 0.7, 10, 0)], tags=[RunTag("team", "blue")])
+    client.log_batch(
+        a,
+        params=[Param("alpha", "0.1"), Param("model", "lasso")],
+        metrics=[
+            Metric("rmse", 0.9, 10, 0),
+            Metric("rmse", 0.5, 20, 1),
+            Metric("rmse", 0.5, 20, 1),
+            Metric("loss", math.nan, 10, 0),
+        ],
+        tags=[RunTag("team", "red"), RunTag("gone", "soon")],
+    )
+    client.log_batch(
+        b,
+        params=[Param("alpha", "0.5"), Param("note", HOSTILE)],
+        metrics=[Metric("rmse", 0.7, 10, 0)],
+        tags=[RunTag("team", "blue")],
+    )
     client.log_batch(c, params=[Param("alpha", "0.1")], metrics=[Metric("rmse", 0.3, 10, 0)])
     client.delete_tag(a, "gone")
     client.log_text(a, "hello", "notes/readme.txt")
@@ -81,17 +120,26 @@ def check_views(ids: dict[str, str], state: str) -> None:
         got = evtrack.sql(f"SELECT * FROM {view} LIMIT 0").column_names
         assert sorted(got) == sorted(columns), (state, view, got)
     assert {r["name"]: r["lifecycle_stage"] for r in rows("SELECT name, lifecycle_stage FROM experiments")} == {
-        "Default": "active", "sql": "active", "sql-other": "active"}, state
+        "Default": "active",
+        "sql": "active",
+        "sql-other": "active",
+    }, state
     assert rows("SELECT key, value FROM experiment_tags WHERE experiment_id = ?", [ids["exp"]]) == [
-        {"key": "team", "value": "ml"}], state
+        {"key": "team", "value": "ml"}
+    ], state
     runs = {r["run_name"]: r for r in rows("SELECT * FROM runs")}
     assert set(runs) == {"a", "b", "c"}, state
     assert (runs["a"]["status"], runs["a"]["start_time"], runs["a"]["end_time"]) == ("FINISHED", 100, 150), state
     assert (runs["b"]["status"], runs["b"]["end_time"], runs["c"]["experiment_id"]) == (
-        "RUNNING", None, ids["other"]), state
+        "RUNNING",
+        None,
+        ids["other"],
+    ), state
     assert runs["a"]["artifact_uri"].endswith(f"{a}/artifacts") and runs["a"]["lifecycle_stage"] == "active"
     assert rows("SELECT run_id, key, value FROM params ORDER BY run_id = ?, key", [a])[-2:] == [
-        {"run_id": a, "key": "alpha", "value": "0.1"}, {"run_id": a, "key": "model", "value": "lasso"}], state
+        {"run_id": a, "key": "alpha", "value": "0.1"},
+        {"run_id": a, "key": "model", "value": "lasso"},
+    ], state
     assert one("SELECT count(*) FROM params") == 5, state
     tags = {(r["run_id"], r["key"]): r["value"] for r in rows("SELECT * FROM tags WHERE key NOT LIKE 'mlflow.%'")}
     assert tags == {(a, "team"): "red", (b, "team"): "blue"}, state  # the deleted tag is gone
@@ -107,14 +155,16 @@ def check_views(ids: dict[str, str], state: str) -> None:
     wide = {r["run_name"]: r for r in rows("SELECT * FROM runs_wide")}
     assert set(wide) == {"a", "b", "c"}, state
     cols = evtrack.sql("SELECT * FROM runs_wide LIMIT 0").column_names
-    assert cols[:len(RUN_COLUMNS)] == evtrack.sql("SELECT * FROM runs LIMIT 0").column_names, state
+    assert cols[: len(RUN_COLUMNS)] == evtrack.sql("SELECT * FROM runs LIMIT 0").column_names, state
     assert {"params.alpha", "params.model", "params.note", "metrics.rmse", "metrics.loss", "tags.team"} <= set(cols)
     assert (wide["a"]["params.alpha"], wide["a"]["metrics.rmse"], wide["a"]["tags.team"]) == ("0.1", 0.5, "red")
     assert (wide["c"]["params.model"], wide["c"]["tags.team"], wide["b"]["params.note"]) == (None, None, HOSTILE)
     # an aggregate across experiments: average latest rmse by alpha
-    agg = rows("SELECT p.value AS alpha, avg(m.value) AS rmse, count(*) AS n FROM params p "
-               "JOIN latest_metrics m ON m.run_id = p.run_id AND m.key = 'rmse' "
-               "WHERE p.key = 'alpha' GROUP BY p.value ORDER BY p.value")
+    agg = rows(
+        "SELECT p.value AS alpha, avg(m.value) AS rmse, count(*) AS n FROM params p "
+        "JOIN latest_metrics m ON m.run_id = p.run_id AND m.key = 'rmse' "
+        "WHERE p.key = 'alpha' GROUP BY p.value ORDER BY p.value"
+    )
     assert agg == [{"alpha": "0.1", "rmse": pytest.approx(0.4), "n": 2}, {"alpha": "0.5", "rmse": 0.7, "n": 1}]
 
 
@@ -128,15 +178,18 @@ def test_views_in_the_tail_then_compacted(client: Any) -> None:
     assert by_type["run_created"] == 3 and by_type["param"] == 5 and by_type["tag_deleted"] == 1
     assert by_type["metric"] == 6  # as logged, the exact duplicate included: the log of record
     assert by_type["experiment_created"] >= 2 and by_type["artifact_logged"] == 1
-    metric = rows("SELECT run_id, key, metric_value, step, timestamp FROM events WHERE type = 'metric' "
-                  "AND run_id = ? AND key = 'rmse' ORDER BY step, eid LIMIT 1", [ids["a"]])
+    metric = rows(
+        "SELECT run_id, key, metric_value, step, timestamp FROM events WHERE type = 'metric' "
+        "AND run_id = ? AND key = 'rmse' ORDER BY step, eid LIMIT 1",
+        [ids["a"]],
+    )
     assert metric == [{"run_id": ids["a"], "key": "rmse", "metric_value": 0.9, "step": 0, "timestamp": 10}]
     # a mix: compacted rows plus a tail that changes them
     client.log_metric(ids["b"], "rmse", 0.1, step=3, timestamp=30)
     client.set_tag(ids["b"], "team", "green")
     assert one("SELECT value FROM latest_metrics WHERE run_id = ? AND key = 'rmse'", [ids["b"]]) == 0.1
     assert one("SELECT value FROM tags WHERE run_id = ? AND key = 'team'", [ids["b"]]) == "green"
-    assert one("SELECT \"tags.team\" FROM runs_wide WHERE run_id = ?", [ids["b"]]) == "green"
+    assert one('SELECT "tags.team" FROM runs_wide WHERE run_id = ?', [ids["b"]]) == "green"
     assert one("SELECT count(*) FROM metrics WHERE run_id = ?", [ids["b"]]) == 2
     assert one("SELECT value FROM latest_metrics WHERE run_id = ? AND key = 'rmse'", [ids["b"]], fresh=False) == 0.7
     assert one("SELECT value FROM tags WHERE run_id = ? AND key = 'team'", [ids["b"]], version=1) == "blue"
@@ -153,8 +206,7 @@ def test_pandas_output_and_parameters(local_client: Any) -> None:
         evtrack.sql("SELECT 1", output_format="csv")
     # parameters are bound, never spliced: the hostile value is matched exactly, as data
     assert rows("SELECT run_id FROM params WHERE value = ?", [HOSTILE]) == [{"run_id": ids["b"]}]
-    assert rows("SELECT run_id FROM params WHERE value = $1 AND key = $2", [HOSTILE, "note"]) == [
-        {"run_id": ids["b"]}]
+    assert rows("SELECT run_id FROM params WHERE value = $1 AND key = $2", [HOSTILE, "note"]) == [{"run_id": ids["b"]}]
     assert rows("SELECT ? AS v", [HOSTILE]) == [{"v": HOSTILE}]
     assert rows("SELECT run_id FROM params WHERE value = ?", ["' OR 1=1 --"]) == []
     assert one("SELECT count(*) FROM runs WHERE start_time > ? AND run_name IN (?, ?)", [150, "b", "c"]) == 2

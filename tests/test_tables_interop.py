@@ -116,10 +116,23 @@ def test_pyarrow_alone_reads_what_evtrack_reads(compacted: dict[str, Any]) -> No
 
     for run_id, row in runs.items():
         run = client.get_run(run_id)
-        assert (run.info.status, run.info.lifecycle_stage, run.info.run_name, run.info.experiment_id,
-                run.info.start_time, run.info.end_time, run.info.artifact_uri) == (
-            row["status"], row["lifecycle_stage"], row["run_name"], row["experiment_id"], row["start_time"],
-            row["end_time"], row["artifact_uri"])
+        assert (
+            run.info.status,
+            run.info.lifecycle_stage,
+            run.info.run_name,
+            run.info.experiment_id,
+            run.info.start_time,
+            run.info.end_time,
+            run.info.artifact_uri,
+        ) == (
+            row["status"],
+            row["lifecycle_stage"],
+            row["run_name"],
+            row["experiment_id"],
+            row["start_time"],
+            row["end_time"],
+            row["artifact_uri"],
+        )
         assert run.data.params == params[run_id] and len(params[run_id]) == 2
         assert run.data.tags == tags[run_id] and "tmp" not in tags[run_id]
         assert {k: canon(v) for k, v in run.data.metrics.items()} == latest[run_id]
@@ -132,21 +145,37 @@ def test_pyarrow_alone_reads_what_evtrack_reads(compacted: dict[str, Any]) -> No
     exp_tags = {(r["experiment_id"], r["key"]): r["value"] for r in read_version(uri, "experiment_tags")}
     found = client.search_experiments(view_type=ViewType.ALL)
     assert {e.experiment_id: (e.name, e.lifecycle_stage, e.creation_time, e.tags) for e in found} == {
-        x: (r["name"], r["lifecycle_stage"], r["creation_time"],
-            {k: v for (xid, k), v in exp_tags.items() if xid == x}) for x, r in experiments.items()}
-
+        x: (r["name"], r["lifecycle_stage"], r["creation_time"], {k: v for (xid, k), v in exp_tags.items() if xid == x})
+        for x, r in experiments.items()
+    }
 
 
 VIEW_COLUMNS = {
-    "runs": ["run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time",
-             "artifact_uri", "lifecycle_stage", "parent_run_id"],
+    "runs": [
+        "run_id",
+        "experiment_id",
+        "run_name",
+        "user_id",
+        "status",
+        "start_time",
+        "end_time",
+        "artifact_uri",
+        "lifecycle_stage",
+        "parent_run_id",
+    ],
     "params": ["run_id", "key", "value"],
     "tags": ["run_id", "key", "value"],
     "metrics": ["run_id", "key", "value", "step", "timestamp"],
     "latest_metrics": ["run_id", "key", "value", "step", "timestamp"],
     "artifacts": ["run_id", "path", "size", "digest"],
-    "experiments": ["experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time",
-                    "last_update_time"],
+    "experiments": [
+        "experiment_id",
+        "name",
+        "artifact_location",
+        "lifecycle_stage",
+        "creation_time",
+        "last_update_time",
+    ],
     "experiment_tags": ["experiment_id", "key", "value"],
 }
 
@@ -160,8 +189,9 @@ def test_pyarrow_alone_matches_evtrack_sql_and_tables_files(compacted: dict[str,
     manifest = newest_manifest(fs, base)
     for table, columns in VIEW_COLUMNS.items():
         rows = read_version(uri, table)
-        outside = Counter(tuple(canon(r[c]) for c in columns) for r in rows
-                          if not (table == "tags" and r["value"] is None))  # null: a deleted tag
+        outside = Counter(
+            tuple(canon(r[c]) for c in columns) for r in rows if not (table == "tags" and r["value"] is None)
+        )  # null: a deleted tag
         ours = evtrack.sql(f"SELECT {', '.join(columns)} FROM {table}").to_pylist()
         assert Counter(tuple(canon(r[c]) for c in columns) for r in ours) == outside, table
         assert outside, table

@@ -38,15 +38,16 @@ def _run_prefix(run: Any, store_uri: str) -> str:
     root = run.info.artifact_uri
     base = open_store(store_uri).uri
     assert root.startswith(base + "/")
-    return root[len(base) + 1:] + "/"
+    return root[len(base) + 1 :] + "/"
 
 
 def _store_keys(store_uri: str) -> list[str]:
     return [i.key for i in open_store(store_uri).list("")]
 
 
-def test_log_artifact_with_and_without_artifact_path(run: Any, client: evtrack.EvtrackClient, tracking_uri: str,
-                                                     tmp_path: Path, inbox: Any) -> None:
+def test_log_artifact_with_and_without_artifact_path(
+    run: Any, client: evtrack.EvtrackClient, tracking_uri: str, tmp_path: Path, inbox: Any
+) -> None:
     model = tmp_path / "lin_reg.bin"
     model.write_bytes(b"\x00\x01weights" * 100)
     notes = tmp_path / "notes.txt"
@@ -71,8 +72,9 @@ def test_log_artifact_with_and_without_artifact_path(run: Any, client: evtrack.E
         evtrack.log_artifact(tmp_path / "missing.bin")
 
 
-def test_log_artifacts_keeps_nested_directories(run: Any, client: evtrack.EvtrackClient, tmp_path: Path,
-                                               tracking_uri: str, inbox: Any) -> None:
+def test_log_artifacts_keeps_nested_directories(
+    run: Any, client: evtrack.EvtrackClient, tmp_path: Path, tracking_uri: str, inbox: Any
+) -> None:
     src = tmp_path / "out"
     (src / "plots" / "deep").mkdir(parents=True)
     (src / "summary.json").write_text('{"ok": true}')
@@ -83,14 +85,24 @@ def test_log_artifacts_keeps_nested_directories(run: Any, client: evtrack.Evtrac
     evtrack.log_artifacts(src / "plots", artifact_path="copy/of/plots")
 
     assert client.list_artifacts(run_id) == [
-        FileInfo("copy", True, None), FileInfo("plots", True, None), FileInfo("summary.json", False, 12)]
+        FileInfo("copy", True, None),
+        FileInfo("plots", True, None),
+        FileInfo("summary.json", False, 12),
+    ]
     assert client.list_artifacts(run_id, "plots") == [
-        FileInfo("plots/deep", True, None), FileInfo("plots/loss.png", False, 30)]
+        FileInfo("plots/deep", True, None),
+        FileInfo("plots/loss.png", False, 30),
+    ]
     assert client.list_artifacts(run_id, "copy/of/plots/deep") == [FileInfo("copy/of/plots/deep/x.csv", False, 8)]
     assert client.list_artifacts(run_id, "nothing-here") == []
     assert evtrack.flush().durable
     assert sorted(fold(inbox(tracking_uri)).artifacts[run_id]) == [
-        "copy/of/plots/deep/x.csv", "copy/of/plots/loss.png", "plots/deep/x.csv", "plots/loss.png", "summary.json"]
+        "copy/of/plots/deep/x.csv",
+        "copy/of/plots/loss.png",
+        "plots/deep/x.csv",
+        "plots/loss.png",
+        "summary.json",
+    ]
     with pytest.raises(InvalidParameterError, match="is not a directory"):
         evtrack.log_artifacts(src / "summary.json")
 
@@ -142,8 +154,9 @@ def test_get_artifact_uri(run: Any, client: evtrack.EvtrackClient, tracking_uri:
         evtrack.get_artifact_uri("../other-run")
 
 
-def test_artifacts_of_another_experiment_live_under_its_location(tracking_uri: str, client: evtrack.EvtrackClient,
-                                                                 tmp_path: Path) -> None:
+def test_artifacts_of_another_experiment_live_under_its_location(
+    tracking_uri: str, client: evtrack.EvtrackClient, tmp_path: Path
+) -> None:
     exp_id = evtrack.create_experiment("arts")
     with evtrack.start_run(experiment_id=exp_id) as run:
         evtrack.log_text("x", "x.txt")
@@ -163,13 +176,24 @@ def test_logging_artifacts_to_a_deleted_run_is_rejected(tracking_uri: str, clien
 
 # -- path traversal ----------------------------------------------------------------------------
 
-ESCAPES = ["../x", "/abs", "a/../../b", "..", "a/..", "ok/../../../etc/passwd", "C:/windows", "s3://bucket/key",
-           "back\\slash", "nul\x00byte"]
+ESCAPES = [
+    "../x",
+    "/abs",
+    "a/../../b",
+    "..",
+    "a/..",
+    "ok/../../../etc/passwd",
+    "C:/windows",
+    "s3://bucket/key",
+    "back\\slash",
+    "nul\x00byte",
+]
 
 
 @pytest.mark.parametrize("bad", ESCAPES)
-def test_paths_that_escape_the_run_are_refused(bad: str, run: Any, client: evtrack.EvtrackClient,
-                                               tracking_uri: str, tmp_path: Path, inbox: Any) -> None:
+def test_paths_that_escape_the_run_are_refused(
+    bad: str, run: Any, client: evtrack.EvtrackClient, tracking_uri: str, tmp_path: Path, inbox: Any
+) -> None:
     f = tmp_path / "payload.txt"
     f.write_text("payload")
     d = tmp_path / "dir"

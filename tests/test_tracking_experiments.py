@@ -14,12 +14,7 @@ import pytest
 import evtrack
 from evtrack import ViewType
 from evtrack.read.backend import reset_tracking_uri
-from evtrack.errors import (
-    InvalidParameterError,
-    InvalidStateError,
-    ResourceAlreadyExistsError,
-    ResourceNotFoundError,
-)
+from evtrack.errors import InvalidParameterError, InvalidStateError, ResourceAlreadyExistsError, ResourceNotFoundError
 
 
 @pytest.fixture
@@ -30,8 +25,9 @@ def client(tracking_uri: str) -> evtrack.EvtrackClient:
 # -- tracking URI ------------------------------------------------------------------------------
 
 
-def test_tracking_uri_precedence_explicit_then_env_then_default(fresh_evtrack: None, monkeypatch: Any,
-                                                               tmp_path: Path) -> None:
+def test_tracking_uri_precedence_explicit_then_env_then_default(
+    fresh_evtrack: None, monkeypatch: Any, tmp_path: Path
+) -> None:
     reset_tracking_uri()
     assert evtrack.get_tracking_uri() == "./evtrack-store"
     monkeypatch.setenv("EVTRACK_TRACKING_URI", str(tmp_path / "from-env"))
@@ -50,8 +46,9 @@ def test_the_environment_variable_picks_the_store(store_uri: str, fresh_evtrack:
     assert evtrack.EvtrackClient(store_uri).get_experiment_by_name("via-env").experiment_id == exp_id
 
 
-def test_the_default_store_is_evtrack_store_in_the_working_directory(fresh_evtrack: None, monkeypatch: Any,
-                                                                     tmp_path: Path) -> None:
+def test_the_default_store_is_evtrack_store_in_the_working_directory(
+    fresh_evtrack: None, monkeypatch: Any, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)
     with evtrack.start_run() as run:
         evtrack.log_metric("m", 1.0)
@@ -71,8 +68,9 @@ def test_the_default_store_in_a_fresh_process(fresh_evtrack: None, tmp_path: Pat
         print(run.info.run_id)
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     uri, run_id = proc.stdout.split()
     assert uri == "./evtrack-store"
@@ -164,10 +162,11 @@ def test_names_with_any_characters_are_fine(tracking_uri: str) -> None:
     assert evtrack.get_experiment_by_name(name).experiment_id == exp_id
 
 
-def test_search_experiments_filter_order_view_and_pages(tracking_uri: str,
-                                                         client: evtrack.EvtrackClient) -> None:
-    ids = {name: client.create_experiment(name, tags={"team": team})
-           for name, team in [("alpha", "a"), ("beta", "b"), ("gamma", "a"), ("delta", "b")]}
+def test_search_experiments_filter_order_view_and_pages(tracking_uri: str, client: evtrack.EvtrackClient) -> None:
+    ids = {
+        name: client.create_experiment(name, tags={"team": team})
+        for name, team in [("alpha", "a"), ("beta", "b"), ("gamma", "a"), ("delta", "b")]
+    }
     client.delete_experiment(ids["delta"])
 
     def names(**kwargs: Any) -> list[str]:
@@ -216,8 +215,7 @@ def test_delete_and_restore_experiment(tracking_uri: str, client: evtrack.Evtrac
         client.delete_experiment("4242")
 
 
-def test_writes_to_runs_of_a_deleted_experiment_are_rejected(tracking_uri: str,
-                                                             client: evtrack.EvtrackClient) -> None:
+def test_writes_to_runs_of_a_deleted_experiment_are_rejected(tracking_uri: str, client: evtrack.EvtrackClient) -> None:
     exp_id = client.create_experiment("soon-deleted")
     run_id = client.create_run(exp_id).info.run_id
     client.log_metric(run_id, "m", 1.0)
@@ -248,9 +246,17 @@ def test_rename_frees_the_old_name_and_takes_the_new(tracking_uri: str, client: 
         client.rename_experiment(exp_id, "n" * 501)
     # another process reading the store agrees
     fresh = subprocess.run(
-        [sys.executable, "-c", "import sys, evtrack; c = evtrack.EvtrackClient(sys.argv[1]); "
-         "print(c.get_experiment_by_name('new-name').experiment_id, c.get_experiment_by_name('old-name').experiment_id)",
-         tracking_uri], capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-c",
+            "import sys, evtrack; c = evtrack.EvtrackClient(sys.argv[1]); "
+            "print(c.get_experiment_by_name('new-name').experiment_id, c.get_experiment_by_name('old-name').experiment_id)",
+            tracking_uri,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert fresh.returncode == 0, fresh.stderr
     assert fresh.stdout.split() == [exp_id, reused]
 

@@ -19,12 +19,7 @@ import pytest
 
 import evtrack
 from evtrack import Metric, Param, RunTag
-from evtrack.errors import (
-    EvtrackError,
-    InvalidParameterError,
-    InvalidStateError,
-    ResourceNotFoundError,
-)
+from evtrack.errors import EvtrackError, InvalidParameterError, InvalidStateError, ResourceNotFoundError
 from evtrack.state.fold import fold
 from evtrack.store import open_store
 from evtrack.eventlog.validation import TruncatedValueWarning
@@ -44,8 +39,14 @@ def local_tracking(local_uri: str, fresh_evtrack: None) -> str:
 
 
 def _python(code: str, *args: str, env: dict[str, str] | None = None, cwd: Any = None) -> str:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **(env or {})}, cwd=cwd)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -66,8 +67,9 @@ def test_runs_get_random_readable_names(tracking_uri: str) -> None:
 
 def test_run_name_and_tags_and_description(tracking_uri: str) -> None:
     exp_id = evtrack.create_experiment("named")
-    with evtrack.start_run(run_name="lasso-0.01", experiment_id=exp_id, tags={"team": "ml"},
-                           description="first try") as run:
+    with evtrack.start_run(
+        run_name="lasso-0.01", experiment_id=exp_id, tags={"team": "ml"}, description="first try"
+    ) as run:
         pass
     got = evtrack.get_run(run.info.run_id)
     assert (got.info.run_name, got.info.experiment_id) == ("lasso-0.01", exp_id)
@@ -146,9 +148,11 @@ def test_parent_run_id(tracking_uri: str) -> None:
     with evtrack.start_run() as parent:
         pass
     with evtrack.start_run(parent_run_id=parent.info.run_id) as child:  # no active run: allowed
-        with pytest.raises(InvalidParameterError,
-                           match=rf"Current run with UUID {child.info.run_id} does not match the specified "
-                                 rf"parent_run_id {parent.info.run_id}"):
+        with pytest.raises(
+            InvalidParameterError,
+            match=rf"Current run with UUID {child.info.run_id} does not match the specified "
+            rf"parent_run_id {parent.info.run_id}",
+        ):
             evtrack.start_run(nested=True, parent_run_id=parent.info.run_id)
         with evtrack.start_run(nested=True, parent_run_id=child.info.run_id) as grandchild:
             pass
@@ -193,7 +197,8 @@ def test_evtrack_run_id_attaches_a_process_to_a_run(tracking_uri: str, client: e
             evtrack.log_param("workers", 2)
         print(json.dumps([run.info.run_id, run.info.run_name, status]))
         """,
-        tracking_uri, env={"EVTRACK_RUN_ID": run_id},
+        tracking_uri,
+        env={"EVTRACK_RUN_ID": run_id},
     )
     assert json.loads(out) == [run_id, "distributed", "RUNNING"]
     got = client.get_run(run_id)
@@ -219,14 +224,17 @@ def test_git_commit_of_the_entry_script(local_uri: str, fresh_evtrack: None, tmp
     repo = tmp_path / "project"
     (repo / "src").mkdir(parents=True)
     script = repo / "src" / "train.py"
-    script.write_text(textwrap.dedent(
-        """
+    script.write_text(
+        textwrap.dedent(
+            """
         import json, sys, evtrack
         evtrack.set_tracking_uri(sys.argv[1])
         with evtrack.start_run() as run:
             pass
         print(json.dumps(evtrack.get_run(run.info.run_id).data.tags))
-        """))
+        """
+        )
+    )
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
     for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "one"]):
         subprocess.run([*git, *cmd], cwd=repo, check=True, capture_output=True)
@@ -234,11 +242,13 @@ def test_git_commit_of_the_entry_script(local_uri: str, fresh_evtrack: None, tmp
     subprocess.run([*git, "add", "."], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "two"], cwd=repo, check=True)
     subprocess.run([*git, "pack-refs", "--all"], cwd=repo, check=True)  # refs in packed-refs too
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
-    proc = subprocess.run([sys.executable, str(script), local_uri], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(script), local_uri], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     tags = json.loads(proc.stdout)
     assert tags["mlflow.source.git.commit"] == head
@@ -309,8 +319,9 @@ def test_metric_history_of_a_long_loop(tracking_uri: str, client: evtrack.Evtrac
     assert client.get_metric_history(run_id, "never-logged") == []
 
 
-def test_synchronous_logging_is_durable_at_once(tracking_uri: str, client: evtrack.EvtrackClient,
-                                                monkeypatch: Any, inbox: Any) -> None:
+def test_synchronous_logging_is_durable_at_once(
+    tracking_uri: str, client: evtrack.EvtrackClient, monkeypatch: Any, inbox: Any
+) -> None:
     monkeypatch.setenv("EVTRACK_FLUSH_INTERVAL", "60")
     evtrack.set_tracking_uri(tracking_uri)
     with evtrack.start_run() as run:
@@ -339,9 +350,12 @@ def test_log_batch_limits(local_tracking: str, metrics: int, params: int, tags: 
     client = evtrack.EvtrackClient(local_tracking)
     run_id = client.create_run("0").info.run_id
     with pytest.raises(InvalidParameterError, match=message):
-        client.log_batch(run_id, metrics=[Metric(f"m{i}", 1.0, 0, 0) for i in range(metrics)],
-                         params=[Param(f"p{i}", "v") for i in range(params)],
-                         tags=[RunTag(f"t{i}", "v") for i in range(tags)])
+        client.log_batch(
+            run_id,
+            metrics=[Metric(f"m{i}", 1.0, 0, 0) for i in range(metrics)],
+            params=[Param(f"p{i}", "v") for i in range(params)],
+            tags=[RunTag(f"t{i}", "v") for i in range(tags)],
+        )
     data = client.get_run(run_id).data
     assert data.metrics == {} and data.params == {} and set(data.tags) == {"mlflow.runName"}
 
@@ -349,8 +363,9 @@ def test_log_batch_limits(local_tracking: str, metrics: int, params: int, tags: 
 def test_log_batch_at_the_limits_is_accepted(tracking_uri: str, client: evtrack.EvtrackClient) -> None:
     run_id = client.create_run("0").info.run_id
     client.log_batch(run_id, metrics=[Metric("m", float(i), 0, i) for i in range(1000)])
-    client.log_batch(run_id, params=[Param(f"p{i}", i) for i in range(100)],
-                     tags=[RunTag(f"t{i}", i) for i in range(100)])
+    client.log_batch(
+        run_id, params=[Param(f"p{i}", i) for i in range(100)], tags=[RunTag(f"t{i}", i) for i in range(100)]
+    )
     run = client.get_run(run_id)
     assert len(client.get_metric_history(run_id, "m")) == 1000 and run.data.metrics["m"] == 999.0
     assert len(run.data.params) == 100 and run.data.params["p7"] == "7"
@@ -399,12 +414,14 @@ def test_delete_and_restore_run(tracking_uri: str, client: evtrack.EvtrackClient
     client.log_metric(run_id, "m", 1.0)
     evtrack.delete_run(run_id)
     assert client.get_run(run_id).info.lifecycle_stage == "deleted"
-    for write in (lambda: client.log_metric(run_id, "m", 2.0),
-                  lambda: client.log_param(run_id, "p", "v"),
-                  lambda: client.set_tag(run_id, "t", "v"),
-                  lambda: client.log_batch(run_id, metrics=[Metric("m", 3.0, 0, 0)]),
-                  lambda: evtrack.log_metric("m", 4.0, run_id=run_id),
-                  lambda: client.set_terminated(run_id)):
+    for write in (
+        lambda: client.log_metric(run_id, "m", 2.0),
+        lambda: client.log_param(run_id, "p", "v"),
+        lambda: client.set_tag(run_id, "t", "v"),
+        lambda: client.log_batch(run_id, metrics=[Metric("m", 3.0, 0, 0)]),
+        lambda: evtrack.log_metric("m", 4.0, run_id=run_id),
+        lambda: client.set_terminated(run_id),
+    ):
         with pytest.raises(InvalidStateError, match=f"The run {run_id} must be in the 'active' state"):
             write()
     with pytest.raises(InvalidStateError, match="already deleted"):
@@ -442,8 +459,12 @@ def test_get_run_works_before_any_compaction(tracking_uri: str) -> None:
 
 def test_read_your_writes_from_another_process(tracking_uri: str, client: evtrack.EvtrackClient) -> None:
     run_id = client.create_run("0", run_name="shared").info.run_id
-    client.log_batch(run_id, metrics=[Metric("loss", 0.5, 10, 1), Metric("loss", math.inf, 11, 2)],
-                     params=[Param("alpha", "0.01")], tags=[RunTag("team", "ml")])
+    client.log_batch(
+        run_id,
+        metrics=[Metric("loss", 0.5, 10, 1), Metric("loss", math.inf, 11, 2)],
+        params=[Param("alpha", "0.01")],
+        tags=[RunTag("team", "ml")],
+    )
     deleted_id = client.create_run("0").info.run_id
     client.delete_run(deleted_id)
     assert evtrack.flush().durable  # after flush() returns, any process sees it
@@ -465,13 +486,18 @@ def test_read_your_writes_from_another_process(tracking_uri: str, client: evtrac
             errors.append(str(exc))
         print(json.dumps({"run": run.to_dictionary(), "history": history, "errors": errors}))
         """,
-        tracking_uri, run_id, deleted_id,
+        tracking_uri,
+        run_id,
+        deleted_id,
     )
     seen = json.loads(out)
     mine = client.get_run(run_id).to_dictionary()
     mine["data"]["metrics"] = {"loss": "Infinity"}
-    seen["run"]["data"]["metrics"] = {"loss": "Infinity" if seen["run"]["data"]["metrics"]["loss"] == math.inf
-                                      else seen["run"]["data"]["metrics"]["loss"]}
+    seen["run"]["data"]["metrics"] = {
+        "loss": "Infinity"
+        if seen["run"]["data"]["metrics"]["loss"] == math.inf
+        else seen["run"]["data"]["metrics"]["loss"]
+    }
     assert seen["run"] == mine
     assert seen["history"] == [[1, 0.5], [2, math.inf]]
     assert "value='0.01'" in seen["errors"][0] and "'0.02'" in seen["errors"][0]
@@ -485,7 +511,10 @@ def test_read_your_writes_from_another_process(tracking_uri: str, client: evtrac
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: evtrack.log_metric("k" * 251, 1.0), r"Metric name 'k+'\.\.\. had length 251, which exceeded length limit of 250"),
+        (
+            lambda: evtrack.log_metric("k" * 251, 1.0),
+            r"Metric name 'k+'\.\.\. had length 251, which exceeded length limit of 250",
+        ),
         (lambda: evtrack.log_param("p" * 251, 1), r"Parameter name .* had length 251"),
         (lambda: evtrack.set_tag("t" * 251, 1), r"Tag name .* had length 251"),
         (lambda: evtrack.log_metric("bad*key", 1.0), r"Invalid metric name: 'bad\*key'\. Names may only contain"),
@@ -503,9 +532,25 @@ def test_read_your_writes_from_another_process(tracking_uri: str, client: evtrac
         (lambda: evtrack.log_metric("m", 1.0, timestamp=-1), r"Got invalid timestamp -1 for metric 'm'"),
         (lambda: evtrack.log_metric("m", 1.0, run_id="not a run id!"), r"Invalid run ID: 'not a run id!'"),
     ],
-    ids=["metric-key-too-long", "param-key-too-long", "tag-key-too-long", "metric-bad-char", "param-newline",
-         "tag-semicolon", "dotdot", "absolute", "not-normalized", "empty", "bool-value", "str-value",
-         "none-value", "bool-in-log_metrics", "float-step", "negative-timestamp", "bad-run-id"],
+    ids=[
+        "metric-key-too-long",
+        "param-key-too-long",
+        "tag-key-too-long",
+        "metric-bad-char",
+        "param-newline",
+        "tag-semicolon",
+        "dotdot",
+        "absolute",
+        "not-normalized",
+        "empty",
+        "bool-value",
+        "str-value",
+        "none-value",
+        "bool-in-log_metrics",
+        "float-step",
+        "negative-timestamp",
+        "bad-run-id",
+    ],
 )
 def test_validation_errors_name_the_problem(local_tracking: str, call: Any, message: str) -> None:
     """Validation happens before anything reaches a store: checked on the local store only."""
@@ -531,7 +576,9 @@ def test_too_long_values_are_truncated_with_a_warning(tracking_uri: str, monkeyp
     monkeypatch.delenv("EVTRACK_TRUNCATE_LONG_VALUES", raising=False)
     monkeypatch.delenv("MLFLOW_TRUNCATE_LONG_VALUES", raising=False)
     with evtrack.start_run() as run:
-        with pytest.warns(TruncatedValueWarning, match=r"Param value for key 'long'.*6001 characters.*truncated to 6000"):
+        with pytest.warns(
+            TruncatedValueWarning, match=r"Param value for key 'long'.*6001 characters.*truncated to 6000"
+        ):
             evtrack.log_param("long", "x" * 6001)
         with pytest.warns(TruncatedValueWarning, match=r"Tag value for key 'long'.*truncated to 8000"):
             evtrack.set_tag("long", "y" * 9000)

@@ -255,14 +255,7 @@ def test_validate_metric_checks_key(key: Any, message: str) -> None:
 
 # ---------------------------------------------------------------- params and tags
 
-STRINGIFIED = [
-    ("x", "x"),
-    (3, "3"),
-    (0.1, "0.1"),
-    (None, "None"),
-    (True, "True"),
-    ([1, 2], "[1, 2]"),
-]
+STRINGIFIED = [("x", "x"), (3, "3"), (0.1, "0.1"), (None, "None"), (True, "True"), ([1, 2], "[1, 2]")]
 
 
 @pytest.mark.parametrize(("value", "expected"), STRINGIFIED)
@@ -299,8 +292,7 @@ def test_long_value_is_truncated_with_warning(func: Any, limit: int) -> None:
 @pytest.mark.parametrize("env_var", v.TRUNCATE_ENV_VARS)
 @pytest.mark.parametrize("setting", ["false", "FALSE", "0"])
 @pytest.mark.parametrize(
-    ("func", "limit", "label"),
-    [(v.validate_param, 6000, "Param value"), (v.validate_tag, 8000, "Tag value")],
+    ("func", "limit", "label"), [(v.validate_param, 6000, "Param value"), (v.validate_tag, 8000, "Tag value")]
 )
 def test_long_value_raises_when_truncation_disabled(
     monkeypatch: pytest.MonkeyPatch, env_var: str, setting: str, func: Any, limit: int, label: str
@@ -369,16 +361,12 @@ def test_validate_experiment_name_rejects(name: Any, message: str) -> None:
         v.validate_experiment_name(name)
 
 
-@pytest.mark.parametrize(
-    "run_id", ["a", "0" * 32, "3f2a9b7c1d4e4f5a8b6c7d8e9f0a1b2c", "run-1_x", "A" + "b" * 255]
-)
+@pytest.mark.parametrize("run_id", ["a", "0" * 32, "3f2a9b7c1d4e4f5a8b6c7d8e9f0a1b2c", "run-1_x", "A" + "b" * 255])
 def test_validate_run_id_accepts(run_id: str) -> None:
     assert v.validate_run_id(run_id) == run_id
 
 
-@pytest.mark.parametrize(
-    "run_id", ["", "-abc", "_abc", "a b", "a/b", "../x", "abc\n", "a" * 257, None, 12]
-)
+@pytest.mark.parametrize("run_id", ["", "-abc", "_abc", "a b", "a/b", "../x", "abc\n", "a" * 257, None, 12])
 def test_validate_run_id_rejects(run_id: Any) -> None:
     with _raises(r"Invalid run ID: "):
         v.validate_run_id(run_id)
@@ -390,16 +378,13 @@ def test_validate_run_id_message_quotes_the_id() -> None:
 
 
 @pytest.mark.parametrize(
-    ("experiment_id", "expected"),
-    [(0, "0"), (17, "17"), ("0", "0"), ("123", "123"), ("007", "7")],
+    ("experiment_id", "expected"), [(0, "0"), (17, "17"), ("0", "0"), ("123", "123"), ("007", "7")]
 )
 def test_validate_experiment_id_accepts(experiment_id: Any, expected: str) -> None:
     assert v.validate_experiment_id(experiment_id) == expected
 
 
-@pytest.mark.parametrize(
-    "experiment_id", ["", "abc", "-1", -1, "1.0", 1.0, True, None, "١٢", "²", " 1"]
-)
+@pytest.mark.parametrize("experiment_id", ["", "abc", "-1", -1, "1.0", 1.0, True, None, "١٢", "²", " 1"])
 def test_validate_experiment_id_rejects(experiment_id: Any) -> None:
     with _raises(rf"Invalid experiment ID: {experiment_id!r}".replace(".", r"\.")):
         v.validate_experiment_id(experiment_id)
@@ -426,10 +411,7 @@ def _items(n: int, prefix: str = "k") -> list[Item]:
     return [Item(f"{prefix}{i}") for i in range(n)]
 
 
-@pytest.mark.parametrize(
-    ("n_metrics", "n_params", "n_tags"),
-    [(0, 0, 0), (1000, 0, 0), (0, 100, 100), (800, 100, 100)],
-)
+@pytest.mark.parametrize(("n_metrics", "n_params", "n_tags"), [(0, 0, 0), (1000, 0, 0), (0, 100, 100), (800, 100, 100)])
 def test_validate_batch_accepts(n_metrics: int, n_params: int, n_tags: int) -> None:
     assert v.validate_batch(_items(n_metrics), _items(n_params), _items(n_tags)) is None
 
@@ -440,17 +422,10 @@ def test_validate_batch_accepts(n_metrics: int, n_params: int, n_tags: int) -> N
         (1001, 0, 0, "at most 1000 metrics. Got 1001 metrics"),
         (0, 101, 0, "at most 100 params. Got 101 params"),
         (0, 0, 101, "at most 100 tags. Got 101 tags"),
-        (
-            801,
-            100,
-            100,
-            "at most 1000 metrics, params, and tags. Got 1001 metrics, params, and tags",
-        ),
+        (801, 100, 100, "at most 1000 metrics, params, and tags. Got 1001 metrics, params, and tags"),
     ],
 )
-def test_validate_batch_rejects_too_many(
-    n_metrics: int, n_params: int, n_tags: int, message: str
-) -> None:
+def test_validate_batch_rejects_too_many(n_metrics: int, n_params: int, n_tags: int, message: str) -> None:
     with _raises(f"A batch logging request can contain {message}. Please split up"):
         v.validate_batch(_items(n_metrics), _items(n_params), _items(n_tags))
 

@@ -62,8 +62,7 @@ def make_writer(store_uri: str, spool_dir: Path) -> Any:
 # -- segment keys ------------------------------------------------------------------------------
 
 
-def test_segment_keys_are_unique_per_writer_and_well_formed(make_writer: Any, store_uri: str,
-                                                           inbox: Any) -> None:
+def test_segment_keys_are_unique_per_writer_and_well_formed(make_writer: Any, store_uri: str, inbox: Any) -> None:
     a, b = make_writer(flush_interval=60), make_writer(flush_interval=60)
     assert a.writer_id != b.writer_id
     for i in range(3):
@@ -123,7 +122,13 @@ def test_explicit_flush_makes_everything_durable_at_once(make_writer: Any, store
     assert len(events) == 6
     (metric,) = [e for e in events if isinstance(e, ev.MetricLogged)]
     assert (metric.ts, metric.run_id, metric.key, metric.value, metric.step, metric.timestamp) == (
-        1, "r", "loss", 0.5, 3, 2)
+        1,
+        "r",
+        "loss",
+        0.5,
+        3,
+        2,
+    )
     assert metric.eid.startswith(f"{w.writer_id}-")
 
 
@@ -133,8 +138,7 @@ def test_fluent_flush_reports_every_backend(tracking_uri: str) -> None:
     assert result.durable and result.segments_written >= 1 and result.pending_segments == 0
 
 
-def test_end_run_sends_the_run_without_an_explicit_flush(tracking_uri: str, monkeypatch: Any,
-                                                        inbox: Any) -> None:
+def test_end_run_sends_the_run_without_an_explicit_flush(tracking_uri: str, monkeypatch: Any, inbox: Any) -> None:
     monkeypatch.setenv("EVTRACK_FLUSH_INTERVAL", "60")  # no timed flush can help
     with evtrack.start_run() as run:
         for step in range(10):
@@ -149,10 +153,17 @@ def test_end_run_sends_the_run_without_an_explicit_flush(tracking_uri: str, monk
     assert _wait_for(landed, timeout=5), "end_run did not send the run's events"
 
 
-def _run_script(code: str, *args: str, env: dict[str, str] | None = None, check: bool = True,
-                **kwargs: Any) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, **(env or {})}, **kwargs)
+def _run_script(
+    code: str, *args: str, env: dict[str, str] | None = None, check: bool = True, **kwargs: Any
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        **kwargs,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -220,12 +231,12 @@ def outage_s3(moto_server_factory: Any, monkeypatch: pytest.MonkeyPatch, fresh_e
 
 def _metric_lines(uri: str, run_id: str, inbox: Any, key: str = "loss") -> Counter:
     """How often each step of a metric appears in the raw log."""
-    return Counter(e.step for e in inbox(uri)
-                   if isinstance(e, ev.MetricLogged) and e.run_id == run_id and e.key == key)
+    return Counter(e.step for e in inbox(uri) if isinstance(e, ev.MetricLogged) and e.run_id == run_id and e.key == key)
 
 
-def test_s3_outage_mid_run_loses_nothing_and_duplicates_nothing(outage_s3: Any, spool_dir: Path,
-                                                                monkeypatch: Any, inbox: Any) -> None:
+def test_s3_outage_mid_run_loses_nothing_and_duplicates_nothing(
+    outage_s3: Any, spool_dir: Path, monkeypatch: Any, inbox: Any
+) -> None:
     server, uri = outage_s3
     monkeypatch.setenv("EVTRACK_FLUSH_INTERVAL", "0.05")
     monkeypatch.setenv("EVTRACK_MAX_BUFFER_BYTES", "20000")
@@ -278,12 +289,16 @@ def test_s3_outage_mid_run_loses_nothing_and_duplicates_nothing(outage_s3: Any, 
     assert len(client.get_metric_history(run_id, "acc")) == 10
 
 
-def test_a_segment_spooled_by_a_dead_process_is_sent_by_a_later_one(outage_s3: Any, spool_dir: Path,
-                                                                   inbox: Any) -> None:
+def test_a_segment_spooled_by_a_dead_process_is_sent_by_a_later_one(
+    outage_s3: Any, spool_dir: Path, inbox: Any
+) -> None:
     server, uri = outage_s3
     first = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(
-            """
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
             import os, signal, sys, evtrack
             client = evtrack.EvtrackClient(sys.argv[1])
             run_id = client.create_run("0").info.run_id
@@ -295,8 +310,14 @@ def test_a_segment_spooled_by_a_dead_process_is_sent_by_a_later_one(outage_s3: A
             result = client.flush()
             print(result.durable, result.pending_segments, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)  # die: no exit hook runs
-            """), uri],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            """
+            ),
+            uri,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "EVTRACK_FLUSH_INTERVAL": "60"},
     )
     try:
@@ -320,7 +341,8 @@ def test_a_segment_spooled_by_a_dead_process_is_sent_by_a_later_one(outage_s3: A
         client = evtrack.EvtrackClient(sys.argv[1])
         print(len(client.get_metric_history(sys.argv[2], "loss")))
         """,
-        uri, run_id,
+        uri,
+        run_id,
     )
     assert later.stdout.strip() == "50"
     assert Spool(uri, spool_dir).count() == (0, 0)

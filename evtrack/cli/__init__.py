@@ -62,8 +62,12 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--tracking-uri", default=None, metavar="URI",
-              help="Store to use (default: $EVTRACK_TRACKING_URI or ./evtrack-store).")
+@click.option(
+    "--tracking-uri",
+    default=None,
+    metavar="URI",
+    help="Store to use (default: $EVTRACK_TRACKING_URI or ./evtrack-store).",
+)
 def quickstart(tracking_uri: str | None) -> None:
     """Track a small hyper-parameter sweep, compact it and print the best runs.
 

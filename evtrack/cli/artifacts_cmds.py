@@ -25,8 +25,14 @@ def artifacts() -> None:
 @artifacts.command("list")
 @tracking_uri_option
 @_run_id_option
-@click.option("-a", "--artifact-path", "artifact_path", default=None, metavar="PATH",
-              help="Directory inside the run's artifacts (default: the root).")
+@click.option(
+    "-a",
+    "--artifact-path",
+    "artifact_path",
+    default=None,
+    metavar="PATH",
+    help="Directory inside the run's artifacts (default: the root).",
+)
 @format_option
 def list_artifacts(tracking_uri: str | None, run_id: str, artifact_path: str | None, fmt: str) -> None:
     """List the files and directories directly under a path of a run's artifacts.
@@ -42,10 +48,22 @@ def list_artifacts(tracking_uri: str | None, run_id: str, artifact_path: str | N
 @artifacts.command("download")
 @tracking_uri_option
 @_run_id_option
-@click.option("-a", "--artifact-path", "artifact_path", default="", metavar="PATH",
-              help="File or directory to download (default: every artifact of the run).")
-@click.option("-d", "--dst-path", "dst_path", default=None, type=click.Path(file_okay=False),
-              help="Local directory to download into (default: a new temporary directory).")
+@click.option(
+    "-a",
+    "--artifact-path",
+    "artifact_path",
+    default="",
+    metavar="PATH",
+    help="File or directory to download (default: every artifact of the run).",
+)
+@click.option(
+    "-d",
+    "--dst-path",
+    "dst_path",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Local directory to download into (default: a new temporary directory).",
+)
 def download(tracking_uri: str | None, run_id: str, artifact_path: str, dst_path: str | None) -> None:
     """Download a run's artifact file or directory and print its local path.
 
@@ -60,8 +78,14 @@ def download(tracking_uri: str | None, run_id: str, artifact_path: str, dst_path
 @tracking_uri_option
 @click.option("-l", "--local-file", "local_file", required=True, help="Local file to upload.")
 @_run_id_option
-@click.option("-a", "--artifact-path", "artifact_path", default=None, metavar="PATH",
-              help="Directory inside the run's artifacts to put it in (default: the root).")
+@click.option(
+    "-a",
+    "--artifact-path",
+    "artifact_path",
+    default=None,
+    metavar="PATH",
+    help="Directory inside the run's artifacts to put it in (default: the root).",
+)
 def log_artifact(tracking_uri: str | None, local_file: str, run_id: str, artifact_path: str | None) -> None:
     """Upload a local file into a run's artifacts.
 

@@ -18,16 +18,30 @@ def _progress(done: int, total: int, events: int) -> None:
 
 @click.command()
 @tracking_uri_option
-@click.option("--every", type=Duration(), default=None, metavar="DURATION",
-              help="Run forever, one pass every DURATION (e.g. 60s); stops cleanly on SIGTERM/SIGINT.")
+@click.option(
+    "--every",
+    type=Duration(),
+    default=None,
+    metavar="DURATION",
+    help="Run forever, one pass every DURATION (e.g. 60s); stops cleanly on SIGTERM/SIGINT.",
+)
 @click.option("--rebuild", is_flag=True, help="Re-derive every table from the events table.")
-@click.option("--grace", type=Duration(), default=300.0, show_default=True,
-              help="Delete folded inbox segments once they are this old.")
-@click.option("--processes", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Worker processes decoding a large backlog (default: one per core when the backlog "
-                   "spans several batches; 0 or 1 decodes in this process).")
-def compact(tracking_uri: str | None, every: float | None, rebuild: bool, grace: float,
-            processes: int | None) -> None:
+@click.option(
+    "--grace",
+    type=Duration(),
+    default=300.0,
+    show_default=True,
+    help="Delete folded inbox segments once they are this old.",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Worker processes decoding a large backlog (default: one per core when the backlog "
+    "spans several batches; 0 or 1 decodes in this process).",
+)
+def compact(tracking_uri: str | None, every: float | None, rebuild: bool, grace: float, processes: int | None) -> None:
     """Fold the event inbox into Parquet tables and commit a new manifest.
 
     Safe to run from cron on several machines at once.
@@ -72,20 +86,48 @@ def _split_ids(value: str | None) -> list[str] | None:
 
 @click.command("gc")
 @tracking_uri_option
-@click.option("--older-than", "older_than", type=Duration(), default=0.0, metavar="DURATION",
-              help="Only purge runs and experiments deleted at least this long ago, e.g. 30d or "
-                   "1d2h3m4s (default: every deleted one).")
-@click.option("--retention", type=Duration(), default="7d", show_default=True, metavar="DURATION",
-              help="Keep manifests superseded, and unreferenced table files written, within this "
-                   "period (0 is unsafe while a compactor runs).")
-@click.option("--run-ids", "run_ids", default=None, metavar="ID,ID",
-              help="Purge only these deleted runs (as mlflow gc: deleted experiments are still "
-                   "chosen by --experiment-ids or age).")
-@click.option("--experiment-ids", "experiment_ids", default=None, metavar="ID,ID",
-              help="Purge only these deleted experiments, with all their runs.")
+@click.option(
+    "--older-than",
+    "older_than",
+    type=Duration(),
+    default=0.0,
+    metavar="DURATION",
+    help="Only purge runs and experiments deleted at least this long ago, e.g. 30d or "
+    "1d2h3m4s (default: every deleted one).",
+)
+@click.option(
+    "--retention",
+    type=Duration(),
+    default="7d",
+    show_default=True,
+    metavar="DURATION",
+    help="Keep manifests superseded, and unreferenced table files written, within this "
+    "period (0 is unsafe while a compactor runs).",
+)
+@click.option(
+    "--run-ids",
+    "run_ids",
+    default=None,
+    metavar="ID,ID",
+    help="Purge only these deleted runs (as mlflow gc: deleted experiments are still "
+    "chosen by --experiment-ids or age).",
+)
+@click.option(
+    "--experiment-ids",
+    "experiment_ids",
+    default=None,
+    metavar="ID,ID",
+    help="Purge only these deleted experiments, with all their runs.",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted, and delete nothing.")
-def gc(tracking_uri: str | None, older_than: float, retention: float, run_ids: str | None,
-       experiment_ids: str | None, dry_run: bool) -> None:
+def gc(
+    tracking_uri: str | None,
+    older_than: float,
+    retention: float,
+    run_ids: str | None,
+    experiment_ids: str | None,
+    dry_run: bool,
+) -> None:
     """Permanently delete deleted runs and experiments, and old table versions.
 
     Like mlflow gc: runs and experiments in the deleted stage (all of them, or
@@ -102,8 +144,14 @@ def gc(tracking_uri: str | None, older_than: float, retention: float, run_ids: s
     from evtrack.store import open_store
 
     store = open_store(resolve_uri(tracking_uri))
-    report = run_gc(store, older_than_s=older_than, retention_s=retention, run_ids=_split_ids(run_ids),
-                    experiment_ids=_split_ids(experiment_ids), dry_run=dry_run)
+    report = run_gc(
+        store,
+        older_than_s=older_than,
+        retention_s=retention,
+        run_ids=_split_ids(run_ids),
+        experiment_ids=_split_ids(experiment_ids),
+        dry_run=dry_run,
+    )
     if report.compaction is not None and report.compaction.segments:
         click.echo(f"compacted first: {report.compaction.summary()}")
     verb = "would be" if dry_run else "was"

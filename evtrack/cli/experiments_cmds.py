@@ -17,8 +17,9 @@ _CSV_INFO = ("run_id", "experiment_id", "status", "artifact_uri", "start_time", 
 
 
 def _experiment_id_option(f):
-    return click.option("-x", "--experiment-id", "experiment_id", required=True, metavar="ID",
-                        help="Id of the experiment.")(f)
+    return click.option(
+        "-x", "--experiment-id", "experiment_id", required=True, metavar="ID", help="Id of the experiment."
+    )(f)
 
 
 @click.group()
@@ -34,8 +35,14 @@ def experiments() -> None:
 @experiments.command("create")
 @tracking_uri_option
 @click.option("-n", "--experiment-name", "name", required=True, help="Name of the new experiment.")
-@click.option("-l", "--artifact-location", "artifact_location", default=None, metavar="URI",
-              help="Where its runs' artifacts go (default: <store>/artifacts/<id>).")
+@click.option(
+    "-l",
+    "--artifact-location",
+    "artifact_location",
+    default=None,
+    metavar="URI",
+    help="Where its runs' artifacts go (default: <store>/artifacts/<id>).",
+)
 def create(tracking_uri: str | None, name: str, artifact_location: str | None) -> None:
     """Create an experiment and print its id.
 
@@ -86,8 +93,15 @@ def get(tracking_uri: str | None, experiment_id: str) -> None:
         evtrack experiments get -x 1
     """
     exp = open_client(tracking_uri).get_experiment(experiment_id)
-    keys = ("experiment_id", "name", "artifact_location", "lifecycle_stage", "tags",
-            "creation_time", "last_update_time")
+    keys = (
+        "experiment_id",
+        "name",
+        "artifact_location",
+        "lifecycle_stage",
+        "tags",
+        "creation_time",
+        "last_update_time",
+    )
     click.echo(dumps({k: getattr(exp, k) for k in keys}, indent=4))
 
 
@@ -157,8 +171,9 @@ def runs_csv(runs: list[Run]) -> str:
 
         return runs_to_pandas(runs).to_csv(index=False, lineterminator="\n")
     columns: list[str] = list(_CSV_INFO)
-    getters: list[Any] = [lambda r, c=c: getattr(r.info, c) for c in ("run_id", "experiment_id", "status",
-                                                                      "artifact_uri")]
+    getters: list[Any] = [
+        lambda r, c=c: getattr(r.info, c) for c in ("run_id", "experiment_id", "status", "artifact_uri")
+    ]
     getters += [lambda r: _utc_text(r.info.start_time), lambda r: _utc_text(r.info.end_time)]
     for prefix in ("metrics", "params", "tags"):
         for key in sorted({k for r in runs for k in getattr(r.data, prefix)}):
@@ -178,8 +193,14 @@ def _as_pandas_writes(value: Any) -> Any:
 @experiments.command("csv")
 @tracking_uri_option
 @_experiment_id_option
-@click.option("-o", "--filename", "filename", default=None, type=click.Path(dir_okay=False, writable=True),
-              help="Write the CSV to this file (default: standard output).")
+@click.option(
+    "-o",
+    "--filename",
+    "filename",
+    default=None,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the CSV to this file (default: standard output).",
+)
 def csv_cmd(tracking_uri: str | None, experiment_id: str, filename: str | None) -> None:
     """Every active run of an experiment as CSV: info columns, then metrics.*, params.*, tags.*.
 

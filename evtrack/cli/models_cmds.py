@@ -57,8 +57,14 @@ def models() -> None:
 
 @models.command("register")
 @tracking_uri_option
-@click.option("-m", "--model-uri", "model_uri", required=True, metavar="URI",
-              help="The model: runs:/<run_id>/<path>, models:/<name>/<version>, a directory or s3:// URI.")
+@click.option(
+    "-m",
+    "--model-uri",
+    "model_uri",
+    required=True,
+    metavar="URI",
+    help="The model: runs:/<run_id>/<path>, models:/<name>/<version>, a directory or s3:// URI.",
+)
 @_name_option
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag on the new version (repeatable).")
 def register_cmd(tracking_uri: str | None, model_uri: str, name: str, tags: tuple[str, ...]) -> None:
@@ -76,8 +82,13 @@ def register_cmd(tracking_uri: str | None, model_uri: str, name: str, tags: tupl
 
 @models.command("list")
 @tracking_uri_option
-@click.option("--filter", "filter_string", default=None, metavar="FILTER",
-              help="MLflow's registered-model filter, e.g. \"name LIKE 'churn%'\" or \"tags.team = 'growth'\".")
+@click.option(
+    "--filter",
+    "filter_string",
+    default=None,
+    metavar="FILTER",
+    help="MLflow's registered-model filter, e.g. \"name LIKE 'churn%'\" or \"tags.team = 'growth'\".",
+)
 @format_option
 def list_cmd(tracking_uri: str | None, filter_string: str | None, fmt: str) -> None:
     """List registered models: name, newest version, aliases, last update, description.
@@ -96,10 +107,16 @@ def list_cmd(tracking_uri: str | None, filter_string: str | None, fmt: str) -> N
         if token is None:
             break
     human = fmt == "table"
-    rows = [[m.name, max((v.version for v in m.latest_versions), default=None),
-             _aliases_text(m.aliases) if human else dict(m.aliases),
-             ms_to_local(m.last_updated_timestamp) if human else m.last_updated_timestamp, m.description]
-            for m in found]
+    rows = [
+        [
+            m.name,
+            max((v.version for v in m.latest_versions), default=None),
+            _aliases_text(m.aliases) if human else dict(m.aliases),
+            ms_to_local(m.last_updated_timestamp) if human else m.last_updated_timestamp,
+            m.description,
+        ]
+        for m in found
+    ]
     emit(["name", "latest_version", "aliases", "last_updated", "description"], rows, fmt)
 
 
@@ -123,16 +140,26 @@ def versions_cmd(tracking_uri: str | None, name: str, fmt: str) -> None:
     found: list[Any] = []
     token = None
     while True:
-        page = client.search_model_versions(f"name = {_quoted(name)}", order_by=["version_number DESC"],
-                                            page_token=token)
+        page = client.search_model_versions(
+            f"name = {_quoted(name)}", order_by=["version_number DESC"], page_token=token
+        )
         found.extend(page)
         token = page.token
         if token is None:
             break
     human = fmt == "table"
-    rows = [[v.version, v.current_stage, ", ".join(v.aliases) if human else list(v.aliases), v.source,
-             v.run_id, ms_to_local(v.creation_timestamp) if human else v.creation_timestamp, v.description]
-            for v in found]
+    rows = [
+        [
+            v.version,
+            v.current_stage,
+            ", ".join(v.aliases) if human else list(v.aliases),
+            v.source,
+            v.run_id,
+            ms_to_local(v.creation_timestamp) if human else v.creation_timestamp,
+            v.description,
+        ]
+        for v in found
+    ]
     emit(["version", "stage", "aliases", "source", "run_id", "created", "description"], rows, fmt)
 
 
@@ -145,11 +172,19 @@ def _quoted(text: str) -> str:
 @tracking_uri_option
 @_name_option
 @_version_option
-@click.option("--stage", "stage", required=True,
-              type=click.Choice(["None", "Staging", "Production", "Archived"], case_sensitive=False),
-              help="The new stage.")
-@click.option("--archive-existing", "archive", is_flag=True,
-              help="Move the versions now in that stage (Staging or Production only) to Archived.")
+@click.option(
+    "--stage",
+    "stage",
+    required=True,
+    type=click.Choice(["None", "Staging", "Production", "Archived"], case_sensitive=False),
+    help="The new stage.",
+)
+@click.option(
+    "--archive-existing",
+    "archive",
+    is_flag=True,
+    help="Move the versions now in that stage (Staging or Production only) to Archived.",
+)
 def transition_cmd(tracking_uri: str | None, name: str, version: int, stage: str, archive: bool) -> None:
     """Move a version to a stage, optionally archiving the versions already there.
 

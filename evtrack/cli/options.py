@@ -42,7 +42,10 @@ class Duration(click.ParamType):
 def tracking_uri_option(f):
     """``--tracking-uri`` (default: EVTRACK_TRACKING_URI, else ./evtrack-store)."""
     return click.option(
-        "--tracking-uri", "tracking_uri", default=None, metavar="URI",
+        "--tracking-uri",
+        "tracking_uri",
+        default=None,
+        metavar="URI",
         help="Store to use: a directory, file:// or s3:// URI (default: $EVTRACK_TRACKING_URI or ./evtrack-store).",
     )(f)
 
@@ -60,8 +63,12 @@ def view_option(f):
         return ViewType.from_string(value)
 
     return click.option(
-        "--view", "view_type", type=click.Choice(["active_only", "deleted_only", "all"], case_sensitive=False),
-        default="active_only", show_default=True, callback=to_view_type,
+        "--view",
+        "view_type",
+        type=click.Choice(["active_only", "deleted_only", "all"], case_sensitive=False),
+        default="active_only",
+        show_default=True,
+        callback=to_view_type,
         help="Which lifecycle stages to show.",
     )(f)
 

@@ -25,8 +25,12 @@ FORMATS = ("table", "csv", "json")
 def format_option(f):
     """``--format table|csv|json`` (default: table)."""
     return click.option(
-        "--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default="table",
-        show_default=True, help="Output format: an aligned table for people, or exact CSV / JSON.",
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS, case_sensitive=False),
+        default="table",
+        show_default=True,
+        help="Output format: an aligned table for people, or exact CSV / JSON.",
     )(f)
 
 
@@ -154,5 +158,8 @@ def flush_or_warn(client: Any) -> None:
     """Send a command's writes now; say on stderr when some could only be parked in the spool."""
     result = client.flush()
     if not result.durable:
-        click.echo(f"Warning: {result.pending_segments} segment(s) not sent yet ({result.error}); "
-                   "they are kept in the local spool and sent by the next evtrack process", err=True)
+        click.echo(
+            f"Warning: {result.pending_segments} segment(s) not sent yet ({result.error}); "
+            "they are kept in the local spool and sent by the next evtrack process",
+            err=True,
+        )

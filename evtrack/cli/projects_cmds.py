@@ -21,23 +21,52 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
 
 @click.command("run")
 @click.argument("uri")
-@click.option("-e", "--entry-point", default="main", show_default=True, metavar="NAME",
-              help="Entry point of the MLproject, or a .py/.sh file of the project.")
-@click.option("-v", "--version", default=None, metavar="VERSION",
-              help="Git commit, branch or tag to run (git projects).")
-@click.option("-P", "--param-list", "param_list", multiple=True, metavar="NAME=VALUE",
-              help="A parameter of the entry point; repeat for several.")
+@click.option(
+    "-e",
+    "--entry-point",
+    default="main",
+    show_default=True,
+    metavar="NAME",
+    help="Entry point of the MLproject, or a .py/.sh file of the project.",
+)
+@click.option(
+    "-v", "--version", default=None, metavar="VERSION", help="Git commit, branch or tag to run (git projects)."
+)
+@click.option(
+    "-P",
+    "--param-list",
+    "param_list",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter of the entry point; repeat for several.",
+)
 @click.option("--experiment-name", default=None, help="Experiment to run in (created when missing).")
 @click.option("--experiment-id", default=None, help="Experiment id to run in.")
 @click.option("--run-name", default=None, help="Name of the run.")
-@click.option("--env-manager", type=click.Choice(["local", "virtualenv"]), default=None,
-              help="local: the current environment; virtualenv: a cached venv built from python_env.yaml "
-                   "(the default for projects that declare one).")
-@click.option("--tracking-uri", default=None, metavar="URI",
-              help="Store to use (default: $EVTRACK_TRACKING_URI or ./evtrack-store).")
-def run_project(uri: str, entry_point: str, version: str | None, param_list: tuple[str, ...],
-                experiment_name: str | None, experiment_id: str | None, run_name: str | None,
-                env_manager: str | None, tracking_uri: str | None) -> None:
+@click.option(
+    "--env-manager",
+    type=click.Choice(["local", "virtualenv"]),
+    default=None,
+    help="local: the current environment; virtualenv: a cached venv built from python_env.yaml "
+    "(the default for projects that declare one).",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    metavar="URI",
+    help="Store to use (default: $EVTRACK_TRACKING_URI or ./evtrack-store).",
+)
+def run_project(
+    uri: str,
+    entry_point: str,
+    version: str | None,
+    param_list: tuple[str, ...],
+    experiment_name: str | None,
+    experiment_id: str | None,
+    run_name: str | None,
+    env_manager: str | None,
+    tracking_uri: str | None,
+) -> None:
     """Run a project: URI is a directory or git URI with an MLproject file (URI#subdir for a sub-directory).
 
     Creates a run with the parameters and project tags, runs the entry point's command with the run
@@ -49,9 +78,18 @@ def run_project(uri: str, entry_point: str, version: str | None, param_list: tup
     """
     from evtrack.projects import run
 
-    submitted = run(uri, entry_point=entry_point, version=version, parameters=_parse_params(param_list),
-                    experiment_name=experiment_name, experiment_id=experiment_id, run_name=run_name,
-                    env_manager=env_manager, tracking_uri=tracking_uri, synchronous=False)
+    submitted = run(
+        uri,
+        entry_point=entry_point,
+        version=version,
+        parameters=_parse_params(param_list),
+        experiment_name=experiment_name,
+        experiment_id=experiment_id,
+        run_name=run_name,
+        env_manager=env_manager,
+        tracking_uri=tracking_uri,
+        synchronous=False,
+    )
     from evtrack.projects.runner import _forward_signals
 
     with _forward_signals(submitted):

@@ -23,10 +23,20 @@ _TIMES = ("start_time", "end_time")
 @tracking_uri_option
 @click.argument("query")
 @format_option
-@click.option("--version", "version", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Query manifest version N as it was compacted (time travel; no tail).")
-@click.option("--fresh/--no-fresh", default=True, show_default=True,
-              help="Include events not compacted yet (--no-fresh reads the newest manifest only).")
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Query manifest version N as it was compacted (time travel; no tail).",
+)
+@click.option(
+    "--fresh/--no-fresh",
+    default=True,
+    show_default=True,
+    help="Include events not compacted yet (--no-fresh reads the newest manifest only).",
+)
 def sql(tracking_uri: str | None, query: str, fmt: str, version: int | None, fresh: bool) -> None:
     """Run one read-only SELECT over the views and print the result ("-" reads it from stdin).
 
@@ -62,8 +72,9 @@ def _parse_columns(text: str | None) -> list[str] | None:
         prefix, dot, key = col.partition(".")
         if not ((dot and key and prefix in _PREFIXES) or (not dot and col in _INFO_COLUMNS)):
             raise click.BadParameter(
-                f"unknown column {col!r}: use metrics.KEY, params.KEY, tags.KEY or one of "
-                f"{', '.join(_INFO_COLUMNS)}", param_hint="'--columns'")
+                f"unknown column {col!r}: use metrics.KEY, params.KEY, tags.KEY or one of {', '.join(_INFO_COLUMNS)}",
+                param_hint="'--columns'",
+            )
         out.append(col)
     return out
 
@@ -98,24 +109,63 @@ def _value(run: Run, column: str, human: bool) -> Any:
 
 @click.command()
 @tracking_uri_option
-@click.option("--experiment", "experiment_names", multiple=True, metavar="NAME",
-              help="Experiment to search, by name (repeatable).")
-@click.option("--experiment-id", "experiment_ids", multiple=True, metavar="ID",
-              help="Experiment to search, by id (repeatable). Default: every experiment.")
-@click.option("--filter", "filter_string", default="", metavar="FILTER",
-              help="MLflow filter, e.g. \"metrics.rmse < 1 and params.model = 'lasso'\".")
-@click.option("--order-by", "order_by", multiple=True, metavar="CLAUSE",
-              help="e.g. \"metrics.rmse ASC\" (repeatable). Default: newest first.")
-@click.option("--max-results", "max_results", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Print at most this many runs.")
+@click.option(
+    "--experiment",
+    "experiment_names",
+    multiple=True,
+    metavar="NAME",
+    help="Experiment to search, by name (repeatable).",
+)
+@click.option(
+    "--experiment-id",
+    "experiment_ids",
+    multiple=True,
+    metavar="ID",
+    help="Experiment to search, by id (repeatable). Default: every experiment.",
+)
+@click.option(
+    "--filter",
+    "filter_string",
+    default="",
+    metavar="FILTER",
+    help="MLflow filter, e.g. \"metrics.rmse < 1 and params.model = 'lasso'\".",
+)
+@click.option(
+    "--order-by",
+    "order_by",
+    multiple=True,
+    metavar="CLAUSE",
+    help='e.g. "metrics.rmse ASC" (repeatable). Default: newest first.',
+)
+@click.option(
+    "--max-results",
+    "max_results",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Print at most this many runs.",
+)
 @view_option
 @format_option
-@click.option("--columns", "columns", default=None, metavar="COLS",
-              help="Comma-separated columns after run_id, run_name, status, e.g. metrics.rmse,params.alpha "
-                   "(default: every metric and param).")
-def search(tracking_uri: str | None, experiment_names: tuple[str, ...], experiment_ids: tuple[str, ...],
-           filter_string: str, order_by: tuple[str, ...], max_results: int, view_type: int, fmt: str,
-           columns: str | None) -> None:
+@click.option(
+    "--columns",
+    "columns",
+    default=None,
+    metavar="COLS",
+    help="Comma-separated columns after run_id, run_name, status, e.g. metrics.rmse,params.alpha "
+    "(default: every metric and param).",
+)
+def search(
+    tracking_uri: str | None,
+    experiment_names: tuple[str, ...],
+    experiment_ids: tuple[str, ...],
+    filter_string: str,
+    order_by: tuple[str, ...],
+    max_results: int,
+    view_type: int,
+    fmt: str,
+    columns: str | None,
+) -> None:
     """Search runs with MLflow's filter grammar and print them, one row per run.
 
     Example:
@@ -129,8 +179,11 @@ def search(tracking_uri: str | None, experiment_names: tuple[str, ...], experime
     ids = _experiment_ids(client, experiment_names, experiment_ids)
     found = all_runs(client, ids, filter_string, view_type, list(order_by) or None, max_results)
     if chosen is None:
-        chosen = [f"{prefix}.{key}" for prefix in ("metrics", "params")
-                  for key in sorted({k for r in found for k in getattr(r.data, prefix)})]
+        chosen = [
+            f"{prefix}.{key}"
+            for prefix in ("metrics", "params")
+            for key in sorted({k for r in found for k in getattr(r.data, prefix)})
+        ]
     header = list(_FIXED) + chosen
     human = fmt == "table"
     emit(header, [[_value(r, c, human) for c in header] for r in found], fmt)

@@ -13,9 +13,14 @@ from evtrack.entities import Run, ViewType
 PAGE = 50_000
 
 
-def all_runs(client: Any, experiment_ids: Sequence[str], filter_string: str = "",
-             view_type: int = ViewType.ACTIVE_ONLY, order_by: Sequence[str] | None = None,
-             max_results: int | None = None) -> list[Run]:
+def all_runs(
+    client: Any,
+    experiment_ids: Sequence[str],
+    filter_string: str = "",
+    view_type: int = ViewType.ACTIVE_ONLY,
+    order_by: Sequence[str] | None = None,
+    max_results: int | None = None,
+) -> list[Run]:
     """Every run matching a search (up to ``max_results``), fetched page by page."""
     runs: list[Run] = []
     token = None
@@ -56,8 +61,10 @@ def list_runs(tracking_uri: str | None, experiment_id: str, view_type: int, fmt:
     found = all_runs(client, [experiment_id], view_type=view_type)
     columns = ["run_id", "name", "status", "start_time"]
     human = fmt == "table"
-    rows = [[r.info.run_id, r.info.run_name, r.info.status,
-             ms_to_local(r.info.start_time) if human else r.info.start_time] for r in found]
+    rows = [
+        [r.info.run_id, r.info.run_name, r.info.status, ms_to_local(r.info.start_time) if human else r.info.start_time]
+        for r in found
+    ]
     emit(columns, rows, fmt)
 
 

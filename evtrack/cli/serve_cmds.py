@@ -14,19 +14,34 @@ from evtrack.errors import EvtrackError
 
 def _model_uri_option(f):
     return click.option(
-        "-m", "--model-uri", "model_uri", required=True, metavar="URI",
+        "-m",
+        "--model-uri",
+        "model_uri",
+        required=True,
+        metavar="URI",
         help="The model: a directory, runs:/<run_id>/<path>, models:/<name>/<version|stage|latest>, "
-             "models:/<name>@<alias> or an s3:// URI.")(f)
+        "models:/<name>@<alias> or an s3:// URI.",
+    )(f)
 
 
 @models.command("serve")
 @_model_uri_option
-@click.option("-p", "--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on.")
-@click.option("-h", "--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (0.0.0.0 to accept connections from other machines).")
-@click.option("-w", "--workers", default=1, show_default=True, type=click.IntRange(1),
-              help="Number of server processes, each with its own copy of the model.")
+@click.option("-p", "--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option(
+    "-h",
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 to accept connections from other machines).",
+)
+@click.option(
+    "-w",
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Number of server processes, each with its own copy of the model.",
+)
 @tracking_uri_option
 def serve(model_uri: str, port: int, host: str, workers: int, tracking_uri: str | None) -> None:
     """Serve a model over REST with MLflow's scoring protocol.
@@ -54,16 +69,34 @@ def _content_type(explicit: str | None, input_path: str | None) -> str:
 
 @models.command("predict")
 @_model_uri_option
-@click.option("-i", "--input-path", "input_path", default=None, type=click.Path(dir_okay=False, exists=True),
-              help="Input file: a JSON scoring request or a CSV table (default: standard input).")
-@click.option("-o", "--output-path", "output_path", default=None, type=click.Path(dir_okay=False),
-              help="Where to write {\"predictions\": ...} (default: standard output).")
-@click.option("-t", "--content-type", "content_type", default=None,
-              type=click.Choice(["json", "csv"], case_sensitive=False),
-              help="Format of the input (default: csv for a .csv file, else json).")
+@click.option(
+    "-i",
+    "--input-path",
+    "input_path",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Input file: a JSON scoring request or a CSV table (default: standard input).",
+)
+@click.option(
+    "-o",
+    "--output-path",
+    "output_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help='Where to write {"predictions": ...} (default: standard output).',
+)
+@click.option(
+    "-t",
+    "--content-type",
+    "content_type",
+    default=None,
+    type=click.Choice(["json", "csv"], case_sensitive=False),
+    help="Format of the input (default: csv for a .csv file, else json).",
+)
 @tracking_uri_option
-def predict(model_uri: str, input_path: str | None, output_path: str | None, content_type: str | None,
-            tracking_uri: str | None) -> None:
+def predict(
+    model_uri: str, input_path: str | None, output_path: str | None, content_type: str | None, tracking_uri: str | None
+) -> None:
     """Score a JSON or CSV input with a model and write the predictions as JSON.
 
     The JSON input is a scoring request body, as POST /invocations takes it

@@ -10,46 +10,100 @@ from evtrack.server.config import DEFAULT_MAX_ARTIFACT_BYTES, DEFAULT_MAX_REQUES
 
 def _server_options(f):
     options = [
-        click.option("--backend-store-uri", "backend_store_uri", default=None, metavar="URI",
-                     help="The store to serve: a directory or s3:// URI "
-                          "(default: $EVTRACK_TRACKING_URI or ./evtrack-store)."),
-        click.option("--default-artifact-root", default=None, metavar="URI",
-                     help="Where experiments created through the server keep artifacts "
-                          "(default: <store>/artifacts)."),
-        click.option("--serve-artifacts/--no-serve-artifacts", default=True, show_default=True,
-                     help="Proxy artifact uploads and downloads through the server, so clients "
-                          "need no credentials for the artifact store."),
-        click.option("-h", "--host", default="127.0.0.1", show_default=True,
-                     help="Address to listen on (0.0.0.0 to accept connections from other machines)."),
-        click.option("-p", "--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
-                     help="Port to listen on."),
-        click.option("-w", "--workers", default=1, show_default=True, type=click.IntRange(1),
-                     help="Number of server processes."),
-        click.option("--auth-file", default=None, type=click.Path(dir_okay=False, exists=True),
-                     help="YAML file of users and tokens with their roles (also $EVTRACK_AUTH_FILE, "
-                          "$EVTRACK_AUTH_USERS, $EVTRACK_AUTH_TOKENS); without any, no authentication."),
-        click.option("--max-request-size", default=DEFAULT_MAX_REQUEST_BYTES, show_default=True,
-                     type=click.IntRange(1024), metavar="BYTES", help="Largest REST or form request body."),
-        click.option("--max-artifact-size", default=DEFAULT_MAX_ARTIFACT_BYTES, show_default=True,
-                     type=click.IntRange(1), metavar="BYTES", help="Largest proxied artifact upload."),
-        click.option("--compact-every", type=Duration(), default=60.0, show_default="60s", metavar="DURATION",
-                     help="Compact the store every DURATION from the server (0 to leave it to "
-                          "'evtrack compact')."),
+        click.option(
+            "--backend-store-uri",
+            "backend_store_uri",
+            default=None,
+            metavar="URI",
+            help="The store to serve: a directory or s3:// URI (default: $EVTRACK_TRACKING_URI or ./evtrack-store).",
+        ),
+        click.option(
+            "--default-artifact-root",
+            default=None,
+            metavar="URI",
+            help="Where experiments created through the server keep artifacts (default: <store>/artifacts).",
+        ),
+        click.option(
+            "--serve-artifacts/--no-serve-artifacts",
+            default=True,
+            show_default=True,
+            help="Proxy artifact uploads and downloads through the server, so clients "
+            "need no credentials for the artifact store.",
+        ),
+        click.option(
+            "-h",
+            "--host",
+            default="127.0.0.1",
+            show_default=True,
+            help="Address to listen on (0.0.0.0 to accept connections from other machines).",
+        ),
+        click.option(
+            "-p", "--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
+        ),
+        click.option(
+            "-w", "--workers", default=1, show_default=True, type=click.IntRange(1), help="Number of server processes."
+        ),
+        click.option(
+            "--auth-file",
+            default=None,
+            type=click.Path(dir_okay=False, exists=True),
+            help="YAML file of users and tokens with their roles (also $EVTRACK_AUTH_FILE, "
+            "$EVTRACK_AUTH_USERS, $EVTRACK_AUTH_TOKENS); without any, no authentication.",
+        ),
+        click.option(
+            "--max-request-size",
+            default=DEFAULT_MAX_REQUEST_BYTES,
+            show_default=True,
+            type=click.IntRange(1024),
+            metavar="BYTES",
+            help="Largest REST or form request body.",
+        ),
+        click.option(
+            "--max-artifact-size",
+            default=DEFAULT_MAX_ARTIFACT_BYTES,
+            show_default=True,
+            type=click.IntRange(1),
+            metavar="BYTES",
+            help="Largest proxied artifact upload.",
+        ),
+        click.option(
+            "--compact-every",
+            type=Duration(),
+            default=60.0,
+            show_default="60s",
+            metavar="DURATION",
+            help="Compact the store every DURATION from the server (0 to leave it to 'evtrack compact').",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def _run(backend_store_uri, default_artifact_root, serve_artifacts, host, port, workers, auth_file,
-         max_request_size, max_artifact_size, compact_every) -> None:
+def _run(
+    backend_store_uri,
+    default_artifact_root,
+    serve_artifacts,
+    host,
+    port,
+    workers,
+    auth_file,
+    max_request_size,
+    max_artifact_size,
+    compact_every,
+) -> None:
     from evtrack.server.app import serve
     from evtrack.server.config import ServerConfig
 
     config = ServerConfig(
-        tracking_uri=resolve_uri(backend_store_uri), default_artifact_root=default_artifact_root,
-        serve_artifacts=serve_artifacts, auth_file=auth_file, max_request_bytes=max_request_size,
-        max_artifact_bytes=max_artifact_size, compact_every=compact_every or None)
+        tracking_uri=resolve_uri(backend_store_uri),
+        default_artifact_root=default_artifact_root,
+        serve_artifacts=serve_artifacts,
+        auth_file=auth_file,
+        max_request_bytes=max_request_size,
+        max_artifact_bytes=max_artifact_size,
+        compact_every=compact_every or None,
+    )
     click.echo(f"evtrack {config.tracking_uri} on http://{host}:{port} (Ctrl+C to stop)", err=True)
     serve(config, host=host, port=port, workers=workers)
 

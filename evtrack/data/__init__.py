@@ -28,8 +28,18 @@ from evtrack.data.dataset import (
 )
 from evtrack.errors import InvalidParameterError
 
-__all__ = ["Dataset", "DatasetSource", "FileDataset", "PandasDataset", "ArrowDataset", "NumpyDataset",
-           "from_path", "from_pandas", "from_arrow", "from_numpy"]
+__all__ = [
+    "Dataset",
+    "DatasetSource",
+    "FileDataset",
+    "PandasDataset",
+    "ArrowDataset",
+    "NumpyDataset",
+    "from_path",
+    "from_pandas",
+    "from_arrow",
+    "from_numpy",
+]
 
 
 def _default_name(uri: str) -> str:
@@ -50,8 +60,9 @@ def from_path(path: str | os.PathLike, name: str | None = None, digest: str | No
         raise InvalidParameterError("from_path needs a path or URI")
     computed, schema, profile, canonical = describe(uri)
     source = resolve_source(canonical)
-    return FileDataset(name=name or _default_name(canonical), digest=digest or computed, source=source,
-                       schema=schema, profile=profile)
+    return FileDataset(
+        name=name or _default_name(canonical), digest=digest or computed, source=source, schema=schema, profile=profile
+    )
 
 
 def _check_column(columns: Any, column: str | None, what: str) -> None:
@@ -59,8 +70,9 @@ def _check_column(columns: Any, column: str | None, what: str) -> None:
         raise InvalidParameterError(f"The dataset does not contain the specified {what} column '{column}'.")
 
 
-def from_pandas(df: Any, source: Any = None, targets: str | None = None, name: str | None = None,
-                digest: str | None = None) -> PandasDataset:
+def from_pandas(
+    df: Any, source: Any = None, targets: str | None = None, name: str | None = None, digest: str | None = None
+) -> PandasDataset:
     """A dataset over a pandas DataFrame (as ``mlflow.data.from_pandas``); ``source`` says where it
     was read from (a path or URI), else the running script is recorded as its source."""
     import pandas as pd
@@ -72,8 +84,15 @@ def from_pandas(df: Any, source: Any = None, targets: str | None = None, name: s
 
     schema, computed = _pandas_schema_and_digest(df)
     profile = {"num_rows": int(len(df)), "num_elements": int(df.size), "digest_method": digests.TABLE}
-    return PandasDataset(df, name=name, digest=digest or computed, source=resolve_source(source),
-                         schema=schema, profile=profile, targets=targets)
+    return PandasDataset(
+        df,
+        name=name,
+        digest=digest or computed,
+        source=resolve_source(source),
+        schema=schema,
+        profile=profile,
+        targets=targets,
+    )
 
 
 def _pandas_schema_and_digest(df: Any) -> tuple[dict[str, Any] | None, str]:
@@ -98,8 +117,9 @@ def _pandas_schema_and_digest(df: Any) -> tuple[dict[str, Any] | None, str]:
     return schema, digests.table_digest(table)
 
 
-def from_arrow(table: Any, source: Any = None, targets: str | None = None, name: str | None = None,
-               digest: str | None = None) -> ArrowDataset:
+def from_arrow(
+    table: Any, source: Any = None, targets: str | None = None, name: str | None = None, digest: str | None = None
+) -> ArrowDataset:
     """A dataset over a pyarrow Table or RecordBatch."""
     import pyarrow as pa
 
@@ -111,14 +131,25 @@ def from_arrow(table: Any, source: Any = None, targets: str | None = None, name:
         raise InvalidParameterError(f"from_arrow needs a pyarrow Table, got {type(table).__name__}")
     _check_column(table.column_names, targets, "targets")
     schema = digests.colspec(table.schema, lambda i: table.column(i).null_count == 0)
-    profile = {"num_rows": table.num_rows, "num_elements": table.num_rows * table.num_columns,
-               "digest_method": digests.TABLE}
-    return ArrowDataset(table, name=name, digest=digest or digests.table_digest(table),
-                        source=resolve_source(source), schema=schema, profile=profile, targets=targets)
+    profile = {
+        "num_rows": table.num_rows,
+        "num_elements": table.num_rows * table.num_columns,
+        "digest_method": digests.TABLE,
+    }
+    return ArrowDataset(
+        table,
+        name=name,
+        digest=digest or digests.table_digest(table),
+        source=resolve_source(source),
+        schema=schema,
+        profile=profile,
+        targets=targets,
+    )
 
 
-def from_numpy(features: Any, source: Any = None, targets: Any = None, name: str | None = None,
-               digest: str | None = None) -> NumpyDataset:
+def from_numpy(
+    features: Any, source: Any = None, targets: Any = None, name: str | None = None, digest: str | None = None
+) -> NumpyDataset:
     """A dataset over a numpy array of features and optional targets (as ``mlflow.data.from_numpy``)."""
     import json
 
@@ -132,13 +163,30 @@ def from_numpy(features: Any, source: Any = None, targets: Any = None, name: str
     def spec(a: Any) -> str:
         return json.dumps([{"type": "tensor", "tensor-spec": {"dtype": str(a.dtype), "shape": [-1, *a.shape[1:]]}}])
 
-    schema = {"mlflow_tensorspec": {"features": spec(features),
-                                    "targets": spec(target_array) if target_array is not None else None}}
-    profile: dict[str, Any] = {"features_shape": list(features.shape), "features_size": int(features.size),
-                               "features_nbytes": int(features.nbytes), "digest_method": digests.ARRAY}
+    schema = {
+        "mlflow_tensorspec": {
+            "features": spec(features),
+            "targets": spec(target_array) if target_array is not None else None,
+        }
+    }
+    profile: dict[str, Any] = {
+        "features_shape": list(features.shape),
+        "features_size": int(features.size),
+        "features_nbytes": int(features.nbytes),
+        "digest_method": digests.ARRAY,
+    }
     if target_array is not None:
-        profile.update(targets_shape=list(target_array.shape), targets_size=int(target_array.size),
-                       targets_nbytes=int(target_array.nbytes))
-    return NumpyDataset(features, target_array, name=name,
-                        digest=digest or digests.array_digest(features, target_array),
-                        source=resolve_source(source), schema=schema, profile=profile)
+        profile.update(
+            targets_shape=list(target_array.shape),
+            targets_size=int(target_array.size),
+            targets_nbytes=int(target_array.nbytes),
+        )
+    return NumpyDataset(
+        features,
+        target_array,
+        name=name,
+        digest=digest or digests.array_digest(features, target_array),
+        source=resolve_source(source),
+        schema=schema,
+        profile=profile,
+    )

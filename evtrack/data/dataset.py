@@ -54,7 +54,7 @@ def resolve_source(source: Any) -> DatasetSource:
         raise TypeError(f"a dataset source must be a path or URI string, got {type(source).__name__}")
     scheme, sep, _ = source.partition("://")
     if sep and scheme.lower() == "file":
-        return DatasetSource("local", source[len("file://"):])
+        return DatasetSource("local", source[len("file://") :])
     if sep and scheme.isascii() and scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
         kind = scheme.lower()
         return DatasetSource("http" if kind in ("http", "https") else kind, source)
@@ -64,9 +64,15 @@ def resolve_source(source: Any) -> DatasetSource:
 class Dataset:
     """A dataset recorded with ``evtrack.log_input``: name, digest, source, schema, profile."""
 
-    def __init__(self, name: str | None, digest: str, source: DatasetSource,
-                 schema: dict[str, Any] | None = None, profile: dict[str, Any] | None = None,
-                 targets: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str | None,
+        digest: str,
+        source: DatasetSource,
+        schema: dict[str, Any] | None = None,
+        profile: dict[str, Any] | None = None,
+        targets: str | None = None,
+    ) -> None:
         self._name = name
         self.digest = digest
         self.source = source
@@ -102,12 +108,20 @@ class Dataset:
     def to_entity(self) -> DatasetEntity:
         """The entity a run records (``evtrack.entities.Dataset``)."""
         d = self.to_dict()
-        return DatasetEntity(d["name"], d["digest"], d["source_type"], d["source"],  # type: ignore[arg-type]
-                             d["schema"], d["profile"])
+        return DatasetEntity(
+            d["name"],
+            d["digest"],
+            d["source_type"],
+            d["source"],  # type: ignore[arg-type]
+            d["schema"],
+            d["profile"],
+        )
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(name={self.name!r}, digest={self.digest!r}, "
-                f"source={self.source.uri!r} [{self.source.source_type}])")
+        return (
+            f"{type(self).__name__}(name={self.name!r}, digest={self.digest!r}, "
+            f"source={self.source.uri!r} [{self.source.source_type}])"
+        )
 
 
 class FileDataset(Dataset):

@@ -132,8 +132,9 @@ class S3Blob(Blob):
             return b""
         store = _bucket_store(self.bucket)
         with store._errors("ranged get", self.key):
-            response = store._client.get_object(Bucket=self.bucket, Key=self.key,
-                                                Range=f"bytes={offset}-{offset + length - 1}")
+            response = store._client.get_object(
+                Bucket=self.bucket, Key=self.key, Range=f"bytes={offset}-{offset + length - 1}"
+            )
             with response["Body"] as body:
                 return body.read()
 
@@ -142,7 +143,7 @@ def list_blobs(uri: str) -> tuple[list[Blob], bool, str]:
     """(files, is_directory, canonical URI) of a local path, ``file://`` URI or S3 URI."""
     if uri.startswith("s3://"):
         return _s3_blobs(uri)
-    path = uri[len("file://"):] if uri.startswith("file://") else uri
+    path = uri[len("file://") :] if uri.startswith("file://") else uri
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.isfile(path):
         return [LocalBlob(path, os.path.basename(path), os.path.getsize(path))], False, path
@@ -161,7 +162,7 @@ def list_blobs(uri: str) -> tuple[list[Blob], bool, str]:
 
 
 def _s3_blobs(uri: str) -> tuple[list[Blob], bool, str]:
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket:
         raise InvalidParameterError(f"Invalid S3 URI {uri!r}: expected s3://bucket/key")
     store = _bucket_store(bucket)
@@ -173,7 +174,7 @@ def _s3_blobs(uri: str) -> tuple[list[Blob], bool, str]:
     prefix = f"{key}/" if key else ""
     blobs: list[Blob] = []
     for info in store.list(prefix):
-        rel = info.key[len(prefix):]
+        rel = info.key[len(prefix) :]
         if not any(part.startswith(".") for part in rel.split("/")):
             blobs.append(S3Blob(bucket, info.key, rel, info.size))
     if not blobs:
@@ -243,8 +244,7 @@ def describe(uri: str) -> tuple[str, dict[str, Any] | None, dict[str, Any], str]
     total = sum(b.size for b in blobs)
     full = total <= digests.full_hash_limit()
     profile: dict[str, Any] = {"size_bytes": total, "digest_method": digests.FULL if full else digests.SAMPLED}
-    parquet_dir = is_dir and len(blobs) <= MAX_FOOTERS and all(
-        _suffix(b.rel) in _PARQUET_FORMATS for b in blobs)
+    parquet_dir = is_dir and len(blobs) <= MAX_FOOTERS and all(_suffix(b.rel) in _PARQUET_FORMATS for b in blobs)
     entries = []
     schema: dict[str, Any] | None = None
     counts: list[int] | None = [0, 0]  # rows, elements

@@ -63,7 +63,7 @@ def claim_next_number(store: ObjectStore, prefix: str, payload: dict[str, Any], 
     for attempt in range(_MAX_ATTEMPTS):
         highest = start - 1
         for info in store.list(prefix):
-            stem = info.key[len(prefix):].split(".", 1)[0]
+            stem = info.key[len(prefix) :].split(".", 1)[0]
             if stem.isdigit():
                 highest = max(highest, int(stem))
         number = highest + 1

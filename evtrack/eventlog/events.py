@@ -32,6 +32,7 @@ def now_ms() -> int:
     """The current time in epoch milliseconds: the clock of every event."""
     return int(time.time() * 1000)
 
+
 _ENVELOPE = ("v", "eid", "type", "ts")
 
 
@@ -94,11 +95,11 @@ def register(cls: type[Event]) -> type[Event]:
         raise RuntimeError(f"event type {cls.type!r} registered twice")
     _REGISTRY[cls.type] = cls
     hints = typing.get_type_hints(cls)
-    _FIELD_TYPES[cls] = tuple(
-        (f.name, *_allowed(hints[f.name])) for f in fields(cls) if f.name not in ("eid", "ts")
+    _FIELD_TYPES[cls] = tuple((f.name, *_allowed(hints[f.name])) for f in fields(cls) if f.name not in ("eid", "ts"))
+    _PLANS[cls] = (
+        frozenset(_ENVELOPE) | {name for name, _, _ in _FIELD_TYPES[cls]},
+        tuple((name, frozenset(accepted), optional) for name, accepted, optional in _FIELD_TYPES[cls]),
     )
-    _PLANS[cls] = (frozenset(_ENVELOPE) | {name for name, _, _ in _FIELD_TYPES[cls]},
-                   tuple((name, frozenset(accepted), optional) for name, accepted, optional in _FIELD_TYPES[cls]))
     _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
     _BUILDERS[cls.type] = _builder(cls)
     return cls
@@ -330,10 +331,22 @@ def encode_metric_line(eid: str, ts: int, run_id: str, key: str, value: float, s
     """The JSON line of a metric event, built without an intermediate object (hot path)."""
     if value - value != 0.0:
         value = _NONFINITE_OUT[repr(value)]  # type: ignore[assignment]
-    return orjson.dumps(
-        {"v": 1, "eid": eid, "type": "metric", "ts": ts, "run_id": run_id, "key": key,
-         "value": value, "step": step, "timestamp": timestamp}
-    ) + b"\n"
+    return (
+        orjson.dumps(
+            {
+                "v": 1,
+                "eid": eid,
+                "type": "metric",
+                "ts": ts,
+                "run_id": run_id,
+                "key": key,
+                "value": value,
+                "step": step,
+                "timestamp": timestamp,
+            }
+        )
+        + b"\n"
+    )
 
 
 def from_wire(obj: Any) -> Event:
@@ -418,12 +431,8 @@ def _checked(obj: Any) -> Event:
             if not optional:
                 raise EventDecodeError(f"event {eid} ({etype}) has a null {name!r}")
         elif isinstance(value, bool) or not isinstance(value, accepted):
-            raise EventDecodeError(
-                f"event {eid} ({etype}) field {name!r} has type {type(value).__name__}"
-            )
-        elif isinstance(value, dict) and not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
+            raise EventDecodeError(f"event {eid} ({etype}) field {name!r} has type {type(value).__name__}")
+        elif isinstance(value, dict) and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise EventDecodeError(f"event {eid} ({etype}) field {name!r} must map strings to strings")
         if float in accepted and isinstance(value, int):
             value = float(value)

@@ -64,9 +64,7 @@ def validate_key(key: str, kind: str) -> str:
         return key
     word = _KIND_WORDS.get(kind, kind)
     if key is None:
-        raise InvalidParameterError(
-            f"{word.capitalize()} name cannot be None. A key name must be provided."
-        )
+        raise InvalidParameterError(f"{word.capitalize()} name cannot be None. A key name must be provided.")
     if not isinstance(key, str):
         raise InvalidParameterError(f"Invalid {word} name: {key!r}. Names must be strings.")
     if key == "":
@@ -176,9 +174,7 @@ def _truncation_enabled() -> bool:
             return True
         if lowered in ("false", "0"):
             return False
-        raise InvalidParameterError(
-            f"{name} value must be one of ['true', 'false', '1', '0'] (got {raw!r})"
-        )
+        raise InvalidParameterError(f"{name} value must be one of ['true', 'false', '1', '0'] (got {raw!r})")
     return True
 
 
@@ -198,8 +194,7 @@ def _limit_value(what: str, key: str, value: Any, limit: int, *, truncate: bool)
         )
         return text[:limit]
     raise InvalidParameterError(
-        f"{what} {preview} for key {key!r} had length {len(text)}, which exceeded"
-        f" length limit of {limit}"
+        f"{what} {preview} for key {key!r} had length {len(text)}, which exceeded length limit of {limit}"
     )
 
 
@@ -218,9 +213,7 @@ def validate_tag(key: str, value: Any) -> str:
 def validate_experiment_tag(key: str, value: Any) -> str:
     """Check an experiment tag; return the value as str (too long is an error, as in MLflow)."""
     validate_key(key, "tag")
-    return _limit_value(
-        "Experiment tag value", key, value, MAX_EXPERIMENT_TAG_VAL_LENGTH, truncate=False
-    )
+    return _limit_value("Experiment tag value", key, value, MAX_EXPERIMENT_TAG_VAL_LENGTH, truncate=False)
 
 
 def validate_experiment_name(name: Any) -> str:
@@ -252,8 +245,7 @@ def validate_experiment_id(experiment_id: Any) -> str:
     elif isinstance(experiment_id, str) and experiment_id.isascii() and experiment_id.isdigit():
         return str(int(experiment_id))
     raise InvalidParameterError(
-        f"Invalid experiment ID: {experiment_id!r}. Experiment ID must be a non-negative"
-        " integer or a string of digits."
+        f"Invalid experiment ID: {experiment_id!r}. Experiment ID must be a non-negative integer or a string of digits."
     )
 
 
@@ -303,9 +295,7 @@ def validate_artifact_path(path: str | None) -> str:
     if isinstance(path, PurePath):
         path = path.as_posix()
     if not isinstance(path, str):
-        raise InvalidParameterError(
-            f"Invalid artifact path: {path!r}. Artifact paths must be strings."
-        )
+        raise InvalidParameterError(f"Invalid artifact path: {path!r}. Artifact paths must be strings.")
     reason = None
     if "\x00" in path:
         reason = "NUL characters are not allowed"
@@ -330,7 +320,5 @@ def validate_artifact_path(path: str | None) -> str:
 def validate_run_status(status: str) -> str:
     """Check a run status string (case-sensitive, as in MLflow)."""
     if status not in RUN_STATUSES:
-        raise InvalidParameterError(
-            f"Invalid run status: {status!r}. Valid run status strings: {list(RUN_STATUSES)}"
-        )
+        raise InvalidParameterError(f"Invalid run status: {status!r}. Valid run status strings: {list(RUN_STATUSES)}")
     return status

@@ -28,14 +28,24 @@ from evtrack.models.inference import infer_signature
 from evtrack.models.model import MLMODEL_FILE_NAME, Model, ModelInfo
 from evtrack.models.signature import ColSpec, ModelSignature, ParamSchema, ParamSpec, Schema, TensorSpec
 
-__all__ = ["MLMODEL_FILE_NAME", "ColSpec", "Model", "ModelInfo", "ModelSignature", "ParamSchema",
-           "ParamSpec", "Schema", "SchemaEnforcementError", "TensorSpec", "get_model_info",
-           "infer_signature"]
+__all__ = [
+    "MLMODEL_FILE_NAME",
+    "ColSpec",
+    "Model",
+    "ModelInfo",
+    "ModelSignature",
+    "ParamSchema",
+    "ParamSpec",
+    "Schema",
+    "SchemaEnforcementError",
+    "TensorSpec",
+    "get_model_info",
+    "infer_signature",
+]
 
 
 def get_model_info(model_uri: str | os.PathLike, tracking_uri: str | None = None) -> ModelInfo:
     """The ``ModelInfo`` of the model at a path, ``runs:/``, ``models:/`` or store URI."""
     from evtrack.models.uri import download_model
 
-    return ModelInfo.from_model(Model.load(download_model(model_uri, tracking_uri=tracking_uri)),
-                                os.fspath(model_uri))
+    return ModelInfo.from_model(Model.load(download_model(model_uri, tracking_uri=tracking_uri)), os.fspath(model_uri))

@@ -47,8 +47,9 @@ def _to_frame(data: Any) -> Any:
             values = list(data.values())
             if values and all(np.isscalar(v) or v is None for v in values):
                 return pd.DataFrame([data])
-            return pd.DataFrame({k: (v.tolist() if isinstance(v, np.ndarray) and v.ndim > 1 else v)
-                                 for k, v in data.items()})
+            return pd.DataFrame(
+                {k: (v.tolist() if isinstance(v, np.ndarray) and v.ndim > 1 else v) for k, v in data.items()}
+            )
         if isinstance(data, (list, tuple, np.ndarray)):
             return pd.DataFrame(list(data) if isinstance(data, tuple) else data)
         if np.isscalar(data):
@@ -56,15 +57,18 @@ def _to_frame(data: Any) -> Any:
     except (ValueError, TypeError) as exc:
         raise SchemaEnforcementError(
             f"This model has a column-based signature, which takes a DataFrame; the input could not "
-            f"be turned into one: {exc}") from None
+            f"be turned into one: {exc}"
+        ) from None
     raise SchemaEnforcementError(
-        f"This model has a column-based signature, which takes a DataFrame; got {type(data).__name__}")
+        f"This model has a column-based signature, which takes a DataFrame; got {type(data).__name__}"
+    )
 
 
 def _incompatible(name: Any, have: Any, want: str, hint: str = "") -> SchemaEnforcementError:
     return SchemaEnforcementError(
         f"Incompatible input types for column {name!r}: cannot safely convert {have} to {want} "
-        f"(the signature declares {want}).{hint}")
+        f"(the signature declares {want}).{hint}"
+    )
 
 
 def _numeric(name: Any, values: Any, type_: str) -> Any:
@@ -83,9 +87,11 @@ def _numeric(name: Any, values: Any, type_: str) -> Any:
         # MLflow: small ints always, 0/1 always; evtrack also lets any int through when every
         # value is exact in a float64 (|v| <= 2**53) - nothing is lost, unlike a blind cast.
         limit = _EXACT_FLOAT_INT if target.itemsize == 8 else 2**24
-        safe = (have.itemsize <= (6 if target.itemsize == 8 else 2)
-                or bool(values.dropna().isin([0, 1]).all())
-                or bool((values.dropna().abs() <= limit).all()))
+        safe = (
+            have.itemsize <= (6 if target.itemsize == 8 else 2)
+            or bool(values.dropna().isin([0, 1]).all())
+            or bool((values.dropna().abs() <= limit).all())
+        )
     else:
         safe = False
     if safe:
@@ -95,8 +101,10 @@ def _numeric(name: Any, values: Any, type_: str) -> Any:
             pass  # e.g. a nullable Int64 column holding NA: fall through to the error
     hint = ""
     if kind == "f" and target.kind in "iu" and values.hasnans:
-        hint = (" Hint: integer columns cannot hold missing values, so pandas stores them as floats; "
-                "declare the column as double, or infer the signature from data with missing values.")
+        hint = (
+            " Hint: integer columns cannot hold missing values, so pandas stores them as floats; "
+            "declare the column as double, or infer the signature from data with missing values."
+        )
     raise _incompatible(name, have, type_, hint)
 
 
@@ -120,7 +128,8 @@ def convert_column(name: Any, values: Any, spec: ColSpec) -> Any:
                 return values.astype("datetime64[ns]") if values.dtype.kind == "M" else pd.to_datetime(values)
             except (ValueError, TypeError) as exc:
                 raise SchemaEnforcementError(
-                    f"Failed to convert column {name!r} from type {values.dtype} to datetime: {exc}") from None
+                    f"Failed to convert column {name!r} from type {values.dtype} to datetime: {exc}"
+                ) from None
         raise _incompatible(name, values.dtype, type_)
     if type_ == "boolean" and values.dtype == object:
         return values  # keeps None as None rather than False, as MLflow does
@@ -145,16 +154,22 @@ def _enforce_columns(data: Any, schema: Schema) -> Any:
             word = "column" if len(missing) == 1 else "columns"
             raise SchemaEnforcementError(
                 f"Model is missing input {word} {listed} required by its signature "
-                f"(the input has columns {list(present)}).")
-        out = {spec.name: convert_column(spec.name, df[present[spec.name]], spec)
-               for spec in schema.inputs if spec.name in present}
+                f"(the input has columns {list(present)})."
+            )
+        out = {
+            spec.name: convert_column(spec.name, df[present[spec.name]], spec)
+            for spec in schema.inputs
+            if spec.name in present
+        }
         return pd.DataFrame(out, index=df.index)
     if len(df.columns) < len(schema.inputs):
         raise SchemaEnforcementError(
             f"Model is missing inputs: its signature declares {len(schema.inputs)} unnamed columns, "
-            f"the input has {len(df.columns)}.")
-    return pd.DataFrame({c: convert_column(c, df[c], spec) for c, spec in zip(df.columns, schema.inputs)},
-                        index=df.index)
+            f"the input has {len(df.columns)}."
+        )
+    return pd.DataFrame(
+        {c: convert_column(c, df[c], spec) for c, spec in zip(df.columns, schema.inputs)}, index=df.index
+    )
 
 
 # -- tensors ----------------------------------------------------------------------------------
@@ -173,9 +188,9 @@ def check_tensor(values: Any, spec: TensorSpec) -> Any:
             arr = arr.astype(spec.dtype)
         except (ValueError, TypeError):
             raise SchemaEnforcementError(
-                f"The {what} cannot be converted to a {spec.dtype} tensor of shape {spec.shape}") from None
-    if len(arr.shape) != len(spec.shape) or any(
-            want not in (-1, have) for want, have in zip(spec.shape, arr.shape)):
+                f"The {what} cannot be converted to a {spec.dtype} tensor of shape {spec.shape}"
+            ) from None
+    if len(arr.shape) != len(spec.shape) or any(want not in (-1, have) for want, have in zip(spec.shape, arr.shape)):
         raise SchemaEnforcementError(f"Shape of {what} {arr.shape} does not match expected shape {spec.shape}")
     want = np.dtype(spec.dtype)
     if arr.dtype == want or want == object:
@@ -205,14 +220,21 @@ def _enforce_tensors(data: Any, schema: Schema) -> Any:
             raise SchemaEnforcementError("This model takes one unnamed tensor, not a dict of inputs")
         return check_tensor(data, spec)
     if isinstance(data, pd.DataFrame):
-        data = {c: (np.vstack(data[c].tolist()) if len(data) and isinstance(data[c].iloc[0], (list, np.ndarray))
-                    else data[c].to_numpy()) for c in data.columns}
+        data = {
+            c: (
+                np.vstack(data[c].tolist())
+                if len(data) and isinstance(data[c].iloc[0], (list, np.ndarray))
+                else data[c].to_numpy()
+            )
+            for c in data.columns
+        }
     if not isinstance(data, dict):
         if len(schema.inputs) == 1:
             data = {schema.inputs[0].name: data}
         else:
             raise SchemaEnforcementError(
-                f"This model takes named tensors {schema.input_names()}: pass a dict or a DataFrame")
+                f"This model takes named tensors {schema.input_names()}: pass a dict or a DataFrame"
+            )
     missing = [n for n in schema.input_names() if n not in data]
     if missing:
         raise SchemaEnforcementError(f"Model is missing inputs {missing} required by its signature.")
@@ -249,8 +271,7 @@ def _param_value(spec: ParamSpec, value: Any) -> Any:
                 return dt.datetime.fromisoformat(value)
             except ValueError:
                 pass
-    raise SchemaEnforcementError(
-        f"Failed to convert value {value!r} of param {spec.name!r} to its declared type {t}")
+    raise SchemaEnforcementError(f"Failed to convert value {value!r} of param {spec.name!r} to its declared type {t}")
 
 
 def enforce_params(params: dict[str, Any] | None, schema: ParamSchema | None) -> dict[str, Any] | None:

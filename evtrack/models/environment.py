@@ -69,8 +69,9 @@ def _as_list(value: str | os.PathLike | Sequence[str], what: str) -> list[str]:
     if isinstance(value, (str, os.PathLike)):
         path = Path(value)
         if not path.is_file():
-            raise InvalidParameterError(f"{what} must be a list of requirements or the path of a file; "
-                                        f"{str(value)!r} is not a file")
+            raise InvalidParameterError(
+                f"{what} must be a list of requirements or the path of a file; {str(value)!r} is not a file"
+            )
         lines = path.read_text(encoding="utf-8").splitlines()
         return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
     if not all(isinstance(r, str) for r in value):
@@ -78,12 +79,14 @@ def _as_list(value: str | os.PathLike | Sequence[str], what: str) -> list[str]:
     return [r.strip() for r in value if r.strip()]
 
 
-def resolve_requirements(inferred: list[str], pip_requirements: str | os.PathLike | Sequence[str] | None = None,
-                         extra_pip_requirements: str | os.PathLike | Sequence[str] | None = None) -> list[str]:
+def resolve_requirements(
+    inferred: list[str],
+    pip_requirements: str | os.PathLike | Sequence[str] | None = None,
+    extra_pip_requirements: str | os.PathLike | Sequence[str] | None = None,
+) -> list[str]:
     """The final requirements: ``pip_requirements`` if given, else inferred plus extras."""
     if pip_requirements is not None and extra_pip_requirements is not None:
-        raise InvalidParameterError(
-            "Only one of `pip_requirements` and `extra_pip_requirements` can be specified")
+        raise InvalidParameterError("Only one of `pip_requirements` and `extra_pip_requirements` can be specified")
     if pip_requirements is not None:
         return _as_list(pip_requirements, "pip_requirements")
     extras = _as_list(extra_pip_requirements, "extra_pip_requirements") if extra_pip_requirements else []
@@ -101,14 +104,20 @@ def write_environment(model_dir: str | os.PathLike, requirements: list[str]) -> 
     model_dir = Path(model_dir)
     python = platform.python_version()
     (model_dir / REQUIREMENTS_FILE).write_text("\n".join(requirements) + "\n", encoding="utf-8")
-    python_env = {"python": python, "build_dependencies": _build_dependencies(),
-                  "dependencies": [f"-r {REQUIREMENTS_FILE}"]}
+    python_env = {
+        "python": python,
+        "build_dependencies": _build_dependencies(),
+        "dependencies": [f"-r {REQUIREMENTS_FILE}"],
+    }
     (model_dir / PYTHON_ENV_FILE).write_text(yaml.safe_dump(python_env, sort_keys=False), encoding="utf-8")
     pip_version = installed_version("pip")
     conda = {
         "channels": ["conda-forge"],
-        "dependencies": [f"python={python}", f"pip<={pip_version}" if pip_version else "pip",
-                         {"pip": list(requirements)}],
+        "dependencies": [
+            f"python={python}",
+            f"pip<={pip_version}" if pip_version else "pip",
+            {"pip": list(requirements)},
+        ],
         "name": "evtrack-env",
     }
     (model_dir / CONDA_ENV_FILE).write_text(yaml.safe_dump(conda, default_flow_style=False), encoding="utf-8")
@@ -120,5 +129,8 @@ def read_requirements(model_dir: str | os.PathLike) -> list[str]:
     path = Path(model_dir) / REQUIREMENTS_FILE
     if not path.is_file():
         return []
-    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
-            if ln.strip() and not ln.strip().startswith("#")]
+    return [
+        ln.strip()
+        for ln in path.read_text(encoding="utf-8").splitlines()
+        if ln.strip() and not ln.strip().startswith("#")
+    ]

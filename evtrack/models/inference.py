@@ -146,7 +146,8 @@ def infer_schema(data: Any) -> Schema:
                 raise InvalidParameterError("The lists of a dict input example differ in length")
             return _frame_schema(pd.DataFrame({k: list(v) for k, v in data.items()}))
         raise InvalidParameterError(
-            "A dict input example must map names to scalars, to lists of scalars or to numpy arrays")
+            "A dict input example must map names to scalars, to lists of scalars or to numpy arrays"
+        )
     if isinstance(data, (list, tuple)):
         if not data:
             raise InvalidParameterError("Cannot infer a schema from an empty list")
@@ -168,8 +169,9 @@ def _param_spec(name: str, value: Any) -> ParamSpec:
     return ParamSpec(name, _python_type([value]), value)
 
 
-def infer_signature(model_input: Any = None, model_output: Any = None,
-                    params: dict[str, Any] | None = None) -> ModelSignature:
+def infer_signature(
+    model_input: Any = None, model_output: Any = None, params: dict[str, Any] | None = None
+) -> ModelSignature:
     """A signature from example input, output and params (each optional), as ``mlflow.models.infer_signature``."""
     inputs = infer_schema(model_input) if model_input is not None else None
     outputs = infer_schema(model_output) if model_output is not None else None

@@ -40,7 +40,8 @@ def _encode(data: Any) -> tuple[str, Any, dict[str, Any]]:
         split = jsonify.jsonable(data, pandas_orient="split")
         return "dataframe", split, {"dataframe_split": split}
     if isinstance(data, np.ndarray) or (
-            isinstance(data, dict) and data and all(isinstance(v, np.ndarray) for v in data.values())):
+        isinstance(data, dict) and data and all(isinstance(v, np.ndarray) for v in data.values())
+    ):
         stored = jsonify.jsonable(data)
         return "ndarray", stored, {"inputs": stored}
     if isinstance(data, (dict, list, str, int, float, bool)):
@@ -48,7 +49,8 @@ def _encode(data: Any) -> tuple[str, Any, dict[str, Any]]:
         return "json_object", stored, {"inputs": stored}
     raise InvalidParameterError(
         "An input example must be a pandas DataFrame or Series, a numpy array, a dict of numpy arrays, "
-        f"a dict, a list or a scalar; got {type(data).__name__}")
+        f"a dict, a list or a scalar; got {type(data).__name__}"
+    )
 
 
 def save_example(model_dir: str | os.PathLike, example: Any) -> dict[str, Any]:

@@ -50,8 +50,10 @@ def _pandas(value: Any, orient: str) -> Any:
 
     if isinstance(value, pd.DataFrame):
         if orient == "split":
-            return {"columns": [str(c) for c in value.columns],
-                    "data": jsonable(value.to_numpy(dtype=object).tolist(), orient)}
+            return {
+                "columns": [str(c) for c in value.columns],
+                "data": jsonable(value.to_numpy(dtype=object).tolist(), orient),
+            }
         return jsonable(value.to_dict(orient=orient), orient)
     if isinstance(value, pd.Series):
         return _pandas(value.to_frame(), orient)

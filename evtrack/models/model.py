@@ -31,8 +31,19 @@ MLMODEL_FILE_NAME = "MLmodel"
 MLFLOW_FORMAT_VERSION = "3.17.2"
 """The MLflow release whose ``MLmodel`` format evtrack writes (as ``mlflow_version``)."""
 
-_KNOWN = ("artifact_path", "run_id", "flavors", "model_uuid", "utc_time_created", "mlflow_version",
-          "evtrack_version", "signature", "saved_input_example_info", "model_size_bytes", "metadata")
+_KNOWN = (
+    "artifact_path",
+    "run_id",
+    "flavors",
+    "model_uuid",
+    "utc_time_created",
+    "mlflow_version",
+    "evtrack_version",
+    "signature",
+    "saved_input_example_info",
+    "model_size_bytes",
+    "metadata",
+)
 
 
 def installed_evtrack_version() -> str:
@@ -50,13 +61,21 @@ def utc_now_text() -> str:
 class Model:
     """The content of an ``MLmodel`` file."""
 
-    def __init__(self, artifact_path: str | None = None, run_id: str | None = None,
-                 utc_time_created: str | None = None, flavors: dict[str, dict[str, Any]] | None = None,
-                 signature: ModelSignature | None = None,
-                 saved_input_example_info: dict[str, Any] | None = None, model_uuid: str | None = None,
-                 mlflow_version: str | None = MLFLOW_FORMAT_VERSION, evtrack_version: str | None = None,
-                 metadata: dict[str, Any] | None = None, model_size_bytes: int | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self,
+        artifact_path: str | None = None,
+        run_id: str | None = None,
+        utc_time_created: str | None = None,
+        flavors: dict[str, dict[str, Any]] | None = None,
+        signature: ModelSignature | None = None,
+        saved_input_example_info: dict[str, Any] | None = None,
+        model_uuid: str | None = None,
+        mlflow_version: str | None = MLFLOW_FORMAT_VERSION,
+        evtrack_version: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        model_size_bytes: int | None = None,
+        **extra: Any,
+    ) -> None:
         self.artifact_path = artifact_path
         self.run_id = run_id
         self.utc_time_created = utc_time_created or utc_now_text()
@@ -80,8 +99,7 @@ class Model:
     def flavor(self, name: str) -> dict[str, Any]:
         """The configuration of a flavor; ``InvalidParameterError`` naming the flavors there are."""
         if name not in self.flavors:
-            raise InvalidParameterError(
-                f"Model does not have the {name!r} flavor (it has {sorted(self.flavors)})")
+            raise InvalidParameterError(f"Model does not have the {name!r} flavor (it has {sorted(self.flavors)})")
         return self.flavors[name]
 
     def get_input_schema(self) -> Schema | None:
@@ -107,16 +125,16 @@ class Model:
     def to_dict(self) -> dict[str, Any]:
         """The ``MLmodel`` mapping (null ``artifact_path``/``run_id`` and empty fields left out)."""
         out: dict[str, Any] = dict(self.extra)
-        out.update({
-            "flavors": self.flavors, "model_uuid": self.model_uuid,
-            "utc_time_created": self.utc_time_created,
-        })
+        out.update({"flavors": self.flavors, "model_uuid": self.model_uuid, "utc_time_created": self.utc_time_created})
         optional = {
-            "artifact_path": self.artifact_path, "run_id": self.run_id,
-            "mlflow_version": self.mlflow_version, "evtrack_version": self.evtrack_version,
+            "artifact_path": self.artifact_path,
+            "run_id": self.run_id,
+            "mlflow_version": self.mlflow_version,
+            "evtrack_version": self.evtrack_version,
             "signature": self.signature.to_dict() if self.signature else None,
             "saved_input_example_info": self.saved_input_example_info,
-            "model_size_bytes": self.model_size_bytes, "metadata": self.metadata,
+            "model_size_bytes": self.model_size_bytes,
+            "metadata": self.metadata,
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
@@ -125,8 +143,7 @@ class Model:
         """The entry of this model in the run's ``mlflow.log-model.history`` tag, as MLflow's."""
         d = self.to_dict()
         out = {k: d[k] for k in ("run_id", "artifact_path", "utc_time_created", "model_uuid") if k in d}
-        out["flavors"] = {name: {k: v for k, v in conf.items() if k != "config"}
-                          for name, conf in self.flavors.items()}
+        out["flavors"] = {name: {k: v for k, v in conf.items() if k != "config"} for name, conf in self.flavors.items()}
         return out
 
     def to_yaml(self) -> str:
@@ -147,11 +164,19 @@ class Model:
         known = {k: d.get(k) for k in _KNOWN}
         extra = {k: v for k, v in d.items() if k not in _KNOWN}
         signature = ModelSignature.from_dict(known["signature"]) if known["signature"] else None
-        model = cls(artifact_path=known["artifact_path"], run_id=known["run_id"],
-                    utc_time_created=known["utc_time_created"], flavors=known["flavors"],
-                    signature=signature, saved_input_example_info=known["saved_input_example_info"],
-                    model_uuid=known["model_uuid"], mlflow_version=known["mlflow_version"],
-                    metadata=known["metadata"], model_size_bytes=known["model_size_bytes"], **extra)
+        model = cls(
+            artifact_path=known["artifact_path"],
+            run_id=known["run_id"],
+            utc_time_created=known["utc_time_created"],
+            flavors=known["flavors"],
+            signature=signature,
+            saved_input_example_info=known["saved_input_example_info"],
+            model_uuid=known["model_uuid"],
+            mlflow_version=known["mlflow_version"],
+            metadata=known["metadata"],
+            model_size_bytes=known["model_size_bytes"],
+            **extra,
+        )
         model.evtrack_version = known["evtrack_version"]  # None for a model saved by MLflow
         return model
 
@@ -195,10 +220,17 @@ class ModelInfo:
     @classmethod
     def from_model(cls, model: Model, model_uri: str) -> "ModelInfo":
         """The info of a model just logged at ``model_uri``."""
-        return cls(artifact_path=model.artifact_path or "", model_uri=model_uri, run_id=model.run_id,
-                   flavors=model.flavors, model_uuid=model.model_uuid,
-                   utc_time_created=model.utc_time_created, signature=model.signature,
-                   saved_input_example_info=model.saved_input_example_info,
-                   mlflow_version=model.mlflow_version, evtrack_version=model.evtrack_version,
-                   metadata=model.metadata,
-                   signature_dict=model.signature.to_dict() if model.signature else None)
+        return cls(
+            artifact_path=model.artifact_path or "",
+            model_uri=model_uri,
+            run_id=model.run_id,
+            flavors=model.flavors,
+            model_uuid=model.model_uuid,
+            utc_time_created=model.utc_time_created,
+            signature=model.signature,
+            saved_input_example_info=model.saved_input_example_info,
+            mlflow_version=model.mlflow_version,
+            evtrack_version=model.evtrack_version,
+            metadata=model.metadata,
+            signature_dict=model.signature.to_dict() if model.signature else None,
+        )

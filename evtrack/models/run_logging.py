@@ -33,7 +33,8 @@ def artifact_path_of(artifact_path: str | None, name: str | None) -> str:
     """The artifact path from MLflow 2's ``artifact_path`` or MLflow 3's ``name`` (default ``model``)."""
     if artifact_path is not None and name is not None and artifact_path != name:
         raise InvalidParameterError(
-            f"Both artifact_path={artifact_path!r} and name={name!r} were given; pass only one of them")
+            f"Both artifact_path={artifact_path!r} and name={name!r} were given; pass only one of them"
+        )
     path = validate_artifact_path(name if name is not None else artifact_path)
     return path or DEFAULT_ARTIFACT_PATH
 

@@ -31,9 +31,13 @@ def new_model_dir(path: str | os.PathLike) -> Path:
     return p
 
 
-def save_example_and_signature(path: Path, model: Model, example: Any,
-                               signature: ModelSignature | None,
-                               predict: Callable[[Any, dict[str, Any] | None], Any] | None) -> None:
+def save_example_and_signature(
+    path: Path,
+    model: Model,
+    example: Any,
+    signature: ModelSignature | None,
+    predict: Callable[[Any, dict[str, Any] | None], Any] | None,
+) -> None:
     """Write the example into ``path`` and set ``model``'s example info and signature.
 
     ``predict(data, params)`` gives the model's output for inferring the output
@@ -59,8 +63,9 @@ def save_example_and_signature(path: Path, model: Model, example: Any,
         try:  # the model sees what PyFuncModel.predict will give it: the input made to fit the schema
             output = predict(enforce_schema(data, inputs.inputs) if inputs.inputs else data, params)
         except Exception as exc:  # noqa: BLE001 - the user's model; saving still goes on
-            _log.warning("Could not compute the model's output on the input example, so the "
-                         "signature has no outputs: %s", exc)
+            _log.warning(
+                "Could not compute the model's output on the input example, so the signature has no outputs: %s", exc
+            )
     try:
         outputs = infer_schema(output) if output is not None else None
     except Exception as exc:  # noqa: BLE001
@@ -69,9 +74,15 @@ def save_example_and_signature(path: Path, model: Model, example: Any,
     model.signature = ModelSignature(inputs.inputs, outputs, inputs.params)
 
 
-def finish(path: Path, model: Model, modules: set[str], flavor_packages: Sequence[str],
-           pip_requirements: Any = None, extra_pip_requirements: Any = None,
-           metadata: dict[str, Any] | None = None) -> Model:
+def finish(
+    path: Path,
+    model: Model,
+    modules: set[str],
+    flavor_packages: Sequence[str],
+    pip_requirements: Any = None,
+    extra_pip_requirements: Any = None,
+    metadata: dict[str, Any] | None = None,
+) -> Model:
     """Write requirements, environment files and ``MLmodel``; returns ``model``."""
     inferred = environment.infer_requirements(modules, flavor_packages)
     requirements = environment.resolve_requirements(inferred, pip_requirements, extra_pip_requirements)

@@ -56,8 +56,8 @@ def media_type(content_type: str | None) -> str:
             raise UnsupportedContentTypeError("The scoring server only supports UTF-8")
     if mime not in CONTENT_TYPES:
         raise UnsupportedContentTypeError(
-            f"This predictor only supports the following content types: {list(CONTENT_TYPES)}. "
-            f"Got {content_type!r}.")
+            f"This predictor only supports the following content types: {list(CONTENT_TYPES)}. Got {content_type!r}."
+        )
     return mime
 
 
@@ -85,8 +85,11 @@ def cast_frame(df: Any, schema: Schema | None) -> Any:
     """A request's DataFrame with columns cast to the signature's types where that is lossless."""
     if schema is None or schema.is_tensor_spec():
         return df
-    pairs = ([(s.name, s) for s in schema.inputs if s.name in df.columns] if schema.has_input_names()
-             else list(zip(df.columns, schema.inputs)))
+    pairs = (
+        [(s.name, s) for s in schema.inputs if s.name in df.columns]
+        if schema.has_input_names()
+        else list(zip(df.columns, schema.inputs))
+    )
     for name, spec in pairs:
         if not spec.is_scalar:
             continue
@@ -171,10 +174,11 @@ def parse_json_request(body: bytes | str | dict[str, Any], schema: Schema | None
     data = body[key]
     if key == "dataframe_split":
         if not isinstance(data, dict) or "data" not in data or set(data) - {"columns", "data", "index"}:
-            raise ScoringInputError("Dataframe split format must be an object with a 'data' field and "
-                                    "optionally 'columns' and 'index' fields.")
-        df = _frame(lambda: pd.DataFrame(data=data["data"], columns=data.get("columns"),
-                                         index=data.get("index")), key)
+            raise ScoringInputError(
+                "Dataframe split format must be an object with a 'data' field and "
+                "optionally 'columns' and 'index' fields."
+            )
+        df = _frame(lambda: pd.DataFrame(data=data["data"], columns=data.get("columns"), index=data.get("index")), key)
         return cast_frame(df, schema), params
     if key == "dataframe_records":
         if not isinstance(data, list):
@@ -196,12 +200,14 @@ def parse_csv_request(body: bytes | str, schema: Schema | None) -> Any:
     except (ValueError, pd.errors.ParserError) as exc:
         raise ScoringInputError(
             "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid CSV-formatted "
-            f"Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method. Error: {exc}") from None
+            f"Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method. Error: {exc}"
+        ) from None
     return cast_frame(df, schema)
 
 
-def parse_request(body: bytes | str, content_type: str | None,
-                  schema: Schema | None) -> tuple[Any, dict[str, Any] | None]:
+def parse_request(
+    body: bytes | str, content_type: str | None, schema: Schema | None
+) -> tuple[Any, dict[str, Any] | None]:
     """``(model input, params)`` of a request body with its Content-Type header."""
     mime = media_type(content_type)
     if mime == CONTENT_TYPE_CSV:

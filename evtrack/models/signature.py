@@ -24,8 +24,14 @@ DATA_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary
 """MLflow's scalar column types, by the names written in signatures."""
 
 NUMPY_DTYPES = {
-    "boolean": "bool", "integer": "int32", "long": "int64", "float": "float32",
-    "double": "float64", "string": "object", "binary": "object", "datetime": "datetime64[ns]",
+    "boolean": "bool",
+    "integer": "int32",
+    "long": "int64",
+    "float": "float32",
+    "double": "float64",
+    "string": "object",
+    "binary": "object",
+    "datetime": "datetime64[ns]",
 }
 """The numpy dtype each scalar type converts to."""
 
@@ -134,8 +140,7 @@ class Schema:
 
     def required_input_names(self) -> list[str]:
         """The names of the inputs a model cannot do without."""
-        return [s.name for s in self.inputs
-                if s.name is not None and (isinstance(s, TensorSpec) or s.required)]
+        return [s.name for s in self.inputs if s.name is not None and (isinstance(s, TensorSpec) or s.required)]
 
     def to_dict(self) -> list[dict[str, Any]]:
         """The list of JSON objects MLflow writes."""
@@ -167,8 +172,11 @@ class ParamSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object MLflow writes for this param."""
-        out = {"name": self.name, "default": self.default,
-               "shape": list(self.shape) if self.shape is not None else None}
+        out = {
+            "name": self.name,
+            "default": self.default,
+            "shape": list(self.shape) if self.shape is not None else None,
+        }
         return {**out, "type": self.type} if isinstance(self.type, str) else {**out, **self.type}
 
     @classmethod

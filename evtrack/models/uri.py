@@ -47,7 +47,7 @@ def local_path(uri: str | os.PathLike) -> Path | None:
     if scheme is None:
         return Path(text).expanduser()
     if scheme == "file":
-        return Path(text[len("file://"):] if text.startswith("file://") else text[len("file:"):])
+        return Path(text[len("file://") :] if text.startswith("file://") else text[len("file:") :])
     return None
 
 
@@ -62,8 +62,7 @@ def _download_store_dir(uri: str, dst: Path) -> Path:
     return dst
 
 
-def download_artifact(uri: str | os.PathLike, dst_dir: str | os.PathLike,
-                      tracking_uri: str | None = None) -> Path:
+def download_artifact(uri: str | os.PathLike, dst_dir: str | os.PathLike, tracking_uri: str | None = None) -> Path:
     """Copy the file or directory at ``uri`` (path, ``file://``, ``runs:/``, ``s3://``) into ``dst_dir``."""
     import shutil
 
@@ -90,8 +89,9 @@ def download_artifact(uri: str | os.PathLike, dst_dir: str | os.PathLike,
     return _download_store_dir(text, dst_dir / name)
 
 
-def download_model(model_uri: str | os.PathLike, dst_path: str | os.PathLike | None = None,
-                   tracking_uri: str | None = None) -> Path:
+def download_model(
+    model_uri: str | os.PathLike, dst_path: str | os.PathLike | None = None, tracking_uri: str | None = None
+) -> Path:
     """A local directory holding the model at ``model_uri``.
 
     A model already on this machine (a path, ``file://``, or ``runs:/``/``models:/``

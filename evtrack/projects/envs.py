@@ -75,8 +75,12 @@ def read_python_env(path: str | None) -> dict[str, Any]:
 
 def _version_of(python: str) -> str | None:
     try:
-        proc = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
-                              capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(
+            [python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
@@ -95,8 +99,10 @@ def find_interpreter(wanted: str | None) -> tuple[str, str]:
         version = _version_of(exe) if exe else None
         if exe and version and (version == wanted or version.startswith(wanted + ".")):
             return exe, version
-    raise ExecutionError(f"python_env.yaml asks for Python {wanted}, but this is Python {current} and no "
-                         f"python{wanted} was found on PATH; install it or run with --env-manager local")
+    raise ExecutionError(
+        f"python_env.yaml asks for Python {wanted}, but this is Python {current} and no "
+        f"python{wanted} was found on PATH; install it or run with --env-manager local"
+    )
 
 
 def env_key(spec: dict[str, Any], python_version: str) -> str:
@@ -118,8 +124,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _run(cmd: list[str], what: str) -> None:
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as exc:
         raise ExecutionError(f"{what} failed: {exc}") from None
     if proc.returncode != 0:
@@ -133,8 +138,12 @@ def venv_python(env_dir: Path) -> Path:
 
 
 def _site_packages(python: Path) -> str:
-    proc = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if proc.returncode != 0:
         raise ExecutionError(f"Cannot find the site-packages of {python}: {proc.stderr.strip()}")
     return proc.stdout.strip()
@@ -155,8 +164,17 @@ def get_or_create_virtualenv(env_file: str | None) -> Path:
             _run(cmd, f"Creating a virtualenv in {env_dir}")
             for group in ("build_dependencies", "dependencies"):
                 if spec[group]:
-                    _run([str(venv_python(env_dir)), "-m", "pip", "install", "--disable-pip-version-check",
-                          *spec[group]], f"Installing the {group} of {env_file}")
+                    _run(
+                        [
+                            str(venv_python(env_dir)),
+                            "-m",
+                            "pip",
+                            "install",
+                            "--disable-pip-version-check",
+                            *spec[group],
+                        ],
+                        f"Installing the {group} of {env_file}",
+                    )
             (env_dir / READY).write_text(repr(spec) + "\n")
         _link_runtime(env_dir)
     return env_dir

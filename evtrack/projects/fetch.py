@@ -55,8 +55,15 @@ def local_path(uri: str) -> str | None:
 def _git(args: list[str], cwd: str | None = None) -> None:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env,
-                              timeout=CLONE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=CLONE_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
     except FileNotFoundError:
         raise ExecutionError("Running a project from git needs the git command, which was not found") from None
     except subprocess.TimeoutExpired:
@@ -76,8 +83,10 @@ def clone(uri: str, version: str | None) -> str:
     try:
         _git(["checkout", "--quiet", version], cwd=dst)
     except ExecutionError as exc:
-        raise ExecutionError(f"Unable to checkout version '{version}' of git repo {uri}: please ensure that the "
-                             f"version exists in the repo ({exc.message})") from None
+        raise ExecutionError(
+            f"Unable to checkout version '{version}' of git repo {uri}: please ensure that the "
+            f"version exists in the repo ({exc.message})"
+        ) from None
     _git(["submodule", "--quiet", "update", "--init", "--recursive"], cwd=dst)
     return dst
 

@@ -37,8 +37,7 @@ class SubmittedRun:
     """A project run in progress (MLflow's ``SubmittedRun``): ``run_id``, ``wait()``, ``get_status()``,
     ``cancel()``."""
 
-    def __init__(self, run_id: str, process: subprocess.Popen, client: Any,
-                 cleanup: str | None = None) -> None:
+    def __init__(self, run_id: str, process: subprocess.Popen, client: Any, cleanup: str | None = None) -> None:
         self.run_id = run_id
         self.command_proc = process
         self._client = client
@@ -117,22 +116,28 @@ def _experiment_id(client: Any, experiment_name: str | None, experiment_id: str 
 
 def _choose_env_manager(project: Project, env_manager: str | None) -> str:
     if env_manager is not None and env_manager not in ENV_MANAGERS:
-        raise ExecutionError(f"Invalid env manager {env_manager!r}: expected one of {list(ENV_MANAGERS)} "
-                             "(conda and docker are not supported)")
+        raise ExecutionError(
+            f"Invalid env manager {env_manager!r}: expected one of {list(ENV_MANAGERS)} "
+            "(conda and docker are not supported)"
+        )
     if project.env_type == "docker_env" and env_manager != "local":
-        raise ExecutionError("docker_env projects are not supported; run with --env-manager local to use "
-                             "the current environment")
+        raise ExecutionError(
+            "docker_env projects are not supported; run with --env-manager local to use the current environment"
+        )
     if project.env_type == "conda_env":
         if env_manager is None or env_manager == "virtualenv":
-            raise ExecutionError("conda_env projects are not supported: run with --env-manager local, or "
-                                 "describe the environment in a python_env.yaml")
+            raise ExecutionError(
+                "conda_env projects are not supported: run with --env-manager local, or "
+                "describe the environment in a python_env.yaml"
+            )
     if env_manager is None:
         return "virtualenv" if project.env_type == "python_env" else "local"
     return env_manager
 
 
-def _run_tags(fetched: Fetched, entry_point: str, env_manager: str,
-              run_name: str | None) -> tuple[dict[str, str], dict[str, bytes]]:
+def _run_tags(
+    fetched: Fetched, entry_point: str, env_manager: str, run_name: str | None
+) -> tuple[dict[str, str], dict[str, bytes]]:
     """MLflow's project tags, plus the git state of the working directory (branch only when a
     branch is checked out, so not for ``--version <commit>``)."""
     captured = context.git_tags(fetched.work_dir)
@@ -152,8 +157,9 @@ def _run_tags(fetched: Fetched, entry_point: str, env_manager: str,
 
 def _child_env(client: Any, run_id: str, experiment_id: str, env_dir: Any) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"EVTRACK_RUN_ID": run_id, "EVTRACK_TRACKING_URI": client.tracking_uri,
-                "EVTRACK_EXPERIMENT_ID": experiment_id})
+    env.update(
+        {"EVTRACK_RUN_ID": run_id, "EVTRACK_TRACKING_URI": client.tracking_uri, "EVTRACK_EXPERIMENT_ID": experiment_id}
+    )
     env.pop("EVTRACK_EXPERIMENT_NAME", None)
     if env_dir is not None:  # the venv's python comes first
         env["VIRTUAL_ENV"] = str(env_dir)
@@ -164,10 +170,19 @@ def _child_env(client: Any, run_id: str, experiment_id: str, env_dir: Any) -> di
     return env
 
 
-def run(uri: str, entry_point: str = "main", version: str | None = None,
-        parameters: Mapping[str, Any] | None = None, experiment_name: str | None = None,
-        experiment_id: str | None = None, run_name: str | None = None, env_manager: str | None = None,
-        synchronous: bool = True, tracking_uri: str | None = None, stream_output: bool = True) -> SubmittedRun:
+def run(
+    uri: str,
+    entry_point: str = "main",
+    version: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    experiment_name: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    env_manager: str | None = None,
+    synchronous: bool = True,
+    tracking_uri: str | None = None,
+    stream_output: bool = True,
+) -> SubmittedRun:
     """Run a project (MLflow's ``mlflow.projects.run``); returns the ``SubmittedRun``.
 
     With ``synchronous`` (the default) it waits for the command and raises ``ExecutionError``
@@ -189,7 +204,7 @@ def run(uri: str, entry_point: str = "main", version: str | None = None,
         run_id = client.create_run(exp_id, tags=tags, run_name=run_name).info.run_id
         items = list(logged.items())
         for i in range(0, len(items), 100):
-            client.log_batch(run_id, params=[Param(k, v) for k, v in items[i:i + 100]])
+            client.log_batch(run_id, params=[Param(k, v) for k, v in items[i : i + 100]])
         for path, data in artifacts.items():
             client._log_bytes(run_id, data, path)
         try:
@@ -201,9 +216,14 @@ def run(uri: str, entry_point: str = "main", version: str | None = None,
         client.flush()  # the child reads the run it joins
         out = None if stream_output else subprocess.DEVNULL
         print(f"evtrack: running {command!r} in {fetched.work_dir} (run {run_id})", file=sys.stderr)
-        proc = subprocess.Popen(["bash", "-c", command], cwd=fetched.work_dir,
-                                env=_child_env(client, run_id, exp_id, env_dir), start_new_session=True,
-                                stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            ["bash", "-c", command],
+            cwd=fetched.work_dir,
+            env=_child_env(client, run_id, exp_id, env_dir),
+            start_new_session=True,
+            stdout=out,
+            stderr=out,
+        )
     except BaseException:
         if fetched.cloned_to:
             shutil.rmtree(fetched.cloned_to, ignore_errors=True)
@@ -213,8 +233,10 @@ def run(uri: str, entry_point: str = "main", version: str | None = None,
         with _forward_signals(submitted):
             ok = submitted.wait()
         if not ok:
-            raise ExecutionError(f"Run (ID '{run_id}') failed: {command!r} exited with status "
-                                 f"{proc.returncode}; the run is {submitted.get_status()}")
+            raise ExecutionError(
+                f"Run (ID '{run_id}') failed: {command!r} exited with status "
+                f"{proc.returncode}; the run is {submitted.get_status()}"
+            )
     return submitted
 
 

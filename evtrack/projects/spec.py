@@ -88,7 +88,8 @@ class Parameter:
         text = _format_default(value) or ""
         bad = ExecutionError(
             f"Invalid {where_from} {text!r} for parameter '{self.name}' of entry point '{entry_point}': "
-            f"expected {'an' if self.type in ('int', 'uri') else 'a'} {self.type}")
+            f"expected {'an' if self.type in ('int', 'uri') else 'a'} {self.type}"
+        )
         if self.type == "float":
             try:
                 float(text)
@@ -102,7 +103,8 @@ class Parameter:
         elif self.type == "uri":
             if "://" not in text and not os.path.isabs(text):
                 raise ExecutionError(
-                    f"Expected URI for parameter '{self.name}' of entry point '{entry_point}' but got {text!r}")
+                    f"Expected URI for parameter '{self.name}' of entry point '{entry_point}' but got {text!r}"
+                )
         elif self.type == "path" and "://" not in text:
             expanded = os.path.expanduser(text)
             for base in bases or (os.getcwd(),):
@@ -111,7 +113,8 @@ class Parameter:
                     return os.path.abspath(path)
             raise ExecutionError(
                 f"Got value {text!r} for parameter '{self.name}' of entry point '{entry_point}', "
-                "but no such file or directory was found.")
+                "but no such file or directory was found."
+            )
         return text
 
 
@@ -144,8 +147,10 @@ class EntryPoint:
             raise _invalid(f"the command of entry point {name!r} is not a valid template: {exc}") from None
         for f in fields:
             if f not in params:
-                raise _invalid(f"the command of entry point {name!r} uses {{{f}}}, which is not one of its "
-                               f"parameters {sorted(params)}")
+                raise _invalid(
+                    f"the command of entry point {name!r} uses {{{f}}}, which is not one of its "
+                    f"parameters {sorted(params)}"
+                )
         return cls(str(name), command, params)
 
     def logged_parameters(self, user: Mapping[str, Any] | None) -> dict[str, str]:
@@ -154,14 +159,14 @@ class EntryPoint:
         user = {str(k): v for k, v in (user or {}).items()}
         missing = [n for n, p in self.parameters.items() if n not in user and p.default is None]
         if missing:
-            raise ExecutionError("No value given for missing parameters: "
-                                 + ", ".join(f"'{n}'" for n in missing))
+            raise ExecutionError("No value given for missing parameters: " + ", ".join(f"'{n}'" for n in missing))
         values = {n: _format_default(user[n]) if n in user else p.default for n, p in self.parameters.items()}
         values.update({k: _format_default(v) or "" for k, v in user.items() if k not in self.parameters})
         return values  # type: ignore[return-value]
 
-    def compute_parameters(self, user: Mapping[str, Any] | None, project_dir: str | None = None
-                           ) -> tuple[dict[str, str], dict[str, str]]:
+    def compute_parameters(
+        self, user: Mapping[str, Any] | None, project_dir: str | None = None
+    ) -> tuple[dict[str, str], dict[str, str]]:
         """(declared parameter values, undeclared ones), checked; missing values fail.
 
         A ``path`` given by the user is looked up from the current directory, then the project's;
@@ -170,8 +175,10 @@ class EntryPoint:
         values = self.logged_parameters(user)
         given = {str(k) for k in (user or {})}
         here = (os.getcwd(), project_dir) if project_dir else (os.getcwd(),)
-        final = {n: p.convert(values[n], self.name, here if n in given else (project_dir or os.getcwd(),))
-                 for n, p in self.parameters.items()}
+        final = {
+            n: p.convert(values[n], self.name, here if n in given else (project_dir or os.getcwd(),))
+            for n, p in self.parameters.items()
+        }
         extra = {k: v for k, v in values.items() if k not in self.parameters}
         return final, extra
 
@@ -201,12 +208,14 @@ class Project:
         runners = {".py": "python", ".sh": os.environ.get("SHELL") or "bash"}
         if ext in runners:
             if not os.path.isfile(os.path.join(self.directory, name)):
-                raise ExecutionError(f"Entry point {name!r} is not declared and there is no file {name!r} "
-                                     f"in {self.directory}")
+                raise ExecutionError(
+                    f"Entry point {name!r} is not declared and there is no file {name!r} in {self.directory}"
+                )
             return EntryPoint(name, f"{runners[ext]} {shlex.quote(name)}", {})
         raise ExecutionError(
             f"Could not find {name} among entry points {sorted(self.entry_points)} or interpret {name} as a "
-            f"runnable script. Supported script file extensions: {list(runners)}")
+            f"runnable script. Supported script file extensions: {list(runners)}"
+        )
 
 
 def find_mlproject(directory: str) -> str | None:
@@ -264,5 +273,6 @@ def load_project(directory: str) -> Project:
         env_type, env_file = "python_env", os.path.join(directory, DEFAULT_PYTHON_ENV)
     elif os.path.isfile(os.path.join(directory, DEFAULT_CONDA_ENV)):
         env_type, env_file = "conda_env", os.path.join(directory, DEFAULT_CONDA_ENV)
-    return Project(os.path.abspath(directory), str(name) if name is not None else None, env_type, env_file,
-                   docker, entry_points)
+    return Project(
+        os.path.abspath(directory), str(name) if name is not None else None, env_type, env_file, docker, entry_points
+    )

@@ -36,8 +36,17 @@ from evtrack.pyfunc import log_to_run
 from evtrack.pyfunc.model import PythonModel, PythonModelContext, save_python_model
 from evtrack.pyfunc.pyfunc_model import FLAVOR_NAME, PyFuncModel, add_pyfunc_flavor, load_from_dir
 
-__all__ = ["FLAVOR_NAME", "PyFuncModel", "PythonModel", "PythonModelContext", "add_to_model",
-           "get_model_dependencies", "load_model", "log_model", "save_model"]
+__all__ = [
+    "FLAVOR_NAME",
+    "PyFuncModel",
+    "PythonModel",
+    "PythonModelContext",
+    "add_to_model",
+    "get_model_dependencies",
+    "load_model",
+    "log_model",
+    "save_model",
+]
 
 _FLAVOR_PACKAGES = ("cloudpickle", "numpy", "pandas")
 
@@ -47,12 +56,21 @@ def add_to_model(model: Model, loader_module: str, data: str | None = None, **kw
     return add_pyfunc_flavor(model, loader_module, data, **kwargs)
 
 
-def save_model(path: str | os.PathLike, loader_module: str | None = None,
-               data_path: str | os.PathLike | None = None, *, python_model: Any = None,
-               artifacts: dict[str, Any] | None = None, signature: ModelSignature | None = None,
-               input_example: Any = None, pip_requirements: Any = None, extra_pip_requirements: Any = None,
-               metadata: dict[str, Any] | None = None, model_config: dict[str, Any] | None = None,
-               mlflow_model: Model | None = None) -> Model:
+def save_model(
+    path: str | os.PathLike,
+    loader_module: str | None = None,
+    data_path: str | os.PathLike | None = None,
+    *,
+    python_model: Any = None,
+    artifacts: dict[str, Any] | None = None,
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    pip_requirements: Any = None,
+    extra_pip_requirements: Any = None,
+    metadata: dict[str, Any] | None = None,
+    model_config: dict[str, Any] | None = None,
+    mlflow_model: Model | None = None,
+) -> Model:
     """Save a custom model as a directory at ``path``; returns its ``Model`` (the MLmodel content).
 
     Give either ``python_model`` (with optional ``artifacts``: name → path or URI) or
@@ -78,8 +96,7 @@ def save_model(path: str | os.PathLike, loader_module: str | None = None,
         add_pyfunc_flavor(model, loader_module, data)
         predict = None
     saving.save_example_and_signature(path, model, input_example, signature, predict)
-    return saving.finish(path, model, modules, _FLAVOR_PACKAGES, pip_requirements,
-                         extra_pip_requirements, metadata)
+    return saving.finish(path, model, modules, _FLAVOR_PACKAGES, pip_requirements, extra_pip_requirements, metadata)
 
 
 def _predict_for_inference(path: Path, model: Model, python_model: Any, model_config: dict[str, Any] | None):
@@ -96,25 +113,52 @@ def _predict_for_inference(path: Path, model: Model, python_model: Any, model_co
     return predict
 
 
-def log_model(artifact_path: str | None = None, loader_module: str | None = None,
-              data_path: str | os.PathLike | None = None, *, python_model: Any = None,
-              name: str | None = None, artifacts: dict[str, Any] | None = None,
-              registered_model_name: str | None = None, signature: ModelSignature | None = None,
-              input_example: Any = None, pip_requirements: Any = None, extra_pip_requirements: Any = None,
-              metadata: dict[str, Any] | None = None, model_config: dict[str, Any] | None = None,
-              await_registration_for: int | None = None, run_id: str | None = None) -> ModelInfo:
+def log_model(
+    artifact_path: str | None = None,
+    loader_module: str | None = None,
+    data_path: str | os.PathLike | None = None,
+    *,
+    python_model: Any = None,
+    name: str | None = None,
+    artifacts: dict[str, Any] | None = None,
+    registered_model_name: str | None = None,
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    pip_requirements: Any = None,
+    extra_pip_requirements: Any = None,
+    metadata: dict[str, Any] | None = None,
+    model_config: dict[str, Any] | None = None,
+    await_registration_for: int | None = None,
+    run_id: str | None = None,
+) -> ModelInfo:
     """Save a custom model into the active run's artifacts (``name``, default ``model``); returns ``ModelInfo``."""
     return log_to_run.log_model(
-        save_model, artifact_path=artifact_path, name=name, registered_model_name=registered_model_name,
-        run_id=run_id, await_registration_for=await_registration_for, python_model=python_model,
-        artifacts=artifacts, signature=signature, input_example=input_example,
-        pip_requirements=pip_requirements, extra_pip_requirements=extra_pip_requirements,
-        metadata=metadata, model_config=model_config, loader_module=loader_module, data_path=data_path)
+        save_model,
+        artifact_path=artifact_path,
+        name=name,
+        registered_model_name=registered_model_name,
+        run_id=run_id,
+        await_registration_for=await_registration_for,
+        python_model=python_model,
+        artifacts=artifacts,
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=pip_requirements,
+        extra_pip_requirements=extra_pip_requirements,
+        metadata=metadata,
+        model_config=model_config,
+        loader_module=loader_module,
+        data_path=data_path,
+    )
 
 
-def load_model(model_uri: str | os.PathLike, suppress_warnings: bool = False,
-               dst_path: str | os.PathLike | None = None, model_config: dict[str, Any] | None = None,
-               tracking_uri: str | None = None) -> PyFuncModel:
+def load_model(
+    model_uri: str | os.PathLike,
+    suppress_warnings: bool = False,
+    dst_path: str | os.PathLike | None = None,
+    model_config: dict[str, Any] | None = None,
+    tracking_uri: str | None = None,
+) -> PyFuncModel:
     """Load a model with a ``python_function`` flavor from a path, ``runs:/``, ``models:/`` or store URI."""
     from evtrack.models.uri import download_model
 

@@ -24,9 +24,16 @@ from evtrack.registry.fluent import register_model
 from evtrack.tracking import fluent
 
 
-def log_model(save_model: Callable[..., Any], *, artifact_path: str | None = None, name: str | None = None,
-              registered_model_name: str | None = None, run_id: str | None = None,
-              await_registration_for: int | None = None, **save_kwargs: Any) -> ModelInfo:
+def log_model(
+    save_model: Callable[..., Any],
+    *,
+    artifact_path: str | None = None,
+    name: str | None = None,
+    registered_model_name: str | None = None,
+    run_id: str | None = None,
+    await_registration_for: int | None = None,
+    **save_kwargs: Any,
+) -> ModelInfo:
     """Save a model with the flavor's ``save_model`` and log it to the active (or given) run."""
     path = artifact_path_of(artifact_path, name)
     rid, client = fluent._target(run_id)

@@ -75,7 +75,8 @@ def _predict_fn(python_model: Any) -> Any:
         return python_model
     raise InvalidParameterError(
         "python_model must be a PythonModel, an object with a predict method, or a function; "
-        f"got {type(python_model).__name__}")
+        f"got {type(python_model).__name__}"
+    )
 
 
 def _takes_context(python_model: Any, fn: Any) -> bool:
@@ -128,8 +129,9 @@ def _clashes(done: dict[str, dict[str, str]], uri: Any) -> bool:
     return any(posixpath.basename(entry["path"]) == base for entry in done.values())
 
 
-def save_python_model(path: Path, model: Model, python_model: Any, artifacts: dict[str, Any] | None,
-                      model_config: dict[str, Any] | None) -> set[str]:
+def save_python_model(
+    path: Path, model: Model, python_model: Any, artifacts: dict[str, Any] | None, model_config: dict[str, Any] | None
+) -> set[str]:
     """Pickle the model and copy its artifacts into ``path``; adds the flavor; returns pickled modules."""
     _predict_fn(python_model)  # fail early on an object that cannot predict
     conf: dict[str, Any] = {"loader_module": LOADER_MODULE, "python_model": PYTHON_MODEL_FILE}
@@ -148,8 +150,9 @@ def save_python_model(path: Path, model: Model, python_model: Any, artifacts: di
 
 def load_context(model_dir: Path, conf: dict[str, Any], model_config: dict[str, Any] | None) -> PythonModelContext:
     """The context of a saved python model: absolute artifact paths and the merged config."""
-    artifacts = {name: str((model_dir / entry["path"]).resolve())
-                 for name, entry in (conf.get("artifacts") or {}).items()}
+    artifacts = {
+        name: str((model_dir / entry["path"]).resolve()) for name, entry in (conf.get("artifacts") or {}).items()
+    }
     return PythonModelContext(artifacts, {**(conf.get("config") or {}), **(model_config or {})})
 
 
@@ -159,8 +162,9 @@ def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> Pytho
     if model_dir.is_file():
         model_dir = model_dir.parent
     conf = Model.load(model_dir).flavor("python_function")
-    python_model = serialization.load(str(model_dir / conf.get("python_model", PYTHON_MODEL_FILE)),
-                                      serialization.CLOUDPICKLE)
+    python_model = serialization.load(
+        str(model_dir / conf.get("python_model", PYTHON_MODEL_FILE)), serialization.CLOUDPICKLE
+    )
     context = load_context(model_dir, conf, model_config)
     if hasattr(python_model, "load_context"):
         python_model.load_context(context)

@@ -38,8 +38,9 @@ def add_pyfunc_flavor(model: Model, loader_module: str, data: str | None = None,
 class PyFuncModel:
     """A loaded model: ``predict`` checks the input against the signature, then calls the flavor."""
 
-    def __init__(self, model_meta: Model, model_impl: Any, predict_fn: str = "predict",
-                 model_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, model_meta: Model, model_impl: Any, predict_fn: str = "predict", model_dir: str | Path | None = None
+    ) -> None:
         self._meta = model_meta
         self._impl = model_impl
         self._predict_fn = predict_fn
@@ -113,18 +114,21 @@ def warn_requirement_mismatches(model_dir: Path) -> None:
             continue
         have = installed_version(name.strip())
         if have != want.strip():
-            _log.warning("The model was saved with %s, but %s", req,
-                         f"{name}=={have} is installed" if have else f"{name} is not installed")
+            _log.warning(
+                "The model was saved with %s, but %s",
+                req,
+                f"{name}=={have} is installed" if have else f"{name} is not installed",
+            )
 
 
-def load_from_dir(model_dir: Path, model_config: dict[str, Any] | None = None,
-                  suppress_warnings: bool = False) -> PyFuncModel:
+def load_from_dir(
+    model_dir: Path, model_config: dict[str, Any] | None = None, suppress_warnings: bool = False
+) -> PyFuncModel:
     """Load the ``python_function`` flavor of the model in a local directory."""
     meta = Model.load(model_dir)
     conf = meta.flavors.get(FLAVOR_NAME)
     if conf is None:
-        raise InvalidParameterError(
-            f'Model does not have the "{FLAVOR_NAME}" flavor (it has {sorted(meta.flavors)})')
+        raise InvalidParameterError(f'Model does not have the "{FLAVOR_NAME}" flavor (it has {sorted(meta.flavors)})')
     if not suppress_warnings:
         warn_requirement_mismatches(model_dir)
     module_name = _LOADER_ALIASES.get(conf["loader_module"], conf["loader_module"])

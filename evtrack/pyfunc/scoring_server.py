@@ -33,15 +33,16 @@ def _require_serving_packages() -> None:
     missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
     if missing:
         raise InvalidParameterError(
-            f'Serving models needs starlette and uvicorn ({", ".join(missing)} missing): '
-            'pip install "evtrack[serve]"')
+            f'Serving models needs starlette and uvicorn ({", ".join(missing)} missing): pip install "evtrack[serve]"'
+        )
 
 
 def _error(status: int, error_code: str, message: str) -> Any:
     from starlette.responses import Response
 
-    return Response(json.dumps({"error_code": error_code, "message": message}), status_code=status,
-                    media_type="application/json")
+    return Response(
+        json.dumps({"error_code": error_code, "message": message}), status_code=status, media_type="application/json"
+    )
 
 
 class _LoadedModel:
@@ -85,9 +86,12 @@ def invocations(loaded: _LoadedModel, body: bytes, content_type: str | None) -> 
         return err(400, exc.error_code, f"Failed to predict: {exc.message}")
     except Exception as exc:  # noqa: BLE001 - the model's own failure, reported like MLflow does
         _log.debug("%s", traceback.format_exc())
-        return err(400, "BAD_REQUEST",
-                   "Encountered an unexpected error while evaluating the model. Verify that the input is "
-                   f"compatible with the model for inference. Error: {type(exc).__name__}: {exc}")
+        return err(
+            400,
+            "BAD_REQUEST",
+            "Encountered an unexpected error while evaluating the model. Verify that the input is "
+            f"compatible with the model for inference. Error: {type(exc).__name__}: {exc}",
+        )
     try:
         return 200, predictions_json(predictions), "application/json"
     except (TypeError, ValueError) as exc:
@@ -117,16 +121,17 @@ def build_app(model_uri: str | None = None, model: Any = None, tracking_uri: str
 
     async def invoke(request: Request) -> Response:
         body = await request.body()
-        status, text, media = await run_in_threadpool(
-            invocations, loaded, body, request.headers.get("content-type"))
+        status, text, media = await run_in_threadpool(invocations, loaded, body, request.headers.get("content-type"))
         return Response(text, status_code=status, media_type=media)
 
-    app = Starlette(routes=[
-        Route("/ping", ping, methods=["GET"]),
-        Route("/health", ping, methods=["GET"]),
-        Route("/version", version, methods=["GET"]),
-        Route("/invocations", invoke, methods=["POST"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/ping", ping, methods=["GET"]),
+            Route("/health", ping, methods=["GET"]),
+            Route("/version", version, methods=["GET"]),
+            Route("/invocations", invoke, methods=["POST"]),
+        ]
+    )
     app.state.loaded = loaded
     return app
 
@@ -136,8 +141,9 @@ def app_from_env() -> Any:
     return build_app(os.environ.get(MODEL_URI_ENV), tracking_uri=os.environ.get(TRACKING_URI_ENV) or None)
 
 
-def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, workers: int = 1,
-          tracking_uri: str | None = None) -> None:
+def serve(
+    model_uri: str, host: str = "127.0.0.1", port: int = 5000, workers: int = 1, tracking_uri: str | None = None
+) -> None:
     """Serve a model until interrupted (blocking)."""
     _require_serving_packages()
     import uvicorn
@@ -146,7 +152,13 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, workers: in
         os.environ[MODEL_URI_ENV] = model_uri
         if tracking_uri:
             os.environ[TRACKING_URI_ENV] = tracking_uri
-        uvicorn.run("evtrack.pyfunc.scoring_server:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level="info")
+        uvicorn.run(
+            "evtrack.pyfunc.scoring_server:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
         return
     uvicorn.run(build_app(model_uri, tracking_uri=tracking_uri), host=host, port=port, log_level="info")

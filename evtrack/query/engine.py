@@ -55,8 +55,9 @@ if TYPE_CHECKING:
 
     from evtrack.read.backend import Backend
 
-_RUN_VIEW_COLUMNS = ("run_id, r.experiment_id, run_name, user_id, status, start_time, end_time, "
-                     "artifact_uri, parent_run_id")
+_RUN_VIEW_COLUMNS = (
+    "run_id, r.experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, parent_run_id"
+)
 MAX_WIDE_KEYS = 1000
 
 
@@ -99,8 +100,13 @@ class Database:
 class Snapshot:
     """One locked DuckDB connection over a manifest version (and, when fresh, the tail)."""
 
-    def __init__(self, db: Database, tail_runs: int, tail_ids: frozenset[str] = frozenset(),
-                 tail_tables: dict[str, "pa.Table"] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        tail_runs: int,
+        tail_ids: frozenset[str] = frozenset(),
+        tail_tables: dict[str, "pa.Table"] | None = None,
+    ) -> None:
         self.con = db.con
         self.version = db.version
         self.tail_runs = tail_runs
@@ -121,8 +127,9 @@ class Snapshot:
     def deleted_experiments(self) -> set[str]:
         """Ids of experiments in the deleted stage (their runs count as deleted)."""
         if self._deleted_experiments is None:
-            self._deleted_experiments = {r[0] for r in self.rows(
-                "SELECT experiment_id FROM base_experiments WHERE lifecycle_stage = 'deleted'")}
+            self._deleted_experiments = {
+                r[0] for r in self.rows("SELECT experiment_id FROM base_experiments WHERE lifecycle_stage = 'deleted'")
+            }
         return self._deleted_experiments
 
     def execute(self, sql: str, params: list[Any] | None = None) -> "duckdb.DuckDBPyConnection":
@@ -164,8 +171,11 @@ class QueryEngine:
             base[name] = read_files(store, [f["path"] for f in manifest.files(name)], tables.schema(name))
         for name in tables.APPEND_TABLES:
             paths = [local_path(store, f["path"]) for f in manifest.files(name)]
-            base[name] = ds.dataset(paths, schema=tables.schema(name), format="parquet") if paths \
+            base[name] = (
+                ds.dataset(paths, schema=tables.schema(name), format="parquet")
+                if paths
                 else tables.schema(name).empty_table()
+            )
         self._base = {manifest.version: base}  # keep only the newest version's base in memory
         return base
 
@@ -270,15 +280,19 @@ class QueryEngine:
                             con.register(f"base_{name}", data)  # so does a folded domain (the registry)
             if fresh and tail_ids:
                 for name in tables.RUN_TABLES:
-                    con.execute(f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name} "
-                                f"WHERE run_id NOT IN (SELECT run_id FROM tail_ids) "
-                                f"UNION ALL SELECT * FROM tail_{name}")
+                    con.execute(
+                        f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name} "
+                        f"WHERE run_id NOT IN (SELECT run_id FROM tail_ids) "
+                        f"UNION ALL SELECT * FROM tail_{name}"
+                    )
             else:
                 for name in tables.RUN_TABLES:
                     con.execute(f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name}")
             if fresh:
-                con.execute("CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics "
-                            "UNION ALL SELECT * FROM tail_metrics")
+                con.execute(
+                    "CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics "
+                    "UNION ALL SELECT * FROM tail_metrics"
+                )
             else:
                 con.execute("CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics")
             self._create_views(con)
@@ -298,8 +312,12 @@ class QueryEngine:
                        WHERE r.created_ts >= 0""")
         con.execute("CREATE OR REPLACE VIEW params AS SELECT run_id, key, value FROM all_params")
         con.execute("CREATE OR REPLACE VIEW tags AS SELECT run_id, key, value FROM all_tags WHERE value IS NOT NULL")
-        con.execute("CREATE OR REPLACE VIEW latest_metrics AS SELECT run_id, key, value, step, timestamp FROM all_latest_metrics")
-        con.execute("CREATE OR REPLACE VIEW metrics AS SELECT DISTINCT run_id, key, value, step, timestamp FROM all_metrics")
+        con.execute(
+            "CREATE OR REPLACE VIEW latest_metrics AS SELECT run_id, key, value, step, timestamp FROM all_latest_metrics"
+        )
+        con.execute(
+            "CREATE OR REPLACE VIEW metrics AS SELECT DISTINCT run_id, key, value, step, timestamp FROM all_metrics"
+        )
         con.execute("CREATE OR REPLACE VIEW artifacts AS SELECT run_id, path, size, digest FROM all_artifacts")
         con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM base_events")
         for domain in domains():
@@ -315,14 +333,18 @@ class QueryEngine:
         cols, joins = [], []
         sources = (("params", "params", "value"), ("metrics", "latest_metrics", "value"), ("tags", "tags", "value"))
         for prefix, view, col in sources:
-            keys = [k for (k,) in con.execute(f"SELECT DISTINCT key FROM {view} ORDER BY key LIMIT ?",
-                                              [MAX_WIDE_KEYS]).fetchall()]
+            keys = [
+                k
+                for (k,) in con.execute(
+                    f"SELECT DISTINCT key FROM {view} ORDER BY key LIMIT ?", [MAX_WIDE_KEYS]
+                ).fetchall()
+            ]
             if not keys:
                 continue
             alias = f"w_{prefix}"
             aggs = ", ".join(
-                f"first({col}) FILTER (WHERE key = {_sql_string(k)}) AS {_quote_ident(prefix + '.' + k)}"
-                for k in keys)
+                f"first({col}) FILTER (WHERE key = {_sql_string(k)}) AS {_quote_ident(prefix + '.' + k)}" for k in keys
+            )
             joins.append(f"LEFT JOIN (SELECT run_id, {aggs} FROM {view} GROUP BY run_id) {alias} USING (run_id)")
             cols.extend(f"{alias}.{_quote_ident(prefix + '.' + k)}" for k in keys)
         select = ", ".join(["runs.*"] + cols)

@@ -58,11 +58,7 @@ def match_experiment(
     tags: Mapping[str, str],
 ) -> bool:
     """Whether an experiment satisfies every comparison of a parsed experiment filter."""
-    attributes = {
-        "name": name,
-        "creation_time": creation_time,
-        "last_update_time": last_update_time,
-    }
+    attributes = {"name": name, "creation_time": creation_time, "last_update_time": last_update_time}
     for c in filter:
         lhs = attributes[c.key] if c.entity == "attribute" else tags.get(c.key)
         if not evaluate_comparison(c.op, lhs, c.value):

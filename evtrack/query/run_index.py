@@ -31,10 +31,22 @@ if TYPE_CHECKING:
 KEY_TABLES = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
 MAX_KEY_COLUMNS = 256  # dense columns per version; searches on further keys use semi-joins
 MAX_KEY_CELLS = 32_000_000  # and at most this many values in them (runs x columns)
-RUN_COLUMNS = ("rid", "run_id", "experiment_id", "xid", "lifecycle_stage", "active", "deleted", "run_name",
-               "user_id", "status", "start_time", "end_time", "artifact_uri")
-_INFO_COLUMNS = ("run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, "
-                 "lifecycle_stage")
+RUN_COLUMNS = (
+    "rid",
+    "run_id",
+    "experiment_id",
+    "xid",
+    "lifecycle_stage",
+    "active",
+    "deleted",
+    "run_name",
+    "user_id",
+    "status",
+    "start_time",
+    "end_time",
+    "artifact_uri",
+)
+_INFO_COLUMNS = "run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage"
 
 
 class RunDocs:
@@ -46,8 +58,9 @@ class RunDocs:
         self.first = first
         self.info = con.sql(f"SELECT {_INFO_COLUMNS} FROM {runs} ORDER BY rid").to_arrow_table().combine_chunks()
         self.size = self.info.num_rows
-        self._entries = [_Entries(con, runs, f"{tables}_{name}", first, self.size)
-                         for name in ("latest_metrics", "params", "tags")]
+        self._entries = [
+            _Entries(con, runs, f"{tables}_{name}", first, self.size) for name in ("latest_metrics", "params", "tags")
+        ]
         self.has_inputs = bool(con.execute(f"SELECT count(*) FROM {tables}_inputs").fetchall()[0][0])
         self._rows: list[tuple[tuple, dict, dict, dict] | None] = [None] * self.size
 
@@ -73,8 +86,14 @@ class _Entries:
     def __init__(self, con: "duckdb.DuckDBPyConnection", runs: str, table: str, first: int, n: int) -> None:
         import pyarrow.compute as pc
 
-        data = con.sql(f"SELECT s.rid, k.key, k.value FROM {table} k JOIN {runs} s USING (run_id) "
-                       "WHERE k.value IS NOT NULL ORDER BY s.rid, k.key").to_arrow_table().combine_chunks()
+        data = (
+            con.sql(
+                f"SELECT s.rid, k.key, k.value FROM {table} k JOIN {runs} s USING (run_id) "
+                "WHERE k.value IS NOT NULL ORDER BY s.rid, k.key"
+            )
+            .to_arrow_table()
+            .combine_chunks()
+        )
         keys = pc.dictionary_encode(data.column("key")).combine_chunks()
         self._key_codes = keys.indices
         self._key_names = keys.dictionary.to_pylist()
@@ -100,8 +119,7 @@ class _Entries:
             return [{} for _ in positions]
         taken = pa.array(rows, pa.int64())
         names = self._key_names
-        entries = zip([names[c] for c in self._key_codes.take(taken).to_pylist()],
-                      self._values.take(taken).to_pylist())
+        entries = zip([names[c] for c in self._key_codes.take(taken).to_pylist()], self._values.take(taken).to_pylist())
         islice = itertools.islice
         return [dict(islice(entries, ends[p] - starts[p])) for p in positions]
 
@@ -121,8 +139,9 @@ class RunIndex:
                               r.run_name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri
                        FROM base_runs r LEFT JOIN s_experiments x USING (experiment_id)
                        WHERE r.created_ts >= 0 ORDER BY rid""")
-        self.experiment_codes: dict[str, int] = dict(con.execute(
-            "SELECT experiment_id, xid FROM s_experiments").fetchall())
+        self.experiment_codes: dict[str, int] = dict(
+            con.execute("SELECT experiment_id, xid FROM s_experiments").fetchall()
+        )
         self.docs = RunDocs(con, "s_runs", "base", 0)
         self.size = self.docs.size
         self._columns: dict[tuple[str, str], str | None] = {}
@@ -132,8 +151,7 @@ class RunIndex:
         """How many base runs come before a run with this start_time and run_id in MLflow's
         default order (start_time DESC, missing last, then run_id)."""
         if self._order is None:
-            self._order = (self.docs.info.column("start_time").to_pylist(),
-                           self.docs.info.column("run_id").to_pylist())
+            self._order = (self.docs.info.column("start_time").to_pylist(), self.docs.info.column("run_id").to_pylist())
         starts, ids = self._order
 
         def key(i: int) -> tuple:
@@ -149,9 +167,12 @@ class RunIndex:
         name = None
         if len(self._columns) < min(MAX_KEY_COLUMNS, MAX_KEY_CELLS // max(self.size, 1)):
             name = f"s_key_{len(self._columns)}"
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT k.value AS v FROM s_runs r "
-                        f"LEFT JOIN (SELECT run_id, value FROM base_{KEY_TABLES[entity]} WHERE key = ?) k "
-                        "ON k.run_id = r.run_id ORDER BY r.rid", [key])
+            con.execute(
+                f"CREATE OR REPLACE TABLE {name} AS SELECT k.value AS v FROM s_runs r "
+                f"LEFT JOIN (SELECT run_id, value FROM base_{KEY_TABLES[entity]} WHERE key = ?) k "
+                "ON k.run_id = r.run_id ORDER BY r.rid",
+                [key],
+            )
             if con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] != self.size:  # a duplicate key row
                 con.execute(f"DROP TABLE {name}")
                 name = None
@@ -173,35 +194,55 @@ class TailRuns:
     ``(rid, 0)``), ``sub`` < 0 ordering the tail runs of one gap.
     """
 
-    def __init__(self, con: "duckdb.DuckDBPyConnection", index: RunIndex, name: str,
-                 tables: "dict[str, pa.Table]", tail_ids: frozenset[str]) -> None:
+    def __init__(
+        self,
+        con: "duckdb.DuckDBPyConnection",
+        index: RunIndex,
+        name: str,
+        tables: "dict[str, pa.Table]",
+        tail_ids: frozenset[str],
+    ) -> None:
         import pyarrow as pa
 
         self.name = name
         self.tables = [name, f"{name}_hidden"] + [f"{name}_{t}" for t in tables]
         for table, data in tables.items():
             con.register(f"{name}_{table}", data)
-        runs = con.sql(f"SELECT * FROM {name}_runs WHERE created_ts >= 0 "
-                       "ORDER BY start_time IS NULL, start_time DESC, run_id").to_arrow_table()
+        runs = con.sql(
+            f"SELECT * FROM {name}_runs WHERE created_ts >= 0 ORDER BY start_time IS NULL, start_time DESC, run_id"
+        ).to_arrow_table()
         codes = dict(index.experiment_codes)
         for experiment_id in runs.column("experiment_id").to_pylist():
             codes.setdefault(experiment_id, len(codes))
         self.experiment_codes = codes
         stages = runs.column("lifecycle_stage").to_pylist()
         m = runs.num_rows
-        place = [index.position(start, run_id) for start, run_id in
-                 zip(runs.column("start_time").to_pylist(), runs.column("run_id").to_pylist())]
-        con.register(name, pa.table({
-            "rid": pa.array(range(index.size, index.size + m), pa.int32()),
-            "run_id": runs.column("run_id"), "experiment_id": runs.column("experiment_id"),
-            "xid": pa.array([codes[e] for e in runs.column("experiment_id").to_pylist()], pa.int32()),
-            "lifecycle_stage": runs.column("lifecycle_stage"),
-            "active": pa.array([s == "active" for s in stages], pa.bool_()),
-            "deleted": pa.array([s == "deleted" for s in stages], pa.bool_()),
-            **{c: runs.column(c) for c in RUN_COLUMNS[7:]},
-            "pos": pa.array(place, pa.int32()), "sub": pa.array(range(-m, 0), pa.int32()),
-        }))
-        con.register(f"{name}_hidden", con.sql(
-            "SELECT rid FROM s_runs WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY rid",
-            params=[sorted(tail_ids)]).to_arrow_table())
+        place = [
+            index.position(start, run_id)
+            for start, run_id in zip(runs.column("start_time").to_pylist(), runs.column("run_id").to_pylist())
+        ]
+        con.register(
+            name,
+            pa.table(
+                {
+                    "rid": pa.array(range(index.size, index.size + m), pa.int32()),
+                    "run_id": runs.column("run_id"),
+                    "experiment_id": runs.column("experiment_id"),
+                    "xid": pa.array([codes[e] for e in runs.column("experiment_id").to_pylist()], pa.int32()),
+                    "lifecycle_stage": runs.column("lifecycle_stage"),
+                    "active": pa.array([s == "active" for s in stages], pa.bool_()),
+                    "deleted": pa.array([s == "deleted" for s in stages], pa.bool_()),
+                    **{c: runs.column(c) for c in RUN_COLUMNS[7:]},
+                    "pos": pa.array(place, pa.int32()),
+                    "sub": pa.array(range(-m, 0), pa.int32()),
+                }
+            ),
+        )
+        con.register(
+            f"{name}_hidden",
+            con.sql(
+                "SELECT rid FROM s_runs WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY rid",
+                params=[sorted(tail_ids)],
+            ).to_arrow_table(),
+        )
         self.docs = RunDocs(con, name, name, index.size)

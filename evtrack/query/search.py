@@ -55,8 +55,10 @@ def _runs(snap: "Snapshot", index: "RunIndex", tail: "TailRuns | None", rids: Se
         base_rows = iter(index.docs.rows([rid for rid in rids if rid < size]))
         tail_rows = iter(tail.docs.rows([rid - size for rid in rids if rid >= size]))
         rows = [next(base_rows) if rid < size else next(tail_rows) for rid in rids]
-    out = [Run(RunInfo(*fields), RunData(metrics.copy(), params.copy(), tags.copy()))
-           for fields, metrics, params, tags in rows]
+    out = [
+        Run(RunInfo(*fields), RunData(metrics.copy(), params.copy(), tags.copy()))
+        for fields, metrics, params, tags in rows
+    ]
     deleted = snap.deleted_experiments()
     if deleted:
         for run in out:
@@ -70,21 +72,32 @@ def _runs(snap: "Snapshot", index: "RunIndex", tail: "TailRuns | None", rids: Se
 def _add_inputs(snap: "Snapshot", runs: list[Run]) -> None:
     """Set the dataset inputs of runs that have some."""
     inputs: dict[str, list] = {}
-    for row in snap.rows("SELECT run_id, name, digest, source_type, source, schema, profile, context, "
-                         f"tags, ts, eid FROM all_inputs SEMI JOIN {_PAGE} page USING (run_id)",
-                         [[run.info.run_id for run in runs]]):
+    for row in snap.rows(
+        "SELECT run_id, name, digest, source_type, source, schema, profile, context, "
+        f"tags, ts, eid FROM all_inputs SEMI JOIN {_PAGE} page USING (run_id)",
+        [[run.info.run_id for run in runs]],
+    ):
         rid, name, digest, source_type, source, schema, profile, context, tags, ts, eid = row
-        inputs.setdefault(rid, []).append(DatasetInputState(
-            name, digest, source_type, source, schema, profile, context, orjson.loads(tags), (ts, eid)))
+        inputs.setdefault(rid, []).append(
+            DatasetInputState(
+                name, digest, source_type, source, schema, profile, context, orjson.loads(tags), (ts, eid)
+            )
+        )
     for run in runs:
         found = inputs.get(run.info.run_id)
         if found:
             run.inputs = RunInputs(dataset_inputs(found))
 
 
-def search_rids(snap: "Snapshot", filters: Sequence[Comparison], orders: Sequence[OrderBy],
-                experiment_ids: Sequence[str], stages: Sequence[str], limit: int,
-                offset: int) -> "tuple[list[int], RunIndex, TailRuns | None]":
+def search_rids(
+    snap: "Snapshot",
+    filters: Sequence[Comparison],
+    orders: Sequence[OrderBy],
+    experiment_ids: Sequence[str],
+    stages: Sequence[str],
+    limit: int,
+    offset: int,
+) -> "tuple[list[int], RunIndex, TailRuns | None]":
     """The search rows of one page of matching runs, with the index and tail they refer to."""
     deleted = snap.deleted_experiments()
     with snap.lock:
@@ -95,16 +108,31 @@ def search_rids(snap: "Snapshot", filters: Sequence[Comparison], orders: Sequenc
         dead = [codes[e] for e in wanted if e in deleted]
         if not live and not dead:
             return [], index, tail
-        sql, params = render_indexed_search(filters, orders, live, dead, stages,
-                                            lambda entity, key: index.column(snap.con, entity, key),
-                                            tail.name if tail is not None else None, limit, offset)
+        sql, params = render_indexed_search(
+            filters,
+            orders,
+            live,
+            dead,
+            stages,
+            lambda entity, key: index.column(snap.con, entity, key),
+            tail.name if tail is not None else None,
+            limit,
+            offset,
+        )
         return [row[0] for row in snap.con.execute(sql, params).fetchall()], index, tail
 
 
-def search_runs(backend: "Backend", experiment_ids: Sequence[str], filter_string: str | None = None,
-                run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
-                order_by: Sequence[str] | None = None, page_token: str | None = None,
-                version: int | None = None, fresh: bool = True) -> PagedList:
+def search_runs(
+    backend: "Backend",
+    experiment_ids: Sequence[str],
+    filter_string: str | None = None,
+    run_view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+    order_by: Sequence[str] | None = None,
+    page_token: str | None = None,
+    version: int | None = None,
+    fresh: bool = True,
+) -> PagedList:
     """One page of runs matching MLflow's filter grammar, in MLflow's order."""
     if isinstance(experiment_ids, (str, int)):
         experiment_ids = [experiment_ids]
@@ -122,8 +150,9 @@ def search_runs(backend: "Backend", experiment_ids: Sequence[str], filter_string
     return PagedList(_runs(snap, index, tail, found[:limit]), token)
 
 
-def run_sql(backend: "Backend", query: str, params: Sequence[Any] | None = None,
-            version: int | None = None, fresh: bool = True) -> "pa.Table":
+def run_sql(
+    backend: "Backend", query: str, params: Sequence[Any] | None = None, version: int | None = None, fresh: bool = True
+) -> "pa.Table":
     """Run one read-only SELECT over the documented views; returns an Arrow table."""
     import duckdb
 
@@ -137,7 +166,8 @@ def run_sql(backend: "Backend", query: str, params: Sequence[Any] | None = None,
         raise InvalidParameterError(f"sql() runs exactly one statement, got {len(statements)}")
     if statements[0].type not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
         raise InvalidParameterError(
-            f"sql() is read-only: only SELECT queries are allowed (got {statements[0].type.name})")
+            f"sql() is read-only: only SELECT queries are allowed (got {statements[0].type.name})"
+        )
     if statements[0].type == duckdb.StatementType.EXPLAIN:
         # EXPLAIN ANALYZE executes its statement ("EXPLAIN ANALYZE DROP VIEW runs" would break
         # the cached snapshot): only a plain EXPLAIN [ANALYZE] of one SELECT is allowed.
@@ -155,8 +185,14 @@ def run_sql(backend: "Backend", query: str, params: Sequence[Any] | None = None,
         raise InvalidParameterError(f"SQL error: {str(exc).splitlines()[0]}") from None
 
 
-def search_experiments(state: State, view_type: int, max_results: int | None, filter_string: str | None,
-                       order_by: list[str] | None, page_token: str | None) -> PagedList:
+def search_experiments(
+    state: State,
+    view_type: int,
+    max_results: int | None,
+    filter_string: str | None,
+    order_by: list[str] | None,
+    page_token: str | None,
+) -> PagedList:
     """Experiments matching MLflow's experiment filter, ordered and paged as MLflow does."""
     stages = ViewType.stages(view_type)
     limit = check_max_results(max_results)
@@ -167,8 +203,7 @@ def search_experiments(state: State, view_type: int, max_results: int | None, fi
         if not st.exists or st.lifecycle_stage not in stages:
             continue
         exp = experiment(st)
-        if grammar.match_experiment(clauses, exp.name, exp.creation_time or 0,
-                                    exp.last_update_time or 0, exp.tags):
+        if grammar.match_experiment(clauses, exp.name, exp.creation_time or 0, exp.last_update_time or 0, exp.tags):
             found.append(exp)
     found.sort(key=grammar.experiment_sort_key(orders))
     return page(found, limit, page_token)

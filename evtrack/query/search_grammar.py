@@ -22,12 +22,7 @@ from typing import Literal
 
 from evtrack.query import lexer
 from evtrack.query.lexer import SearchFilterError, Token, tokenize
-from evtrack.query.matching import (
-    evaluate_comparison,
-    experiment_sort_key,
-    like_to_regex,
-    match_experiment,
-)
+from evtrack.query.matching import evaluate_comparison, experiment_sort_key, like_to_regex, match_experiment
 from evtrack.query.nodes import (
     LIST_OPS,
     NULL_OPS,
@@ -125,8 +120,9 @@ _REGISTERED_MODEL = _Spec(
     entities=_REGISTRY_ENTITIES,
     entity_error=_EXPERIMENT.entity_error,
     attributes=_aliases(("name",)),
-    order_attributes=_aliases(("name", "creation_timestamp", "last_updated_timestamp"),
-                              timestamp="last_updated_timestamp"),
+    order_attributes=_aliases(
+        ("name", "creation_timestamp", "last_updated_timestamp"), timestamp="last_updated_timestamp"
+    ),
     numeric=frozenset(),
     list_attributes=frozenset({"name"}),
     order_entities=frozenset({"attribute"}),
@@ -237,10 +233,7 @@ class _Parser:
             if self.at_keyword("OR"):
                 reason = "OR is not supported; join comparisons with AND"
             elif self.tok.kind == lexer.SEMI:
-                raise self.error(
-                    "Search filter contained multiple expressions (';'). "
-                    "Provide AND-ed expression list."
-                )
+                raise self.error("Search filter contained multiple expressions (';'). Provide AND-ed expression list.")
             else:
                 reason = "Expected AND or the end of the filter"
             clause = _describe(self.tok)
@@ -429,13 +422,16 @@ def parse_model_version_filter(s: str | None) -> list[Comparison]:
     return _parse_filter(s, _MODEL_VERSION)
 
 
-_ORDER_SPECS = {"run": _RUN, "experiment": _EXPERIMENT, "registered_model": _REGISTERED_MODEL,
-                "model_version": _MODEL_VERSION}
+_ORDER_SPECS = {
+    "run": _RUN,
+    "experiment": _EXPERIMENT,
+    "registered_model": _REGISTERED_MODEL,
+    "model_version": _MODEL_VERSION,
+}
 
 
 def parse_order_by(
-    items: Sequence[str] | None,
-    kind: Literal["run", "experiment", "registered_model", "model_version"] = "run",
+    items: Sequence[str] | None, kind: Literal["run", "experiment", "registered_model", "model_version"] = "run"
 ) -> list[OrderBy]:
     """Parse ``order_by`` items ("identifier [ASC|DESC]", default ASC) for runs, experiments,
     registered models or model versions."""

@@ -24,8 +24,13 @@ from evtrack.query.nodes import Comparison, OrderBy, effective_run_order
 
 # filter/order attribute -> column of the ``runs`` view
 ATTRIBUTE_COLUMNS = {
-    "run_id": "run_id", "run_name": "run_name", "user_id": "user_id", "status": "status",
-    "start_time": "start_time", "end_time": "end_time", "artifact_uri": "artifact_uri",
+    "run_id": "run_id",
+    "run_name": "run_name",
+    "user_id": "user_id",
+    "status": "status",
+    "start_time": "start_time",
+    "end_time": "end_time",
+    "artifact_uri": "artifact_uri",
 }
 _OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "LIKE": "LIKE", "ILIKE": "ILIKE"}
 _KEYED_VIEWS = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
@@ -86,8 +91,12 @@ def _dataset_clause(c: Comparison, params: list[Any]) -> str:
     return f"EXISTS (SELECT 1 FROM inputs d WHERE d.run_id = r.run_id AND {column} IS NOT NULL AND {test})"
 
 
-def _order(order: Sequence[OrderBy], params: list[Any], keys_in: "_KeyColumns | None" = None,
-           filters: Sequence[Comparison] = ()) -> tuple[list[str], list[str]]:
+def _order(
+    order: Sequence[OrderBy],
+    params: list[Any],
+    keys_in: "_KeyColumns | None" = None,
+    filters: Sequence[Comparison] = (),
+) -> tuple[list[str], list[str]]:
     """(LEFT JOINs, ORDER BY keys); a key the filters already require to be present (and a
     number, not NaN) gets no sort key for missing (NaN) values."""
     present = {(c.entity, c.key) for c in filters if c.entity in _KEYED_VIEWS and c.op != "IS NULL"}
@@ -114,8 +123,14 @@ def _order(order: Sequence[OrderBy], params: list[Any], keys_in: "_KeyColumns | 
     return joins, keys
 
 
-def render_search(filters: Sequence[Comparison], order_by: Sequence[OrderBy], experiment_ids: Sequence[str],
-                  stages: Sequence[str], limit: int, offset: int) -> tuple[str, list[Any]]:
+def render_search(
+    filters: Sequence[Comparison],
+    order_by: Sequence[OrderBy],
+    experiment_ids: Sequence[str],
+    stages: Sequence[str],
+    limit: int,
+    offset: int,
+) -> tuple[str, list[Any]]:
     """(sql, params) selecting the ids of one page of matching runs, in MLflow's order, over the
     documented views (``runs``, ``params``, …)."""
     join_params: list[Any] = []
@@ -126,15 +141,28 @@ def render_search(filters: Sequence[Comparison], order_by: Sequence[OrderBy], ex
         f"r.lifecycle_stage IN ({', '.join('?' for _ in stages)})",
     ]
     where += [_clause(c, where_params) for c in filters]
-    sql = (f"SELECT r.run_id FROM runs r {' '.join(joins)} WHERE {' AND '.join(where)} "
-           f"ORDER BY {', '.join(keys)} LIMIT ? OFFSET ?")
+    sql = (
+        f"SELECT r.run_id FROM runs r {' '.join(joins)} WHERE {' AND '.join(where)} "
+        f"ORDER BY {', '.join(keys)} LIMIT ? OFFSET ?"
+    )
     return sql, join_params + where_params + [limit, offset]
 
 
 # -- over the search tables of evtrack.query.run_index ----------------------------------------
 
-_SOURCE_COLUMNS = ("rid", "run_id", "xid", "active", "deleted", "run_name", "user_id", "status", "start_time",
-                   "end_time", "artifact_uri")
+_SOURCE_COLUMNS = (
+    "rid",
+    "run_id",
+    "xid",
+    "active",
+    "deleted",
+    "run_name",
+    "user_id",
+    "status",
+    "start_time",
+    "end_time",
+    "artifact_uri",
+)
 _DEFAULT_ORDER = [OrderBy("attribute", "start_time", False), OrderBy("attribute", "run_id", True)]
 _STAGE_COLUMNS = {"active": "r.active", "deleted": "r.deleted"}
 _KEY_TABLE = re.compile(r"\As_key_[0-9]+\Z")
@@ -175,8 +203,10 @@ class _KeyColumns:
         cols = ", ".join(f"t.{c}" for c in _SOURCE_COLUMNS) + "".join(f", {a}.value AS {a}" for a, _ in dense)
         joins = []
         for (entity, key), (alias, _) in self.used.items():
-            joins.append(f" LEFT JOIN (SELECT run_id, value FROM {tail}_{_KEYED_VIEWS[entity]} WHERE key = ?) {alias} "
-                         f"ON {alias}.run_id = t.run_id")
+            joins.append(
+                f" LEFT JOIN (SELECT run_id, value FROM {tail}_{_KEYED_VIEWS[entity]} WHERE key = ?) {alias} "
+                f"ON {alias}.run_id = t.run_id"
+            )
             params.append(key)
         return f"({base} UNION ALL SELECT {cols}, t.pos, t.sub FROM {tail} t{''.join(joins)}) r"
 
@@ -195,9 +225,17 @@ def _scope(active: Sequence[int], deleted: Sequence[int], stages: Sequence[str],
     return f"({' OR '.join(parts)})" if parts else "FALSE"
 
 
-def render_indexed_search(filters: Sequence[Comparison], order_by: Sequence[OrderBy], active: Sequence[int],
-                          deleted: Sequence[int], stages: Sequence[str], column: Callable[[str, str], str | None],
-                          tail: str | None, limit: int, offset: int) -> tuple[str, list[Any]]:
+def render_indexed_search(
+    filters: Sequence[Comparison],
+    order_by: Sequence[OrderBy],
+    active: Sequence[int],
+    deleted: Sequence[int],
+    stages: Sequence[str],
+    column: Callable[[str, str], str | None],
+    tail: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[str, list[Any]]:
     """(sql, params) selecting the rids of one page of matching runs, in MLflow's order, over the
     search tables (``s_runs`` and its key columns, the tail's tables): the same semantics as
     :func:`render_search`. ``active``/``deleted`` are the ``xid`` of the searched experiments
@@ -214,7 +252,8 @@ def render_indexed_search(filters: Sequence[Comparison], order_by: Sequence[Orde
     where = [_scope(active, deleted, stages, where_params)]
     where += [_clause(c, where_params, keys_in) for c in filters]
     scans_only = not joins and all(
-        c.entity == "attribute" or (c.entity in _KEYED_VIEWS and keys_in.ref(c.entity, c.key)) for c in filters)
+        c.entity == "attribute" or (c.entity in _KEYED_VIEWS and keys_in.ref(c.entity, c.key)) for c in filters
+    )
     source_params: list[Any] = []
     source = keys_in.source(tail, source_params)
     order_sql = f" ORDER BY {', '.join(keys)}"

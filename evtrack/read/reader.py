@@ -119,9 +119,13 @@ class StoreReader:
                 target = mf.latest_version(self.store)
                 if target != self.manifest.version:
                     self._reset(target)
-                new = [i.key for i in self.store.list(INBOX)
-                       if mf.parse_segment_key(i.key) is not None and i.key not in self._folded
-                       and not self.manifest.is_folded(i.key)]
+                new = [
+                    i.key
+                    for i in self.store.list(INBOX)
+                    if mf.parse_segment_key(i.key) is not None
+                    and i.key not in self._folded
+                    and not self.manifest.is_folded(i.key)
+                ]
                 if len(new) > 2:
                     with ThreadPoolExecutor(min(_FETCH_THREADS, len(new))) as pool:
                         blobs = list(pool.map(self._fetch, new))
@@ -183,8 +187,9 @@ class StoreReader:
             if st is None:
                 st = State()
                 if self.manifest.version:
-                    rows = self._read_state(tables.RUN_TABLES, tables.partition_of(run_id),
-                                            filters=[("run_id", "=", run_id)])
+                    rows = self._read_state(
+                        tables.RUN_TABLES, tables.partition_of(run_id), filters=[("run_id", "=", run_id)]
+                    )
                     tables.load_state(rows, st)
                 fold_latest(self.tail_runs.get(run_id, []), st)
                 self._runs[run_id] = st
@@ -210,17 +215,35 @@ class StoreReader:
         if files:
             from evtrack.state.table_files import read_files
 
-            parts.append(read_files(self.store, files, tables.schema("metrics"), ["step", "timestamp", "value"],
-                                    filters=[("run_id", "=", run_id), ("key", "=", key)]))
+            parts.append(
+                read_files(
+                    self.store,
+                    files,
+                    tables.schema("metrics"),
+                    ["step", "timestamp", "value"],
+                    filters=[("run_id", "=", run_id), ("key", "=", key)],
+                )
+            )
         tail = self.tail_series.get((run_id, key))
         if tail is not None:
             points = list(tail.points.items())
-            parts.append(pa.table({"step": pa.array([k[0] for k, _ in points], pa.int64()),
-                                   "timestamp": pa.array([k[1] for k, _ in points], pa.int64()),
-                                   "value": pa.array([v for _, v in points], pa.float64())}))
+            parts.append(
+                pa.table(
+                    {
+                        "step": pa.array([k[0] for k, _ in points], pa.int64()),
+                        "timestamp": pa.array([k[1] for k, _ in points], pa.int64()),
+                        "value": pa.array([v for _, v in points], pa.float64()),
+                    }
+                )
+            )
         if not parts:
-            return pa.table({"step": pa.array([], pa.int64()), "timestamp": pa.array([], pa.int64()),
-                             "value": pa.array([], pa.float64())})
+            return pa.table(
+                {
+                    "step": pa.array([], pa.int64()),
+                    "timestamp": pa.array([], pa.int64()),
+                    "value": pa.array([], pa.float64()),
+                }
+            )
         data = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
         if _strictly_increasing(data):  # as a compacted history usually is: nothing to sort or drop
             return data
@@ -251,10 +274,10 @@ def _drop_adjacent_duplicates(data: "pa.Table") -> "pa.Table":
     step, ts, value = (data.column(c).combine_chunks() for c in ("step", "timestamp", "value"))
     prev, cur = value.slice(0, n - 1), value.slice(1)
     same_value = pc.or_(pc.equal(prev, cur), pc.and_(pc.is_nan(prev), pc.is_nan(cur)))
-    same = pc.and_(pc.and_(pc.equal(step.slice(0, n - 1), step.slice(1)),
-                           pc.equal(ts.slice(0, n - 1), ts.slice(1))), same_value)
+    same = pc.and_(
+        pc.and_(pc.equal(step.slice(0, n - 1), step.slice(1)), pc.equal(ts.slice(0, n - 1), ts.slice(1))), same_value
+    )
     if not pc.any(same).as_py():
         return data
     keep = pa.concat_arrays([pa.array([True]), pc.invert(same)])
     return data.filter(keep)
-

@@ -65,9 +65,7 @@ def run(state: State, st: RunState) -> Run:
         lifecycle_stage=run_lifecycle(state, st),
     )
     data = RunData(
-        metrics=state.latest_metrics(st.run_id),
-        params=state.live_params(st.run_id),
-        tags=state.live_tags(st.run_id),
+        metrics=state.latest_metrics(st.run_id), params=state.live_params(st.run_id), tags=state.live_tags(st.run_id)
     )
     return Run(info, data, RunInputs(dataset_inputs(state.inputs.get(st.run_id, {}).values())))
 
@@ -123,8 +121,7 @@ def check_max_results(max_results: int | None, default: int = SEARCH_MAX_RESULTS
         return default
     if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results <= 0:
         raise InvalidParameterError(
-            f"Invalid value {max_results!r} for parameter 'max_results' supplied. "
-            "It must be a positive integer"
+            f"Invalid value {max_results!r} for parameter 'max_results' supplied. It must be a positive integer"
         )
     if max_results > SEARCH_MAX_RESULTS_THRESHOLD:
         raise InvalidParameterError(
@@ -137,6 +134,6 @@ def check_max_results(max_results: int | None, default: int = SEARCH_MAX_RESULTS
 def page(items: list, max_results: int, page_token: str | None) -> PagedList:
     """One page of ``items`` with the token of the next page."""
     start = decode_page_token(page_token)
-    chunk = items[start:start + max_results]
+    chunk = items[start : start + max_results]
     nxt = start + max_results
     return PagedList(chunk, encode_page_token(nxt) if nxt < len(items) else None)

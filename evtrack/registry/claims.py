@@ -48,7 +48,7 @@ def name_prefix(name: str) -> str:
 
 
 def _number(prefix: str, key: str) -> int | None:
-    stem = key[len(prefix):].split(".", 1)[0]
+    stem = key[len(prefix) :].split(".", 1)[0]
     return int(stem) if stem.isdigit() else None
 
 

@@ -12,11 +12,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from evtrack.eventlog import events as ev
-from evtrack.errors import (
-    ResourceAlreadyExistsError,
-    ResourceNotFoundError,
-    StoreError,
-)
+from evtrack.errors import ResourceAlreadyExistsError, ResourceNotFoundError, StoreError
 from evtrack.eventlog.events import now_ms
 from evtrack.state.fold import Order
 from evtrack.read.client_base import StoreClient
@@ -115,8 +111,9 @@ class RegistryBase(StoreClient):
         if v is None or not v.exists:  # claimed but its event not (yet) in the log?
             payload = claims.read_version_claim(self.store, m.model_id, number)
             if payload is not None:
-                reg = self._await_or_repair(lambda r: key in r.versions and r.versions[key].exists,
-                                            claims.version_claim_event(payload))
+                reg = self._await_or_repair(
+                    lambda r: key in r.versions and r.versions[key].exists, claims.version_claim_event(payload)
+                )
                 v = reg.versions.get(key)
         if v is None or not v.live:
             raise ResourceNotFoundError(f"Model Version (name={name}, version={number}) not found")

@@ -12,6 +12,14 @@ from evtrack.registry.fold import REGISTRY_DOMAIN, RegistryState
 from evtrack.registry.tables import REGISTRY_COLUMNS, REGISTRY_VIEWS, load_registry, registry_tables
 from evtrack.state.domains import Domain, register_domain
 
-DOMAIN = register_domain(Domain(
-    name=REGISTRY_DOMAIN, event_base=RegistryEvent, new_part=RegistryState, columns=REGISTRY_COLUMNS,
-    to_tables=registry_tables, load=load_registry, views=REGISTRY_VIEWS))
+DOMAIN = register_domain(
+    Domain(
+        name=REGISTRY_DOMAIN,
+        event_base=RegistryEvent,
+        new_part=RegistryState,
+        columns=REGISTRY_COLUMNS,
+        to_tables=registry_tables,
+        load=load_registry,
+        views=REGISTRY_VIEWS,
+    )
+)

@@ -27,7 +27,8 @@ def canonical_stage(stage: Any) -> str:
     key = stage.lower() if isinstance(stage, str) else None
     if key not in _CANONICAL:
         raise InvalidParameterError(
-            f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(ALL_STAGES)}.")
+            f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(ALL_STAGES)}."
+        )
     return _CANONICAL[key]
 
 

@@ -11,8 +11,9 @@ from evtrack.registry.client import RegistryClient
 from evtrack.registry.entities import ModelVersion
 
 
-def register_model(model_uri: str, name: str, await_registration_for: int = 300, *,
-                   tags: dict[str, Any] | None = None) -> ModelVersion:
+def register_model(
+    model_uri: str, name: str, await_registration_for: int = 300, *, tags: dict[str, Any] | None = None
+) -> ModelVersion:
     """Create a new version of the registered model ``name`` (created first when absent) from the
     model at ``model_uri``; returns the version.
 
@@ -24,8 +25,9 @@ def register_model(model_uri: str, name: str, await_registration_for: int = 300,
     return register_with(RegistryClient(), model_uri, name, tags, quiet=False)
 
 
-def register_with(client: RegistryClient, model_uri: str, name: str, tags: dict[str, Any] | None = None,
-                  *, quiet: bool = True) -> ModelVersion:
+def register_with(
+    client: RegistryClient, model_uri: str, name: str, tags: dict[str, Any] | None = None, *, quiet: bool = True
+) -> ModelVersion:
     """``register_model`` with a given client (the CLI's); ``quiet`` skips MLflow's progress lines."""
     say = (lambda text: None) if quiet else (lambda text: print(text, file=sys.stderr))
     try:

@@ -127,8 +127,7 @@ class RegistryState:
 
     def versions_of(self, model_id: str) -> list[ModelVersionState]:
         """The versions of a model known to the state (live or not), by number."""
-        return sorted((v for (mid, _), v in self.versions.items() if mid == model_id),
-                      key=lambda v: v.version)
+        return sorted((v for (mid, _), v in self.versions.items() if mid == model_id), key=lambda v: v.version)
 
     def live_model_named(self, name: str) -> RegisteredModelState | None:
         """The live registered model with this name, if any."""

@@ -19,8 +19,13 @@ from evtrack.state.fold import Stamped, State
 if TYPE_CHECKING:
     import pyarrow as pa
 
-REGISTRY_TABLES = ("registered_models", "registered_model_tags", "registered_model_aliases",
-                   "model_versions", "model_version_tags")
+REGISTRY_TABLES = (
+    "registered_models",
+    "registered_model_tags",
+    "registered_model_aliases",
+    "model_versions",
+    "model_version_tags",
+)
 
 _S, _I = "string", "int64"
 _ORDER = lambda prefix: [(f"{prefix}_ts", _I, False), (f"{prefix}_eid", _S, False)]  # noqa: E731
@@ -29,22 +34,44 @@ _STAMP = [("ts", _I, False), ("eid", _S, False)]
 REGISTRY_COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
     # (name, type, nullable)
     "registered_models": [
-        ("model_id", _S, False), ("name", _S, False), ("description", _S, True),
-        ("creation_timestamp", _I, True), ("last_updated_timestamp", _I, True),
-        *_ORDER("created"), *_ORDER("name"), *_ORDER("description"), *_ORDER("deleted"),
+        ("model_id", _S, False),
+        ("name", _S, False),
+        ("description", _S, True),
+        ("creation_timestamp", _I, True),
+        ("last_updated_timestamp", _I, True),
+        *_ORDER("created"),
+        *_ORDER("name"),
+        *_ORDER("description"),
+        *_ORDER("deleted"),
     ],
     "registered_model_tags": [("model_id", _S, False), ("key", _S, False), ("value", _S, True), *_STAMP],
-    "registered_model_aliases": [("model_id", _S, False), ("alias", _S, False), ("version", _I, True),
-                                 *_STAMP],
+    "registered_model_aliases": [("model_id", _S, False), ("alias", _S, False), ("version", _I, True), *_STAMP],
     "model_versions": [
-        ("model_id", _S, False), ("version", _I, False), ("creation_timestamp", _I, True),
-        ("last_updated_timestamp", _I, True), ("source", _S, True), ("storage_location", _S, True),
-        ("run_id", _S, True), ("run_link", _S, True), ("user_id", _S, True), ("status", _S, False),
-        ("status_message", _S, True), ("description", _S, True), ("current_stage", _S, False),
-        *_ORDER("created"), *_ORDER("description"), *_ORDER("stage"), *_ORDER("deleted"),
+        ("model_id", _S, False),
+        ("version", _I, False),
+        ("creation_timestamp", _I, True),
+        ("last_updated_timestamp", _I, True),
+        ("source", _S, True),
+        ("storage_location", _S, True),
+        ("run_id", _S, True),
+        ("run_link", _S, True),
+        ("user_id", _S, True),
+        ("status", _S, False),
+        ("status_message", _S, True),
+        ("description", _S, True),
+        ("current_stage", _S, False),
+        *_ORDER("created"),
+        *_ORDER("description"),
+        *_ORDER("stage"),
+        *_ORDER("deleted"),
     ],
-    "model_version_tags": [("model_id", _S, False), ("version", _I, False), ("key", _S, False),
-                           ("value", _S, True), *_STAMP],
+    "model_version_tags": [
+        ("model_id", _S, False),
+        ("version", _I, False),
+        ("key", _S, False),
+        ("value", _S, True),
+        *_STAMP,
+    ],
 }
 
 
@@ -75,28 +102,61 @@ def registry_tables(state: State) -> dict[str, "pa.Table"]:
     reg = registry_of(state)
     for model_id in sorted(reg.models):
         m = reg.models[model_id]
-        _add(out["registered_models"], model_id=model_id, name=m.name, description=m.description,
-             creation_timestamp=m.creation_timestamp, last_updated_timestamp=m.last_updated_timestamp,
-             **_order("created", m.created), **_order("name", m.name_order),
-             **_order("description", m.description_order), **_order("deleted", m.deleted))
+        _add(
+            out["registered_models"],
+            model_id=model_id,
+            name=m.name,
+            description=m.description,
+            creation_timestamp=m.creation_timestamp,
+            last_updated_timestamp=m.last_updated_timestamp,
+            **_order("created", m.created),
+            **_order("name", m.name_order),
+            **_order("description", m.description_order),
+            **_order("deleted", m.deleted),
+        )
         for key, s in sorted(m.tags.items()):
-            _add(out["registered_model_tags"], model_id=model_id, key=key, value=s.value, ts=s.order[0],
-                 eid=s.order[1])
+            _add(out["registered_model_tags"], model_id=model_id, key=key, value=s.value, ts=s.order[0], eid=s.order[1])
         for alias, a in sorted(m.aliases.items()):
-            _add(out["registered_model_aliases"], model_id=model_id, alias=alias, version=a.version,
-                 ts=a.order[0], eid=a.order[1])
-    for (model_id, version) in sorted(reg.versions):
+            _add(
+                out["registered_model_aliases"],
+                model_id=model_id,
+                alias=alias,
+                version=a.version,
+                ts=a.order[0],
+                eid=a.order[1],
+            )
+    for model_id, version in sorted(reg.versions):
         v = reg.versions[(model_id, version)]
-        _add(out["model_versions"], model_id=model_id, version=version, creation_timestamp=v.creation_timestamp,
-             last_updated_timestamp=v.last_updated_timestamp, source=v.source,
-             storage_location=v.storage_location, run_id=v.run_id, run_link=v.run_link, user_id=v.user_id,
-             status=v.status, status_message=v.status_message, description=v.description,
-             current_stage=v.stage, **_order("created", v.created),
-             **_order("description", v.description_order), **_order("stage", v.stage_order),
-             **_order("deleted", v.deleted))
+        _add(
+            out["model_versions"],
+            model_id=model_id,
+            version=version,
+            creation_timestamp=v.creation_timestamp,
+            last_updated_timestamp=v.last_updated_timestamp,
+            source=v.source,
+            storage_location=v.storage_location,
+            run_id=v.run_id,
+            run_link=v.run_link,
+            user_id=v.user_id,
+            status=v.status,
+            status_message=v.status_message,
+            description=v.description,
+            current_stage=v.stage,
+            **_order("created", v.created),
+            **_order("description", v.description_order),
+            **_order("stage", v.stage_order),
+            **_order("deleted", v.deleted),
+        )
         for key, s in sorted(v.tags.items()):
-            _add(out["model_version_tags"], model_id=model_id, version=version, key=key, value=s.value,
-                 ts=s.order[0], eid=s.order[1])
+            _add(
+                out["model_version_tags"],
+                model_id=model_id,
+                version=version,
+                key=key,
+                value=s.value,
+                ts=s.order[0],
+                eid=s.order[1],
+            )
     import pyarrow as pa
 
     return {name: pa.table(rows, schema=tables.schema(name)) for name, rows in out.items()}

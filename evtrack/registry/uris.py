@@ -37,7 +37,8 @@ def _improper(uri: str) -> InvalidUriError:
     return InvalidUriError(
         f"Not a proper models:/ URI: {uri}. Models URIs must be of the form 'models:/name/suffix' or "
         "'models:/name@alias' where suffix is a version, stage, or the string 'latest' and where alias "
-        "is a registered model alias. Only one of suffix or alias can be defined at a time.")
+        "is a registered model alias. Only one of suffix or alias can be defined at a time."
+    )
 
 
 def parse_models_uri(uri: str) -> ModelsUri:

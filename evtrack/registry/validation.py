@@ -37,7 +37,8 @@ def validate_model_name(name: Any, path: str = "name") -> str:
         raise InvalidParameterError(
             f"Invalid value {json.dumps(name)} for parameter '{path}' supplied: Names may be treated as "
             "files in certain cases, and must not resolve to other names when treated as such. "
-            f"This name would resolve to {norm!r}")
+            f"This name would resolve to {norm!r}"
+        )
     return name
 
 
@@ -58,7 +59,8 @@ def validate_tag(key: Any, value: Any) -> str:
     text = str(value)
     if len(text) > v.MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH:
         raise InvalidParameterError(
-            f"'value' exceeds the maximum length of {v.MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH} characters")
+            f"'value' exceeds the maximum length of {v.MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH} characters"
+        )
     return text
 
 
@@ -84,11 +86,12 @@ def validate_alias(alias: Any) -> str:
         raise InvalidParameterError("Registered model alias name cannot be empty.")
     if not isinstance(alias, str) or _ALIAS.fullmatch(alias) is None:
         raise InvalidParameterError(
-            f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores (_), "
-            "and dashes (-).")
+            f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores (_), and dashes (-)."
+        )
     if len(alias) > MAX_ALIAS_LENGTH:
         raise InvalidParameterError(
-            f"'Registered model alias name' exceeds the maximum length of {MAX_ALIAS_LENGTH} characters")
+            f"'Registered model alias name' exceeds the maximum length of {MAX_ALIAS_LENGTH} characters"
+        )
     return alias
 
 

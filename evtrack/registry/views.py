@@ -46,15 +46,26 @@ def model_version(model: RegisteredModelState, v: ModelVersionState, reg: Regist
     """The ``ModelVersion`` entity of a folded version (its model's current name and aliases)."""
     aliases = [a for a, n in version_aliases(model, reg).items() if n == v.version]
     return ModelVersion(
-        name=model.name, version=v.version, creation_timestamp=v.creation_timestamp,
-        last_updated_timestamp=v.last_updated_timestamp, description=v.description, user_id=v.user_id,
-        current_stage=v.stage, source=v.source, run_id=v.run_id, status=v.status,
-        status_message=v.status_message, tags=v.live_tags(), run_link=v.run_link, aliases=aliases,
+        name=model.name,
+        version=v.version,
+        creation_timestamp=v.creation_timestamp,
+        last_updated_timestamp=v.last_updated_timestamp,
+        description=v.description,
+        user_id=v.user_id,
+        current_stage=v.stage,
+        source=v.source,
+        run_id=v.run_id,
+        status=v.status,
+        status_message=v.status_message,
+        tags=v.live_tags(),
+        run_link=v.run_link,
+        aliases=aliases,
     )
 
 
-def latest_versions(model: RegisteredModelState, reg: RegistryState,
-                    stages: Sequence[str] = ALL_STAGES) -> list[ModelVersion]:
+def latest_versions(
+    model: RegisteredModelState, reg: RegistryState, stages: Sequence[str] = ALL_STAGES
+) -> list[ModelVersion]:
     """The highest live version in each of ``stages`` (in that order), as MLflow's latest_versions."""
     latest: dict[str, ModelVersionState] = {}
     for v in live_versions(reg, model.model_id):
@@ -65,9 +76,12 @@ def latest_versions(model: RegisteredModelState, reg: RegistryState,
 def registered_model(model: RegisteredModelState, reg: RegistryState) -> RegisteredModel:
     """The ``RegisteredModel`` entity of a folded model."""
     return RegisteredModel(
-        name=model.name, creation_timestamp=model.creation_timestamp,
-        last_updated_timestamp=model.last_updated_timestamp, description=model.description,
-        latest_versions=latest_versions(model, reg), tags=model.live_tags(),
+        name=model.name,
+        creation_timestamp=model.creation_timestamp,
+        last_updated_timestamp=model.last_updated_timestamp,
+        description=model.description,
+        latest_versions=latest_versions(model, reg),
+        tags=model.live_tags(),
         aliases=version_aliases(model, reg),
     )
 
@@ -78,11 +92,13 @@ def registered_model(model: RegisteredModelState, reg: RegistryState) -> Registe
 def _check_max_results(max_results: Any, threshold: int) -> int:
     if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
         raise InvalidParameterError(
-            f"Invalid value for max_results. It must be a positive integer, but got {max_results}")
+            f"Invalid value for max_results. It must be a positive integer, but got {max_results}"
+        )
     if max_results > threshold:
         raise InvalidParameterError(
             "Invalid value for request parameter max_results. It must be at most "
-            f"{threshold}, but got value {max_results}")
+            f"{threshold}, but got value {max_results}"
+        )
     return max_results
 
 
@@ -125,21 +141,30 @@ def _matches(clauses: list, attributes: dict[str, Any], tags: dict[str, str]) ->
     return True
 
 
-def search_registered_models(reg: RegistryState, filter_string: str | None, max_results: int,
-                             order_by: Sequence[str] | None, page_token: str | None) -> PagedList:
+def search_registered_models(
+    reg: RegistryState,
+    filter_string: str | None,
+    max_results: int,
+    order_by: Sequence[str] | None,
+    page_token: str | None,
+) -> PagedList:
     """Live registered models matching MLflow's registered-model filter; default order name ASC."""
     limit = _check_max_results(max_results, SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD)
     clauses = grammar.parse_registered_model_filter(filter_string)
     orders = _orders(order_by, "registered_model", [("name", True)])
-    found = [m for m in reg.models.values()
-             if m.live and _matches(clauses, {"name": m.name}, m.live_tags())]
+    found = [m for m in reg.models.values() if m.live and _matches(clauses, {"name": m.name}, m.live_tags())]
     found = _sort(found, orders, lambda m, k: getattr(m, k))
     result = _page(found, limit, page_token)
     return PagedList([registered_model(m, reg) for m in result], result.token)
 
 
-def search_model_versions(reg: RegistryState, filter_string: str | None, max_results: int,
-                          order_by: Sequence[str] | None, page_token: str | None) -> PagedList:
+def search_model_versions(
+    reg: RegistryState,
+    filter_string: str | None,
+    max_results: int,
+    order_by: Sequence[str] | None,
+    page_token: str | None,
+) -> PagedList:
     """Live versions of live models matching MLflow's model-version filter, in MLflow's order
     (default: last_updated_timestamp DESC, name ASC, version_number DESC)."""
     limit = _check_max_results(max_results, SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD)
@@ -147,20 +172,21 @@ def search_model_versions(reg: RegistryState, filter_string: str | None, max_res
     for c in clauses:
         if c.key == "version_number" and not isinstance(c.value, int):
             raise InvalidParameterError(f"Invalid value for numeric attribute 'version_number': {c.value!r}")
-    orders = _orders(order_by or _DEFAULT_VERSION_ORDER, "model_version",
-                     [("name", True), ("version_number", False)])
+    orders = _orders(order_by or _DEFAULT_VERSION_ORDER, "model_version", [("name", True), ("version_number", False)])
     found: list[tuple[RegisteredModelState, ModelVersionState]] = []
     for v in reg.versions.values():
         model = reg.models.get(v.model_id)
         if model is None or not model.live or not v.live:
             continue
-        attributes = {"name": model.name, "version_number": v.version, "run_id": v.run_id,
-                      "source_path": v.source}
+        attributes = {"name": model.name, "version_number": v.version, "run_id": v.run_id, "source_path": v.source}
         if _matches(clauses, attributes, v.live_tags()):
             found.append((model, v))
-    columns = {"name": lambda mv: mv[0].name, "version_number": lambda mv: mv[1].version,
-               "creation_timestamp": lambda mv: mv[1].creation_timestamp,
-               "last_updated_timestamp": lambda mv: mv[1].last_updated_timestamp}
+    columns = {
+        "name": lambda mv: mv[0].name,
+        "version_number": lambda mv: mv[1].version,
+        "creation_timestamp": lambda mv: mv[1].creation_timestamp,
+        "last_updated_timestamp": lambda mv: mv[1].last_updated_timestamp,
+    }
     found = _sort(found, orders, lambda mv, k: columns[k](mv))
     result = _page(found, limit, page_token)
     return PagedList([model_version(m, v, reg) for m, v in result], result.token)

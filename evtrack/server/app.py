@@ -47,20 +47,21 @@ def _api_endpoint(ep: p.Endpoint):
             else:
                 body = await p.read_body(request, state.config.max_request_bytes)
                 if body.strip() and not _is_json(request):
-                    raise EvtrackError("Requests with a body must send Content-Type: application/json",
-                                       "BAD_REQUEST")
+                    raise EvtrackError("Requests with a body must send Content-Type: application/json", "BAD_REQUEST")
                 data = p.parse_json_body(body)
             data.update(request.path_params)  # e.g. logged-models/{model_id}
-            ctx = p.ApiContext(state.client, state.config, principal.name if principal else None,
-                               str(request.base_url).rstrip("/"))
+            ctx = p.ApiContext(
+                state.client, state.config, principal.name if principal else None, str(request.base_url).rstrip("/")
+            )
             result = await run_in_threadpool(call, ctx, p.Params(data))
             return result if _is_response(result) else p.json_response(result)
         except EvtrackError as exc:
             return p.error_response(exc)
         except Exception:  # noqa: BLE001 - one clear 500, the traceback goes to the server log
             log.exception("evtrack server: unexpected error in %s %s", request.method, request.url.path)
-            return p.error_response(EvtrackError(f"Internal error while handling {request.url.path}; "
-                                                 "see the server log"))
+            return p.error_response(
+                EvtrackError(f"Internal error while handling {request.url.path}; see the server log")
+            )
 
     return endpoint
 
@@ -90,12 +91,22 @@ class AuthMiddleware:
         raw = headers.get(b"authorization")
         principal = self.authenticator.authenticate(raw.decode("latin-1") if raw else None)
         if principal is None:
-            body = p.error_body("UNAUTHENTICATED", "You are not authenticated. Please see the evtrack "
-                                "server docs on authentication (basic credentials or a bearer token).")
-            await send({"type": "http.response.start", "status": 401, "headers": [
-                (b"content-type", b"application/json"),
-                (b"www-authenticate", b'Basic realm="evtrack"'),
-                (b"content-length", str(len(body)).encode())]})
+            body = p.error_body(
+                "UNAUTHENTICATED",
+                "You are not authenticated. Please see the evtrack "
+                "server docs on authentication (basic credentials or a bearer token).",
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b'Basic realm="evtrack"'),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         scope["evtrack.principal"] = principal
@@ -141,8 +152,9 @@ def build_app(config: ServerConfig):
             compaction.stop()
             client.flush()
 
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(AuthMiddleware, authenticator=authenticator)])
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(AuthMiddleware, authenticator=authenticator)]
+    )
     app.state.config = config
     app.state.client = client
     app.state.auth = authenticator
@@ -161,7 +173,8 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
     Authenticator.load(config.auth_file)  # a bad auth file fails here, once, with a clear message
     if workers > 1:
         config.to_env()
-        uvicorn.run("evtrack.server.app:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level="info")
+        uvicorn.run(
+            "evtrack.server.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info"
+        )
         return
     uvicorn.run(build_app(config), host=host, port=port, log_level="info")

@@ -30,8 +30,14 @@ from pathlib import Path
 from evtrack.errors import EvtrackError
 
 READ_ONLY, READ_WRITE = "read-only", "read-write"
-_ROLE_NAMES = {"ro": READ_ONLY, "read-only": READ_ONLY, "read": READ_ONLY,
-               "rw": READ_WRITE, "read-write": READ_WRITE, "write": READ_WRITE}
+_ROLE_NAMES = {
+    "ro": READ_ONLY,
+    "read-only": READ_ONLY,
+    "read": READ_ONLY,
+    "rw": READ_WRITE,
+    "read-write": READ_WRITE,
+    "write": READ_WRITE,
+}
 AUTH_FILE_ENV, USERS_ENV, TOKENS_ENV = "EVTRACK_AUTH_FILE", "EVTRACK_AUTH_USERS", "EVTRACK_AUTH_TOKENS"
 
 
@@ -70,7 +76,7 @@ def _matches(stored: str, given: str) -> bool:
             return False
         return hmac.compare_digest(computed.hex(), digest)
     if stored.startswith("sha256:"):
-        return hmac.compare_digest(hashlib.sha256(given.encode()).hexdigest(), stored[len("sha256:"):])
+        return hmac.compare_digest(hashlib.sha256(given.encode()).hexdigest(), stored[len("sha256:") :])
     return hmac.compare_digest(stored.encode(), given.encode())
 
 

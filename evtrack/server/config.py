@@ -10,8 +10,8 @@ import orjson
 
 CONFIG_ENV = "EVTRACK_SERVER_CONFIG"
 
-DEFAULT_MAX_REQUEST_BYTES = 16 << 20      # JSON bodies of the REST API and UI forms
-DEFAULT_MAX_ARTIFACT_BYTES = 5 << 30      # one proxied artifact upload
+DEFAULT_MAX_REQUEST_BYTES = 16 << 20  # JSON bodies of the REST API and UI forms
+DEFAULT_MAX_ARTIFACT_BYTES = 5 << 30  # one proxied artifact upload
 
 
 @dataclass(frozen=True)

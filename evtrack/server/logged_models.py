@@ -26,12 +26,7 @@ from typing import Any
 
 import orjson
 
-from evtrack.errors import (
-    CommitConflictError,
-    InvalidParameterError,
-    ResourceNotFoundError,
-    StoreError,
-)
+from evtrack.errors import CommitConflictError, InvalidParameterError, ResourceNotFoundError, StoreError
 from evtrack.eventlog.events import now_ms
 from evtrack.store.base import ObjectStore
 
@@ -69,7 +64,8 @@ def validate_name(name: str | None) -> None:
     if not name or any(c in name for c in _BAD_NAME_CHARS):
         raise InvalidParameterError(
             f"Invalid model name ({name!r}) provided. Model name must be a non-empty string and cannot "
-            f"contain the following characters: {_BAD_NAME_CHARS}")
+            f"contain the following characters: {_BAD_NAME_CHARS}"
+        )
 
 
 def _not_found(model_id: str) -> ResourceNotFoundError:
@@ -91,9 +87,16 @@ class LoggedModelStore:
     def _write(self, key: str, model: LoggedModel) -> None:
         self.store.put_if_absent(key, orjson.dumps(asdict(model)))
 
-    def create(self, experiment_id: str, artifact_root: str, name: str | None = None,
-               model_type: str | None = None, source_run_id: str | None = None,
-               tags: dict[str, str] | None = None, params: dict[str, str] | None = None) -> LoggedModel:
+    def create(
+        self,
+        experiment_id: str,
+        artifact_root: str,
+        name: str | None = None,
+        model_type: str | None = None,
+        source_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> LoggedModel:
         """A new PENDING model whose artifacts go under ``<artifact_root>/models/<model_id>/artifacts``."""
         from evtrack.tracking.names import random_run_name
 
@@ -101,10 +104,17 @@ class LoggedModelStore:
         model_id = f"m-{uuid.uuid4().hex}"
         ts = now_ms()
         model = LoggedModel(
-            model_id=model_id, experiment_id=experiment_id, name=name or random_run_name(),
+            model_id=model_id,
+            experiment_id=experiment_id,
+            name=name or random_run_name(),
             artifact_location=f"{artifact_root.rstrip('/')}/models/{model_id}/artifacts",
-            creation_timestamp_ms=ts, last_updated_timestamp_ms=ts, model_type=model_type or None,
-            source_run_id=source_run_id or None, tags=dict(tags or {}), params=dict(params or {}))
+            creation_timestamp_ms=ts,
+            last_updated_timestamp_ms=ts,
+            model_type=model_type or None,
+            source_run_id=source_run_id or None,
+            tags=dict(tags or {}),
+            params=dict(params or {}),
+        )
         self._write(f"{PREFIX}{model_id}/{0:08d}.json", model)
         return model
 
@@ -131,8 +141,9 @@ class LoggedModelStore:
             number, current = self._newest(model_id)
             if current.deleted:
                 raise _not_found(model_id)
-            updated = replace(change(current), last_updated_timestamp_ms=max(
-                now_ms(), current.last_updated_timestamp_ms))
+            updated = replace(
+                change(current), last_updated_timestamp_ms=max(now_ms(), current.last_updated_timestamp_ms)
+            )
             try:
                 self._write(f"{PREFIX}{model_id}/{number + 1:08d}.json", updated)
                 return updated
@@ -144,7 +155,7 @@ class LoggedModelStore:
         """The newest revision of every model not deleted."""
         newest: dict[str, str] = {}
         for info in self.store.list(PREFIX):
-            model_id = info.key[len(PREFIX):].split("/", 1)[0]
+            model_id = info.key[len(PREFIX) :].split("/", 1)[0]
             if info.key > newest.get(model_id, ""):
                 newest[model_id] = info.key
         models = [self._read(key) for key in newest.values()]
@@ -165,5 +176,6 @@ def parse_status(value: Any) -> str:
     if text not in STATUSES:
         raise InvalidParameterError(
             f"Invalid logged model status {value!r}: expected one of "
-            "LOGGED_MODEL_PENDING, LOGGED_MODEL_READY, LOGGED_MODEL_UPLOAD_FAILED")
+            "LOGGED_MODEL_PENDING, LOGGED_MODEL_READY, LOGGED_MODEL_UPLOAD_FAILED"
+        )
     return text

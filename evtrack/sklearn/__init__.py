@@ -27,8 +27,15 @@ from evtrack.models.model import Model, ModelInfo
 from evtrack.models.signature import ModelSignature
 from evtrack.pyfunc import log_to_run
 
-__all__ = ["FLAVOR_NAME", "SERIALIZATION_FORMAT_CLOUDPICKLE", "SERIALIZATION_FORMAT_PICKLE",
-           "SUPPORTED_SERIALIZATION_FORMATS", "load_model", "log_model", "save_model"]
+__all__ = [
+    "FLAVOR_NAME",
+    "SERIALIZATION_FORMAT_CLOUDPICKLE",
+    "SERIALIZATION_FORMAT_PICKLE",
+    "SUPPORTED_SERIALIZATION_FORMATS",
+    "load_model",
+    "log_model",
+    "save_model",
+]
 
 FLAVOR_NAME = "sklearn"
 SERIALIZATION_FORMAT_PICKLE = serialization.PICKLE
@@ -36,25 +43,37 @@ SERIALIZATION_FORMAT_CLOUDPICKLE = serialization.CLOUDPICKLE
 SUPPORTED_SERIALIZATION_FORMATS = serialization.FORMATS
 MODEL_FILE = "model.pkl"
 _FLAVOR_PACKAGES = ("scikit-learn", "numpy", "pandas")
-_PREDICT_FNS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba",
-                "decision_function", "transform", "score_samples")
+_PREDICT_FNS = (
+    "predict",
+    "predict_proba",
+    "predict_log_proba",
+    "predict_joint_log_proba",
+    "decision_function",
+    "transform",
+    "score_samples",
+)
 
 
 def _sklearn_version() -> str:
     try:
         import sklearn
     except ImportError:
-        raise InvalidParameterError(
-            "evtrack.sklearn needs scikit-learn: pip install scikit-learn") from None
+        raise InvalidParameterError("evtrack.sklearn needs scikit-learn: pip install scikit-learn") from None
     return sklearn.__version__
 
 
-def save_model(sk_model: Any, path: str | os.PathLike,
-               serialization_format: str = SERIALIZATION_FORMAT_PICKLE,
-               signature: ModelSignature | None = None, input_example: Any = None,
-               pip_requirements: Any = None, extra_pip_requirements: Any = None,
-               pyfunc_predict_fn: str = "predict", metadata: dict[str, Any] | None = None,
-               mlflow_model: Model | None = None) -> Model:
+def save_model(
+    sk_model: Any,
+    path: str | os.PathLike,
+    serialization_format: str = SERIALIZATION_FORMAT_PICKLE,
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    pip_requirements: Any = None,
+    extra_pip_requirements: Any = None,
+    pyfunc_predict_fn: str = "predict",
+    metadata: dict[str, Any] | None = None,
+    mlflow_model: Model | None = None,
+) -> Model:
     """Save a scikit-learn model as a model directory at ``path``; returns its ``Model``.
 
     The signature is inferred from ``input_example`` and the model's
@@ -64,11 +83,13 @@ def save_model(sk_model: Any, path: str | os.PathLike,
     if serialization_format not in SUPPORTED_SERIALIZATION_FORMATS:
         raise InvalidParameterError(
             f"Unrecognized serialization format: {serialization_format!r}. Please specify one of the "
-            f"following supported formats: {list(SUPPORTED_SERIALIZATION_FORMATS)}.")
+            f"following supported formats: {list(SUPPORTED_SERIALIZATION_FORMATS)}."
+        )
     if pyfunc_predict_fn not in _PREDICT_FNS or not callable(getattr(sk_model, pyfunc_predict_fn, None)):
         raise InvalidParameterError(
             f"pyfunc_predict_fn={pyfunc_predict_fn!r} is not a method of this model "
-            f"(expected one of {list(_PREDICT_FNS)})")
+            f"(expected one of {list(_PREDICT_FNS)})"
+        )
     path = saving.new_model_dir(path)
     model = mlflow_model if mlflow_model is not None else Model()
 
@@ -80,30 +101,53 @@ def save_model(sk_model: Any, path: str | os.PathLike,
     from evtrack.pyfunc.pyfunc_model import add_pyfunc_flavor
 
     add_pyfunc_flavor(model, "evtrack.sklearn", model_path=MODEL_FILE, predict_fn=pyfunc_predict_fn)
-    model.add_flavor(FLAVOR_NAME, pickled_model=MODEL_FILE, sklearn_version=version,
-                     serialization_format=serialization_format, code=None)
-    return saving.finish(path, model, modules, _FLAVOR_PACKAGES, pip_requirements,
-                         extra_pip_requirements, metadata)
+    model.add_flavor(
+        FLAVOR_NAME,
+        pickled_model=MODEL_FILE,
+        sklearn_version=version,
+        serialization_format=serialization_format,
+        code=None,
+    )
+    return saving.finish(path, model, modules, _FLAVOR_PACKAGES, pip_requirements, extra_pip_requirements, metadata)
 
 
-def log_model(sk_model: Any, artifact_path: str | None = None, *, name: str | None = None,
-              serialization_format: str = SERIALIZATION_FORMAT_PICKLE,
-              registered_model_name: str | None = None, signature: ModelSignature | None = None,
-              input_example: Any = None, await_registration_for: int | None = None,
-              pip_requirements: Any = None, extra_pip_requirements: Any = None,
-              pyfunc_predict_fn: str = "predict", metadata: dict[str, Any] | None = None,
-              run_id: str | None = None) -> ModelInfo:
+def log_model(
+    sk_model: Any,
+    artifact_path: str | None = None,
+    *,
+    name: str | None = None,
+    serialization_format: str = SERIALIZATION_FORMAT_PICKLE,
+    registered_model_name: str | None = None,
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    await_registration_for: int | None = None,
+    pip_requirements: Any = None,
+    extra_pip_requirements: Any = None,
+    pyfunc_predict_fn: str = "predict",
+    metadata: dict[str, Any] | None = None,
+    run_id: str | None = None,
+) -> ModelInfo:
     """Save a scikit-learn model into the active run's artifacts (``name``, default ``model``).
 
     Records it in the run's ``mlflow.log-model.history`` tag, registers it when
     ``registered_model_name`` is given, and returns a ``ModelInfo``.
     """
     return log_to_run.log_model(
-        save_model, artifact_path=artifact_path, name=name, registered_model_name=registered_model_name,
-        run_id=run_id, await_registration_for=await_registration_for, sk_model=sk_model,
-        serialization_format=serialization_format, signature=signature, input_example=input_example,
-        pip_requirements=pip_requirements, extra_pip_requirements=extra_pip_requirements,
-        pyfunc_predict_fn=pyfunc_predict_fn, metadata=metadata)
+        save_model,
+        artifact_path=artifact_path,
+        name=name,
+        registered_model_name=registered_model_name,
+        run_id=run_id,
+        await_registration_for=await_registration_for,
+        sk_model=sk_model,
+        serialization_format=serialization_format,
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=pip_requirements,
+        extra_pip_requirements=extra_pip_requirements,
+        pyfunc_predict_fn=pyfunc_predict_fn,
+        metadata=metadata,
+    )
 
 
 def _load_from_dir(model_dir: Path) -> Any:
@@ -112,12 +156,14 @@ def _load_from_dir(model_dir: Path) -> Any:
     if fmt not in SUPPORTED_SERIALIZATION_FORMATS:
         raise InvalidParameterError(
             f"This model was saved in the {fmt!r} format, which evtrack cannot load "
-            f"(it loads {list(SUPPORTED_SERIALIZATION_FORMATS)})")
+            f"(it loads {list(SUPPORTED_SERIALIZATION_FORMATS)})"
+        )
     return serialization.load(str(model_dir / conf.get("pickled_model", MODEL_FILE)), fmt)
 
 
-def load_model(model_uri: str | os.PathLike, dst_path: str | os.PathLike | None = None,
-               tracking_uri: str | None = None) -> Any:
+def load_model(
+    model_uri: str | os.PathLike, dst_path: str | os.PathLike | None = None, tracking_uri: str | None = None
+) -> Any:
     """The scikit-learn estimator saved at a path, ``runs:/``, ``models:/`` or store URI."""
     from evtrack.models.uri import download_model
 

@@ -419,5 +419,6 @@ def _(e: ev.InputLogged, st: State) -> None:
     key = (e.name, e.digest, e.context or "")
     cur = inputs.get(key)
     if cur is None or e.order < cur.order:  # the first logging of a dataset in a context wins
-        inputs[key] = DatasetInput(e.name, e.digest, e.source_type, e.source, e.schema, e.profile,
-                                   e.context, dict(e.tags), e.order)
+        inputs[key] = DatasetInput(
+            e.name, e.digest, e.source_type, e.source, e.schema, e.profile, e.context, dict(e.tags), e.order
+        )

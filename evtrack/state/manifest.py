@@ -102,12 +102,18 @@ class Manifest:
     def to_json(self) -> bytes:
         """The manifest document."""
         doc = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "version": self.version,
-            "parent": self.parent, "committed_at": self.committed_at, "committer": self.committer,
-            "partitions": self.partitions, "schema_versions": self.schema_versions,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "parent": self.parent,
+            "committed_at": self.committed_at,
+            "committer": self.committer,
+            "partitions": self.partitions,
+            "schema_versions": self.schema_versions,
             "tables": self.tables,
-            "writers": {w: {"seq": m.seq, "extra": sorted(m.extra), "last": m.last}
-                        for w, m in sorted(self.writers.items())},
+            "writers": {
+                w: {"seq": m.seq, "extra": sorted(m.extra), "last": m.last} for w, m in sorted(self.writers.items())
+            },
             "stats": self.stats,
         }
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
@@ -126,12 +132,21 @@ class Manifest:
                 f"manifest {key} has format_version {doc.get('format_version')}; "
                 f"this evtrack reads version {FORMAT_VERSION} (upgrade evtrack)"
             )
-        writers = {w: WriterMark(m["seq"], set(m.get("extra", [])), m.get("last", 0))
-                   for w, m in doc.get("writers", {}).items()}
-        return cls(version=doc["version"], parent=doc.get("parent"), committed_at=doc.get("committed_at", 0),
-                   committer=doc.get("committer", ""), partitions=doc.get("partitions", 16),
-                   schema_versions=doc.get("schema_versions", {}), tables=doc.get("tables", {}),
-                   writers=writers, stats=doc.get("stats", {}))
+        writers = {
+            w: WriterMark(m["seq"], set(m.get("extra", [])), m.get("last", 0))
+            for w, m in doc.get("writers", {}).items()
+        }
+        return cls(
+            version=doc["version"],
+            parent=doc.get("parent"),
+            committed_at=doc.get("committed_at", 0),
+            committer=doc.get("committer", ""),
+            partitions=doc.get("partitions", 16),
+            schema_versions=doc.get("schema_versions", {}),
+            tables=doc.get("tables", {}),
+            writers=writers,
+            stats=doc.get("stats", {}),
+        )
 
 
 def list_versions(store: ObjectStore, start_after: int | None = None) -> list[int]:
@@ -139,7 +154,7 @@ def list_versions(store: ObjectStore, start_after: int | None = None) -> list[in
     after = manifest_key(start_after) if start_after is not None else None
     versions = []
     for info in store.list(MANIFESTS, start_after=after):
-        stem = info.key[len(MANIFESTS):]
+        stem = info.key[len(MANIFESTS) :]
         if stem.endswith(".json") and stem[:-5].isdigit():
             versions.append(int(stem[:-5]))
     return versions

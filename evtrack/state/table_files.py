@@ -72,16 +72,16 @@ def _trim() -> None:
                 pass
 
 
-def read_table(store: ObjectStore, key: str, columns: list[str] | None = None,
-               filters: Any = None) -> "pa.Table":
+def read_table(store: ObjectStore, key: str, columns: list[str] | None = None, filters: Any = None) -> "pa.Table":
     """Read one Parquet file of the store (with optional projection and row filter)."""
     import pyarrow.parquet as pq
 
     return pq.read_table(local_path(store, key), columns=columns, filters=filters)
 
 
-def read_files(store: ObjectStore, keys: list[str], schema: "pa.Schema", columns: list[str] | None = None,
-               filters: Any = None) -> "pa.Table":
+def read_files(
+    store: ObjectStore, keys: list[str], schema: "pa.Schema", columns: list[str] | None = None, filters: Any = None
+) -> "pa.Table":
     """Read and concatenate several Parquet files of one table."""
     import pyarrow as pa
 

@@ -21,15 +21,7 @@ import zlib
 from typing import TYPE_CHECKING, Any, Iterable
 
 from evtrack.state.domains import Domain, domains, on_register
-from evtrack.state.fold import (
-    Artifact,
-    DatasetInput,
-    ExperimentState,
-    MetricSeries,
-    RunState,
-    Stamped,
-    State,
-)
+from evtrack.state.fold import Artifact, DatasetInput, ExperimentState, MetricSeries, RunState, Stamped, State
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,44 +37,98 @@ _S, _I, _F = "string", "int64", "float64"
 _COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
     # (name, type, nullable)
     "events": [
-        ("eid", _S, False), ("type", _S, False), ("v", "int16", False), ("ts", _I, False),
-        ("experiment_id", _S, True), ("run_id", _S, True), ("key", _S, True), ("value", _S, True),
-        ("metric_value", _F, True), ("step", _I, True), ("timestamp", _I, True), ("body", _S, True),
+        ("eid", _S, False),
+        ("type", _S, False),
+        ("v", "int16", False),
+        ("ts", _I, False),
+        ("experiment_id", _S, True),
+        ("run_id", _S, True),
+        ("key", _S, True),
+        ("value", _S, True),
+        ("metric_value", _F, True),
+        ("step", _I, True),
+        ("timestamp", _I, True),
+        ("body", _S, True),
     ],
     "metrics": [
-        ("run_id", _S, False), ("key", _S, False), ("value", _F, False),
-        ("step", _I, False), ("timestamp", _I, False),
+        ("run_id", _S, False),
+        ("key", _S, False),
+        ("value", _F, False),
+        ("step", _I, False),
+        ("timestamp", _I, False),
     ],
     "runs": [
-        ("run_id", _S, False), ("experiment_id", _S, False), ("run_name", _S, False),
-        ("user_id", _S, False), ("status", _S, False), ("start_time", _I, True), ("end_time", _I, True),
-        ("artifact_uri", _S, False), ("lifecycle_stage", _S, False), ("parent_run_id", _S, True),
-        ("created_ts", _I, False), ("created_eid", _S, False), ("status_ts", _I, False),
-        ("status_eid", _S, False), ("name_ts", _I, False), ("name_eid", _S, False),
-        ("lifecycle_ts", _I, False), ("lifecycle_eid", _S, False),
+        ("run_id", _S, False),
+        ("experiment_id", _S, False),
+        ("run_name", _S, False),
+        ("user_id", _S, False),
+        ("status", _S, False),
+        ("start_time", _I, True),
+        ("end_time", _I, True),
+        ("artifact_uri", _S, False),
+        ("lifecycle_stage", _S, False),
+        ("parent_run_id", _S, True),
+        ("created_ts", _I, False),
+        ("created_eid", _S, False),
+        ("status_ts", _I, False),
+        ("status_eid", _S, False),
+        ("name_ts", _I, False),
+        ("name_eid", _S, False),
+        ("lifecycle_ts", _I, False),
+        ("lifecycle_eid", _S, False),
     ],
-    "params": [("run_id", _S, False), ("key", _S, False), ("value", _S, False),
-               ("ts", _I, False), ("eid", _S, False)],
-    "tags": [("run_id", _S, False), ("key", _S, False), ("value", _S, True),
-             ("ts", _I, False), ("eid", _S, False)],
-    "latest_metrics": [("run_id", _S, False), ("key", _S, False), ("value", _F, False),
-                       ("step", _I, False), ("timestamp", _I, False)],
-    "artifacts": [("run_id", _S, False), ("path", _S, False), ("size", _I, False),
-                  ("digest", _S, False), ("ts", _I, False), ("eid", _S, False)],
-    "inputs": [("run_id", _S, False), ("name", _S, False), ("digest", _S, False),
-               ("context", _S, True), ("source_type", _S, False), ("source", _S, False),
-               ("schema", _S, True), ("profile", _S, True), ("tags", _S, False),  # tags: JSON object
-               ("ts", _I, False), ("eid", _S, False)],
+    "params": [("run_id", _S, False), ("key", _S, False), ("value", _S, False), ("ts", _I, False), ("eid", _S, False)],
+    "tags": [("run_id", _S, False), ("key", _S, False), ("value", _S, True), ("ts", _I, False), ("eid", _S, False)],
+    "latest_metrics": [
+        ("run_id", _S, False),
+        ("key", _S, False),
+        ("value", _F, False),
+        ("step", _I, False),
+        ("timestamp", _I, False),
+    ],
+    "artifacts": [
+        ("run_id", _S, False),
+        ("path", _S, False),
+        ("size", _I, False),
+        ("digest", _S, False),
+        ("ts", _I, False),
+        ("eid", _S, False),
+    ],
+    "inputs": [
+        ("run_id", _S, False),
+        ("name", _S, False),
+        ("digest", _S, False),
+        ("context", _S, True),
+        ("source_type", _S, False),
+        ("source", _S, False),
+        ("schema", _S, True),
+        ("profile", _S, True),
+        ("tags", _S, False),  # tags: JSON object
+        ("ts", _I, False),
+        ("eid", _S, False),
+    ],
     "experiments": [
-        ("experiment_id", _S, False), ("name", _S, False), ("artifact_location", _S, False),
-        ("lifecycle_stage", _S, False), ("creation_time", _I, True), ("last_update_time", _I, True),
-        ("created_ts", _I, False), ("created_eid", _S, False), ("name_ts", _I, False),
-        ("name_eid", _S, False), ("lifecycle_ts", _I, False), ("lifecycle_eid", _S, False),
+        ("experiment_id", _S, False),
+        ("name", _S, False),
+        ("artifact_location", _S, False),
+        ("lifecycle_stage", _S, False),
+        ("creation_time", _I, True),
+        ("last_update_time", _I, True),
+        ("created_ts", _I, False),
+        ("created_eid", _S, False),
+        ("name_ts", _I, False),
+        ("name_eid", _S, False),
+        ("lifecycle_ts", _I, False),
+        ("lifecycle_eid", _S, False),
     ],
-    "experiment_tags": [("experiment_id", _S, False), ("key", _S, False), ("value", _S, True),
-                        ("ts", _I, False), ("eid", _S, False)],
+    "experiment_tags": [
+        ("experiment_id", _S, False),
+        ("key", _S, False),
+        ("value", _S, True),
+        ("ts", _I, False),
+        ("eid", _S, False),
+    ],
 }
-
 
 
 def _add_domain(domain: Domain) -> None:
@@ -109,6 +155,7 @@ def state_tables() -> tuple[str, ...]:
 def all_tables() -> tuple[str, ...]:
     """Every compacted table: append-only then state tables."""
     return APPEND_TABLES + state_tables()
+
 
 _schemas: dict[str, "pa.Schema"] = {}
 
@@ -154,9 +201,24 @@ def run_tables(state: State, run_ids: Iterable[str]) -> dict[str, "pa.Table"]:
     for run_id in sorted(run_ids):
         run = state.runs.get(run_id)
         if run is not None:
-            runs.append((run_id, run.experiment_id, run.run_name, run.user_id, run.status, run.start_time,
-                         run.end_time, run.artifact_uri, run.lifecycle_stage, run.parent_run_id, *run.created,
-                         *run.status_order, *run.name_order, *run.lifecycle_order))
+            runs.append(
+                (
+                    run_id,
+                    run.experiment_id,
+                    run.run_name,
+                    run.user_id,
+                    run.status,
+                    run.start_time,
+                    run.end_time,
+                    run.artifact_uri,
+                    run.lifecycle_stage,
+                    run.parent_run_id,
+                    *run.created,
+                    *run.status_order,
+                    *run.name_order,
+                    *run.lifecycle_order,
+                )
+            )
         for key, s in sorted(state.params.get(run_id, {}).items()):
             params.append((run_id, key, s.value, *s.order))
         for key, s in sorted(state.tags.get(run_id, {}).items()):
@@ -168,8 +230,20 @@ def run_tables(state: State, run_ids: Iterable[str]) -> dict[str, "pa.Table"]:
         for path, a in sorted(state.artifacts.get(run_id, {}).items()):
             artifacts.append((run_id, path, a.size, a.digest, *a.order))
         for _, d in sorted(state.inputs.get(run_id, {}).items()):
-            inputs.append((run_id, d.name, d.digest, d.context, d.source_type, d.source, d.schema, d.profile,
-                           _json_tags(d.tags), *d.order))
+            inputs.append(
+                (
+                    run_id,
+                    d.name,
+                    d.digest,
+                    d.context,
+                    d.source_type,
+                    d.source,
+                    d.schema,
+                    d.profile,
+                    _json_tags(d.tags),
+                    *d.order,
+                )
+            )
     return {name: _rows_table(name, rows) for name, rows in out.items()}
 
 
@@ -189,14 +263,23 @@ def experiment_tables(state: State) -> dict[str, "pa.Table"]:
     out = {t: _empty_rows(t) for t in EXPERIMENT_TABLES}
     for exp_id in sorted(state.experiments):
         e = state.experiments[exp_id]
-        _add(out["experiments"], experiment_id=exp_id, name=e.name, artifact_location=e.artifact_location,
-             lifecycle_stage=e.lifecycle_stage, creation_time=e.creation_time,
-             last_update_time=e.last_update_time, created_ts=e.created[0], created_eid=e.created[1],
-             name_ts=e.name_order[0], name_eid=e.name_order[1],
-             lifecycle_ts=e.lifecycle_order[0], lifecycle_eid=e.lifecycle_order[1])
+        _add(
+            out["experiments"],
+            experiment_id=exp_id,
+            name=e.name,
+            artifact_location=e.artifact_location,
+            lifecycle_stage=e.lifecycle_stage,
+            creation_time=e.creation_time,
+            last_update_time=e.last_update_time,
+            created_ts=e.created[0],
+            created_eid=e.created[1],
+            name_ts=e.name_order[0],
+            name_eid=e.name_order[1],
+            lifecycle_ts=e.lifecycle_order[0],
+            lifecycle_eid=e.lifecycle_order[1],
+        )
         for key, s in sorted(e.tags.items()):
-            _add(out["experiment_tags"], experiment_id=exp_id, key=key, value=s.value,
-                 ts=s.order[0], eid=s.order[1])
+            _add(out["experiment_tags"], experiment_id=exp_id, key=key, value=s.value, ts=s.order[0], eid=s.order[1])
     return {name: _table(name, rows) for name, rows in out.items()}
 
 
@@ -230,11 +313,19 @@ def load_state(tables: dict[str, "pa.Table"], state: State | None = None) -> Sta
     if "runs" in tables:
         for r in tables["runs"].to_pylist():
             st.runs[r["run_id"]] = RunState(
-                run_id=r["run_id"], experiment_id=r["experiment_id"], run_name=r["run_name"],
-                user_id=r["user_id"], start_time=r["start_time"], artifact_uri=r["artifact_uri"],
-                parent_run_id=r["parent_run_id"], created=(r["created_ts"], r["created_eid"]),
-                status=r["status"], end_time=r["end_time"], status_order=(r["status_ts"], r["status_eid"]),
-                name_order=(r["name_ts"], r["name_eid"]), lifecycle_stage=r["lifecycle_stage"],
+                run_id=r["run_id"],
+                experiment_id=r["experiment_id"],
+                run_name=r["run_name"],
+                user_id=r["user_id"],
+                start_time=r["start_time"],
+                artifact_uri=r["artifact_uri"],
+                parent_run_id=r["parent_run_id"],
+                created=(r["created_ts"], r["created_eid"]),
+                status=r["status"],
+                end_time=r["end_time"],
+                status_order=(r["status_ts"], r["status_eid"]),
+                name_order=(r["name_ts"], r["name_eid"]),
+                lifecycle_stage=r["lifecycle_stage"],
                 lifecycle_order=(r["lifecycle_ts"], r["lifecycle_eid"]),
             )
     for name, target in (("params", st.params), ("tags", st.tags)):
@@ -248,12 +339,22 @@ def load_state(tables: dict[str, "pa.Table"], state: State | None = None) -> Sta
     if "artifacts" in tables:
         for r in tables["artifacts"].to_pylist():
             st.artifacts.setdefault(r["run_id"], {})[r["path"]] = Artifact(
-                r["path"], r["size"], r["digest"], (r["ts"], r["eid"]))
+                r["path"], r["size"], r["digest"], (r["ts"], r["eid"])
+            )
     if "inputs" in tables:
         import json
 
         for r in tables["inputs"].to_pylist():
-            d = DatasetInput(r["name"], r["digest"], r["source_type"], r["source"], r["schema"], r["profile"],
-                             r["context"], json.loads(r["tags"]), (r["ts"], r["eid"]))
+            d = DatasetInput(
+                r["name"],
+                r["digest"],
+                r["source_type"],
+                r["source"],
+                r["schema"],
+                r["profile"],
+                r["context"],
+                json.loads(r["tags"]),
+                (r["ts"], r["eid"]),
+            )
             st.inputs.setdefault(r["run_id"], {})[(d.name, d.digest, d.context or "")] = d
     return st

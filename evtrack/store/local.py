@@ -15,13 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from evtrack.errors import (
-    CommitConflictError,
-    InvalidParameterError,
-    InvalidUriError,
-    ObjectNotFoundError,
-    StoreError,
-)
+from evtrack.errors import CommitConflictError, InvalidParameterError, InvalidUriError, ObjectNotFoundError, StoreError
 from evtrack.store.base import CHUNK_SIZE, ObjectInfo
 
 TEMP_PREFIX = ".tmp-"
@@ -38,9 +32,7 @@ def validate_key(key: str) -> str:
         raise InvalidUriError(f"invalid object key {key!r}: must be relative, not absolute")
     for segment in key.split("/"):
         if segment in ("", ".", ".."):
-            raise InvalidUriError(
-                f"invalid object key {key!r}: empty, '.' and '..' path segments are not allowed"
-            )
+            raise InvalidUriError(f"invalid object key {key!r}: empty, '.' and '..' path segments are not allowed")
     return key
 
 
@@ -81,9 +73,7 @@ class LocalStore:
         validate_key(key)
         segments = key.split("/")
         if any(s.startswith(TEMP_PREFIX) for s in segments):
-            raise InvalidUriError(
-                f"invalid object key {key!r}: names starting with {TEMP_PREFIX!r} are reserved"
-            )
+            raise InvalidUriError(f"invalid object key {key!r}: names starting with {TEMP_PREFIX!r} are reserved")
         return os.path.join(self.root, *segments)
 
     def _mkstemp(self, parent: str, key: str) -> tuple[int, str]:
@@ -94,9 +84,7 @@ class LocalStore:
                 return tempfile.mkstemp(prefix=TEMP_PREFIX, dir=parent)
             except (FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
                 if self._object_above(parent):
-                    raise StoreError(
-                        f"cannot write {key!r} in {self.uri}: a parent of the key is an object"
-                    ) from exc
+                    raise StoreError(f"cannot write {key!r} in {self.uri}: a parent of the key is an object") from exc
             except OSError as exc:
                 raise StoreError(f"cannot write {key!r} in {self.uri}: {exc}") from exc
         raise StoreError(f"cannot write {key!r} in {self.uri}: its directory keeps disappearing")
@@ -198,9 +186,7 @@ class LocalStore:
         directory = os.path.join(self.root, *dir_part.split("/")) if dir_part else self.root
         return self._walk(directory, base, name_prefix, start_after)
 
-    def _walk(
-        self, directory: str, base: str, name_prefix: str, start_after: str | None
-    ) -> Iterator[ObjectInfo]:
+    def _walk(self, directory: str, base: str, name_prefix: str, start_after: str | None) -> Iterator[ObjectInfo]:
         """Yield objects under ``directory`` (keys ``base + name…``) in S3 order.
 
         Sorting a directory's entries by name, with ``/`` appended to sub-directories,
@@ -227,11 +213,7 @@ class LocalStore:
             key = base + name
             if name.endswith("/"):
                 # everything below sorts before start_after: skip the whole subtree
-                if (
-                    start_after is not None
-                    and start_after > key
-                    and not start_after.startswith(key)
-                ):
+                if start_after is not None and start_after > key and not start_after.startswith(key):
                     continue
                 yield from self._walk(entry.path, key, "", start_after)
                 continue
@@ -299,9 +281,7 @@ class LocalStore:
         try:
             src = open(path, "rb")
         except OSError as exc:
-            raise InvalidParameterError(
-                f"cannot upload {path!r} to {key!r}: {exc.strerror}"
-            ) from exc
+            raise InvalidParameterError(f"cannot upload {path!r} to {key!r}: {exc.strerror}") from exc
         with src:
             tmp = self._write_temp(dest, key, lambda f: shutil.copyfileobj(src, f, _COPY_BUFFER))
         try:

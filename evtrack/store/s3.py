@@ -14,13 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from evtrack.errors import (
-    CommitConflictError,
-    EvtrackError,
-    InvalidParameterError,
-    ObjectNotFoundError,
-    StoreError,
-)
+from evtrack.errors import CommitConflictError, EvtrackError, InvalidParameterError, ObjectNotFoundError, StoreError
 from evtrack.store.base import CHUNK_SIZE, ObjectInfo
 from evtrack.store.local import validate_chunk_size, validate_key, validate_prefix, validate_range
 
@@ -126,10 +120,7 @@ class S3Store:
             validate_prefix(self.prefix)
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.endpoint_url = (
-            endpoint_url
-            or os.environ.get("AWS_ENDPOINT_URL_S3")
-            or os.environ.get("AWS_ENDPOINT_URL")
-            or None
+            endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
         )
         self.max_attempts = int(
             max_attempts
@@ -142,9 +133,7 @@ class S3Store:
             else _env_number("EVTRACK_S3_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)
         )
         self.read_timeout = (
-            read_timeout
-            if read_timeout is not None
-            else _env_number("EVTRACK_S3_READ_TIMEOUT", DEFAULT_READ_TIMEOUT)
+            read_timeout if read_timeout is not None else _env_number("EVTRACK_S3_READ_TIMEOUT", DEFAULT_READ_TIMEOUT)
         )
         self._sizes = (multipart_threshold, max(multipart_chunksize, 5 * MiB))
         self._own_client, self._transfer_config = self._make_client(*self._sizes)
@@ -174,9 +163,7 @@ class S3Store:
             user_agent_extra="evtrack",
         )
         client = _create_client(endpoint_url=self.endpoint_url, config=config)
-        transfer = TransferConfig(
-            multipart_threshold=threshold, multipart_chunksize=chunksize, max_concurrency=8
-        )
+        transfer = TransferConfig(multipart_threshold=threshold, multipart_chunksize=chunksize, max_concurrency=8)
         return client, transfer
 
     # -- keys and errors ----------------------------------------------------------------
@@ -282,9 +269,7 @@ class S3Store:
             except ClientError as exc:
                 code, status = _client_error_code(exc)
                 if code in _CONFLICT_CODES or status in (409, 412):
-                    raise CommitConflictError(
-                        f"object already exists: {key!r} in {self.uri} ({code})"
-                    ) from None
+                    raise CommitConflictError(f"object already exists: {key!r} in {self.uri} ({code})") from None
                 raise
 
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]:
@@ -302,9 +287,7 @@ class S3Store:
             for page in paginator.paginate(**kwargs):
                 for item in page.get("Contents", ()):
                     yield ObjectInfo(
-                        key=item["Key"][len(base) :],
-                        size=int(item["Size"]),
-                        mtime=item["LastModified"].timestamp(),
+                        key=item["Key"][len(base) :], size=int(item["Size"]), mtime=item["LastModified"].timestamp()
                     )
 
     def head(self, key: str) -> ObjectInfo | None:
@@ -319,11 +302,7 @@ class S3Store:
                 if _client_error_code(exc)[0] in _MISSING_CODES:
                     return None
                 raise
-        return ObjectInfo(
-            key=key,
-            size=int(response["ContentLength"]),
-            mtime=response["LastModified"].timestamp(),
-        )
+        return ObjectInfo(key=key, size=int(response["ContentLength"]), mtime=response["LastModified"].timestamp())
 
     def delete(self, key: str) -> None:
         """Remove the object; deleting a missing key is not an error."""
@@ -340,11 +319,13 @@ class S3Store:
         if not keys:
             return
         size = min(self.DELETE_BATCH, -(-len(keys) // self.DELETE_REQUESTS))
-        batches = [keys[start: start + size] for start in range(0, len(keys), size)]
+        batches = [keys[start : start + size] for start in range(0, len(keys), size)]
         if len(batches) == 1:
             self._delete_batch(batches[0])
             return
-        with ThreadPoolExecutor(min(self.DELETE_REQUESTS, len(batches)), thread_name_prefix="evtrack-s3-delete") as pool:
+        with ThreadPoolExecutor(
+            min(self.DELETE_REQUESTS, len(batches)), thread_name_prefix="evtrack-s3-delete"
+        ) as pool:
             for _ in pool.map(self._delete_batch, batches):
                 pass
 
@@ -355,9 +336,11 @@ class S3Store:
         errors = response.get("Errors") or []
         if errors:
             first = errors[0]
-            raise StoreError(f"S3 delete of s3://{self.bucket}/{first.get('Key')} failed: "
-                             f"{first.get('Code')}: {first.get('Message')} ({len(errors)} of {len(batch)} "
-                             "keys not deleted)")
+            raise StoreError(
+                f"S3 delete of s3://{self.bucket}/{first.get('Key')} failed: "
+                f"{first.get('Code')}: {first.get('Message')} ({len(errors)} of {len(batch)} "
+                "keys not deleted)"
+            )
 
     def put_file(self, key: str, path: str) -> None:
         """Upload a local file, in parts above the multipart threshold."""

@@ -22,6 +22,7 @@ from evtrack.entities import FileInfo
 from evtrack.errors import InvalidParameterError, ResourceNotFoundError
 from evtrack.store import ObjectStore, artifact_store, open_store  # noqa: F401  (artifact_store: its old home)
 
+
 def file_digest(path: str | os.PathLike) -> tuple[int, str]:
     """(size, "sha256:<hex>") of a local file, read in chunks."""
     h = hashlib.sha256()
@@ -51,8 +52,9 @@ class ArtifactsMixin:
     def _upload(self, run_id: str, local_file: str, rel_path: str) -> None:
         size, digest = file_digest(local_file)
         artifact_store(self._artifact_root_of(run_id)).put_file(rel_path, local_file)
-        self._emit(ev.ArtifactLogged(eid=self._eid(), ts=ev.now_ms(), run_id=run_id, path=rel_path,
-                                     size=size, digest=digest))
+        self._emit(
+            ev.ArtifactLogged(eid=self._eid(), ts=ev.now_ms(), run_id=run_id, path=rel_path, size=size, digest=digest)
+        )
 
     def log_artifact(self, run_id: str, local_path: str | os.PathLike, artifact_path: str | None = None) -> None:
         """Upload one local file into the run's artifacts (under ``artifact_path``)."""
@@ -108,7 +110,7 @@ class ArtifactsMixin:
         prefix = f"{rel}/" if rel else ""
         entries: dict[str, FileInfo] = {}
         for info in store.list(prefix):
-            rest = info.key[len(prefix):]
+            rest = info.key[len(prefix) :]
             head, sep, _ = rest.partition("/")
             child = f"{prefix}{head}"
             if sep:
@@ -134,9 +136,8 @@ class ArtifactsMixin:
         base = dst / posixpath.basename(rel) if rel else dst
         for info in store.list(prefix):
             found = True
-            store.get_file(info.key, str(base / info.key[len(prefix):]))
+            store.get_file(info.key, str(base / info.key[len(prefix) :]))
         if not found and rel:
             raise ResourceNotFoundError(f"No artifact at {path!r} in run {run_id}")
         base.mkdir(parents=True, exist_ok=True)
         return str(base)
-

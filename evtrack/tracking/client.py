@@ -28,12 +28,7 @@ from evtrack.entities import (
     ViewType,
 )
 from evtrack.eventlog.events import now_ms
-from evtrack.errors import (
-    InvalidParameterError,
-    InvalidStateError,
-    ResourceAlreadyExistsError,
-    ResourceNotFoundError,
-)
+from evtrack.errors import InvalidParameterError, InvalidStateError, ResourceAlreadyExistsError, ResourceNotFoundError
 from evtrack.state.fold import State
 from evtrack.query import search
 from evtrack.read import views
@@ -71,12 +66,19 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
     def _artifact_root(self, experiment_id: str) -> str:
         return f"{self.store.uri}/artifacts/{experiment_id}"
 
-    def _create_claimed(self, experiment_id: str, name: str, artifact_location: str | None,
-                        tags: dict[str, str]) -> None:
-        self._emit(ev.ExperimentCreated(
-            eid=self._eid(), ts=now_ms(), experiment_id=experiment_id, name=name,
-            artifact_location=artifact_location or self._artifact_root(experiment_id), tags=tags,
-        ))
+    def _create_claimed(
+        self, experiment_id: str, name: str, artifact_location: str | None, tags: dict[str, str]
+    ) -> None:
+        self._emit(
+            ev.ExperimentCreated(
+                eid=self._eid(),
+                ts=now_ms(),
+                experiment_id=experiment_id,
+                name=name,
+                artifact_location=artifact_location or self._artifact_root(experiment_id),
+                tags=tags,
+            )
+        )
         self.flush()
 
     def _ensure_experiment_event(self, claim: dict[str, Any]) -> None:
@@ -84,15 +86,15 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
         state = self._state()
         exp = state.experiments.get(claim["experiment_id"])
         if exp is None or not exp.exists:
-            self._create_claimed(claim["experiment_id"], claim["name"], claim.get("artifact_location"),
-                                 claim.get("tags") or {})
+            self._create_claimed(
+                claim["experiment_id"], claim["name"], claim.get("artifact_location"), claim.get("tags") or {}
+            )
 
     def _ensure_default_experiment(self) -> None:
         key = catalog.name_key(catalog.EXPERIMENT_NAMES, DEFAULT_EXPERIMENT_NAME)
         if self._backend.default_experiment_ready:
             return
-        payload = {"name": DEFAULT_EXPERIMENT_NAME, "experiment_id": DEFAULT_EXPERIMENT_ID,
-                   "nonce": uuid.uuid4().hex}
+        payload = {"name": DEFAULT_EXPERIMENT_NAME, "experiment_id": DEFAULT_EXPERIMENT_ID, "nonce": uuid.uuid4().hex}
         won, winner = catalog.claim(self.store, key, payload)
         if won:
             self._create_claimed(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, None, {})
@@ -100,8 +102,14 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
             self._ensure_experiment_event(winner)
         self._backend.default_experiment_ready = True
 
-    def create_experiment(self, name: str, artifact_location: str | None = None,
-                          tags: dict[str, Any] | None = None, *, artifact_root: str | None = None) -> str:
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: dict[str, Any] | None = None,
+        *,
+        artifact_root: str | None = None,
+    ) -> str:
         """Create an experiment; returns its id. The name is claimed with put-if-absent.
 
         Without ``artifact_location`` the experiment's artifacts go to
@@ -119,8 +127,12 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
         experiment_id = str(number)
         if artifact_location is None and artifact_root:
             artifact_location = f"{artifact_root.rstrip('/')}/{experiment_id}"
-        payload = {"name": name, "experiment_id": experiment_id,
-                   "artifact_location": artifact_location, "tags": clean_tags}
+        payload = {
+            "name": name,
+            "experiment_id": experiment_id,
+            "artifact_location": artifact_location,
+            "tags": clean_tags,
+        }
         won, winner = catalog.claim(self.store, key, payload)
         if not won:
             catalog.release(self.store, f"{catalog.EXPERIMENT_IDS}{number:010d}.json")
@@ -157,13 +169,17 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
             return None
         return views.experiment(exp)
 
-    def search_experiments(self, view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None,
-                           filter_string: str | None = None, order_by: list[str] | None = None,
-                           page_token: str | None = None) -> PagedList:
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int | None = None,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
         """Experiments matching MLflow's experiment filter grammar, one page at a time."""
         self._ensure_default_experiment()
-        return search.search_experiments(self._state(), view_type, max_results, filter_string,
-                                         order_by, page_token)
+        return search.search_experiments(self._state(), view_type, max_results, filter_string, order_by, page_token)
 
     def _experiment_event(self, experiment_id: str, event_type: Callable[..., ev.Event], **fields: Any) -> None:
         self._experiment_state(experiment_id)
@@ -216,9 +232,15 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
 
     # -- runs -----------------------------------------------------------------
 
-    def create_run(self, experiment_id: str, start_time: int | None = None,
-                   tags: dict[str, Any] | None = None, run_name: str | None = None, *,
-                   user_id: str | None = None) -> Run:
+    def create_run(
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        *,
+        user_id: str | None = None,
+    ) -> Run:
         """Create a RUNNING run in an experiment; returns it (``user_id`` defaults to the
         ``mlflow.user`` tag, then the current user)."""
         experiment_id = str(experiment_id)
@@ -248,9 +270,16 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
         start = start_time if start_time is not None else now_ms()
         artifact_uri = f"{artifact_location}/{run_id}/artifacts"
         event = ev.RunCreated(
-            eid=self._eid(), ts=now_ms(), run_id=run_id, experiment_id=experiment_id,
-            run_name=run_name, user_id=user, start_time=start, artifact_uri=artifact_uri,
-            parent_run_id=clean.get(PARENT_RUN_TAG), tags=clean,
+            eid=self._eid(),
+            ts=now_ms(),
+            run_id=run_id,
+            experiment_id=experiment_id,
+            run_name=run_name,
+            user_id=user,
+            start_time=start,
+            artifact_uri=artifact_uri,
+            parent_run_id=clean.get(PARENT_RUN_TAG),
+            tags=clean,
         )
         self._emit(event)
         b.writable_runs.add(run_id)
@@ -278,9 +307,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
         run = self._run_state(run_id, state)
         stage = views.run_lifecycle(state, run)
         if stage != LifecycleStage.ACTIVE:
-            raise InvalidStateError(
-                f"The run {run_id} must be in the 'active' state. Current state is {stage}."
-            )
+            raise InvalidStateError(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
         b.known_params[run_id] = {**state.live_params(run_id), **b.known_params.get(run_id, {})}
         b.artifact_uris[run_id] = run.artifact_uri
         b.writable_runs.add(run_id)
@@ -291,8 +318,9 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
         if status is not None:
             status = v.validate_run_status(status)
         end_time = now_ms() if status and RunStatus.is_terminated(status) else None
-        self._emit(ev.RunUpdated(eid=self._eid(), ts=now_ms(), run_id=run_id, status=status,
-                                 end_time=end_time, run_name=name))
+        self._emit(
+            ev.RunUpdated(eid=self._eid(), ts=now_ms(), run_id=run_id, status=status, end_time=end_time, run_name=name)
+        )
         if name is not None:
             self._emit(ev.TagSet(eid=self._eid(), ts=now_ms(), run_id=run_id, key=RUN_NAME_TAG, value=name))
 
@@ -300,8 +328,15 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
         """End a run: FINISHED by default, with ``end_time`` now unless given."""
         self._check_writable(run_id)
         status = v.validate_run_status(status or RunStatus.FINISHED)
-        self._emit(ev.RunUpdated(eid=self._eid(), ts=now_ms(), run_id=run_id, status=status,
-                                 end_time=end_time if end_time is not None else now_ms()))
+        self._emit(
+            ev.RunUpdated(
+                eid=self._eid(),
+                ts=now_ms(),
+                run_id=run_id,
+                status=status,
+                end_time=end_time if end_time is not None else now_ms(),
+            )
+        )
         self._backend.writer.request_flush()  # a run's end ships at once (end_run does this)
 
     def _resume(self, run_id: str) -> None:
@@ -326,8 +361,15 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
 
     # -- logging --------------------------------------------------------------
 
-    def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
-                   step: int | None = None, synchronous: bool | None = None) -> None:
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
+        synchronous: bool | None = None,
+    ) -> None:
         """Log one metric point (step 0 and now by default).
 
         The hot path: the same event ``log_batch`` would write, encoded without
@@ -337,8 +379,9 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
         if run_id not in b.writable_runs:
             self._check_writable(run_id)
         ts = int(_time() * 1000)
-        value, timestamp, step = _validate_metric(key, value, ts if timestamp is None else timestamp,
-                                                  0 if step is None else step)
+        value, timestamp, step = _validate_metric(
+            key, value, ts if timestamp is None else timestamp, 0 if step is None else step
+        )
         b.writer.append_metric(ts, run_id, key, value, step, timestamp)
         if synchronous:
             self.flush()
@@ -359,8 +402,14 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
             raise ResourceNotFoundError(f"No tag with name: {key} in run with id {run_id}")
         self._emit(ev.TagDeleted(eid=self._eid(), ts=now_ms(), run_id=run_id, key=key))
 
-    def log_batch(self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
-                  tags: Sequence[RunTag] = (), synchronous: bool | None = None) -> None:
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+        synchronous: bool | None = None,
+    ) -> None:
         """Log metrics, params and tags at once: the one write primitive, with MLflow's limits."""
         metrics, params, tags = list(metrics), list(params), list(tags)
         v.validate_batch(metrics, params, tags)
@@ -386,7 +435,8 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
         for m in metrics:
             key = v.validate_key(m.key, "metric")
             number, timestamp, step = v.validate_metric(
-                key, m.value, ts if m.timestamp is None else m.timestamp, m.step or 0)
+                key, m.value, ts if m.timestamp is None else m.timestamp, m.step or 0
+            )
             lines.append(ev.encode_metric_line(eid(), ts, run_id, key, number, step, timestamp))
         for t in tags:
             key = v.validate_key(t.key, "tag")
@@ -404,15 +454,21 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
         self._run_state(run_id)
         return MetricHistory(key, run_id, self._backend.reader.metric_history(run_id, key))
 
-    def search_runs(self, experiment_ids: Sequence[str] | str, filter_string: str = "",
-                    run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 1000,
-                    order_by: Sequence[str] | None = None, page_token: str | None = None) -> PagedList:
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | str,
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
         """One page of runs matching MLflow's filter grammar; ``.token`` fetches the next page."""
         from evtrack.query.search import search_runs
 
-        return search_runs(self._backend, experiment_ids, filter_string, run_view_type, max_results,
-                           order_by, page_token)
-
+        return search_runs(
+            self._backend, experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
 
 
 def _resolve_runs_uri(uri: str, tracking_uri: str | None) -> str:

@@ -190,16 +190,17 @@ def environment() -> Environment:
     python = platform.python_version()
     identity = f"python=={python} ({platform.python_implementation()})\n" + "\n".join(lines) + "\n"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    header = (f"# Python {python} ({platform.python_implementation()}, {sys.platform}); "
-              f"evtrack.env.digest {digest}\n")
+    header = f"# Python {python} ({platform.python_implementation()}, {sys.platform}); evtrack.env.digest {digest}\n"
     return Environment(python, header + "\n".join(lines) + "\n", digest)
 
 
 def env_tags() -> Captured:
     """Python version, host, environment digest, and the requirements artifact."""
     env = environment()
-    return Captured({PYTHON_VERSION: env.python_version, HOST: socket.gethostname(), ENV_DIGEST: env.digest},
-                    {REQUIREMENTS_ARTIFACT: env.requirements.encode()})
+    return Captured(
+        {PYTHON_VERSION: env.python_version, HOST: socket.gethostname(), ENV_DIGEST: env.digest},
+        {REQUIREMENTS_ARTIFACT: env.requirements.encode()},
+    )
 
 
 def capture(git: bool, env: bool, existing: dict[str, str] | None = None) -> Captured:

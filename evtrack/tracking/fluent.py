@@ -145,8 +145,12 @@ def get_experiment_by_name(name: str) -> Experiment | None:
     return _client().get_experiment_by_name(name)
 
 
-def search_experiments(view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None,
-                       filter_string: str | None = None, order_by: list[str] | None = None) -> list[Experiment]:
+def search_experiments(
+    view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> list[Experiment]:
     """All experiments matching the filter (every page)."""
     client, token = _client(), None
     out: list[Experiment] = []
@@ -177,10 +181,18 @@ def set_experiment_tags(tags: dict[str, Any]) -> None:
 # -- runs ----------------------------------------------------------------------
 
 
-def start_run(run_id: str | None = None, experiment_id: str | None = None, run_name: str | None = None,
-              nested: bool = False, parent_run_id: str | None = None, tags: dict[str, Any] | None = None,
-              description: str | None = None, log_system_metrics: bool | None = None,
-              capture_git: bool | None = None, capture_env: bool | None = None) -> ActiveRun:
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: dict[str, Any] | None = None,
+    description: str | None = None,
+    log_system_metrics: bool | None = None,
+    capture_git: bool | None = None,
+    capture_env: bool | None = None,
+) -> ActiveRun:
     """Start a run (or resume ``run_id`` / ``$EVTRACK_RUN_ID``) and make it active in this thread.
 
     A new run records its git state (``capture_git``, default ``$EVTRACK_CAPTURE_GIT`` else on)
@@ -210,17 +222,21 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             extra[NOTE_TAG] = description
         if run_name:
             client.update_run(existing, name=run_name)
-        captured = context.capture(context.capture_enabled(capture_git, context.CAPTURE_GIT_ENV),
-                                   context.capture_enabled(capture_env, context.CAPTURE_ENV_ENV),
-                                   client.get_run(existing).data.tags)
+        captured = context.capture(
+            context.capture_enabled(capture_git, context.CAPTURE_GIT_ENV),
+            context.capture_enabled(capture_env, context.CAPTURE_ENV_ENV),
+            client.get_run(existing).data.tags,
+        )
         extra = {**captured.tags, **extra}
         if extra:
             client.log_batch(existing, tags=[RunTag(k, v) for k, v in extra.items()])
         _store_captured(client, existing, captured.artifacts)
         run = client.get_run(existing)
     else:
-        captured = context.capture(context.capture_enabled(capture_git, context.CAPTURE_GIT_ENV),
-                                   context.capture_enabled(capture_env, context.CAPTURE_ENV_ENV))
+        captured = context.capture(
+            context.capture_enabled(capture_git, context.CAPTURE_GIT_ENV),
+            context.capture_enabled(capture_env, context.CAPTURE_ENV_ENV),
+        )
         all_tags = {**context.system_tags(), **captured.tags, **(tags or {})}
         if parent:
             client.get_run(parent)
@@ -296,8 +312,14 @@ def _target(run_id: str | None = None) -> tuple[str, TrackingClient]:
 # -- logging -------------------------------------------------------------------
 
 
-def log_metric(key: str, value: float, step: int | None = None, synchronous: bool | None = None,
-               timestamp: int | None = None, run_id: str | None = None) -> None:
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    synchronous: bool | None = None,
+    timestamp: int | None = None,
+    run_id: str | None = None,
+) -> None:
     """Log a metric point to the active run (returns in microseconds)."""
     try:
         run = _local.stack[-1] if run_id is None else None
@@ -310,13 +332,19 @@ def log_metric(key: str, value: float, step: int | None = None, synchronous: boo
         client.log_metric(rid, key, value, timestamp, step, synchronous)
 
 
-def log_metrics(metrics: dict[str, float], step: int | None = None, synchronous: bool | None = None,
-                run_id: str | None = None, timestamp: int | None = None) -> None:
+def log_metrics(
+    metrics: dict[str, float],
+    step: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+    timestamp: int | None = None,
+) -> None:
     """Log several metrics at one step."""
     ts = timestamp if timestamp is not None else now_ms()
     rid, client = _target(run_id)
-    client.log_batch(rid, metrics=[Metric(k, val, ts, step or 0) for k, val in metrics.items()],
-                        synchronous=synchronous)
+    client.log_batch(
+        rid, metrics=[Metric(k, val, ts, step or 0) for k, val in metrics.items()], synchronous=synchronous
+    )
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
@@ -328,8 +356,7 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
 def log_params(params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
     """Log several parameters."""
     rid, client = _target(run_id)
-    client.log_batch(rid, params=[Param(k, val) for k, val in params.items()],
-                        synchronous=synchronous)
+    client.log_batch(rid, params=[Param(k, val) for k, val in params.items()], synchronous=synchronous)
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
@@ -374,8 +401,9 @@ def log_dict(dictionary: dict[str, Any], artifact_file: str, run_id: str | None 
     client.log_dict(rid, dictionary, artifact_file)
 
 
-def log_input(dataset: Any, context: str | None = None, tags: dict[str, Any] | None = None,
-              run_id: str | None = None) -> None:
+def log_input(
+    dataset: Any, context: str | None = None, tags: dict[str, Any] | None = None, run_id: str | None = None
+) -> None:
     """Record a dataset the active run uses (``evtrack.data.from_path`` / ``from_pandas`` / …),
     in a context such as ``"training"`` or ``"evaluation"``; logging it again is a no-op."""
     from evtrack.tracking.inputs import dataset_input
@@ -385,8 +413,12 @@ def log_input(dataset: Any, context: str | None = None, tags: dict[str, Any] | N
     client.log_inputs(rid, [item])
 
 
-def log_inputs(datasets: list[Any], contexts: list[str | None] | None = None,
-               tags_list: list[dict[str, Any] | None] | None = None, run_id: str | None = None) -> None:
+def log_inputs(
+    datasets: list[Any],
+    contexts: list[str | None] | None = None,
+    tags_list: list[dict[str, Any] | None] | None = None,
+    run_id: str | None = None,
+) -> None:
     """Record several datasets at once (lists of equal length, as MLflow's ``log_inputs``)."""
     from evtrack.tracking.inputs import dataset_input
 
@@ -394,7 +426,8 @@ def log_inputs(datasets: list[Any], contexts: list[str | None] | None = None,
     tags_list = tags_list if tags_list is not None else [None] * len(datasets)
     if not len(datasets) == len(contexts) == len(tags_list):
         raise InvalidParameterError(
-            "`evtrack.log_inputs` requires `datasets`, `contexts`, `tags_list` to be the same length")
+            "`evtrack.log_inputs` requires `datasets`, `contexts`, `tags_list` to be the same length"
+        )
     items = [dataset_input(d, c, t) for d, c, t in zip(datasets, contexts, tags_list)]
     rid, client = _target(run_id)
     client.log_inputs(rid, items)
@@ -410,9 +443,13 @@ def flush() -> FlushResult:
     """Send everything this process has logged to the store; reports what is not yet durable."""
     results = list(backend.flush_all().values())
     errors = [r.error for r in results if r.error]
-    return FlushResult(all(r.durable for r in results), sum(r.segments_written for r in results),
-                       sum(r.pending_segments for r in results), sum(r.pending_bytes for r in results),
-                       errors[0] if errors else None)
+    return FlushResult(
+        all(r.durable for r in results),
+        sum(r.segments_written for r in results),
+        sum(r.pending_segments for r in results),
+        sum(r.pending_bytes for r in results),
+        errors[0] if errors else None,
+    )
 
 
 def _end_runs_at_exit() -> None:

@@ -29,21 +29,27 @@ def _experiment_ids(experiment_ids, experiment_names, search_all: bool, view_typ
     return ids
 
 
-def search_runs(experiment_ids: Sequence[str] | str | None = None, filter_string: str = "",
-                run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = SEARCH_MAX_RESULTS_PANDAS,
-                order_by: Sequence[str] | None = None, output_format: str = "pandas",
-                search_all_experiments: bool = False, experiment_names: Sequence[str] | None = None) -> Any:
+def search_runs(
+    experiment_ids: Sequence[str] | str | None = None,
+    filter_string: str = "",
+    run_view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int = SEARCH_MAX_RESULTS_PANDAS,
+    order_by: Sequence[str] | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: Sequence[str] | None = None,
+) -> Any:
     """Runs matching MLflow's filter grammar: a pandas DataFrame (MLflow's columns) or a list of ``Run``."""
     if output_format not in ("pandas", "list"):
-        raise InvalidParameterError(
-            f"Unsupported output format: {output_format!r}. Supported: 'pandas', 'list'")
+        raise InvalidParameterError(f"Unsupported output format: {output_format!r}. Supported: 'pandas', 'list'")
     ids = _experiment_ids(experiment_ids, experiment_names, search_all_experiments, run_view_type)
     client = fluent._client()
     runs: list[Run] = []
     token = None
     while len(runs) < max_results:
-        page = client.search_runs(ids, filter_string, run_view_type, min(_PAGE, max_results - len(runs)),
-                                  order_by, token)
+        page = client.search_runs(
+            ids, filter_string, run_view_type, min(_PAGE, max_results - len(runs)), order_by, token
+        )
         runs.extend(page)
         token = page.token
         if token is None:
@@ -57,8 +63,8 @@ def runs_to_pandas(runs: list[Run]):
         import pandas as pd
     except ImportError:
         raise InvalidParameterError(
-            "search_runs(output_format='pandas') needs pandas: pip install pandas, "
-            "or pass output_format='list'") from None
+            "search_runs(output_format='pandas') needs pandas: pip install pandas, or pass output_format='list'"
+        ) from None
     info_cols = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
     data: dict[str, list] = {c: [getattr(r.info, c) for r in runs] for c in info_cols}
     for col in ("start_time", "end_time"):
@@ -71,8 +77,14 @@ def runs_to_pandas(runs: list[Run]):
     return frame
 
 
-def sql(query: str, params: Sequence[Any] | None = None, *, version: int | None = None, fresh: bool = True,
-        output_format: str = "arrow") -> "pa.Table | Any":
+def sql(
+    query: str,
+    params: Sequence[Any] | None = None,
+    *,
+    version: int | None = None,
+    fresh: bool = True,
+    output_format: str = "arrow",
+) -> "pa.Table | Any":
     """Run a read-only SQL SELECT over the store's views (see ``evtrack.query.engine``).
 
     ``version`` pins a manifest version (time travel, without the tail);

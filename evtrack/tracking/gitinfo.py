@@ -31,8 +31,9 @@ def _git(cwd: str, *args: str, timeout: float = TIMEOUT_S) -> str | None:
     """stdout of ``git args`` in ``cwd``, or None on any failure."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=timeout, env=env,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if proc.returncode != 0:
@@ -88,7 +89,7 @@ def remote_url(folder: str) -> str | None:
     urls = {}
     for line in out.splitlines():
         key, _, value = line.partition(" ")
-        urls[key[len("remote."):-len(".url")]] = value.strip()
+        urls[key[len("remote.") : -len(".url")]] = value.strip()
     url = urls.get("origin") or next(iter(urls.values()), None)
     return strip_credentials(url) if url else None
 
@@ -97,8 +98,14 @@ def diff_head(folder: str) -> bytes | None:
     """``git diff HEAD`` (staged and unstaged changes of tracked files), or None on failure."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
     try:
-        proc = subprocess.run(["git", "diff", "HEAD", "--no-color", "--no-ext-diff", "--binary"], cwd=folder,
-                              capture_output=True, timeout=TIMEOUT_S * 4, env=env, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["git", "diff", "HEAD", "--no-color", "--no-ext-diff", "--binary"],
+            cwd=folder,
+            capture_output=True,
+            timeout=TIMEOUT_S * 4,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if proc.returncode != 0:

@@ -42,8 +42,7 @@ def _check_str(value: Any, what: str, limit: int, optional: bool = False) -> Non
 def validate_dataset_input(item: DatasetInput) -> DatasetInput:
     """MLflow's checks on one dataset input (None fields, lengths); returns it."""
     if not isinstance(item, DatasetInput):
-        raise InvalidParameterError(
-            f"Expected an evtrack.entities.DatasetInput, got {type(item).__name__}")
+        raise InvalidParameterError(f"Expected an evtrack.entities.DatasetInput, got {type(item).__name__}")
     d = item.dataset
     if d is None:
         raise InvalidParameterError("Dataset cannot be None")
@@ -76,7 +75,8 @@ def to_entity(dataset: Any) -> Dataset:
         return Dataset(d["name"], d["digest"], d["source_type"], d["source"], d.get("schema"), d.get("profile"))
     raise InvalidParameterError(
         f"Cannot log {type(dataset).__name__} as a dataset: build one with evtrack.data.from_path, "
-        "from_pandas, from_arrow or from_numpy")
+        "from_pandas, from_arrow or from_numpy"
+    )
 
 
 def dataset_input(dataset: Any, context: str | None = None, tags: dict[str, Any] | None = None) -> DatasetInput:
@@ -94,8 +94,9 @@ def dataset_input(dataset: Any, context: str | None = None, tags: dict[str, Any]
 class InputsMixin:
     """The ``log_inputs`` method of the tracking client."""
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] | None = None,
-                   models: Sequence[Any] | None = None) -> None:
+    def log_inputs(
+        self, run_id: str, datasets: Sequence[DatasetInput] | None = None, models: Sequence[Any] | None = None
+    ) -> None:
         """Record datasets a run used (MLflow's ``MlflowClient.log_inputs``)."""
         if models:
             raise InvalidParameterError("Logging model inputs is not supported yet")
@@ -103,7 +104,8 @@ class InputsMixin:
         if len(items) > MAX_DATASETS_PER_BATCH:
             raise InvalidParameterError(
                 f"A batch logging request can contain at most {MAX_DATASETS_PER_BATCH} datasets. "
-                f"Got {len(items)} datasets.")
+                f"Got {len(items)} datasets."
+            )
         for item in items:
             validate_dataset_input(item)
         self._check_writable(run_id)  # type: ignore[attr-defined]
@@ -113,8 +115,21 @@ class InputsMixin:
             d = item.dataset
             tags = {t.key: t.value for t in item.tags}
             context = tags.pop(DATASET_CONTEXT_TAG, None) or None
-            lines.append(ev.encode(ev.InputLogged(
-                eid=self._eid(), ts=ts, run_id=run_id, name=d.name, digest=d.digest,  # type: ignore[attr-defined]
-                source_type=d.source_type, source=d.source, schema=d.schema, profile=d.profile,
-                context=context, tags=tags)))
+            lines.append(
+                ev.encode(
+                    ev.InputLogged(
+                        eid=self._eid(),
+                        ts=ts,
+                        run_id=run_id,
+                        name=d.name,
+                        digest=d.digest,  # type: ignore[attr-defined]
+                        source_type=d.source_type,
+                        source=d.source,
+                        schema=d.schema,
+                        profile=d.profile,
+                        context=context,
+                        tags=tags,
+                    )
+                )
+            )
         self._backend.writer.append_many(lines)  # type: ignore[attr-defined]

@@ -50,7 +50,7 @@ def client_uri(client: Any, config: Any, stored_uri: str | None) -> str | None:
     root = convert.store_artifacts_root(config)
     if not stored_uri.startswith(root + "/"):
         return stored_uri
-    relative = stored_uri[len(root) + 1:].rstrip("/")
+    relative = stored_uri[len(root) + 1 :].rstrip("/")
     try:
         target = resolve(client, relative)
     except EvtrackError:
@@ -123,7 +123,8 @@ def resolve(client: Any, path: str | None) -> Target:
         return Target(root, "/".join(parts[3:]), run_id=parts[1])
     raise ResourceNotFoundError(
         f"No such artifact: '{path}'. Proxied artifact paths are "
-        "'<experiment_id>/<run_id>/artifacts/<path>' or '<experiment_id>/models/<model_id>/artifacts/<path>'")
+        "'<experiment_id>/<run_id>/artifacts/<path>' or '<experiment_id>/models/<model_id>/artifacts/<path>'"
+    )
 
 
 def _artifact_store(uri: str):
@@ -139,7 +140,7 @@ def list_files(target: Target) -> list[dict[str, Any]]:
     prefix = f"{target.rel}/" if target.rel else ""
     entries: dict[str, dict[str, Any]] = {}
     for info in store.list(prefix):
-        head, sep, _ = info.key[len(prefix):].partition("/")
+        head, sep, _ = info.key[len(prefix) :].partition("/")
         if sep:
             entries.setdefault(head, {"path": head, "is_dir": True})
         else:
@@ -189,8 +190,7 @@ async def _guarded(request, write: bool, handler):
         return p.error_response(exc)
     except Exception:  # one clear 500, the traceback goes to the server log
         log.exception("evtrack server: unexpected error in %s %s", request.method, request.url.path)
-        return p.error_response(EvtrackError(f"Internal error while handling {request.url.path}; "
-                                             "see the server log"))
+        return p.error_response(EvtrackError(f"Internal error while handling {request.url.path}; see the server log"))
 
 
 def _download_response(target: Target):
@@ -211,10 +211,13 @@ def _download_response(target: Target):
         raise ResourceNotFoundError(f"No such artifact: '{target.rel}'")
     name = posixpath.basename(target.rel)
     quoted = urllib.parse.quote(name)  # a plain name as is, any other percent-encoded (RFC 6266)
-    disposition = (f'attachment; filename="{name}"' if quoted == name
-                   else f"attachment; filename*=utf-8''{quoted}")
-    headers = {"X-Content-Type-Options": "nosniff", "Content-Disposition": disposition,
-               "Content-Length": str(info.size), "Last-Modified": formatdate(info.mtime, usegmt=True)}
+    disposition = f'attachment; filename="{name}"' if quoted == name else f"attachment; filename*=utf-8''{quoted}"
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": disposition,
+        "Content-Length": str(info.size),
+        "Last-Modified": formatdate(info.mtime, usegmt=True),
+    }
     media_type = mimetypes.guess_type(name)[0] or "text/plain"
     return StreamingResponse(open_chunks(store, target.rel, _CHUNK), media_type=media_type, headers=headers)
 
@@ -232,7 +235,8 @@ async def _receive_to_file(request, limit: int, dst: str) -> None:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise p.RequestTooLargeError(
-            f"Artifact of {int(declared):,} bytes is over the server's limit of {limit:,} bytes")
+            f"Artifact of {int(declared):,} bytes is over the server's limit of {limit:,} bytes"
+        )
     import anyio
 
     size, buffer = 0, bytearray()
@@ -307,6 +311,7 @@ def proxied_artifact_routes(config) -> list:
     def endpoint(handler, write: bool):
         async def call(request):
             return await _guarded(request, write, handler)
+
         return call
 
     return [

@@ -63,8 +63,9 @@ def store_artifacts_root(config: Any) -> str:
     return f"{get_backend(config.tracking_uri).store.uri}/{ARTIFACTS_DIR}"
 
 
-def client_artifact_uri(config: Any, stored_uri: str | None, experiment_id: str,
-                        run_id: str | None = None) -> str | None:
+def client_artifact_uri(
+    config: Any, stored_uri: str | None, experiment_id: str, run_id: str | None = None
+) -> str | None:
     """The artifact location to report to clients for an experiment (or one of its runs)."""
     if not stored_uri or not config.serve_artifacts:
         return stored_uri
@@ -81,7 +82,7 @@ def proxied_relative_path(uri: str) -> str | None:
     """
     if not uri.startswith(PROXIED_SCHEME):
         return None
-    rest = uri[len(PROXIED_SCHEME):]
+    rest = uri[len(PROXIED_SCHEME) :]
     if rest.startswith("//"):  # an authority (host:port) before the path
         rest = rest[2:].partition("/")[2]
     return rest.strip("/")
@@ -131,51 +132,71 @@ def default_experiment_root(config: Any) -> str | None:
 
 def experiment_json(exp: Experiment, config: Any) -> dict[str, Any]:
     """An experiment as MLflow's ``Experiment`` message."""
-    return _drop_none({
-        "experiment_id": exp.experiment_id,
-        "name": exp.name,
-        "artifact_location": client_artifact_uri(config, exp.artifact_location, exp.experiment_id),
-        "lifecycle_stage": exp.lifecycle_stage,
-        "last_update_time": exp.last_update_time,
-        "creation_time": exp.creation_time,
-        "tags": key_values(exp.tags),
-    })
+    return _drop_none(
+        {
+            "experiment_id": exp.experiment_id,
+            "name": exp.name,
+            "artifact_location": client_artifact_uri(config, exp.artifact_location, exp.experiment_id),
+            "lifecycle_stage": exp.lifecycle_stage,
+            "last_update_time": exp.last_update_time,
+            "creation_time": exp.creation_time,
+            "tags": key_values(exp.tags),
+        }
+    )
 
 
 def run_info_json(info: RunInfo, config: Any) -> dict[str, Any]:
     """A run's info as MLflow's ``RunInfo`` message (``run_uuid`` repeated for old clients)."""
-    return _drop_none({
-        "run_uuid": info.run_id,
-        "run_id": info.run_id,
-        "experiment_id": info.experiment_id,
-        "run_name": info.run_name,
-        "user_id": info.user_id,
-        "status": info.status,
-        "start_time": info.start_time,
-        "end_time": info.end_time,
-        "artifact_uri": client_artifact_uri(config, info.artifact_uri, info.experiment_id, info.run_id),
-        "lifecycle_stage": info.lifecycle_stage,
-    })
+    return _drop_none(
+        {
+            "run_uuid": info.run_id,
+            "run_id": info.run_id,
+            "experiment_id": info.experiment_id,
+            "run_name": info.run_name,
+            "user_id": info.user_id,
+            "status": info.status,
+            "start_time": info.start_time,
+            "end_time": info.end_time,
+            "artifact_uri": client_artifact_uri(config, info.artifact_uri, info.experiment_id, info.run_id),
+            "lifecycle_stage": info.lifecycle_stage,
+        }
+    )
 
 
 def metric_json(metric: Metric, run_id: str | None = None) -> dict[str, Any]:
     """One metric point as MLflow's ``Metric`` message."""
-    return _drop_none({"key": metric.key, "value": json_float(metric.value), "timestamp": metric.timestamp,
-                       "step": metric.step, "run_id": run_id or metric.run_id})
+    return _drop_none(
+        {
+            "key": metric.key,
+            "value": json_float(metric.value),
+            "timestamp": metric.timestamp,
+            "step": metric.step,
+            "run_id": run_id or metric.run_id,
+        }
+    )
 
 
 def dataset_input_json(item: DatasetInput) -> dict[str, Any]:
     """A dataset input as MLflow's ``DatasetInput`` message."""
     d = item.dataset
-    return _drop_none({
-        "tags": key_values(item.tags),
-        "dataset": _drop_none({"name": d.name, "digest": d.digest, "source_type": d.source_type,
-                               "source": d.source, "schema": d.schema, "profile": d.profile}),
-    })
+    return _drop_none(
+        {
+            "tags": key_values(item.tags),
+            "dataset": _drop_none(
+                {
+                    "name": d.name,
+                    "digest": d.digest,
+                    "source_type": d.source_type,
+                    "source": d.source,
+                    "schema": d.schema,
+                    "profile": d.profile,
+                }
+            ),
+        }
+    )
 
 
-def run_json(run: Run, config: Any,
-             latest: Mapping[str, tuple[int, int]] | None = None) -> dict[str, Any]:
+def run_json(run: Run, config: Any, latest: Mapping[str, tuple[int, int]] | None = None) -> dict[str, Any]:
     """A run as MLflow's ``Run`` message.
 
     ``latest`` gives each metric's (step, timestamp) of its latest value; metrics
@@ -188,8 +209,9 @@ def run_json(run: Run, config: Any,
         metrics.append({"key": key, "value": json_float(value), "timestamp": timestamp, "step": step})
     out: dict[str, Any] = {
         "info": run_info_json(run.info, config),
-        "data": _drop_none({"metrics": metrics, "params": key_values(run.data.params),
-                            "tags": key_values(run.data.tags)}),
+        "data": _drop_none(
+            {"metrics": metrics, "params": key_values(run.data.params), "tags": key_values(run.data.tags)}
+        ),
     }
     if run.inputs.dataset_inputs:
         out["inputs"] = {"dataset_inputs": [dataset_input_json(d) for d in run.inputs.dataset_inputs]}
@@ -203,8 +225,9 @@ def request_objects(items: Any, name: str) -> Iterator[tuple[str, Params]]:
     """Each object of a request's list field, with its path (``name[i]``) and its fields as
     :class:`Params` keyed ``name[i].field`` so a missing or bad field is named exactly."""
     if not isinstance(items, list):
-        raise InvalidParameterError(f"Invalid value for parameter '{name}' supplied: expected a list of "
-                                    "{\"key\": ..., \"value\": ...} objects")
+        raise InvalidParameterError(
+            f'Invalid value for parameter \'{name}\' supplied: expected a list of {{"key": ..., "value": ...}} objects'
+        )
     for i, item in enumerate(items):
         path = f"{name}[{i}]"
         if not isinstance(item, dict):
@@ -216,8 +239,10 @@ def parse_key_values(items: Any, name: str) -> list[tuple[str, str]]:
     """A request's list of ``{"key", "value"}`` objects as (key, value) pairs (value "" when unset)."""
     if items is None or items == "":
         return []
-    return [(fields.str(f"{path}.key", required=True), fields.str(f"{path}.value", default=""))
-            for path, fields in request_objects(items, name)]
+    return [
+        (fields.str(f"{path}.key", required=True), fields.str(f"{path}.value", default=""))
+        for path, fields in request_objects(items, name)
+    ]
 
 
 _VIEW_TYPES = {"ACTIVE_ONLY": 1, "DELETED_ONLY": 2, "ALL": 3}
@@ -236,5 +261,6 @@ def parse_view_type(value: Any, name: str) -> int:
         return _VIEW_TYPES[text]
     if text.isdigit() and int(text) in _VIEW_TYPES.values():
         return int(text)
-    raise InvalidParameterError(f"Invalid value {value!r} for parameter '{name}' supplied: expected one of "
-                                f"{', '.join(_VIEW_TYPES)}")
+    raise InvalidParameterError(
+        f"Invalid value {value!r} for parameter '{name}' supplied: expected one of {', '.join(_VIEW_TYPES)}"
+    )

@@ -16,7 +16,8 @@ def create_experiment(ctx: ApiContext, params: Params) -> dict[str, Any]:
     location = convert.stored_artifact_location(ctx.config, params.str("artifact_location"))
     tags = dict(convert.parse_key_values(params.data.get("tags"), "tags"))
     experiment_id = ctx.client.create_experiment(
-        name, location, tags, artifact_root=convert.default_experiment_root(ctx.config))
+        name, location, tags, artifact_root=convert.default_experiment_root(ctx.config)
+    )
     return {"experiment_id": experiment_id}
 
 

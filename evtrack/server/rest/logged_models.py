@@ -23,22 +23,41 @@ from evtrack.server.rest.artifacts import Target, client_uri, list_files
 from evtrack.server.rest.protocol import ApiContext, Params, api
 from evtrack.read.views import decode_page_token, encode_page_token
 
-_PROTO_STATUS = {"PENDING": "LOGGED_MODEL_PENDING", "READY": "LOGGED_MODEL_READY",
-                 "FAILED": "LOGGED_MODEL_UPLOAD_FAILED"}
-_ATTRIBUTES = {"name": "name", "model_id": "model_id", "model_type": "model_type", "status": "status",
-               "source_run_id": "source_run_id", "creation_time": "creation_timestamp_ms",
-               "creation_timestamp": "creation_timestamp_ms",
-               "creation_timestamp_ms": "creation_timestamp_ms",
-               "last_updated_timestamp": "last_updated_timestamp_ms",
-               "last_updated_timestamp_ms": "last_updated_timestamp_ms"}
+_PROTO_STATUS = {
+    "PENDING": "LOGGED_MODEL_PENDING",
+    "READY": "LOGGED_MODEL_READY",
+    "FAILED": "LOGGED_MODEL_UPLOAD_FAILED",
+}
+_ATTRIBUTES = {
+    "name": "name",
+    "model_id": "model_id",
+    "model_type": "model_type",
+    "status": "status",
+    "source_run_id": "source_run_id",
+    "creation_time": "creation_timestamp_ms",
+    "creation_timestamp": "creation_timestamp_ms",
+    "creation_timestamp_ms": "creation_timestamp_ms",
+    "last_updated_timestamp": "last_updated_timestamp_ms",
+    "last_updated_timestamp_ms": "last_updated_timestamp_ms",
+}
 _FILTER = grammar._Spec(
-    entities={"attribute": "attribute", "attributes": "attribute", "tag": "tag", "tags": "tag",
-              "param": "param", "params": "param", "metric": "metric", "metrics": "metric"},
+    entities={
+        "attribute": "attribute",
+        "attributes": "attribute",
+        "tag": "tag",
+        "tags": "tag",
+        "param": "param",
+        "params": "param",
+        "metric": "metric",
+        "metrics": "metric",
+    },
     entity_error="Invalid entity type '{}'. Valid values are ['attributes', 'tags', 'params', 'metrics']",
-    attributes=_ATTRIBUTES, order_attributes=_ATTRIBUTES,
+    attributes=_ATTRIBUTES,
+    order_attributes=_ATTRIBUTES,
     numeric=frozenset({"creation_timestamp_ms", "last_updated_timestamp_ms"}),
     list_attributes=frozenset({"name", "model_id", "model_type", "status", "source_run_id"}),
-    order_entities=frozenset({"attribute"}), order_entity_error="Invalid order_by entity: {}",
+    order_entities=frozenset({"attribute"}),
+    order_entity_error="Invalid order_by entity: {}",
 )
 SEARCH_MAX_RESULTS_DEFAULT = 100
 
@@ -82,13 +101,19 @@ def create_logged_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
     experiment_id = params.str("experiment_id", required=True)
     experiment = ctx.client.get_experiment(experiment_id)
     if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
-        raise InvalidParameterError(f"The experiment {experiment_id} must be in the 'active' state. "
-                                    f"Current state is {experiment.lifecycle_stage}.")
+        raise InvalidParameterError(
+            f"The experiment {experiment_id} must be in the 'active' state. "
+            f"Current state is {experiment.lifecycle_stage}."
+        )
     model = models_of(ctx).create(
-        experiment_id, experiment.artifact_location, name=params.str("name") or None,
-        model_type=params.str("model_type"), source_run_id=params.str("source_run_id"),
+        experiment_id,
+        experiment.artifact_location,
+        name=params.str("name") or None,
+        model_type=params.str("model_type"),
+        source_run_id=params.str("source_run_id"),
         tags=dict(convert.parse_key_values(params.data.get("tags"), "tags")),
-        params=dict(convert.parse_key_values(params.data.get("params"), "params")))
+        params=dict(convert.parse_key_values(params.data.get("params"), "params")),
+    )
     return {"model": logged_model_json(ctx, model)}
 
 
@@ -183,8 +208,7 @@ def _orders(items: Any) -> list[tuple[str, bool]]:
     orders = []
     for item in items if isinstance(items, list) else ([items] if items else []):
         if not isinstance(item, dict) or not isinstance(item.get("field_name"), str):
-            raise InvalidParameterError(f"Invalid order_by item {item!r}: expected {{\"field_name\", "
-                                        "\"ascending\"}")
+            raise InvalidParameterError(f'Invalid order_by item {item!r}: expected {{"field_name", "ascending"}}')
         name = item["field_name"]
         if name not in _ATTRIBUTES:
             raise InvalidParameterError(f"Invalid order by field name: {name}")
@@ -217,11 +241,15 @@ def search_logged_models(ctx: ApiContext, params: Params) -> dict[str, Any]:
     limit = params.int("max_results", default=SEARCH_MAX_RESULTS_DEFAULT)
     if limit is None or limit < 1:
         raise InvalidParameterError(f"Invalid value for max_results: {limit}")
-    found = [m for m in models_of(ctx).all() if m.experiment_id in experiment_ids
-             and all(evaluate_comparison(c.op, _value(m, c.entity, c.key), c.value) for c in clauses)]
+    found = [
+        m
+        for m in models_of(ctx).all()
+        if m.experiment_id in experiment_ids
+        and all(evaluate_comparison(c.op, _value(m, c.entity, c.key), c.value) for c in clauses)
+    ]
     found = _sorted(found, _orders(params.data.get("order_by")))
     start = decode_page_token(params.str("page_token"))
-    page = found[start:start + limit]
+    page = found[start : start + limit]
     out: dict[str, Any] = {"models": [logged_model_json(ctx, m) for m in page]}
     if start + limit < len(found):
         out["next_page_token"] = encode_page_token(start + limit)
@@ -242,16 +270,22 @@ def log_outputs(ctx: ApiContext, params: Params) -> dict[str, Any]:
     store = models_of(ctx)
     for item in items:
         if not isinstance(item, dict):
-            raise InvalidParameterError(f"Invalid model output {item!r}: expected {{\"model_id\", \"step\"}}")
+            raise InvalidParameterError(f'Invalid model output {item!r}: expected {{"model_id", "step"}}')
         fields = Params(item)
         step = fields.int("step", default=0)
         output = {"run_id": run_id, "step": step}
-        store.update(fields.str("model_id", required=True),  # type: ignore[arg-type]
-                     lambda m, o=output: m if o in m.outputs else replace(m, outputs=[*m.outputs, o]))
+        store.update(
+            fields.str("model_id", required=True),  # type: ignore[arg-type]
+            lambda m, o=output: m if o in m.outputs else replace(m, outputs=[*m.outputs, o]),
+        )
     return {}
 
 
 def model_outputs_of_run(ctx: ApiContext, run_id: str) -> list[dict[str, Any]]:
     """A run's ``outputs.model_outputs`` as MLflow's JSON (``[{"model_id", "step"}]``)."""
-    return [{"model_id": m.model_id, "step": o["step"]}
-            for m in models_of(ctx).all() for o in m.outputs if o["run_id"] == run_id]
+    return [
+        {"model_id": m.model_id, "step": o["step"]}
+        for m in models_of(ctx).all()
+        for o in m.outputs
+        if o["run_id"] == run_id
+    ]

@@ -67,16 +67,16 @@ def error_response(exc: EvtrackError):
     from starlette.responses import Response
 
     status = 413 if isinstance(exc, RequestTooLargeError) else http_status(exc.error_code)
-    return Response(error_body(exc.error_code, exc.message), status_code=status,
-                    media_type="application/json")
+    return Response(error_body(exc.error_code, exc.message), status_code=status, media_type="application/json")
 
 
 def json_response(payload: Any, status: int = 200):
     """A JSON response encoded with orjson (int64 fields stay JSON numbers, as MLflow's)."""
     from starlette.responses import Response
 
-    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
-                    media_type="application/json")
+    return Response(
+        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status, media_type="application/json"
+    )
 
 
 class Params:
@@ -95,7 +95,8 @@ class Params:
     def _missing(self, name: str) -> InvalidParameterError:
         return InvalidParameterError(
             f"Missing value for required parameter '{name}'. See the API docs for more information "
-            f"about request parameters.")
+            f"about request parameters."
+        )
 
     def str(self, name: str, required: bool = False, default: str | None = None) -> str | None:
         """A string parameter (the last one if repeated in a query string)."""
@@ -107,8 +108,9 @@ class Params:
                 raise self._missing(name)
             return default
         if isinstance(value, (dict, list)):
-            raise InvalidParameterError(f"Invalid value {orjson.dumps(value).decode()} for parameter "
-                                        f"'{name}' supplied: expected a string")
+            raise InvalidParameterError(
+                f"Invalid value {orjson.dumps(value).decode()} for parameter '{name}' supplied: expected a string"
+            )
         return value if isinstance(value, str) else orjson.dumps(value).decode()
 
     def _scalar(self, name: str, required: bool, default, convert, expected: str):
@@ -125,7 +127,8 @@ class Params:
             return convert(value)
         except (TypeError, ValueError):
             raise InvalidParameterError(
-                f"Invalid value {value!r} for parameter '{name}' supplied: expected {expected}") from None
+                f"Invalid value {value!r} for parameter '{name}' supplied: expected {expected}"
+            ) from None
 
     def int(self, name: str, required: bool = False, default: int | None = None) -> int | None:
         """An integer parameter (int64 fields may arrive as JSON strings, as protobuf allows)."""
@@ -164,8 +167,8 @@ class Params:
 class ApiContext:
     """What a handler may use: the tracking client, the settings and the caller."""
 
-    client: Any            # evtrack.EvtrackClient of the server's tracking URI
-    config: Any            # evtrack.server.ServerConfig
+    client: Any  # evtrack.EvtrackClient of the server's tracking URI
+    config: Any  # evtrack.server.ServerConfig
     user: str | None = None
     base_url: str = ""
 

@@ -104,8 +104,9 @@ def _is_prompt(tags: dict[str, str]) -> bool:
     return str(tags.get(PROMPT_TAG, "")).lower() == "true"
 
 
-def _split_prompt_filter(filter_string: str | None, parse: Callable[[str], list[Comparison]],
-                         ) -> tuple[str | None, bool]:
+def _split_prompt_filter(
+    filter_string: str | None, parse: Callable[[str], list[Comparison]]
+) -> tuple[str | None, bool]:
     """(the filter without its prompt-tag clauses, whether it asks for prompts).
 
     MLflow's client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to its searches, and
@@ -116,8 +117,7 @@ def _split_prompt_filter(filter_string: str | None, parse: Callable[[str], list[
         return filter_string or None, False
     clauses = parse(filter_string)
     rest = [c for c in clauses if not (c.entity == "tag" and c.key == PROMPT_TAG)]
-    wants = any((c.op, str(c.value).lower()) in (("=", "true"), ("!=", "false"))
-                for c in clauses if c not in rest)
+    wants = any((c.op, str(c.value).lower()) in (("=", "true"), ("!=", "false")) for c in clauses if c not in rest)
     if wants:
         rest.append(Comparison("tag", PROMPT_TAG, "=", "true"))
     return grammar.format_filter(rest) or None, wants
@@ -133,8 +133,9 @@ def _tags(params: Params) -> dict[str, str]:
 @api("registered-models/create", write=True)
 def create_registered_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """A new registered model → ``{"registered_model"}``."""
-    rm = ctx.client.create_registered_model(params.str("name", required=True), tags=_tags(params),
-                                            description=params.str("description"))
+    rm = ctx.client.create_registered_model(
+        params.str("name", required=True), tags=_tags(params), description=params.str("description")
+    )
     return {"registered_model": registered_model_json(ctx, rm)}
 
 
@@ -148,16 +149,14 @@ def get_registered_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
 @api("registered-models/rename", write=True)
 def rename_registered_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Rename a model → ``{"registered_model"}`` (under its new name)."""
-    rm = ctx.client.rename_registered_model(params.str("name", required=True),
-                                            params.str("new_name", required=True))
+    rm = ctx.client.rename_registered_model(params.str("name", required=True), params.str("new_name", required=True))
     return {"registered_model": registered_model_json(ctx, rm)}
 
 
 @api("registered-models/update", methods=("PATCH",), write=True)
 def update_registered_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Set a model's description → ``{"registered_model"}``."""
-    rm = ctx.client.update_registered_model(params.str("name", required=True),
-                                            description=params.str("description"))
+    rm = ctx.client.update_registered_model(params.str("name", required=True), description=params.str("description"))
     return {"registered_model": registered_model_json(ctx, rm)}
 
 
@@ -173,11 +172,14 @@ def search_registered_models(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Models matching ``filter`` → ``{"registered_models", "next_page_token"}``."""
     filter_string, prompts = _split_prompt_filter(params.str("filter"), grammar.parse_registered_model_filter)
     page = ctx.client.search_registered_models(
-        filter_string, max_results=params.int("max_results", default=100),
+        filter_string,
+        max_results=params.int("max_results", default=100),
         order_by=[str(o) for o in params.list("order_by")] or None,
-        page_token=params.str("page_token") or None)
-    out: dict[str, Any] = {"registered_models": [registered_model_json(ctx, rm) for rm in page
-                                                 if prompts or not _is_prompt(rm.tags)]}
+        page_token=params.str("page_token") or None,
+    )
+    out: dict[str, Any] = {
+        "registered_models": [registered_model_json(ctx, rm) for rm in page if prompts or not _is_prompt(rm.tags)]
+    }
     if page.token:
         out["next_page_token"] = page.token
     return {k: v for k, v in out.items() if v != []}
@@ -186,16 +188,18 @@ def search_registered_models(ctx: ApiContext, params: Params) -> dict[str, Any]:
 @api("registered-models/get-latest-versions", methods=("POST", "GET"))
 def get_latest_versions(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """The latest version per stage (all stages unless ``stages``) → ``{"model_versions"}``."""
-    versions = ctx.client.get_latest_versions(params.str("name", required=True),
-                                              stages=[str(s) for s in params.list("stages")] or None)
+    versions = ctx.client.get_latest_versions(
+        params.str("name", required=True), stages=[str(s) for s in params.list("stages")] or None
+    )
     return {"model_versions": [model_version_json(ctx, mv) for mv in versions]} if versions else {}
 
 
 @api("registered-models/set-tag", write=True)
 def set_registered_model_tag(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Set a tag on a model → ``{}``."""
-    ctx.client.set_registered_model_tag(params.str("name", required=True), params.str("key", required=True),
-                                        params.str("value", default=""))
+    ctx.client.set_registered_model_tag(
+        params.str("name", required=True), params.str("key", required=True), params.str("value", default="")
+    )
     return {}
 
 
@@ -209,24 +213,23 @@ def delete_registered_model_tag(ctx: ApiContext, params: Params) -> dict[str, An
 @api("registered-models/alias", write=True)
 def set_registered_model_alias(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Point an alias at a version → ``{}``."""
-    ctx.client.set_registered_model_alias(params.str("name", required=True), params.str("alias", required=True),
-                                          params.str("version", required=True))
+    ctx.client.set_registered_model_alias(
+        params.str("name", required=True), params.str("alias", required=True), params.str("version", required=True)
+    )
     return {}
 
 
 @api("registered-models/alias", methods=("DELETE",), write=True)
 def delete_registered_model_alias(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Remove an alias → ``{}``."""
-    ctx.client.delete_registered_model_alias(params.str("name", required=True),
-                                             params.str("alias", required=True))
+    ctx.client.delete_registered_model_alias(params.str("name", required=True), params.str("alias", required=True))
     return {}
 
 
 @api("registered-models/alias", methods=("GET",))
 def get_model_version_by_alias(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """The version an alias points at → ``{"model_version"}``."""
-    mv = ctx.client.get_model_version_by_alias(params.str("name", required=True),
-                                               params.str("alias", required=True))
+    mv = ctx.client.get_model_version_by_alias(params.str("name", required=True), params.str("alias", required=True))
     return {"model_version": model_version_json(ctx, mv)}
 
 
@@ -243,8 +246,13 @@ def create_model_version(ctx: ApiContext, params: Params) -> dict[str, Any]:
     if model_id and not run_id:
         run_id = _logged_model(ctx, model_id, source).source_run_id
     mv = ctx.client.create_model_version(
-        name, stored, run_id=run_id, tags=_tags(params), run_link=params.str("run_link") or None,
-        description=params.str("description"))
+        name,
+        stored,
+        run_id=run_id,
+        tags=_tags(params),
+        run_link=params.str("run_link") or None,
+        description=params.str("description"),
+    )
     if model_id:
         _record_registration(ctx, model_id, mv)
     return {"model_version": model_version_json(ctx, mv)}
@@ -260,9 +268,9 @@ def get_model_version(ctx: ApiContext, params: Params) -> dict[str, Any]:
 @api("model-versions/update", methods=("PATCH",), write=True)
 def update_model_version(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Set a version's description → ``{"model_version"}``."""
-    mv = ctx.client.update_model_version(params.str("name", required=True),
-                                         params.str("version", required=True),
-                                         description=params.str("description"))
+    mv = ctx.client.update_model_version(
+        params.str("name", required=True), params.str("version", required=True), description=params.str("description")
+    )
     return {"model_version": model_version_json(ctx, mv)}
 
 
@@ -277,9 +285,11 @@ def delete_model_version(ctx: ApiContext, params: Params) -> dict[str, Any]:
 def transition_model_version_stage(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Move a version to a stage → ``{"model_version"}``."""
     mv = ctx.client.transition_model_version_stage(
-        params.str("name", required=True), params.str("version", required=True),
+        params.str("name", required=True),
+        params.str("version", required=True),
         params.str("stage", required=True),
-        archive_existing_versions=params.bool("archive_existing_versions"))
+        archive_existing_versions=params.bool("archive_existing_versions"),
+    )
     return {"model_version": model_version_json(ctx, mv)}
 
 
@@ -288,11 +298,14 @@ def search_model_versions(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Versions matching ``filter`` → ``{"model_versions", "next_page_token"}``."""
     filter_string, prompts = _split_prompt_filter(params.str("filter"), grammar.parse_model_version_filter)
     page = ctx.client.search_model_versions(
-        filter_string, max_results=params.int("max_results", default=10000),
+        filter_string,
+        max_results=params.int("max_results", default=10000),
         order_by=[str(o) for o in params.list("order_by")] or None,
-        page_token=params.str("page_token") or None)
-    out: dict[str, Any] = {"model_versions": [model_version_json(ctx, mv) for mv in page
-                                              if prompts or not _is_prompt(mv.tags)]}
+        page_token=params.str("page_token") or None,
+    )
+    out: dict[str, Any] = {
+        "model_versions": [model_version_json(ctx, mv) for mv in page if prompts or not _is_prompt(mv.tags)]
+    }
     if page.token:
         out["next_page_token"] = page.token
     return {k: v for k, v in out.items() if v != []}
@@ -301,16 +314,21 @@ def search_model_versions(ctx: ApiContext, params: Params) -> dict[str, Any]:
 @api("model-versions/set-tag", write=True)
 def set_model_version_tag(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Set a tag on a version → ``{}``."""
-    ctx.client.set_model_version_tag(params.str("name", required=True), params.str("version", required=True),
-                                     params.str("key", required=True), params.str("value", default=""))
+    ctx.client.set_model_version_tag(
+        params.str("name", required=True),
+        params.str("version", required=True),
+        params.str("key", required=True),
+        params.str("value", default=""),
+    )
     return {}
 
 
 @api("model-versions/delete-tag", methods=("DELETE",), write=True)
 def delete_model_version_tag(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Remove a tag from a version → ``{}``."""
-    ctx.client.delete_model_version_tag(params.str("name", required=True),
-                                        params.str("version", required=True), params.str("key", required=True))
+    ctx.client.delete_model_version_tag(
+        params.str("name", required=True), params.str("version", required=True), params.str("key", required=True)
+    )
     return {}
 
 
@@ -329,8 +347,10 @@ def get_model_version_download_uri(ctx: ApiContext, params: Params) -> dict[str,
 
 
 def _invalid_source(source: str, field: str) -> InvalidParameterError:
-    return InvalidParameterError(f"Invalid model version source: '{source}'. The {field} request parameter "
-                                 "must identify the resource that contains the source.")
+    return InvalidParameterError(
+        f"Invalid model version source: '{source}'. The {field} request parameter "
+        "must identify the resource that contains the source."
+    )
 
 
 def _check_no_relative_parts(source: str) -> None:
@@ -341,7 +361,8 @@ def _check_no_relative_parts(source: str) -> None:
         raise InvalidParameterError(
             f"Invalid model version source: '{source}'. If supplying a source as an http, https, local "
             "file path, ftp, objectstore, or mlflow-artifacts uri, an absolute path must be provided "
-            "without relative path references present. Please provide an absolute path.")
+            "without relative path references present. Please provide an absolute path."
+        )
 
 
 def _proxied_path(source: str) -> str | None:
@@ -362,8 +383,7 @@ def _logged_model(ctx: ApiContext, model_id: str, source: str) -> LoggedModel:
         raise _invalid_source(source, "model_id") from None
 
 
-def stored_source(ctx: ApiContext, source: str, run_id: str | None,
-                  model_id: str | None) -> tuple[str, str | None]:
+def stored_source(ctx: ApiContext, source: str, run_id: str | None, model_id: str | None) -> tuple[str, str | None]:
     """(source to store, run_id) for a source sent by a client (see the module docstring),
     refused with INVALID_PARAMETER_VALUE as MLflow's server refuses it."""
     _check_no_relative_parts(source)
@@ -388,12 +408,14 @@ def stored_source(ctx: ApiContext, source: str, run_id: str | None,
     return source, run_id
 
 
-def _models_source(ctx: ApiContext, source: str, parsed: Any, run_id: str | None,
-                   model_id: str | None) -> tuple[str, str | None]:
+def _models_source(
+    ctx: ApiContext, source: str, parsed: Any, run_id: str | None, model_id: str | None
+) -> tuple[str, str | None]:
     path = parsed.path.lstrip("/")
     if parsed.netloc:
-        raise InvalidParameterError(f"Invalid model version source: '{source}'. Registered model sources "
-                                    "must use the active model registry.")
+        raise InvalidParameterError(
+            f"Invalid model version source: '{source}'. Registered model sources must use the active model registry."
+        )
     if "/" in path or "@" in path:  # models:/<name>/<version|stage|latest>, models:/<name>@<alias>
         return source, run_id
     if not model_id or path != model_id or not MODEL_ID.fullmatch(path):
@@ -402,8 +424,9 @@ def _models_source(ctx: ApiContext, source: str, parsed: Any, run_id: str | None
     return model.artifact_location, run_id or model.source_run_id
 
 
-def _runs_source(ctx: ApiContext, source: str, parsed: Any, run_id: str | None,
-                 model_id: str | None) -> tuple[str, str | None]:
+def _runs_source(
+    ctx: ApiContext, source: str, parsed: Any, run_id: str | None, model_id: str | None
+) -> tuple[str, str | None]:
     if parsed.netloc or model_id:
         raise _invalid_source(source, "model_id" if model_id else "run_id")
     source_run, _, path = parsed.path.lstrip("/").partition("/")
@@ -415,8 +438,7 @@ def _runs_source(ctx: ApiContext, source: str, parsed: Any, run_id: str | None,
             return source, run_id
     except ResourceNotFoundError:
         return source, run_id  # MLflow keeps a source it cannot resolve
-    named = [m for m in LoggedModelStore(ctx.client.store).all()
-             if m.source_run_id == run_id and m.name == path]
+    named = [m for m in LoggedModelStore(ctx.client.store).all() if m.source_run_id == run_id and m.name == path]
     if not named:
         return source, run_id  # MLflow keeps a source it cannot resolve
     return max(named, key=lambda m: m.creation_timestamp_ms).artifact_location, run_id
@@ -447,7 +469,8 @@ def _check_local_source(ctx: ApiContext, source: str, run_id: str | None, model_
         raise InvalidParameterError(
             f"Invalid model version source: '{source}'. To use a local path as a model version source, the "
             f"{'model_id' if model_id else 'run_id'} request parameter has to be specified and the local "
-            "path has to be contained within its artifact directory.")
+            "path has to be contained within its artifact directory."
+        )
 
 
 def _record_registration(ctx: ApiContext, model_id: str, mv: ModelVersion) -> None:

@@ -40,8 +40,11 @@ def _latest_of_page(ctx: ApiContext, runs: list[Run]) -> dict[str, dict[str, tup
     from evtrack.query.search import engine_of
 
     snap = engine_of(ctx.client._backend).snapshot()
-    rows = snap.rows("SELECT run_id, key, step, timestamp FROM latest_metrics "
-                     "SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS run_id) page USING (run_id)", [ids])
+    rows = snap.rows(
+        "SELECT run_id, key, step, timestamp FROM latest_metrics "
+        "SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS run_id) page USING (run_id)",
+        [ids],
+    )
     out: dict[str, dict[str, tuple[int, int]]] = {}
     for run_id, key, step, timestamp in rows:
         out.setdefault(run_id, {})[key] = (step, timestamp)
@@ -78,8 +81,9 @@ def _status(params: Params) -> str | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         if value not in _STATUS_NUMBERS:
-            raise InvalidParameterError(f"Invalid run status: {value!r}. Valid run status strings: "
-                                        f"{list(_STATUS_NUMBERS.values())}")
+            raise InvalidParameterError(
+                f"Invalid run status: {value!r}. Valid run status strings: {list(_STATUS_NUMBERS.values())}"
+            )
         return _STATUS_NUMBERS[value]
     return params.str("status")
 
@@ -173,9 +177,15 @@ def delete_tag(ctx: ApiContext, params: Params) -> dict[str, Any]:
 
 
 def _batch_metrics(items: list[Any]) -> list[Metric]:
-    return [Metric(fields.str(f"{path}.key", required=True), fields.float(f"{path}.value", required=True),
-                   fields.int(f"{path}.timestamp", required=True), fields.int(f"{path}.step", default=0))
-            for path, fields in convert.request_objects(items, "metrics")]
+    return [
+        Metric(
+            fields.str(f"{path}.key", required=True),
+            fields.float(f"{path}.value", required=True),
+            fields.int(f"{path}.timestamp", required=True),
+            fields.int(f"{path}.step", default=0),
+        )
+        for path, fields in convert.request_objects(items, "metrics")
+    ]
 
 
 @api("runs/log-batch", write=True)
@@ -193,11 +203,13 @@ def log_batch(ctx: ApiContext, params: Params) -> dict[str, Any]:
 
 def _dataset_input(item: Any, path: str) -> DatasetInput:
     if not isinstance(item, dict) or not isinstance(item.get("dataset"), dict):
-        raise InvalidParameterError(f"Invalid value for parameter '{path}' supplied: expected an object "
-                                    "with a 'dataset' object")
+        raise InvalidParameterError(
+            f"Invalid value for parameter '{path}' supplied: expected an object with a 'dataset' object"
+        )
     d = item["dataset"]
-    dataset = Dataset(d.get("name"), d.get("digest"), d.get("source_type"), d.get("source"),
-                      d.get("schema"), d.get("profile"))
+    dataset = Dataset(
+        d.get("name"), d.get("digest"), d.get("source_type"), d.get("source"), d.get("schema"), d.get("profile")
+    )
     tags = [InputTag(k, v) for k, v in convert.parse_key_values(item.get("tags"), f"{path}.tags")]
     return DatasetInput(dataset, tags)
 
@@ -242,8 +254,9 @@ def get_metric_history(ctx: ApiContext, params: Params) -> dict[str, Any]:
     key = params.str("metric_key", required=True)
     max_results = params.int("max_results")
     if max_results is not None and max_results <= 0:
-        raise InvalidParameterError(f"Invalid value {max_results} for parameter 'max_results' supplied. "
-                                    "It must be a positive integer.")
+        raise InvalidParameterError(
+            f"Invalid value {max_results} for parameter 'max_results' supplied. It must be a positive integer."
+        )
     history = ctx.client.get_metric_history(run_id, key)
     token = params.str("page_token")
     if max_results is None and not token:
@@ -277,8 +290,10 @@ def get_metric_history_bulk_interval(ctx: ApiContext, params: Params) -> dict[st
     if not run_ids:
         params.str("run_ids", required=True)
     if len(run_ids) > MAX_RUNS_HISTORY_BULK:
-        raise InvalidParameterError(f"GetMetricHistoryBulkInterval request must specify at most "
-                                    f"{MAX_RUNS_HISTORY_BULK} run_ids. Received {len(run_ids)} run_ids.")
+        raise InvalidParameterError(
+            f"GetMetricHistoryBulkInterval request must specify at most "
+            f"{MAX_RUNS_HISTORY_BULK} run_ids. Received {len(run_ids)} run_ids."
+        )
     key = params.str("metric_key", required=True)
     limit = params.int("max_results", default=MAX_RESULTS_PER_RUN)
     if not 1 <= limit <= MAX_RESULTS_PER_RUN:
@@ -287,11 +302,11 @@ def get_metric_history_bulk_interval(ctx: ApiContext, params: Params) -> dict[st
     if (start is None) != (end is None):
         raise InvalidParameterError("If either start step or end step are specified, both must be specified.")
     if start is not None and start > end:
-        raise InvalidParameterError("end_step must be greater than start_step. "
-                                    f"Found start_step={start} and end_step={end}.")
+        raise InvalidParameterError(
+            f"end_step must be greater than start_step. Found start_step={start} and end_step={end}."
+        )
     metrics = []
     for run_id in sorted(set(run_ids)):
-        points = [m for m in ctx.client.get_metric_history(run_id, key)
-                  if start is None or start <= m.step <= end]
+        points = [m for m in ctx.client.get_metric_history(run_id, key) if start is None or start <= m.step <= end]
         metrics += [convert.metric_json(m, run_id) for m in _sample(points, limit)]
     return {"metrics": metrics} if metrics else {}

@@ -25,11 +25,40 @@ from evtrack.tracking.artifacts import artifact_store
 
 PREVIEW_BYTES = 1 << 20
 CSV_PREVIEW_ROWS = 500
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-               ".webp": "image/webp", ".bmp": "image/bmp", ".svg": "image/svg+xml"}
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".bmp": "image/bmp",
+    ".svg": "image/svg+xml",
+}
 TEXT_NAMES = {"MLmodel", "requirements.txt", "conda.yaml", "python_env.yaml", "Dockerfile", "LICENSE"}
-TEXT_EXTENSIONS = {".txt", ".log", ".json", ".yaml", ".yml", ".csv", ".tsv", ".md", ".py", ".cfg", ".ini",
-                   ".toml", ".xml", ".html", ".htm", ".sh", ".sql", ".r", ".ipynb", ".jsonl", ".js", ".css"}
+TEXT_EXTENSIONS = {
+    ".txt",
+    ".log",
+    ".json",
+    ".yaml",
+    ".yml",
+    ".csv",
+    ".tsv",
+    ".md",
+    ".py",
+    ".cfg",
+    ".ini",
+    ".toml",
+    ".xml",
+    ".html",
+    ".htm",
+    ".sh",
+    ".sql",
+    ".r",
+    ".ipynb",
+    ".jsonl",
+    ".js",
+    ".css",
+}
 DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
@@ -44,7 +73,7 @@ def _breadcrumbs(run_id: str, path: str) -> list[tuple[str, str]]:
     crumbs = [("artifacts", f"/runs/{run_id}/artifacts")]
     parts = [p for p in path.split("/") if p]
     for i, part in enumerate(parts):
-        sub = "/".join(parts[:i + 1])
+        sub = "/".join(parts[: i + 1])
         crumbs.append((part, f"/runs/{run_id}/artifacts?" + urllib.parse.urlencode({"path": sub})))
     return crumbs
 
@@ -74,13 +103,29 @@ def artifacts_page(request):
     entries = client.list_artifacts(run.info.run_id, path or None)
     if not entries and path:
         if artifact_store(run.info.artifact_uri).head(path) is not None:
-            return RedirectResponse(f"/runs/{run.info.run_id}/artifacts/view?"
-                                    + urllib.parse.urlencode({"path": path}), status_code=303)
+            return RedirectResponse(
+                f"/runs/{run.info.run_id}/artifacts/view?" + urllib.parse.urlencode({"path": path}), status_code=303
+            )
         raise ResourceNotFoundError(f"No artifact at {path!r} in run {run.info.run_id}")
-    rows = [{"name": posixpath.basename(e.path), "path": e.path, "is_dir": e.is_dir, "size": e.file_size,
-             "query": urllib.parse.urlencode({"path": e.path})} for e in entries]
-    return render(request, "artifacts.html", title=f"Artifacts · {run.info.run_name}", run=run, path=path,
-                  rows=rows, crumbs=_breadcrumbs(run.info.run_id, path))
+    rows = [
+        {
+            "name": posixpath.basename(e.path),
+            "path": e.path,
+            "is_dir": e.is_dir,
+            "size": e.file_size,
+            "query": urllib.parse.urlencode({"path": e.path}),
+        }
+        for e in entries
+    ]
+    return render(
+        request,
+        "artifacts.html",
+        title=f"Artifacts · {run.info.run_name}",
+        run=run,
+        path=path,
+        rows=rows,
+        crumbs=_breadcrumbs(run.info.run_id, path),
+    )
 
 
 def _decode(data: bytes, truncated: bool) -> str | None:
@@ -91,7 +136,7 @@ def _decode(data: bytes, truncated: bool) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         if truncated and exc.start >= len(data) - 4:  # a character cut by the size cap
-            return data[:exc.start].decode("utf-8")
+            return data[: exc.start].decode("utf-8")
         return None
 
 
@@ -141,10 +186,20 @@ def view_page(request):
         else:
             preview = _preview(kind, text, truncated)
         preview["truncated"] = truncated
-    return render(request, "artifact_view.html", title=f"{posixpath.basename(path)} · {run.info.run_name}",
-                  run=run, path=path, size=info.size, kind=kind, preview=preview, query=query,
-                  crumbs=_breadcrumbs(run.info.run_id, posixpath.dirname(path)),
-                  name=posixpath.basename(path), preview_limit=PREVIEW_BYTES)
+    return render(
+        request,
+        "artifact_view.html",
+        title=f"{posixpath.basename(path)} · {run.info.run_name}",
+        run=run,
+        path=path,
+        size=info.size,
+        kind=kind,
+        preview=preview,
+        query=query,
+        crumbs=_breadcrumbs(run.info.run_id, posixpath.dirname(path)),
+        name=posixpath.basename(path),
+        preview_limit=PREVIEW_BYTES,
+    )
 
 
 @page
@@ -157,8 +212,11 @@ def raw_file(request):
     ext = posixpath.splitext(name)[1].lower()
     media_type = IMAGE_TYPES.get(ext, "application/octet-stream")
     disposition = "inline" if ext in IMAGE_TYPES and request.query_params.get("download") != "1" else "attachment"
-    headers = {**DOWNLOAD_HEADERS, "Content-Length": str(info.size),
-               "Content-Disposition": f"{disposition}; filename*=UTF-8''{urllib.parse.quote(name)}"}
+    headers = {
+        **DOWNLOAD_HEADERS,
+        "Content-Length": str(info.size),
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{urllib.parse.quote(name)}",
+    }
     return StreamingResponse(open_chunks(store, path), media_type=media_type, headers=headers)
 
 

@@ -17,16 +17,20 @@ import re
 from evtrack.server.ui.downsample import finite_segments, reduce_segments
 
 MAX_POINTS_PER_SERIES = 1000
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-DASHES = ("", "6 3", "2 2", "8 3 2 3")           # cycled after the palette runs out
-RAMP = ((0.267, 0.005, 0.329), (0.231, 0.322, 0.545), (0.129, 0.569, 0.549),
-        (0.369, 0.788, 0.384), (0.992, 0.906, 0.145))   # dark purple → teal → yellow
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+DASHES = ("", "6 3", "2 2", "8 3 2 3")  # cycled after the palette runs out
+RAMP = (
+    (0.267, 0.005, 0.329),
+    (0.231, 0.322, 0.545),
+    (0.129, 0.569, 0.549),
+    (0.369, 0.788, 0.384),
+    (0.992, 0.906, 0.145),
+)  # dark purple → teal → yellow
 MISSING_COLOR = "#b0b0b0"
-MAX_CATEGORY_LABELS = 20                         # labels written along one categorical axis
+MAX_CATEGORY_LABELS = 20  # labels written along one categorical axis
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 
-_gradient_ids = itertools.count(1)   # ids must be unique within a page holding several charts
+_gradient_ids = itertools.count(1)  # ids must be unique within a page holding several charts
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -36,8 +40,9 @@ _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010fff
 def escape(text: object) -> str:
     """``text`` safe inside XML/HTML text and quoted attributes (invalid characters become U+FFFD)."""
     s = _NOT_XML_CHAR.sub("\ufffd", str(text))
-    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&#39;"))
+    return (
+        s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;").replace("'", "&#39;")
+    )
 
 
 def _short(text: object, limit: int) -> str:
@@ -69,12 +74,12 @@ def _tick_labels(ticks: list[float]) -> list[str]:
 
 def _nice(x: float, round_it: bool) -> float:
     exp = math.floor(math.log10(x))
-    f = x / 10 ** exp
+    f = x / 10**exp
     if round_it:
         nf = 1 if f < 1.5 else 2 if f < 3 else 5 if f < 7 else 10
     else:
         nf = 1 if f <= 1 else 2 if f <= 2 else 5 if f <= 5 else 10
-    return nf * 10 ** exp
+    return nf * 10**exp
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> tuple[float, float, list[float]]:
@@ -97,10 +102,14 @@ def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> t
 
 
 def _open_svg(css_class: str, title: str, width: float, height: float) -> list[str]:
-    root = (f'<svg xmlns="http://www.w3.org/2000/svg" class="{escape(css_class)}" role="img" '
-            f'viewBox="0 0 {width:g} {height:g}" aria-label="{escape(title)}" {FONT}>')
-    heading = (f'<text class="chart-title" x="{width / 2:g}" y="16" text-anchor="middle" '
-               f'font-size="13" font-weight="600">{escape(_short(title, 90))}</text>')
+    root = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="{escape(css_class)}" role="img" '
+        f'viewBox="0 0 {width:g} {height:g}" aria-label="{escape(title)}" {FONT}>'
+    )
+    heading = (
+        f'<text class="chart-title" x="{width / 2:g}" y="16" text-anchor="middle" '
+        f'font-size="13" font-weight="600">{escape(_short(title, 90))}</text>'
+    )
     return [root, heading]
 
 
@@ -114,40 +123,60 @@ class _Scale:
         return self.p0 + (v - self.lo) / self.span * (self.p1 - self.p0)
 
 
-def _axes(out: list[str], xs: _Scale, ys: _Scale, xticks: list[float], yticks: list[float],
-          x_label: str, y_label: str) -> None:
+def _axes(
+    out: list[str], xs: _Scale, ys: _Scale, xticks: list[float], yticks: list[float], x_label: str, y_label: str
+) -> None:
     left, right, top, bottom = xs.p0, xs.p1, ys.p1, ys.p0
     out.append('<g class="axes" stroke="#ddd" stroke-width="1">')
     out.extend(f'<line x1="{left:g}" x2="{right:g}" y1="{ys(t):.1f}" y2="{ys(t):.1f}"/>' for t in yticks)
-    out.append(f'<line x1="{left:g}" x2="{left:g}" y1="{top:g}" y2="{bottom:g}" stroke="#888"/>'
-               f'<line x1="{left:g}" x2="{right:g}" y1="{bottom:g}" y2="{bottom:g}" stroke="#888"/></g>')
+    out.append(
+        f'<line x1="{left:g}" x2="{left:g}" y1="{top:g}" y2="{bottom:g}" stroke="#888"/>'
+        f'<line x1="{left:g}" x2="{right:g}" y1="{bottom:g}" y2="{bottom:g}" stroke="#888"/></g>'
+    )
     out.append('<g class="ticks" fill="#555">')
-    out.extend(f'<text x="{xs(t):.1f}" y="{bottom + 14:g}" text-anchor="middle">{label}</text>'
-               for t, label in zip(xticks, _tick_labels(xticks)))
-    out.extend(f'<text x="{left - 5:g}" y="{ys(t) + 4:.1f}" text-anchor="end">{label}</text>'
-               for t, label in zip(yticks, _tick_labels(yticks)))
+    out.extend(
+        f'<text x="{xs(t):.1f}" y="{bottom + 14:g}" text-anchor="middle">{label}</text>'
+        for t, label in zip(xticks, _tick_labels(xticks))
+    )
+    out.extend(
+        f'<text x="{left - 5:g}" y="{ys(t) + 4:.1f}" text-anchor="end">{label}</text>'
+        for t, label in zip(yticks, _tick_labels(yticks))
+    )
     out.append("</g>")
     if x_label:
-        out.append(f'<text class="x-label" x="{(left + right) / 2:g}" y="{bottom + 30:g}" '
-                   f'text-anchor="middle">{escape(_short(x_label, 80))}</text>')
+        out.append(
+            f'<text class="x-label" x="{(left + right) / 2:g}" y="{bottom + 30:g}" '
+            f'text-anchor="middle">{escape(_short(x_label, 80))}</text>'
+        )
     if y_label:
         cy = (top + bottom) / 2
-        out.append(f'<text class="y-label" x="12" y="{cy:g}" text-anchor="middle" '
-                   f'transform="rotate(-90 12 {cy:g})">{escape(_short(y_label, 50))}</text>')
+        out.append(
+            f'<text class="y-label" x="12" y="{cy:g}" text-anchor="middle" '
+            f'transform="rotate(-90 12 {cy:g})">{escape(_short(y_label, 50))}</text>'
+        )
 
 
 def _empty(out: list[str], width: float, height: float) -> str:
-    out.append(f'<text class="no-data" x="{width / 2:g}" y="{height / 2:g}" text-anchor="middle" '
-               'fill="#888">No data</text></svg>')
+    out.append(
+        f'<text class="no-data" x="{width / 2:g}" y="{height / 2:g}" text-anchor="middle" '
+        'fill="#888">No data</text></svg>'
+    )
     return "".join(out)
 
 
 # -- line chart ----------------------------------------------------------------------------
 
 
-def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str, x_label: str = "step",
-               y_label: str = "", width: int = 640, height: int = 320,
-               css_class: str = "metric-chart") -> str:
+def line_chart(
+    series: list[tuple[str, list[float], list[float]]],
+    *,
+    title: str,
+    x_label: str = "step",
+    y_label: str = "",
+    width: int = 640,
+    height: int = 320,
+    css_class: str = "metric-chart",
+) -> str:
     """Curves of ``(label, xs, ys)`` series overlaid on shared axes, with a legend.
 
     Non-finite points leave a gap; each series keeps at most ~1,000 points.
@@ -168,9 +197,11 @@ def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str
         out.append(_series_markup(i, label, segments, xs, ys))
     for i, ((row, x), (label, _)) in enumerate(zip(legend_rows, prepared)):
         y = height + 18 * row - 4
-        out.append(f'<g class="legend-item"><title>{escape(label)}</title>'
-                   f'<line x1="{x:g}" x2="{x + 16:g}" y1="{y:g}" y2="{y:g}" stroke-width="3" '
-                   f'{_stroke(i)}/><text x="{x + 20:g}" y="{y + 4:g}">{escape(_short(label, 40))}</text></g>')
+        out.append(
+            f'<g class="legend-item"><title>{escape(label)}</title>'
+            f'<line x1="{x:g}" x2="{x + 16:g}" y1="{y:g}" y2="{y:g}" stroke-width="3" '
+            f'{_stroke(i)}/><text x="{x + 20:g}" y="{y + 4:g}">{escape(_short(label, 40))}</text></g>'
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -186,14 +217,18 @@ def _series_markup(i: int, label: str, segments, xs: _Scale, ys: _Scale) -> str:
     parts, dots = [], []
     for sx, sy in segments:
         if len(sx) == 1:
-            dots.append(f'<circle cx="{xs(sx[0]):.1f}" cy="{ys(sy[0]):.1f}" r="2.5" '
-                        f'fill="{PALETTE[i % len(PALETTE)]}" stroke="none"/>')
+            dots.append(
+                f'<circle cx="{xs(sx[0]):.1f}" cy="{ys(sy[0]):.1f}" r="2.5" '
+                f'fill="{PALETTE[i % len(PALETTE)]}" stroke="none"/>'
+            )
             continue
         coords = " L".join(f"{xs(x):.1f} {ys(y):.1f}" for x, y in zip(sx, sy))
         parts.append("M" + coords)
     path = f'<path d="{" ".join(parts)}"/>' if parts else ""
-    return (f'<g class="series" data-series="{i}" fill="none" stroke-width="1.5" stroke-linejoin="round" '
-            f'{_stroke(i)}><title>{tip}</title>{path}{"".join(dots)}</g>')
+    return (
+        f'<g class="series" data-series="{i}" fill="none" stroke-width="1.5" stroke-linejoin="round" '
+        f"{_stroke(i)}><title>{tip}</title>{path}{''.join(dots)}</g>"
+    )
 
 
 def _legend_layout(labels: list[str], usable: float) -> list[tuple[int, float]]:
@@ -211,8 +246,16 @@ def _legend_layout(labels: list[str], usable: float) -> list[tuple[int, float]]:
 # -- scatter -------------------------------------------------------------------------------
 
 
-def scatter_chart(points: list[tuple[str, float, float]], *, x_label: str, y_label: str, title: str,
-                  css_class: str = "scatter-chart", width: int = 640, height: int = 360) -> str:
+def scatter_chart(
+    points: list[tuple[str, float, float]],
+    *,
+    x_label: str,
+    y_label: str,
+    title: str,
+    css_class: str = "scatter-chart",
+    width: int = 640,
+    height: int = 360,
+) -> str:
     """A dot per ``(label, x, y)`` with a tooltip; points with a non-finite coordinate are left out."""
     out = _open_svg(css_class, title, width, height)
     kept = [(lbl, x, y) for lbl, x, y in points if _is_finite_number(x) and _is_finite_number(y)]
@@ -276,8 +319,9 @@ class _Axis:
             return [(0.0, _num(self.lo)), (0.5, _num((self.lo + self.hi) / 2)), (1.0, _num(self.hi))]
         n = len(self.categories)
         every = max(1, math.ceil(n / MAX_CATEGORY_LABELS))  # the rest stay readable in the tooltips
-        return [(0.5 if n == 1 else k / (n - 1), c) for k, c in enumerate(self.categories)
-                if k % every == 0 or k == n - 1]
+        return [
+            (0.5 if n == 1 else k / (n - 1), c) for k, c in enumerate(self.categories) if k % every == 0 or k == n - 1
+        ]
 
 
 def _ramp(t: float) -> str:
@@ -288,9 +332,16 @@ def _ramp(t: float) -> str:
     return "#" + "".join(f"{round(c * 255):02x}" for c in rgb)
 
 
-def parallel_coordinates(rows: list[dict[str, float | str | None]], axes: list[str], *, color_by: str,
-                         title: str, css_class: str = "parallel-coordinates", width: int | None = None,
-                         height: int = 360) -> str:
+def parallel_coordinates(
+    rows: list[dict[str, float | str | None]],
+    axes: list[str],
+    *,
+    color_by: str,
+    title: str,
+    css_class: str = "parallel-coordinates",
+    width: int | None = None,
+    height: int = 360,
+) -> str:
     """A vertical axis per name and a line per row across them, coloured by ``color_by``.
 
     Numeric axes run min..max, string-valued ones are categorical; a missing value
@@ -316,8 +367,16 @@ def parallel_coordinates(rows: list[dict[str, float | str | None]], axes: list[s
     return "".join(out)
 
 
-def _row_markup(row, axis_objs: list[_Axis], ax_x: list[float], top: float, bottom: float,
-                color_axis: _Axis, axes: list[str], color_by: str) -> str:
+def _row_markup(
+    row,
+    axis_objs: list[_Axis],
+    ax_x: list[float],
+    top: float,
+    bottom: float,
+    color_axis: _Axis,
+    axes: list[str],
+    color_by: str,
+) -> str:
     t = color_axis.position(row.get(color_by))
     if t is None:
         color = MISSING_COLOR
@@ -339,8 +398,7 @@ def _row_markup(row, axis_objs: list[_Axis], ax_x: list[float], top: float, bott
     tip = " ".join(f"{escape(n)}={escape(_fmt_value(row.get(n)))}" for n in names)
     if row.get("label") is not None:
         tip = f"{escape(row['label'])}: {tip}"
-    return (f'<g class="row" stroke="{color}"><title>{tip}</title>'
-            f'<path d="{" ".join(parts)}"/>{"".join(dots)}</g>')
+    return f'<g class="row" stroke="{color}"><title>{tip}</title><path d="{" ".join(parts)}"/>{"".join(dots)}</g>'
 
 
 def _fmt_value(v: object) -> str:
@@ -350,15 +408,19 @@ def _fmt_value(v: object) -> str:
 
 
 def _axis_markup(x: float, axis: _Axis, top: float, bottom: float) -> str:
-    head = (f'<g class="pc-axis"><title>{escape(axis.name)}</title>'
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top:g}" y2="{bottom:g}" stroke="#666"/>'
-            f'<text x="{x:.1f}" y="{top - 10:g}" text-anchor="middle" font-weight="600">'
-            f'{escape(_short(axis.name, 22))}</text>')
+    head = (
+        f'<g class="pc-axis"><title>{escape(axis.name)}</title>'
+        f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top:g}" y2="{bottom:g}" stroke="#666"/>'
+        f'<text x="{x:.1f}" y="{top - 10:g}" text-anchor="middle" font-weight="600">'
+        f"{escape(_short(axis.name, 22))}</text>"
+    )
     out = [head]
     for pos, label in axis.labels():
         y = bottom - pos * (bottom - top)
-        out.append(f'<text x="{x + 4:.1f}" y="{y + 4:.1f}" fill="#444" stroke="#fff" stroke-width="3" '
-                   f'paint-order="stroke">{escape(_short(label, 18))}</text>')
+        out.append(
+            f'<text x="{x + 4:.1f}" y="{y + 4:.1f}" fill="#444" stroke="#fff" stroke-width="3" '
+            f'paint-order="stroke">{escape(_short(label, 18))}</text>'
+        )
     out.append("</g>")
     return "".join(out)
 
@@ -368,11 +430,14 @@ def _ramp_legend(axis: _Axis, width: float, height: float) -> str:
     name = escape(_short(axis.name, 40))
     if not axis.numeric or not axis.present:
         return f'<text class="color-legend" x="60" y="{y + 10:g}">colour: {name}</text>'
-    stops = "".join(f'<stop offset="{k / (len(RAMP) - 1):g}" stop-color="{_ramp(k / (len(RAMP) - 1))}"/>'
-                    for k in range(len(RAMP)))
+    stops = "".join(
+        f'<stop offset="{k / (len(RAMP) - 1):g}" stop-color="{_ramp(k / (len(RAMP) - 1))}"/>' for k in range(len(RAMP))
+    )
     x0, gid = width - 260, f"pc-ramp-{next(_gradient_ids)}"
-    return (f'<g class="color-legend"><defs><linearGradient id="{gid}">{stops}</linearGradient></defs>'
-            f'<text x="{x0 - 6:g}" y="{y + 10:g}" text-anchor="end">{name}</text>'
-            f'<text x="{x0:g}" y="{y + 10:g}" text-anchor="start">{_num(axis.lo)}</text>'
-            f'<rect x="{x0 + 60:g}" y="{y:g}" width="120" height="12" fill="url(#{gid})"/>'
-            f'<text x="{x0 + 184:g}" y="{y + 10:g}">{_num(axis.hi)}</text></g>')
+    return (
+        f'<g class="color-legend"><defs><linearGradient id="{gid}">{stops}</linearGradient></defs>'
+        f'<text x="{x0 - 6:g}" y="{y + 10:g}" text-anchor="end">{name}</text>'
+        f'<text x="{x0:g}" y="{y + 10:g}" text-anchor="start">{_num(axis.lo)}</text>'
+        f'<rect x="{x0 + 60:g}" y="{y:g}" width="120" height="12" fill="url(#{gid})"/>'
+        f'<text x="{x0 + 184:g}" y="{y + 10:g}">{_num(axis.hi)}</text></g>'
+    )

@@ -70,8 +70,14 @@ def _curves(client, runs: list[Run], common: list[str]) -> list[tuple[str, str]]
     histories = queries.metric_histories(client, [r.info.run_id for r in runs], keys)
     for key in keys:
         series = [(_label(run), *histories.get((run.info.run_id, key), ([], []))) for run in runs]
-        out.append((key, charts.line_chart(series, title=key, x_label="step", y_label=key,
-                                           width=560, height=280, css_class="compare-chart")))
+        out.append(
+            (
+                key,
+                charts.line_chart(
+                    series, title=key, x_label="step", y_label=key, width=560, height=280, css_class="compare-chart"
+                ),
+            )
+        )
     return out
 
 
@@ -94,10 +100,21 @@ def compare_page(request):
     y = _choice(request.query_params.get("y"), [f"metrics.{k}" for k in metrics], "y metric")
     common = sorted(set.intersection(*(set(r.data.metrics) for r in runs))) if runs else []
     diff_params = {k for k in params if len({r.data.params.get(k) for r in runs}) > 1}
-    return render(request, "compare.html", title=f"Comparing {len(runs)} runs", runs=runs, params=params,
-                  metrics=metrics, diff_params=diff_params, plot=_plot(runs, params, metrics, x, y),
-                  curves=_curves(client, runs, common), x=x, y=y,
-                  run_ids=[r.info.run_id for r in runs], more_curves=common[MAX_CURVE_CHARTS:])
+    return render(
+        request,
+        "compare.html",
+        title=f"Comparing {len(runs)} runs",
+        runs=runs,
+        params=params,
+        metrics=metrics,
+        diff_params=diff_params,
+        plot=_plot(runs, params, metrics, x, y),
+        curves=_curves(client, runs, common),
+        x=x,
+        y=y,
+        run_ids=[r.info.run_id for r in runs],
+        more_curves=common[MAX_CURVE_CHARTS:],
+    )
 
 
 def routes() -> list:

@@ -96,5 +96,4 @@ def reduce_segments(segments: list[tuple[list[float], list[float]]], budget: int
     total = sum(len(sx) for sx, _ in segments)
     if total <= budget:
         return segments
-    return [downsample(sx, sy, max(3, budget * len(sx) // total)) if len(sx) > 3 else (sx, sy)
-            for sx, sy in segments]
+    return [downsample(sx, sy, max(3, budget * len(sx) // total)) if len(sx) > 3 else (sx, sy) for sx, sy in segments]

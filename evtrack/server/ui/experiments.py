@@ -21,14 +21,23 @@ def _view(request) -> str:
     return view
 
 
-def _list_page(request, view: str, message: str | None = None, status: int = 200,
-               form: dict[str, str] | None = None):
+def _list_page(request, view: str, message: str | None = None, status: int = 200, form: dict[str, str] | None = None):
     client = request.app.state.client
     token = request.query_params.get("page_token") or None
-    experiments = client.search_experiments(view_type=_VIEWS[view], max_results=PAGE_SIZE,
-                                            order_by=["last_update_time DESC"], page_token=token)
-    return render(request, "experiments.html", status=status, title="Experiments", experiments=experiments,
-                  next_token=experiments.token, view=view, message=message, form=form or {})
+    experiments = client.search_experiments(
+        view_type=_VIEWS[view], max_results=PAGE_SIZE, order_by=["last_update_time DESC"], page_token=token
+    )
+    return render(
+        request,
+        "experiments.html",
+        status=status,
+        title="Experiments",
+        experiments=experiments,
+        next_token=experiments.token,
+        view=view,
+        message=message,
+        form=form or {},
+    )
 
 
 @page
@@ -50,8 +59,7 @@ def _after_post(request, action: Any, form: dict[str, str]):
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "PERMISSION_DENIED"):
             raise
         view = urllib.parse.parse_qs(urllib.parse.urlsplit(back).query).get("view", ["active"])[-1]
-        return _list_page(request, view if view in _VIEWS else "active", message=exc.message,
-                          status=400, form=form)
+        return _list_page(request, view if view in _VIEWS else "active", message=exc.message, status=400, form=form)
     return RedirectResponse(back, status_code=303)
 
 

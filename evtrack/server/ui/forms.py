@@ -49,6 +49,7 @@ def write_form(fn: Callable[[Any, dict[str, str]], Any]) -> Callable[..., Any]:
     must have write access and post from our own origin; the body is read within the
     server's size limit; the writer is flushed before answering."""
     from starlette.concurrency import run_in_threadpool
+
     @functools.wraps(fn)
     async def endpoint(request):
         async def produce():

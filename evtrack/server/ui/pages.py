@@ -14,15 +14,7 @@ Pages (all server-rendered, no external resources)::
 
 from __future__ import annotations
 
-from evtrack.server.ui import (
-    artifacts,
-    compare,
-    experiment_runs,
-    experiments,
-    registry,
-    runs,
-    sql,
-)
+from evtrack.server.ui import artifacts, compare, experiment_runs, experiments, registry, runs, sql
 from evtrack.server.ui.render import STATIC
 
 

@@ -17,14 +17,17 @@ def _snapshot(client: Any):
     return engine_of(client._backend).snapshot()
 
 
-def metric_histories(client: Any, run_ids: list[str], keys: list[str]
-                     ) -> dict[tuple[str, str], tuple[list[float], list[float]]]:
+def metric_histories(
+    client: Any, run_ids: list[str], keys: list[str]
+) -> dict[tuple[str, str], tuple[list[float], list[float]]]:
     """``(run_id, key) -> (steps, values)`` ordered by step then timestamp, in one scan."""
     if not run_ids or not keys:
         return {}
     rows = _snapshot(client).rows(
         f"SELECT run_id, key, step, value FROM metrics WHERE run_id IN {_IDS} AND key IN {_IDS} "
-        "ORDER BY run_id, key, step, timestamp", [run_ids, keys])
+        "ORDER BY run_id, key, step, timestamp",
+        [run_ids, keys],
+    )
     out: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
     for run_id, key, step, value in rows:
         steps, values = out.setdefault((run_id, key), ([], []))
@@ -46,6 +49,7 @@ def experiment_keys(client: Any, experiment_id: str) -> list[Column]:
         f"SELECT DISTINCT 'param', key FROM params WHERE {in_experiment} "
         f"UNION ALL SELECT DISTINCT 'metric', key FROM latest_metrics WHERE {in_experiment} "
         f"UNION ALL SELECT DISTINCT 'tag', key FROM tags WHERE {in_experiment}",
-        [experiment_id] * 3)
+        [experiment_id] * 3,
+    )
     order = {"param": 0, "metric": 1, "tag": 2}
     return [Column(kind, key) for kind, key in sorted(rows, key=lambda r: (order[r[0]], r[1]))]

@@ -30,8 +30,7 @@ def models_page(request):
     filter_string = f"name ILIKE {_quoted('%' + q + '%')}" if q else None
     models = client.search_registered_models(filter_string, MODELS_PAGE, ["name ASC"], token)
     next_url = "/models?" + urllib.parse.urlencode({"q": q, "page_token": models.token}) if models.token else None
-    return render(request, "models.html", title="Models", models=models, q=q, next_url=next_url,
-                  model_url=model_url)
+    return render(request, "models.html", title="Models", models=models, q=q, next_url=next_url, model_url=model_url)
 
 
 def _version_number(raw: str) -> int:
@@ -50,15 +49,25 @@ def model_page(request):
     client = request.app.state.client
     model = client.get_registered_model(request.path_params["name"])
     token = request.query_params.get("page_token") or None
-    versions = client.search_model_versions(f"name = {_quoted(model.name)}", VERSIONS_PAGE,
-                                            ["version_number DESC"], token)
-    next_url = f"{model_url(model.name)}?" + urllib.parse.urlencode({"page_token": versions.token}) \
-        if versions.token else None
+    versions = client.search_model_versions(
+        f"name = {_quoted(model.name)}", VERSIONS_PAGE, ["version_number DESC"], token
+    )
+    next_url = (
+        f"{model_url(model.name)}?" + urllib.parse.urlencode({"page_token": versions.token}) if versions.token else None
+    )
     aliases_by_version: dict[int, list[str]] = {}
     for alias, version in sorted(model.aliases.items()):
         aliases_by_version.setdefault(int(version), []).append(alias)
-    return render(request, "model.html", title=model.name, model=model, versions=versions, next_url=next_url,
-                  aliases_by_version=aliases_by_version, model_url=model_url)
+    return render(
+        request,
+        "model.html",
+        title=model.name,
+        model=model,
+        versions=versions,
+        next_url=next_url,
+        aliases_by_version=aliases_by_version,
+        model_url=model_url,
+    )
 
 
 @page
@@ -67,8 +76,7 @@ def version_page(request):
     client = request.app.state.client
     name = request.path_params["name"]
     mv = client.get_model_version(name, _version_number(request.path_params["version"]))
-    return render(request, "model_version.html", title=f"{mv.name} v{mv.version}", mv=mv,
-                  model_url=model_url)
+    return render(request, "model_version.html", title=f"{mv.name} v{mv.version}", mv=mv, model_url=model_url)
 
 
 def routes() -> list:

@@ -32,11 +32,22 @@ def environment():
     """The Jinja environment of the UI templates (autoescape on for every template)."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(ms_time=format_time, duration=format_duration, num=format_number,
-                       short=shorten, size=format_size, value=format_value, svg_width=svg_width)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        ms_time=format_time,
+        duration=format_duration,
+        num=format_number,
+        short=shorten,
+        size=format_size,
+        value=format_value,
+        svg_width=svg_width,
+    )
     env.globals["version"] = _version()
     return env
 
@@ -92,7 +103,7 @@ def format_value(value: Any) -> str:
 def shorten(text: Any, limit: int = TRUNCATE_AT) -> str:
     """``text`` cut to ``limit`` characters with an ellipsis (the full text goes in a title)."""
     text = "" if text is None else str(text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def format_size(size: int | None) -> str:
@@ -121,16 +132,19 @@ def render(request, template: str, status: int = 200, **context: Any):
     from starlette.responses import HTMLResponse
 
     principal = request.scope.get("evtrack.principal")
-    html = environment().get_template(template).render(
-        request=request, user=principal.name if principal else None, **context)
+    html = (
+        environment()
+        .get_template(template)
+        .render(request=request, user=principal.name if principal else None, **context)
+    )
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
 # No page of ours needs anything from another origin; scripts only from /static.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-                               "script-src 'self'; object-src 'none'; frame-ancestors 'none'; "
-                               "base-uri 'none'; form-action 'self'",
+    "script-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
@@ -141,12 +155,24 @@ def error_page(request, exc: EvtrackError):
     from evtrack.server.rest.protocol import RequestTooLargeError, http_status
 
     status = 413 if isinstance(exc, RequestTooLargeError) else http_status(exc.error_code)
-    return render(request, "error.html", status=status, error_code=exc.error_code, error_message=exc.message,
-                  title=_ERROR_TITLES.get(status, "Error"))
+    return render(
+        request,
+        "error.html",
+        status=status,
+        error_code=exc.error_code,
+        error_message=exc.message,
+        title=_ERROR_TITLES.get(status, "Error"),
+    )
 
 
-_ERROR_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 413: "Request too large",
-                 500: "Internal error", 503: "Store unavailable"}
+_ERROR_TITLES = {
+    400: "Bad request",
+    403: "Forbidden",
+    404: "Not found",
+    413: "Request too large",
+    500: "Internal error",
+    503: "Store unavailable",
+}
 
 
 async def answer(request, produce: Callable[[], Any]):
@@ -157,14 +183,16 @@ async def answer(request, produce: Callable[[], Any]):
         return error_page(request, exc)
     except Exception:
         log.exception("evtrack ui: unexpected error in %s %s", request.method, request.url.path)
-        return error_page(request, EvtrackError(
-            f"Internal error while handling {request.url.path}; see the server log"))
+        return error_page(
+            request, EvtrackError(f"Internal error while handling {request.url.path}; see the server log")
+        )
 
 
 def page(fn: Callable[..., Any]) -> Callable[..., Any]:
     """An endpoint from a blocking ``fn(request) -> Response``: run on the thread pool, read
     access checked, an :class:`EvtrackError` shown as an error page, anything else a plain 500."""
     from starlette.concurrency import run_in_threadpool
+
     @functools.wraps(fn)
     async def endpoint(request):
         async def produce():

@@ -10,8 +10,8 @@ from evtrack.server.ui import charts, queries
 from evtrack.server.ui.render import page, render
 from evtrack.server.ui.runs_table import is_system_tag
 
-CHARTED_METRICS = 12        # charts on the run page; the rest link to their own page
-MAX_POINTS_TABLE = 1000     # points listed on a metric's page (the chart shows them all)
+CHARTED_METRICS = 12  # charts on the run page; the rest link to their own page
+MAX_POINTS_TABLE = 1000  # points listed on a metric's page (the chart shows them all)
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 
 
@@ -28,10 +28,14 @@ def logged_models(tags: dict[str, str]) -> list[dict[str, Any]]:
     for entry in history if isinstance(history, list) else []:
         if isinstance(entry, dict):
             flavors = entry.get("flavors")
-            out.append({"artifact_path": str(entry.get("artifact_path") or ""),
-                        "flavors": ", ".join(sorted(flavors)) if isinstance(flavors, dict) else "",
-                        "created": str(entry.get("utc_time_created") or ""),
-                        "model_uuid": str(entry.get("model_uuid") or "")})
+            out.append(
+                {
+                    "artifact_path": str(entry.get("artifact_path") or ""),
+                    "flavors": ", ".join(sorted(flavors)) if isinstance(flavors, dict) else "",
+                    "created": str(entry.get("utc_time_created") or ""),
+                    "model_uuid": str(entry.get("model_uuid") or ""),
+                }
+            )
     return out
 
 
@@ -48,17 +52,33 @@ def run_page(request):
     for key in keys[:CHARTED_METRICS]:
         steps, values = histories.get((run.info.run_id, key), ([], []))
         series = [(key, steps, values)]
-        metric_charts.append((key, charts.line_chart(series, title=key, x_label="step", y_label=key,
-                                                     width=560, height=280, css_class="metric-chart")))
+        metric_charts.append(
+            (
+                key,
+                charts.line_chart(
+                    series, title=key, x_label="step", y_label=key, width=560, height=280, css_class="metric-chart"
+                ),
+            )
+        )
     tags = run.data.tags
     return render(
-        request, "run.html", title=run.info.run_name or run.info.run_id, run=run, experiment=experiment,
-        params=sorted(run.data.params.items()), metric_keys=keys, latest=latest, charts=metric_charts,
+        request,
+        "run.html",
+        title=run.info.run_name or run.info.run_id,
+        run=run,
+        experiment=experiment,
+        params=sorted(run.data.params.items()),
+        metric_keys=keys,
+        latest=latest,
+        charts=metric_charts,
         more_metrics=keys[CHARTED_METRICS:],
         user_tags=sorted((k, v) for k, v in tags.items() if not is_system_tag(k)),
         system_tags=sorted((k, v) for k, v in tags.items() if is_system_tag(k) and k != LOG_MODEL_HISTORY_TAG),
-        models=logged_models(tags), datasets=run.inputs.dataset_inputs,
-        parent_run_id=tags.get("mlflow.parentRunId"), note=tags.get("mlflow.note.content"))
+        models=logged_models(tags),
+        datasets=run.inputs.dataset_inputs,
+        parent_run_id=tags.get("mlflow.parentRunId"),
+        note=tags.get("mlflow.note.content"),
+    )
 
 
 @page
@@ -80,12 +100,27 @@ def metric_page(request):
     else:
         t0 = history[0].timestamp if history else 0
         xs = [(m.timestamp - t0) / 1000 for m in history]
-    chart = charts.line_chart([(key, xs, [float(m.value) for m in history])], title=key,
-                                  x_label="step" if x_axis == "step" else "seconds since first point",
-                                  y_label=key, width=900, height=420, css_class="metric-chart")
-    return render(request, "metric.html", title=f"{key} · {run.info.run_name}", run=run, key=key,
-                  chart=chart, points=history[-MAX_POINTS_TABLE:], total=len(history), x_axis=x_axis,
-                  shown_from=max(0, len(history) - MAX_POINTS_TABLE))
+    chart = charts.line_chart(
+        [(key, xs, [float(m.value) for m in history])],
+        title=key,
+        x_label="step" if x_axis == "step" else "seconds since first point",
+        y_label=key,
+        width=900,
+        height=420,
+        css_class="metric-chart",
+    )
+    return render(
+        request,
+        "metric.html",
+        title=f"{key} · {run.info.run_name}",
+        run=run,
+        key=key,
+        chart=chart,
+        points=history[-MAX_POINTS_TABLE:],
+        total=len(history),
+        x_axis=x_axis,
+        shown_from=max(0, len(history) - MAX_POINTS_TABLE),
+    )
 
 
 def routes() -> list:

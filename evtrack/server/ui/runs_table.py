@@ -18,15 +18,19 @@ DEFAULT_MAX_RESULTS = 100
 MAX_PAGE = 1000
 MAX_DEFAULT_COLUMNS = 60  # of each kind (params, metrics, tags) when the user chose none
 SYSTEM_TAG_PREFIXES = ("mlflow.", "evtrack.")
-_PREFIXES = {"params": "param", "param": "param", "metrics": "metric", "metric": "metric",
-             "tags": "tag", "tag": "tag"}
+_PREFIXES = {"params": "param", "param": "param", "metrics": "metric", "metric": "metric", "tags": "tag", "tag": "tag"}
 _PLURAL = {"param": "params", "metric": "metrics", "tag": "tags"}
 _VIEWS = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
 _SIMPLE_KEY = re.compile(r"^[A-Za-z_][\w.\-/:]*$")
 
 # (label, order_by key) of the fixed info columns; duration cannot be ordered by.
-INFO_COLUMNS = (("Run name", "attributes.run_name"), ("Start time", "attributes.start_time"),
-                ("Duration", None), ("Status", "attributes.status"), ("User", "attributes.user_id"))
+INFO_COLUMNS = (
+    ("Run name", "attributes.run_name"),
+    ("Start time", "attributes.start_time"),
+    ("Duration", None),
+    ("Status", "attributes.status"),
+    ("User", "attributes.user_id"),
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ def parse_columns(values: list[str]) -> list[Column]:
             prefix, dot, key = item.partition(".")
             if not dot or not key or prefix not in _PREFIXES:
                 raise InvalidParameterError(
-                    f"Invalid column {item!r}: expected params.<key>, metrics.<key> or tags.<key>")
+                    f"Invalid column {item!r}: expected params.<key>, metrics.<key> or tags.<key>"
+                )
             col = Column(_PREFIXES[prefix], key)
             if col not in out:
                 out.append(col)
@@ -113,10 +118,15 @@ class RunsQuery:
         view = q.get("view") or "active"
         if view not in _VIEWS:
             raise InvalidParameterError(f"Invalid view {view!r}: expected one of {', '.join(_VIEWS)}")
-        return cls(filter=q.get("filter") or "", order_by=(q.get("order_by") or "").strip(),
-                   max_results=max_results, page_token=q.get("page_token") or None, view=view,
-                   columns=parse_columns(q.getlist("columns")),
-                   show_tags=(q.get("show_tags") or "") in ("1", "true", "on"))
+        return cls(
+            filter=q.get("filter") or "",
+            order_by=(q.get("order_by") or "").strip(),
+            max_results=max_results,
+            page_token=q.get("page_token") or None,
+            view=view,
+            columns=parse_columns(q.getlist("columns")),
+            show_tags=(q.get("show_tags") or "") in ("1", "true", "on"),
+        )
 
     @property
     def view_type(self) -> int:
@@ -129,11 +139,14 @@ class RunsQuery:
     def url(self, path: str, **changes: Any) -> str:
         """``path`` with this query's parameters, ``changes`` applied (None drops one)."""
         params: dict[str, Any] = {
-            "filter": self.filter, "order_by": self.order_by,
+            "filter": self.filter,
+            "order_by": self.order_by,
             "max_results": self.max_results if self.max_results != DEFAULT_MAX_RESULTS else None,
-            "page_token": self.page_token, "view": self.view if self.view != "active" else None,
+            "page_token": self.page_token,
+            "view": self.view if self.view != "active" else None,
             "columns": ",".join(c.name for c in self.columns) or None,
-            "show_tags": "1" if self.show_tags else None}
+            "show_tags": "1" if self.show_tags else None,
+        }
         params.update(changes)
         kept = {k: v for k, v in params.items() if v not in (None, "")}
         return path + ("?" + urllib.parse.urlencode(kept) if kept else "")

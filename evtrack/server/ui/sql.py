@@ -78,8 +78,19 @@ def _page(request, query: str):
             rows = [[_cell(v) for v in row] for row in raw_rows]
         except InvalidParameterError as exc:
             message = exc.message
-    return render(request, "sql.html", status=400 if message else 200, title="SQL", query=query,
-                  columns=columns, rows=rows, more=more, message=message, max_rows=MAX_ROWS, examples=EXAMPLES)
+    return render(
+        request,
+        "sql.html",
+        status=400 if message else 200,
+        title="SQL",
+        query=query,
+        columns=columns,
+        rows=rows,
+        more=more,
+        message=message,
+        max_rows=MAX_ROWS,
+        examples=EXAMPLES,
+    )
 
 
 @page

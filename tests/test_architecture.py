@@ -1,4 +1,4 @@
-"""The architecture and code checks CI keeps: import-linter's contracts, ruff, mypy.
+"""The architecture and code checks CI keeps: import-linter's contracts, ruff check and format, mypy.
 
 Each runs as the tool's own command on the repository, configured in ``pyproject.toml``
 (``[tool.importlinter]``, ``[tool.ruff]``, ``[tool.mypy]``); docs/architecture.md
@@ -49,6 +49,11 @@ def test_an_upward_import_breaks_the_layers_contract(tmp_path: Path) -> None:
 def test_ruff_finds_nothing() -> None:
     done = _run(_tool("ruff"), "check", "--no-cache", "evtrack", "compaction", "tests", "benchmarks")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_code_is_formatted() -> None:
+    done = _run(_tool("ruff"), "format", "--check", "--no-cache", "evtrack", "compaction", "tests", "benchmarks")
+    assert done.returncode == 0, "run `ruff format evtrack compaction tests benchmarks`:\n" + done.stdout + done.stderr
 
 
 def test_the_public_api_type_checks() -> None:

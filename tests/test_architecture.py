@@ -59,3 +59,17 @@ def test_the_code_is_formatted() -> None:
 def test_the_public_api_type_checks() -> None:
     done = _run(sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", "/dev/null")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_documented_layers_are_the_checked_ones() -> None:
+    """docs/architecture.md's layer table lists the layers of the import contract, in order."""
+    import re
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (layers,) = [c["layers"] for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    checked = [sorted(part.strip() for part in layer.split("|")) for layer in layers]
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    table = doc[doc.index("| layer | packages |") :].split("\n\n")[0].splitlines()[2:]
+    documented = [sorted(re.findall(r"`((?:evtrack|compaction)[\w.]*)`", row.split("|")[2])) for row in table]
+    assert documented == checked

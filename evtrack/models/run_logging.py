@@ -4,12 +4,9 @@
 saves the model, uploads it and registers it; this module is the part the server and
 the tracking side share without importing the flavors.
 
-The model directory goes under the run's artifacts at ``<name>`` (``model`` by
-default), ``MLmodel`` carrying the run id and artifact path. The run's
-``mlflow.log-model.history`` tag gets the model's entry appended (a JSON list, as
-MLflow's), so ``tags.mlflow.log-model.history LIKE '%sklearn%'`` finds runs with
-a scikit-learn model; every uploaded file is an ``artifact_logged`` event. With
-``registered_model_name`` the model is then registered (``evtrack.register_model``).
+The artifact path is MLflow 3's ``name`` or MLflow 2's ``artifact_path`` (``model`` by
+default). The run's ``mlflow.log-model.history`` tag is a JSON list of the logged models'
+``MLmodel`` entries, as MLflow's, trimmed from the oldest to fit the tag limit.
 
 The history tag is read, appended to and written back (as MLflow's stores do):
 two processes logging models into the same run at the same instant may keep

@@ -7,9 +7,8 @@ MLflow's), so ``tags.mlflow.log-model.history LIKE '%sklearn%'`` finds runs with
 a scikit-learn model; every uploaded file is an ``artifact_logged`` event. With
 ``registered_model_name`` the model is then registered (``evtrack.register_model``).
 
-The history tag is read, appended to and written back (as MLflow's stores do):
-two processes logging models into the same run at the same instant may keep
-only one of the two entries; the model files themselves are never lost.
+How the history tag is kept, and what two concurrent writers of it may lose:
+``evtrack.models.run_logging``.
 """
 
 from __future__ import annotations

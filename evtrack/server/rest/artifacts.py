@@ -87,7 +87,7 @@ def run_root(client: Any, run_id: str) -> tuple[str, str]:
 def model_root(client: Any, model_id: str) -> tuple[str, str]:
     """(experiment_id, stored artifact location) of a logged model, deleted or not (its files
     stay until garbage collection); both never change."""
-    from evtrack.server.logged_models import LoggedModelStore
+    from evtrack.tracking.logged_models import LoggedModelStore
 
     model = LoggedModelStore(client.store).get(model_id, allow_deleted=True)
     return model.experiment_id, model.artifact_location

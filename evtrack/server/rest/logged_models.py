@@ -3,7 +3,7 @@
 The part of the API ``mlflow.<flavor>.log_model`` and ``mlflow.register_model`` use:
 create, get, finalize, delete, search, tags, params, the artifact listing of a
 model, and ``runs/outputs`` (which links a run to the models it produced). The
-models themselves are kept by :mod:`evtrack.server.logged_models`; their files
+models themselves are kept by :mod:`evtrack.tracking.logged_models`; their files
 go through the proxied artifact service under ``<experiment_id>/models/<model_id>/``.
 Metrics of logged models and dataset filters in searches are not supported.
 """
@@ -15,50 +15,16 @@ from typing import Any
 
 from evtrack.entities import LifecycleStage
 from evtrack.errors import InvalidParameterError, ResourceNotFoundError
-from evtrack.query import search_grammar as grammar
-from evtrack.query.matching import evaluate_comparison
-from evtrack.server.logged_models import LoggedModel, LoggedModelStore, parse_status
+from evtrack.tracking.logged_models import LoggedModel, LoggedModelStore, parse_status
 from evtrack.server.rest import convert
 from evtrack.server.rest.artifacts import Target, client_uri, list_files
 from evtrack.server.rest.protocol import ApiContext, Params, api
-from evtrack.read.views import decode_page_token, encode_page_token
 
 _PROTO_STATUS = {
     "PENDING": "LOGGED_MODEL_PENDING",
     "READY": "LOGGED_MODEL_READY",
     "FAILED": "LOGGED_MODEL_UPLOAD_FAILED",
 }
-_ATTRIBUTES = {
-    "name": "name",
-    "model_id": "model_id",
-    "model_type": "model_type",
-    "status": "status",
-    "source_run_id": "source_run_id",
-    "creation_time": "creation_timestamp_ms",
-    "creation_timestamp": "creation_timestamp_ms",
-    "creation_timestamp_ms": "creation_timestamp_ms",
-    "last_updated_timestamp": "last_updated_timestamp_ms",
-    "last_updated_timestamp_ms": "last_updated_timestamp_ms",
-}
-_FILTER = grammar._Spec(
-    entities={
-        "attribute": "attribute",
-        "attributes": "attribute",
-        "tag": "tag",
-        "tags": "tag",
-        "param": "param",
-        "params": "param",
-        "metric": "metric",
-        "metrics": "metric",
-    },
-    entity_error="Invalid entity type '{}'. Valid values are ['attributes', 'tags', 'params', 'metrics']",
-    attributes=_ATTRIBUTES,
-    order_attributes=_ATTRIBUTES,
-    numeric=frozenset({"creation_timestamp_ms", "last_updated_timestamp_ms"}),
-    list_attributes=frozenset({"name", "model_id", "model_type", "status", "source_run_id"}),
-    order_entities=frozenset({"attribute"}),
-    order_entity_error="Invalid order_by entity: {}",
-)
 SEARCH_MAX_RESULTS_DEFAULT = 100
 
 
@@ -194,41 +160,6 @@ def list_logged_model_artifacts(ctx: ApiContext, params: Params) -> dict[str, An
 # -- search -------------------------------------------------------------------------------------
 
 
-def _value(model: LoggedModel, entity: str, key: str) -> Any:
-    if entity == "attribute":
-        return getattr(model, key)
-    if entity == "tag":
-        return model.tags.get(key)
-    if entity == "param":
-        return model.params.get(key)
-    return None  # metrics of logged models are not kept
-
-
-def _orders(items: Any) -> list[tuple[str, bool]]:
-    orders = []
-    for item in items if isinstance(items, list) else ([items] if items else []):
-        if not isinstance(item, dict) or not isinstance(item.get("field_name"), str):
-            raise InvalidParameterError(f'Invalid order_by item {item!r}: expected {{"field_name", "ascending"}}')
-        name = item["field_name"]
-        if name not in _ATTRIBUTES:
-            raise InvalidParameterError(f"Invalid order by field name: {name}")
-        orders.append((_ATTRIBUTES[name], item.get("ascending", True) is not False))
-    keys = [k for k, _ in orders]
-    if "creation_timestamp_ms" not in keys:
-        orders.append(("creation_timestamp_ms", False))
-    if "model_id" not in keys:
-        orders.append(("model_id", True))
-    return orders
-
-
-def _sorted(models: list[LoggedModel], orders: list[tuple[str, bool]]) -> list[LoggedModel]:
-    for key, ascending in reversed(orders):  # stable sorts, last key first; missing values last
-        present = [m for m in models if getattr(m, key) is not None]
-        missing = [m for m in models if getattr(m, key) is None]
-        models = sorted(present, key=lambda m: getattr(m, key), reverse=not ascending) + missing
-    return models
-
-
 @api("logged-models/search")
 def search_logged_models(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Models of ``experiment_ids`` matching ``filter`` → ``{"models", "next_page_token"}``."""
@@ -237,23 +168,28 @@ def search_logged_models(ctx: ApiContext, params: Params) -> dict[str, Any]:
         raise InvalidParameterError("Missing value for required parameter 'experiment_ids'.")
     if params.list("datasets"):
         raise InvalidParameterError("Searching logged models by dataset is not supported by evtrack")
-    clauses = grammar._parse_filter(params.str("filter") or None, _FILTER)
     limit = params.int("max_results", default=SEARCH_MAX_RESULTS_DEFAULT)
-    if limit is None or limit < 1:
-        raise InvalidParameterError(f"Invalid value for max_results: {limit}")
-    found = [
-        m
-        for m in models_of(ctx).all()
-        if m.experiment_id in experiment_ids
-        and all(evaluate_comparison(c.op, _value(m, c.entity, c.key), c.value) for c in clauses)
-    ]
-    found = _sorted(found, _orders(params.data.get("order_by")))
-    start = decode_page_token(params.str("page_token"))
-    page = found[start : start + limit]
+    page, token = models_of(ctx).search(
+        experiment_ids,
+        params.str("filter") or None,
+        _orders(params.data.get("order_by")),
+        limit,
+        params.str("page_token"),
+    )
     out: dict[str, Any] = {"models": [logged_model_json(ctx, m) for m in page]}
-    if start + limit < len(found):
-        out["next_page_token"] = encode_page_token(start + limit)
+    if token:
+        out["next_page_token"] = token
     return out
+
+
+def _orders(items: Any) -> list[tuple[str, bool]]:
+    """``order_by`` of a request (``[{"field_name", "ascending"}]``) as (field, ascending) pairs."""
+    orders = []
+    for item in items if isinstance(items, list) else ([items] if items else []):
+        if not isinstance(item, dict) or not isinstance(item.get("field_name"), str):
+            raise InvalidParameterError(f'Invalid order_by item {item!r}: expected {{"field_name", "ascending"}}')
+        orders.append((item["field_name"], item.get("ascending", True) is not False))
+    return orders
 
 
 # -- runs/outputs -------------------------------------------------------------------------------
@@ -283,9 +219,4 @@ def log_outputs(ctx: ApiContext, params: Params) -> dict[str, Any]:
 
 def model_outputs_of_run(ctx: ApiContext, run_id: str) -> list[dict[str, Any]]:
     """A run's ``outputs.model_outputs`` as MLflow's JSON (``[{"model_id", "step"}]``)."""
-    return [
-        {"model_id": m.model_id, "step": o["step"]}
-        for m in models_of(ctx).all()
-        for o in m.outputs
-        if o["run_id"] == run_id
-    ]
+    return [{"model_id": model_id, "step": step} for model_id, step in models_of(ctx).outputs_of_run(run_id)]

@@ -30,7 +30,7 @@ from evtrack.errors import EvtrackError, InvalidParameterError, ResourceNotFound
 from evtrack.query import search_grammar as grammar
 from evtrack.query.nodes import Comparison
 from evtrack.registry.entities import ModelVersion, RegisteredModel
-from evtrack.server.logged_models import MODEL_ID, LoggedModel, LoggedModelStore
+from evtrack.tracking.logged_models import MODEL_ID, LoggedModel, LoggedModelStore
 from evtrack.server.rest import artifacts, convert
 from evtrack.server.rest.protocol import ApiContext, Params, api
 

@@ -1,11 +1,11 @@
-"""MLflow 3's logged models, kept by the server as small revisioned documents in the store.
+"""MLflow 3's logged models, kept as small revisioned documents in the store.
 
 ``mlflow.<flavor>.log_model`` on MLflow 3 creates a *logged model* (an id ``m-<hex>``,
 a name, a status, tags, params and its own artifact directory
 ``<experiment artifact_location>/models/<model_id>/artifacts``) before uploading its
 files, and ``mlflow.register_model("runs:/<run_id>/<name>")`` finds it again by
 searching. evtrack's own API has no logged models (its models live in run
-artifacts), so the server keeps them here::
+artifacts); the server and the MLflow store plugin keep MLflow's here::
 
     logged-models/<model_id>/<n:08d>.json   revision n of one model (put-if-absent)
 
@@ -28,6 +28,9 @@ import orjson
 
 from evtrack.errors import CommitConflictError, InvalidParameterError, ResourceNotFoundError, StoreError
 from evtrack.eventlog.events import now_ms
+from evtrack.query import search_grammar as grammar
+from evtrack.query.matching import evaluate_comparison
+from evtrack.read.views import decode_page_token, encode_page_token
 from evtrack.store.base import ObjectStore
 
 PREFIX = "logged-models/"
@@ -35,6 +38,38 @@ MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
 STATUSES = ("PENDING", "READY", "FAILED")
 _BAD_NAME_CHARS = ("/", ":", ".", "%", '"', "'")
 _ATTEMPTS = 16
+# the fields a search may filter and order by, by the names MLflow accepts for them
+ATTRIBUTES = {
+    "name": "name",
+    "model_id": "model_id",
+    "model_type": "model_type",
+    "status": "status",
+    "source_run_id": "source_run_id",
+    "creation_time": "creation_timestamp_ms",
+    "creation_timestamp": "creation_timestamp_ms",
+    "creation_timestamp_ms": "creation_timestamp_ms",
+    "last_updated_timestamp": "last_updated_timestamp_ms",
+    "last_updated_timestamp_ms": "last_updated_timestamp_ms",
+}
+_FILTER = grammar._Spec(
+    entities={
+        "attribute": "attribute",
+        "attributes": "attribute",
+        "tag": "tag",
+        "tags": "tag",
+        "param": "param",
+        "params": "param",
+        "metric": "metric",
+        "metrics": "metric",
+    },
+    entity_error="Invalid entity type '{}'. Valid values are ['attributes', 'tags', 'params', 'metrics']",
+    attributes=ATTRIBUTES,
+    order_attributes=ATTRIBUTES,
+    numeric=frozenset({"creation_timestamp_ms", "last_updated_timestamp_ms"}),
+    list_attributes=frozenset({"name", "model_id", "model_type", "status", "source_run_id"}),
+    order_entities=frozenset({"attribute"}),
+    order_entity_error="Invalid order_by entity: {}",
+)
 
 
 @dataclass(frozen=True)
@@ -160,6 +195,67 @@ class LoggedModelStore:
                 newest[model_id] = info.key
         models = [self._read(key) for key in newest.values()]
         return [m for m in models if not m.deleted]
+
+    def search(
+        self,
+        experiment_ids: list[str],
+        filter_string: str | None = None,
+        order_by: list[tuple[str, bool]] | None = None,
+        max_results: int | None = 100,
+        page_token: str | None = None,
+    ) -> tuple[list[LoggedModel], str | None]:
+        """One page of the live models of ``experiment_ids`` matching MLflow's logged-model filter,
+        ordered by ``(field, ascending)`` pairs (then newest first); returns (page, next token)."""
+        if max_results is None or max_results < 1:
+            raise InvalidParameterError(f"Invalid value for max_results: {max_results}")
+        clauses = grammar._parse_filter(filter_string or None, _FILTER)
+        wanted = {str(e) for e in experiment_ids}
+        found = [
+            m
+            for m in self.all()
+            if m.experiment_id in wanted
+            and all(evaluate_comparison(c.op, _value(m, c.entity, c.key), c.value) for c in clauses)
+        ]
+        found = _sorted(found, _orders(order_by or []))
+        start = decode_page_token(page_token)
+        page = found[start : start + max_results]
+        return page, (encode_page_token(start + max_results) if start + max_results < len(found) else None)
+
+    def outputs_of_run(self, run_id: str) -> list[tuple[str, int]]:
+        """The (model_id, step) pairs a run recorded as its outputs."""
+        return [(m.model_id, o["step"]) for m in self.all() for o in m.outputs if o["run_id"] == run_id]
+
+
+def _value(model: LoggedModel, entity: str, key: str) -> Any:
+    if entity == "attribute":
+        return getattr(model, key)
+    if entity == "tag":
+        return model.tags.get(key)
+    if entity == "param":
+        return model.params.get(key)
+    return None  # metrics of logged models are not kept
+
+
+def _orders(items: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    orders = []
+    for name, ascending in items:
+        if name not in ATTRIBUTES:
+            raise InvalidParameterError(f"Invalid order by field name: {name}")
+        orders.append((ATTRIBUTES[name], ascending))
+    keys = [k for k, _ in orders]
+    if "creation_timestamp_ms" not in keys:
+        orders.append(("creation_timestamp_ms", False))
+    if "model_id" not in keys:
+        orders.append(("model_id", True))
+    return orders
+
+
+def _sorted(models: list[LoggedModel], orders: list[tuple[str, bool]]) -> list[LoggedModel]:
+    for key, ascending in reversed(orders):  # stable sorts, last key first; missing values last
+        present = [m for m in models if getattr(m, key) is not None]
+        missing = [m for m in models if getattr(m, key) is None]
+        models = sorted(present, key=lambda m: getattr(m, key), reverse=not ascending) + missing
+    return models
 
 
 def parse_status(value: Any) -> str:

@@ -207,3 +207,22 @@ def search_experiments(
             found.append(exp)
     found.sort(key=grammar.experiment_sort_key(orders))
     return page(found, limit, page_token)
+
+
+def latest_points(backend: Backend, run_ids: Sequence[str]) -> dict[str, dict[str, tuple[int, int]]]:
+    """run_id -> metric key -> (step, timestamp) of its latest value, for the runs of a search page."""
+    if not run_ids:
+        return {}
+    rows = (
+        engine_of(backend)
+        .snapshot()
+        .rows(
+            "SELECT run_id, key, step, timestamp FROM latest_metrics "
+            "SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS run_id) page USING (run_id)",
+            [list(run_ids)],
+        )
+    )
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for run_id, key, step, timestamp in rows:
+        out.setdefault(run_id, {})[key] = (step, timestamp)
+    return out

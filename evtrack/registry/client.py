@@ -178,13 +178,16 @@ class RegistryClient(RegistryBase):
         description: str | None = None,
         await_creation_for: int = _DEFAULT_AWAIT,
         model_id: str | None = None,
+        *,
+        storage_location: str | None = None,
     ) -> ModelVersion:
         """Create the next version (1, 2, 3, …) of a registered model from the model files at ``source``.
 
         ``runs:/`` and ``models:/`` sources are resolved now: ``get_model_version_download_uri``
         gives the resolved location, ``source`` stays as given. Versions are READY at once
         (``await_creation_for`` is accepted and ignored; ``model_id`` — MLflow's logged models —
-        is not supported).
+        is not supported). ``storage_location`` is where the files are when the caller has
+        resolved ``source`` itself (the MLflow store plugin, for a logged model's directory).
         """
         if not isinstance(source, str) or not source:
             raise InvalidParameterError("Missing value for required parameter 'source'.")
@@ -193,7 +196,7 @@ class RegistryClient(RegistryBase):
         run_id = rv.validate_optional_str(run_id, "run_id")
         run_link = rv.validate_optional_str(run_link, "run_link")
         m, reg = self._model(name)
-        location = self._storage_location(source)
+        location = storage_location or self._storage_location(source)
         template = rev.ModelVersionCreated(
             eid=self._eid(),
             ts=now_ms(),

@@ -34,21 +34,9 @@ def _run_with_latest(ctx: ApiContext, run_id: str) -> tuple[Run, dict[str, tuple
 
 def _latest_of_page(ctx: ApiContext, runs: list[Run]) -> dict[str, dict[str, tuple[int, int]]]:
     """The (step, timestamp) of the latest metric values of a page of searched runs."""
-    ids = [r.info.run_id for r in runs if r.data.metrics]
-    if not ids:
-        return {}
-    from evtrack.query.search import engine_of
+    from evtrack.query.search import latest_points
 
-    snap = engine_of(ctx.client._backend).snapshot()
-    rows = snap.rows(
-        "SELECT run_id, key, step, timestamp FROM latest_metrics "
-        "SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS run_id) page USING (run_id)",
-        [ids],
-    )
-    out: dict[str, dict[str, tuple[int, int]]] = {}
-    for run_id, key, step, timestamp in rows:
-        out.setdefault(run_id, {})[key] = (step, timestamp)
-    return out
+    return latest_points(ctx.client._backend, [r.info.run_id for r in runs if r.data.metrics])
 
 
 # -- runs -----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """MLflow's own package on evtrack's event log: tracking and model-registry store plugins.
 
 MLflow finds third-party stores through the entry point groups ``mlflow.tracking_store``
-and ``mlflow.model_registry_store``; ``pyproject.toml`` registers the two builders below
+and ``mlflow.model_registry_store``; ``pyproject.toml`` registers the two builders below (named apart from the
+modules ``tracking_store`` and ``registry_store``, which would shadow them once imported)
 for the URI schemes ``evtrack`` and ``evtrack+s3`` (see :mod:`evtrack.mlflow_plugin.uris`
 for the forms). With ``pip install "evtrack[mlflow]"``, unchanged ``import mlflow`` code —
 autologging, every flavor's ``log_model``, the registry, ``mlflow server`` and its UI —
@@ -18,14 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 
-def tracking_store(store_uri: str, artifact_uri: str | None = None) -> Any:
+def make_tracking_store(store_uri: str, artifact_uri: str | None = None) -> Any:
     """MLflow's tracking store for an ``evtrack:`` or ``evtrack+s3:`` URI (the entry point's builder)."""
     from evtrack.mlflow_plugin.tracking_store import EvtrackTrackingStore
 
     return EvtrackTrackingStore(store_uri, artifact_uri)
 
 
-def registry_store(store_uri: str, tracking_uri: str | None = None) -> Any:
+def make_registry_store(store_uri: str, tracking_uri: str | None = None) -> Any:
     """MLflow's model-registry store for an ``evtrack:`` or ``evtrack+s3:`` URI (the entry point's builder)."""
     from evtrack.mlflow_plugin.registry_store import EvtrackRegistryStore
 

@@ -2,8 +2,8 @@
 
 Runs carry their latest metric points as ``Metric`` objects with step and timestamp (what
 ``MlflowClient.get_run`` returns), their dataset inputs and the logged models they output.
-Registry entities keep MLflow's types: version numbers as strings, tags and aliases as
-lists, a version's ``model_id`` when its files are a logged model's directory.
+Registry entities are typed as MLflow's SQL store types them (version numbers as ints,
+tags and aliases as lists), with a version's ``model_id`` when its source is a logged model.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def logged_model_id_of(source: str | None) -> str | None:
 def model_version(mv: reg.ModelVersion) -> MlflowModelVersion:
     return MlflowModelVersion(
         name=mv.name,
-        version=str(mv.version),
+        version=mv.version,
         creation_timestamp=mv.creation_timestamp or 0,
         last_updated_timestamp=mv.last_updated_timestamp,
         description=mv.description,
@@ -152,5 +152,5 @@ def registered_model(m: reg.RegisteredModel) -> MlflowRegisteredModel:
         description=m.description,
         latest_versions=[model_version(v) for v in m.latest_versions],
         tags=[RegisteredModelTag(k, v) for k, v in m.tags.items()],
-        aliases=[RegisteredModelAlias(a, str(v)) for a, v in m.aliases.items()],
+        aliases=[RegisteredModelAlias(a, v) for a, v in m.aliases.items()],
     )

@@ -4,7 +4,7 @@ Every public method of the plugin stores runs inside :func:`mlflow_errors`, so M
 client, server and UI see the error codes and messages they know
 (``RESOURCE_DOES_NOT_EXIST``, ``INVALID_PARAMETER_VALUE``, …) and never a bare evtrack
 traceback. :func:`unsupported` builds the methods of features evtrack's store does not keep
-(traces, assessments, prompts, …): they answer ``FEATURE_DISABLED`` with a sentence naming
+(traces, assessments, AI Gateway, …): they answer ``FEATURE_DISABLED`` with a sentence naming
 the feature, which MLflow's UI shows as a message.
 """
 
@@ -71,7 +71,6 @@ def feature_disabled(feature: str) -> MlflowException:
 
 # What each unsupported method is about, by a word of its name (first match wins).
 _FEATURES = (
-    ("prompt", "Prompts"),
     ("webhook", "Webhooks"),
     ("assessment", "Assessments"),
     ("trace", "Traces"),

@@ -4,16 +4,15 @@ Registered models, versions, stages, aliases, tags and descriptions are evtrack'
 events: version numbers are claimed put-if-absent, so concurrent registrations from
 many processes get distinct numbers, as with ``evtrack.register_model``. A version made
 from an MLflow 3 logged model (source ``models:/<model_id>``) keeps that source, downloads
-from the logged model's artifact directory and is recorded in the model's
-``mlflow.modelVersions`` tag, as MLflow's own stores do. Prompts and webhooks are not kept:
-they answer FEATURE_DISABLED.
+from the logged model's artifact directory (MLflow's client records the version in the
+model's ``mlflow.modelVersions`` tag itself). Prompts work as MLflow's base store builds
+them: registered models and versions tagged ``mlflow.prompt.is_prompt``, left out of model
+searches. Webhooks are not kept: they answer FEATURE_DISABLED.
 """
 
 from __future__ import annotations
 
-import json
 import urllib.parse
-from dataclasses import replace
 from typing import Any
 
 from mlflow.store.entities.paged_list import PagedList
@@ -22,13 +21,13 @@ from mlflow.store.model_registry import SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFA
 from mlflow.store.model_registry.abstract_store import AbstractStore
 
 from evtrack.client import MlflowClient as EvtrackClient
-from evtrack.errors import InvalidParameterError, ResourceNotFoundError
+from evtrack.errors import InvalidParameterError
 from evtrack.mlflow_plugin import convert
-from evtrack.mlflow_plugin.errors import refuse_unsupported, translate_errors
+from evtrack.mlflow_plugin.errors import mlflow_errors, refuse_unsupported, translate_errors
 from evtrack.mlflow_plugin.uris import store_location
+from evtrack.query import search_grammar as grammar
+from evtrack.registry.prompt_filter import is_prompt, split_prompt_filter
 from evtrack.tracking.logged_models import MODEL_ID, LoggedModel, LoggedModelStore
-
-MODEL_VERSIONS_TAG = "mlflow.modelVersions"  # on a logged model: the versions registered from it
 
 
 @translate_errors
@@ -38,7 +37,8 @@ class EvtrackRegistryStore(AbstractStore):
     def __init__(self, store_uri: str, tracking_uri: str | None = None) -> None:
         super().__init__(store_uri, tracking_uri)
         self.store_uri = store_uri
-        self.tracking_uri = store_location(store_uri)
+        with mlflow_errors():
+            self.tracking_uri = store_location(store_uri)
         self._client = EvtrackClient(self.tracking_uri)
 
     # -- registered models ----------------------------------------------------------------
@@ -69,11 +69,14 @@ class EvtrackRegistryStore(AbstractStore):
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList:
-        """One page of registered models matching MLflow's registry filter."""
+        """One page of registered models matching MLflow's registry filter (prompts left out unless
+        the filter asks for them, as MLflow's stores read the clause its client adds)."""
+        rest, prompts = split_prompt_filter(filter_string, grammar.parse_registered_model_filter)
         page = self._client.search_registered_models(
-            filter_string, max_results or SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT, order_by, page_token
+            rest, max_results or SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT, order_by, page_token
         )
-        return PagedList([convert.registered_model(m) for m in page], page.token)
+        found = [convert.registered_model(m) for m in page if prompts or not is_prompt(m.tags)]
+        return PagedList(found, page.token)
 
     def get_registered_model(self, name: str) -> Any:
         """The registered model with its latest version per stage, tags and aliases."""
@@ -116,8 +119,6 @@ class EvtrackRegistryStore(AbstractStore):
             description=description,
             storage_location=logged.artifact_location if logged else None,
         )
-        if logged is not None:
-            self._record_registration(logged.model_id, mv.name, str(mv.version))
         return convert.model_version(mv)
 
     def _logged_model(self, source: str, model_id: str | None) -> LoggedModel | None:
@@ -132,20 +133,6 @@ class EvtrackRegistryStore(AbstractStore):
                 f"Invalid model version source: '{source}' names a logged model other than model_id '{wanted}'."
             )
         return LoggedModelStore(self._client.store).get(wanted)
-
-    def _record_registration(self, model_id: str, name: str, version: str) -> None:
-        entry = {"name": name, "version": version}
-
-        def add(model: LoggedModel) -> LoggedModel:
-            existing = json.loads(model.tags.get(MODEL_VERSIONS_TAG) or "[]")
-            if entry in existing:
-                return model
-            return replace(model, tags={**model.tags, MODEL_VERSIONS_TAG: json.dumps([*existing, entry])})
-
-        try:
-            LoggedModelStore(self._client.store).update(model_id, add)
-        except ResourceNotFoundError:
-            pass  # deleted meanwhile: the version stays registered, as with MLflow's stores
 
     def update_model_version(self, name: str, version: str, description: str | None) -> Any:
         """Set a version's description."""
@@ -177,11 +164,12 @@ class EvtrackRegistryStore(AbstractStore):
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList:
-        """One page of versions matching MLflow's model-version filter."""
+        """One page of versions matching MLflow's model-version filter (prompts left out, as above)."""
+        rest, prompts = split_prompt_filter(filter_string, grammar.parse_model_version_filter)
         page = self._client.search_model_versions(
-            filter_string, max_results or SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT, order_by, page_token
+            rest, max_results or SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT, order_by, page_token
         )
-        return PagedList([convert.model_version(v) for v in page], page.token)
+        return PagedList([convert.model_version(v) for v in page if prompts or not is_prompt(v.tags)], page.token)
 
     def set_model_version_tag(self, name: str, version: str, tag: Any) -> None:
         """Set a tag on a version."""

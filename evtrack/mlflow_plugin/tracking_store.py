@@ -32,7 +32,7 @@ from mlflow.store.tracking.abstract_store import AbstractStore
 from evtrack import entities as et
 from evtrack.client import MlflowClient as EvtrackClient
 from evtrack.mlflow_plugin import convert
-from evtrack.mlflow_plugin.errors import feature_disabled, refuse_unsupported, translate_errors
+from evtrack.mlflow_plugin.errors import feature_disabled, mlflow_errors, refuse_unsupported, translate_errors
 from evtrack.mlflow_plugin.logged_model_methods import LoggedModelMethods
 from evtrack.mlflow_plugin.uris import store_location
 from evtrack.models.run_logging import LOG_MODEL_HISTORY_TAG, history_with
@@ -46,7 +46,8 @@ class EvtrackTrackingStore(LoggedModelMethods, AbstractStore):
     def __init__(self, store_uri: str, artifact_uri: str | None = None) -> None:
         super().__init__()
         self.store_uri = store_uri
-        self.tracking_uri = store_location(store_uri)
+        with mlflow_errors():
+            self.tracking_uri = store_location(store_uri)
         self.artifact_root_uri = artifact_uri.rstrip("/") if artifact_uri else None
         self._client = EvtrackClient(self.tracking_uri)
 

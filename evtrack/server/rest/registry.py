@@ -23,18 +23,16 @@ from __future__ import annotations
 import pathlib
 import re
 import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
 from evtrack.errors import EvtrackError, InvalidParameterError, ResourceNotFoundError
 from evtrack.query import search_grammar as grammar
-from evtrack.query.nodes import Comparison
 from evtrack.registry.entities import ModelVersion, RegisteredModel
+from evtrack.registry.prompt_filter import is_prompt, split_prompt_filter
 from evtrack.tracking.logged_models import MODEL_ID, LoggedModel, LoggedModelStore
 from evtrack.server.rest import artifacts, convert
 from evtrack.server.rest.protocol import ApiContext, Params, api
 
-PROMPT_TAG = "mlflow.prompt.is_prompt"  # marks the registered models that are prompts (MLflow 3)
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"  # on a logged model: the versions registered from it
 _ARTIFACTS_ROUTE = "/api/2.0/mlflow-artifacts/artifacts/"
 _LOGGED_MODEL_DIR = re.compile(r"/models/(m-[0-9a-f]{32})/artifacts$")
@@ -100,29 +98,6 @@ def registered_model_json(ctx: ApiContext, rm: RegisteredModel) -> dict[str, Any
     return {k: v for k, v in out.items() if v is not None and v != []}
 
 
-def _is_prompt(tags: dict[str, str]) -> bool:
-    return str(tags.get(PROMPT_TAG, "")).lower() == "true"
-
-
-def _split_prompt_filter(
-    filter_string: str | None, parse: Callable[[str], list[Comparison]]
-) -> tuple[str | None, bool]:
-    """(the filter without its prompt-tag clauses, whether it asks for prompts).
-
-    MLflow's client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to its searches, and
-    MLflow's server reads that clause as "normal models, not prompts" (models without the
-    tag included); the handlers apply it the same way on the results.
-    """
-    if not filter_string or PROMPT_TAG not in filter_string:
-        return filter_string or None, False
-    clauses = parse(filter_string)
-    rest = [c for c in clauses if not (c.entity == "tag" and c.key == PROMPT_TAG)]
-    wants = any((c.op, str(c.value).lower()) in (("=", "true"), ("!=", "false")) for c in clauses if c not in rest)
-    if wants:
-        rest.append(Comparison("tag", PROMPT_TAG, "=", "true"))
-    return grammar.format_filter(rest) or None, wants
-
-
 def _tags(params: Params) -> dict[str, str]:
     return dict(convert.parse_key_values(params.data.get("tags"), "tags"))
 
@@ -170,7 +145,7 @@ def delete_registered_model(ctx: ApiContext, params: Params) -> dict[str, Any]:
 @api("registered-models/search", methods=("GET",))
 def search_registered_models(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Models matching ``filter`` → ``{"registered_models", "next_page_token"}``."""
-    filter_string, prompts = _split_prompt_filter(params.str("filter"), grammar.parse_registered_model_filter)
+    filter_string, prompts = split_prompt_filter(params.str("filter"), grammar.parse_registered_model_filter)
     page = ctx.client.search_registered_models(
         filter_string,
         max_results=params.int("max_results", default=100),
@@ -178,7 +153,7 @@ def search_registered_models(ctx: ApiContext, params: Params) -> dict[str, Any]:
         page_token=params.str("page_token") or None,
     )
     out: dict[str, Any] = {
-        "registered_models": [registered_model_json(ctx, rm) for rm in page if prompts or not _is_prompt(rm.tags)]
+        "registered_models": [registered_model_json(ctx, rm) for rm in page if prompts or not is_prompt(rm.tags)]
     }
     if page.token:
         out["next_page_token"] = page.token
@@ -296,7 +271,7 @@ def transition_model_version_stage(ctx: ApiContext, params: Params) -> dict[str,
 @api("model-versions/search", methods=("GET",))
 def search_model_versions(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Versions matching ``filter`` → ``{"model_versions", "next_page_token"}``."""
-    filter_string, prompts = _split_prompt_filter(params.str("filter"), grammar.parse_model_version_filter)
+    filter_string, prompts = split_prompt_filter(params.str("filter"), grammar.parse_model_version_filter)
     page = ctx.client.search_model_versions(
         filter_string,
         max_results=params.int("max_results", default=10000),
@@ -304,7 +279,7 @@ def search_model_versions(ctx: ApiContext, params: Params) -> dict[str, Any]:
         page_token=params.str("page_token") or None,
     )
     out: dict[str, Any] = {
-        "model_versions": [model_version_json(ctx, mv) for mv in page if prompts or not _is_prompt(mv.tags)]
+        "model_versions": [model_version_json(ctx, mv) for mv in page if prompts or not is_prompt(mv.tags)]
     }
     if page.token:
         out["next_page_token"] = page.token

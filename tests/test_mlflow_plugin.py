@@ -220,17 +220,17 @@ def test_mlflow_errors_and_codes(plugin_uri: str) -> None:
     assert client.get_experiment_by_name("e") is None
 
 
-def test_unsupported_features_answer_feature_disabled(plugin_uri: str) -> None:
+def test_unsupported_features_answer_not_implemented(plugin_uri: str) -> None:
     client = mlflow.MlflowClient()
     with pytest.raises(MlflowException, match="Traces are not supported by the evtrack store") as traces:
         client.search_traces(experiment_ids=["0"])
-    assert traces.value.error_code == "FEATURE_DISABLED"
+    assert traces.value.error_code == "NOT_IMPLEMENTED"
     store = client._tracking_client.store
     with pytest.raises(MlflowException, match="Assessments are not supported"):
         store.get_assessment("tr-1", "a-1")
     with pytest.raises(MlflowException, match="Webhooks are not supported") as webhooks:
         client.list_webhooks()
-    assert webhooks.value.error_code == "FEATURE_DISABLED"
+    assert webhooks.value.error_code == "NOT_IMPLEMENTED"
 
 
 def test_prompts_live_in_the_registry_apart_from_models(plugin_uri: str) -> None:

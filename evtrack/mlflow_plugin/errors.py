@@ -4,7 +4,7 @@ Every public method of the plugin stores runs inside :func:`mlflow_errors`, so M
 client, server and UI see the error codes and messages they know
 (``RESOURCE_DOES_NOT_EXIST``, ``INVALID_PARAMETER_VALUE``, …) and never a bare evtrack
 traceback. :func:`unsupported` builds the methods of features evtrack's store does not keep
-(traces, assessments, AI Gateway, …): they answer ``FEATURE_DISABLED`` with a sentence naming
+(traces, assessments, AI Gateway, …): they answer ``NOT_IMPLEMENTED`` (HTTP 501 from MLflow's server) with a sentence naming
 the feature, which MLflow's UI shows as a message.
 """
 
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import FEATURE_DISABLED, INTERNAL_ERROR, ErrorCode
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, NOT_IMPLEMENTED, ErrorCode
 
 from evtrack.errors import EvtrackError
 
@@ -65,7 +65,7 @@ def feature_disabled(feature: str) -> MlflowException:
     return MlflowException(
         f"{feature} are not supported by the evtrack store: it keeps experiments, runs, logged models "
         "and the model registry. Use an MLflow tracking server with a database backend for them.",
-        error_code=FEATURE_DISABLED,
+        error_code=NOT_IMPLEMENTED,
     )
 
 
@@ -99,7 +99,7 @@ def feature_of(method_name: str) -> str | None:
 
 
 def refuse_unsupported(cls: type[T], base: type) -> type[T]:
-    """Give ``cls`` a refusing method (FEATURE_DISABLED, naming the feature) for every public method
+    """Give ``cls`` a refusing method (NOT_IMPLEMENTED, naming the feature) for every public method
     of MLflow's ``base`` store that belongs to an unsupported feature and that ``cls`` does not
     define itself; returns the class. New methods of later MLflow versions are covered by name."""
     own = {name for klass in cls.__mro__ if klass.__module__.startswith("evtrack.") for name in vars(klass)}
@@ -112,6 +112,6 @@ def refuse_unsupported(cls: type[T], base: type) -> type[T]:
             raise feature_disabled(_feature)
 
         refuse.__name__ = refuse.__qualname__ = name
-        refuse.__doc__ = f"Not supported by the evtrack store ({feature}): raises FEATURE_DISABLED."
+        refuse.__doc__ = f"Not supported by the evtrack store ({feature}): raises NOT_IMPLEMENTED."
         setattr(cls, name, refuse)
     return cls

@@ -7,7 +7,7 @@ from an MLflow 3 logged model (source ``models:/<model_id>``) keeps that source,
 from the logged model's artifact directory (MLflow's client records the version in the
 model's ``mlflow.modelVersions`` tag itself). Prompts work as MLflow's base store builds
 them: registered models and versions tagged ``mlflow.prompt.is_prompt``, left out of model
-searches. Webhooks are not kept: they answer FEATURE_DISABLED.
+searches. Webhooks are not kept: they answer NOT_IMPLEMENTED.
 """
 
 from __future__ import annotations

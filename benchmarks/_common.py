@@ -40,7 +40,7 @@ class Figure:
     baseline: float | None = None  # the same workload on the baseline system, same run
     baseline_name: str = ""
     higher_is_better: bool = True
-    target: str = ""  # e.g. ">= 200000" or "< 2"
+    target: str = ""  # e.g. ">= 200000" or "< 2"; ">= 30x" is a target on the ratio to the baseline
     note: str = ""
 
     @property
@@ -56,10 +56,13 @@ class Figure:
         if not self.target or self.value is None:
             return None
         op, _, num = self.target.partition(" ")
+        value: float | None = self.value
+        if num.endswith("x"):
+            value, num = self.ratio, num[:-1]
+            if value is None:
+                return None
         limit = float(num.replace(",", "").replace("_", ""))
-        return {">=": self.value >= limit, ">": self.value > limit, "<=": self.value <= limit, "<": self.value < limit}[
-            op
-        ]
+        return {">=": value >= limit, ">": value > limit, "<=": value <= limit, "<": value < limit}[op]
 
 
 @dataclass

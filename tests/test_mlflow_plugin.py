@@ -86,6 +86,7 @@ def test_sklearn_autolog_writes_evtrack_events(plugin_uri: str) -> None:
     assert {"training_score", "training_mean_squared_error", "training_r2_score"} <= set(got.data.metrics)
     assert got.data.tags["estimator_name"] == "Lasso"
     assert got.outputs.model_outputs, "autolog's model is recorded as the run's output"
+    assert [d.tags[0].value for d in got.inputs.dataset_inputs] == ["train"]  # autolog's training dataset
     model_id = got.outputs.model_outputs[0].model_id
     logged = mlflow.get_logged_model(model_id)
     assert logged.status == "READY" and logged.source_run_id == run.info.run_id
@@ -275,3 +276,34 @@ def test_relative_uri_and_evtrack_logging_read_by_mlflow(
     got = mlflow.get_run(run.info.run_id)
     assert got.data.params == {"lr": "0.01"} and got.data.metrics == {"acc": 0.9}
     assert got.data._metric_objs[0].step == 3
+
+
+def _experiment_searches() -> dict[str, list[str]]:
+    client = mlflow.MlflowClient()
+    for name, tags in (
+        ("taxi-lasso", {"team": "fares"}),
+        ("taxi-ridge", {"team": "fares"}),
+        ("churn", {"team": "crm"}),
+    ):
+        client.create_experiment(name, tags=tags)
+    client.delete_experiment(client.get_experiment_by_name("churn").experiment_id)
+    searches = {
+        "active": {},
+        "all by name": {"view_type": 3, "order_by": ["name"]},
+        "deleted": {"view_type": 2},
+        "like": {"filter_string": "name LIKE 'taxi%'", "order_by": ["name DESC"]},
+        "tag": {"filter_string": "tags.team = 'fares'", "order_by": ["name"]},
+    }
+    out = {key: [e.name for e in client.search_experiments(**kw)] for key, kw in searches.items()}
+    first = client.search_experiments(view_type=3, max_results=2, order_by=["name"])
+    out["page 2"] = [e.name for e in client.search_experiments(view_type=3, max_results=2, order_by=["name"],
+                                                                  page_token=first.token)]  # fmt: skip
+    return out
+
+
+def test_search_experiments_as_mlflow_sqlite(plugin_uri: str, tmp_path: Any) -> None:
+    pytest.importorskip("sqlalchemy")
+    ours = _experiment_searches()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    theirs = _experiment_searches()
+    assert ours == theirs and ours["like"] == ["taxi-ridge", "taxi-lasso"]

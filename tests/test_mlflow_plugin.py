@@ -8,6 +8,9 @@ S3 is moto's server over real HTTP; MLflow's artifact repositories talk to it di
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any, Iterator
 
 import pytest
@@ -39,6 +42,7 @@ def mlflow_state(fresh_evtrack: None, monkeypatch: pytest.MonkeyPatch) -> Iterat
         mlflow.end_run()
     mlflow.sklearn.autolog(disable=True)
     fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # mlflow.set_experiment sets it for child processes
     mlflow.set_tracking_uri("")
     _clear_mlflow_caches()
 
@@ -87,6 +91,8 @@ def test_sklearn_autolog_writes_evtrack_events(plugin_uri: str) -> None:
     assert got.data.tags["estimator_name"] == "Lasso"
     assert got.outputs.model_outputs, "autolog's model is recorded as the run's output"
     assert [d.tags[0].value for d in got.inputs.dataset_inputs] == ["train"]  # autolog's training dataset
+    summaries = mlflow.MlflowClient()._tracking_client.store._search_datasets([got.info.experiment_id])
+    assert [(s.name, s.context) for s in summaries] == [(got.inputs.dataset_inputs[0].dataset.name, "train")]
     model_id = got.outputs.model_outputs[0].model_id
     logged = mlflow.get_logged_model(model_id)
     assert logged.status == "READY" and logged.source_run_id == run.info.run_id
@@ -307,3 +313,23 @@ def test_search_experiments_as_mlflow_sqlite(plugin_uri: str, tmp_path: Any) -> 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     theirs = _experiment_searches()
     assert ours == theirs and ours["like"] == ["taxi-ridge", "taxi-lasso"]
+
+
+def test_a_script_that_exits_without_end_run_leaves_its_run_finished_and_complete(tmp_path: Any) -> None:
+    """MLflow ends the active run at exit; evtrack's writer then ships it: nothing is lost."""
+    import evtrack
+
+    script = (
+        "import mlflow\n"
+        f"mlflow.set_tracking_uri('evtrack://{tmp_path / 'store'}')\n"
+        "mlflow.start_run(run_name='no-end')\n"
+        "for i in range(500): mlflow.log_metric('loss', 1 / (i + 1), step=i)\n"
+        "mlflow.log_param('alpha', '0.5')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["EVTRACK_SPOOL_DIR"] = str(tmp_path / "spool")
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=120, capture_output=True)
+    (run,) = evtrack.EvtrackClient(str(tmp_path / "store")).search_runs(["0"])
+    assert (run.info.run_name, run.info.status, run.data.params) == ("no-end", "FINISHED", {"alpha": "0.5"})
+    history = evtrack.EvtrackClient(str(tmp_path / "store")).get_metric_history(run.info.run_id, "loss")
+    assert len(history) == 500

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import time
@@ -28,11 +27,7 @@ import pytest
 mlflow = pytest.importorskip("mlflow")
 pytest.importorskip("sklearn")
 
-from conftest import free_port  # noqa: E402
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TIMEOUT_MS = 30_000
+from conftest import free_port, shoot  # noqa: E402
 
 
 class MlflowServer:
@@ -123,6 +118,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, s3_client: Any) -> Iterator
         while mlflow.active_run():
             mlflow.end_run()
         fluent._active_experiment_id = None
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # set by mlflow.set_experiment
         mlflow.set_tracking_uri("")
         mp.undo()
         server.stop()
@@ -156,57 +152,18 @@ def test_unsupported_features_answer_501_with_the_feature_named(served: dict[str
 # -- the UI in Chromium ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    chosen = os.environ.get("EVTRACK_SCREENSHOT_DIR")
-    if chosen:
-        pathlib.Path(chosen).mkdir(parents=True, exist_ok=True)
-        return pathlib.Path(chosen)
-    return tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the pages: {errors}"
-
-
-def shoot(page: Any, directory: pathlib.Path, name: str) -> None:
-    path = directory / f"mlflow-ui-{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    data = path.read_bytes()
-    assert data.startswith(PNG_MAGIC) and len(data) > 1000, f"{path} is not a PNG screenshot"
-
-
 def test_mlflow_ui_pages_over_the_event_log(page: Any, served: dict[str, Any], screenshot_dir: pathlib.Path) -> None:
     base, exp, runs = served["server"].url, served["experiment_id"], served["runs"]
 
     page.goto(f"{base}/#/experiments")
     page.get_by_text("taxi", exact=True).first.wait_for()
     assert "Default" in page.locator("body").inner_text()
-    shoot(page, screenshot_dir, "01-experiments")
+    shoot(page, screenshot_dir, "mlflow-ui-01-experiments")
 
     page.goto(f"{base}/#/experiments/{exp}/runs")
     for name in runs:
         page.get_by_text(name, exact=True).first.wait_for()
-    shoot(page, screenshot_dir, "02-runs-table")
+    shoot(page, screenshot_dir, "mlflow-ui-02-runs-table")
 
     search = page.get_by_test_id("search-box")
     search.fill("metrics.rmse < 1.05")
@@ -214,29 +171,29 @@ def test_mlflow_ui_pages_over_the_event_log(page: Any, served: dict[str, Any], s
     page.get_by_text("lasso-1.0", exact=True).first.wait_for(state="detached")
     body = page.locator("body").inner_text()
     assert "lasso-0.01" in body and "lasso-0.1" not in body and "champion-run" not in body
-    shoot(page, screenshot_dir, "03-runs-search")
+    shoot(page, screenshot_dir, "mlflow-ui-03-runs-search")
 
     page.goto(f"{base}/#/experiments/{exp}/runs/{runs['lasso-0.1']}/model-metrics")
     page.locator(".js-plotly-plot g.trace.scatter path.js-line").first.wait_for(state="attached")
     assert page.locator(".js-plotly-plot").count() >= 2  # loss and rmse
-    shoot(page, screenshot_dir, "04-run-metric-charts")
+    shoot(page, screenshot_dir, "mlflow-ui-04-run-metric-charts")
 
     compared = json.dumps([runs["lasso-0.01"], runs["lasso-1.0"]])
     page.goto(f"{base}/#/compare-runs?runs={compared}&experiments={json.dumps([exp])}")
     page.get_by_text("Comparing 2 Runs from 1 Experiment").wait_for()
     body = page.locator("body").inner_text()
     assert runs["lasso-0.01"] in body and runs["lasso-1.0"] in body
-    shoot(page, screenshot_dir, "05-compare")
+    shoot(page, screenshot_dir, "mlflow-ui-05-compare")
 
     page.goto(f"{base}/#/models")
     page.get_by_text("taxi", exact=True).first.wait_for()
     page.get_by_text("@ champion").first.wait_for()
-    shoot(page, screenshot_dir, "06-registered-models")
+    shoot(page, screenshot_dir, "mlflow-ui-06-registered-models")
 
     page.goto(f"{base}/#/models/taxi")
     page.get_by_text("Version 1").first.wait_for()
     assert "champion" in page.locator("body").inner_text()
-    shoot(page, screenshot_dir, "07-model-versions")
+    shoot(page, screenshot_dir, "mlflow-ui-07-model-versions")
 
 
 def test_mlflow_ui_command_on_a_local_store(tmp_path: Any, fresh_evtrack: None) -> None:

@@ -8,54 +8,15 @@ temporary directory (or ``$EVTRACK_SCREENSHOT_DIR``).
 from __future__ import annotations
 
 import math
-import os
 import pathlib
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import shoot
 
 from evtrack.entities import Metric, Param, RunTag
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    """Where the pages' screenshots go: ``$EVTRACK_SCREENSHOT_DIR`` or the test run's temporary dir."""
-    chosen = os.environ.get("EVTRACK_SCREENSHOT_DIR")
-    if chosen:
-        pathlib.Path(chosen).mkdir(parents=True, exist_ok=True)
-        return pathlib.Path(chosen)
-    return tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the pages: {errors}"
 
 
 @pytest.fixture
@@ -83,15 +44,6 @@ def tracked(evtrack_server: Any) -> dict[str, Any]:
         runs[name] = run.info.run_id
     client.flush()
     return {"server": evtrack_server, "client": client, "experiment_id": experiment_id, "runs": runs}
-
-
-def shoot(page: Any, directory: pathlib.Path, name: str) -> pathlib.Path:
-    """Save a full-page screenshot and check it is a real, non-empty PNG."""
-    path = directory / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    data = path.read_bytes()
-    assert data.startswith(PNG_MAGIC) and len(data) > 1000, f"{path} is not a PNG screenshot"
-    return path
 
 
 def row_ids(page: Any) -> list[str]:

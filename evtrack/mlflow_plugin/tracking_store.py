@@ -163,13 +163,9 @@ class EvtrackTrackingStore(LoggedModelMethods, AbstractStore):
         self._client.delete_tag(run_id, key)
 
     def log_batch(self, run_id: str, metrics: Sequence[Any], params: Sequence[Any], tags: Sequence[Any]) -> None:
-        """Log metrics, params and tags at once, within MLflow's batch limits."""
-        self._client.log_batch(
-            run_id,
-            metrics=[convert.to_metric(m) for m in metrics or ()],
-            params=[et.Param(p.key, p.value) for p in params or ()],
-            tags=[et.RunTag(t.key, t.value) for t in tags or ()],
-        )
+        """Log metrics, params and tags at once, within MLflow's batch limits (MLflow's entities go to
+        evtrack's writer as they are: both have ``key``, ``value``, ``timestamp`` and ``step``)."""
+        self._client.log_batch(run_id, metrics=metrics or (), params=params or (), tags=tags or ())
 
     def flush_async_logging(self) -> None:
         """Send everything queued (MLflow's async queue, then evtrack's writer) and wait for it."""
@@ -226,15 +222,16 @@ class EvtrackTrackingStore(LoggedModelMethods, AbstractStore):
         return [convert.run(r, latest.get(r.info.run_id)) for r in page], page.token
 
     def _search_datasets(self, experiment_ids: Sequence[str]) -> list[Any]:
-        """The distinct datasets the runs of these experiments used (the UI's dataset filter)."""
-        from mlflow.entities import DatasetSummary
+        """The distinct datasets the runs of these experiments used (the UI's dataset filter; at most
+        1,000, as MLflow's SQL store)."""
+        from mlflow.entities import _DatasetSummary as DatasetSummary  # what the SQL store returns here
 
         from evtrack.query.search import engine_of
 
         snap = engine_of(self._client._backend).snapshot()
         found = snap.rows(
             "SELECT DISTINCT r.experiment_id, i.name, i.digest, i.context FROM inputs i JOIN runs r USING (run_id) "
-            "WHERE r.experiment_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1, 2, 3, 4",
+            "WHERE r.experiment_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1, 2, 3, 4 LIMIT 1000",
             [[str(e) for e in experiment_ids]],
         )
         return [DatasetSummary(experiment_id=e, name=n, digest=d, context=c) for e, n, d, c in found]

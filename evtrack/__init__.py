@@ -27,12 +27,20 @@ from evtrack.errors import (
     EvtrackError,
     InvalidParameterError,
     InvalidStateError,
+    MlflowException,
     ResourceAlreadyExistsError,
     ResourceNotFoundError,
     StoreError,
 )
 from evtrack.registry.entities import ModelVersion, RegisteredModel
-from evtrack.registry.fluent import register_model
+from evtrack.registry.fluent import (
+    get_registry_uri,
+    register_model,
+    search_model_versions,
+    search_registered_models,
+    set_model_version_tag,
+    set_registry_uri,
+)
 from evtrack.client import EvtrackClient, MlflowClient
 from evtrack.tracking.fluent import (
     ActiveRun,
@@ -69,6 +77,14 @@ from evtrack.tracking.fluent import (
     start_run,
 )
 from evtrack.tracking.fluent_search import search_runs, sql
+from evtrack.tracking.fluent_lifecycle import (
+    delete_experiment_tag,
+    flush_async_logging,
+    get_parent_run,
+    is_tracking_uri_set,
+    restore_experiment,
+    restore_run,
+)
 from evtrack.eventlog.writer import FlushResult
 from evtrack import data  # noqa: E402 - evtrack.data.from_path & co. (pandas/pyarrow load lazily)
 

@@ -72,3 +72,8 @@ class InvalidUriError(EvtrackError):
     """A tracking, artifact or model URI cannot be understood."""
 
     error_code = "INVALID_PARAMETER_VALUE"
+
+
+# MLflow's name for the base error, so ``except mlflow.MlflowException`` keeps working after
+# ``import evtrack as mlflow`` (every evtrack error carries MLflow's ``error_code``).
+MlflowException = EvtrackError

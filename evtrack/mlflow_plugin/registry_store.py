@@ -24,7 +24,7 @@ from evtrack.client import MlflowClient as EvtrackClient
 from evtrack.errors import InvalidParameterError
 from evtrack.mlflow_plugin import convert
 from evtrack.mlflow_plugin.errors import mlflow_errors, refuse_unsupported, translate_errors
-from evtrack.mlflow_plugin.uris import store_location
+from evtrack.store.uris import store_location
 from evtrack.query import search_grammar as grammar
 from evtrack.registry.prompt_filter import is_prompt, split_prompt_filter
 from evtrack.tracking.logged_models import MODEL_ID, LoggedModel, LoggedModelStore

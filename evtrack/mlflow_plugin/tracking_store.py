@@ -34,7 +34,7 @@ from evtrack.client import MlflowClient as EvtrackClient
 from evtrack.mlflow_plugin import convert
 from evtrack.mlflow_plugin.errors import feature_disabled, mlflow_errors, refuse_unsupported, translate_errors
 from evtrack.mlflow_plugin.logged_model_methods import LoggedModelMethods
-from evtrack.mlflow_plugin.uris import store_location
+from evtrack.store.uris import store_location
 from evtrack.models.run_logging import LOG_MODEL_HISTORY_TAG, history_with
 from evtrack.read.views import decode_page_token, encode_page_token
 

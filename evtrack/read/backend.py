@@ -2,7 +2,8 @@
 
 Clients and the fluent API share the backend of a URI, so events from both land in
 one buffer and a read in this process sees every write made before it.
-Also resolves the tracking URI (explicit > ``EVTRACK_TRACKING_URI`` > default)
+Also resolves the tracking URI (explicit > ``EVTRACK_TRACKING_URI`` > ``MLFLOW_TRACKING_URI``
+> default; ``evtrack:`` forms are read as the store they name, database URIs refused)
 and keeps the writers correct across ``fork`` and interpreter exit.
 """
 
@@ -14,25 +15,47 @@ import sys
 import threading
 from typing import Callable
 
+from evtrack import settings
+from evtrack.errors import InvalidUriError
 from evtrack.read.reader import StoreReader
 from evtrack.store import ObjectStore, open_store
+from evtrack.store.uris import is_evtrack_uri, refuse_database_uri, store_location
 from evtrack.eventlog.writer import FlushResult, SegmentWriter
 
 DEFAULT_TRACKING_URI = "./evtrack-store"
 _explicit_uri: str | None = None
 
 
+def checked_uri(uri: str) -> str:
+    """``uri`` as a tracking URI: ``evtrack:`` forms read as the store they name, databases refused."""
+    refuse_database_uri(uri)
+    return store_location(uri) if is_evtrack_uri(uri) else uri
+
+
 def set_tracking_uri(uri: str | os.PathLike) -> None:
-    """Set the tracking URI for this process (a path, ``file://`` or ``s3://`` URI)."""
+    """Set the tracking URI for this process: a path, ``file://``, ``s3://`` or ``evtrack:`` URI
+    (a database URI is refused here, with what to use instead)."""
     global _explicit_uri
-    _explicit_uri = os.fspath(uri)
+    _explicit_uri = checked_uri(os.fspath(uri))
 
 
 def get_tracking_uri() -> str:
-    """The tracking URI in force: explicit > ``EVTRACK_TRACKING_URI`` > ``./evtrack-store``."""
+    """The tracking URI in force: explicit > ``EVTRACK_TRACKING_URI`` > ``MLFLOW_TRACKING_URI`` >
+    ``./evtrack-store``."""
     if _explicit_uri is not None:
         return _explicit_uri
-    return os.environ.get("EVTRACK_TRACKING_URI") or DEFAULT_TRACKING_URI
+    from_env = settings.get("EVTRACK_TRACKING_URI")
+    if not from_env:
+        return DEFAULT_TRACKING_URI
+    try:
+        return checked_uri(from_env)
+    except InvalidUriError as exc:
+        raise InvalidUriError(f"${settings.source_of('EVTRACK_TRACKING_URI')}: {exc.message}") from None
+
+
+def is_tracking_uri_set() -> bool:
+    """Whether a tracking URI was set explicitly or by the environment (not the default)."""
+    return _explicit_uri is not None or settings.get("EVTRACK_TRACKING_URI") is not None
 
 
 def reset_tracking_uri() -> None:

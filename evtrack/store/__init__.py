@@ -38,6 +38,9 @@ def open_store(uri: str) -> ObjectStore:
     uri = os.fspath(uri)
     if "\x00" in uri:
         raise _invalid(uri, "it contains a NUL character")
+    from evtrack.store.uris import refuse_database_uri
+
+    refuse_database_uri(uri)
     match = _SCHEME.match(uri)
     if match is None:
         return LocalStore(os.path.abspath(os.path.expanduser(uri)))

@@ -12,6 +12,7 @@ import threading
 import warnings
 from typing import Any, Literal
 
+from evtrack import settings
 from evtrack.read import backend
 from evtrack.eventlog.events import now_ms
 from evtrack.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
@@ -79,12 +80,14 @@ def _client() -> TrackingClient:
 
 
 def set_tracking_uri(uri: str | os.PathLike) -> None:
-    """Where runs are recorded: a directory (the default ``./evtrack-store``), ``file://`` or ``s3://``."""
+    """Where runs are recorded: a directory (the default ``./evtrack-store``), ``file://``, ``s3://`` or
+    ``evtrack:`` URI; a database URI (``sqlite:///mlflow.db``) is refused with what to use instead."""
     backend.set_tracking_uri(uri)
 
 
 def get_tracking_uri() -> str:
-    """The tracking URI in force (explicit > ``EVTRACK_TRACKING_URI`` > ``./evtrack-store``)."""
+    """The tracking URI in force (explicit > ``EVTRACK_TRACKING_URI`` > ``MLFLOW_TRACKING_URI`` >
+    ``./evtrack-store``)."""
     return backend.get_tracking_uri()
 
 
@@ -123,10 +126,11 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
 def _resolve_experiment_id() -> str:
     if _active_experiment_id is not None:
         return _active_experiment_id
-    if os.environ.get(EXPERIMENT_ID_ENV):
-        return os.environ[EXPERIMENT_ID_ENV]
-    if os.environ.get(EXPERIMENT_NAME_ENV):
-        return set_experiment(os.environ[EXPERIMENT_NAME_ENV]).experiment_id
+    experiment_id, experiment_name = settings.get(EXPERIMENT_ID_ENV), settings.get(EXPERIMENT_NAME_ENV)
+    if experiment_id:
+        return experiment_id
+    if experiment_name:
+        return set_experiment(experiment_name).experiment_id
     return DEFAULT_EXPERIMENT_ID
 
 
@@ -214,7 +218,7 @@ def start_run(
         )
     parent = parent_run_id or (stack[-1].info.run_id if stack and nested else None)
     client = _client()
-    existing = run_id or os.environ.get(RUN_ID_ENV) or None
+    existing = run_id or settings.get(RUN_ID_ENV)
     if existing:
         client._resume(existing)
         extra = dict(tags or {})

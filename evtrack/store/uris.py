@@ -1,4 +1,8 @@
-"""The store URIs MLflow passes to the plugin, and the evtrack store each one names.
+"""Tracking URIs that name an evtrack store in other forms, and the ones evtrack refuses.
+
+``evtrack:`` URIs are the forms MLflow's package uses for evtrack's store plugin
+(``mlflow.set_tracking_uri("evtrack+s3://…")``); evtrack itself accepts them too, so one
+``MLFLOW_TRACKING_URI`` serves a team's ``import mlflow`` and ``import evtrack`` code:
 
 =================================  ==========================================
 MLflow tracking / registry URI     evtrack store
@@ -11,6 +15,10 @@ MLflow tracking / registry URI     evtrack store
 
 ``evtrack://localhost/abs/path`` is accepted as ``evtrack:///abs/path`` (as ``file:``
 URIs are); any other host is refused, as a store is a directory or a bucket, not a server.
+
+Database URIs (MLflow's sqlite, PostgreSQL, MySQL and SQL Server stores) are refused with
+:func:`refuse_database_uri`'s message, which says where evtrack keeps its data and how to
+bring an MLflow database over.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import urllib.parse
 from evtrack.errors import InvalidUriError
 
 SCHEMES = ("evtrack", "evtrack+s3")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 _FORMS = "evtrack:///abs/path, evtrack:relative/path or evtrack+s3://bucket/prefix"
 
 
@@ -47,3 +56,20 @@ def store_location(uri: str) -> str:
     if not path:
         raise _invalid(uri, "it names no directory")
     return os.path.abspath(os.path.expanduser(path))
+
+
+def is_evtrack_uri(uri: str) -> bool:
+    """Whether ``uri`` is in one of the ``evtrack:`` forms."""
+    return uri.startswith(("evtrack:", "evtrack+s3:"))
+
+
+def refuse_database_uri(uri: str) -> None:
+    """Raise a clear InvalidUriError when ``uri`` names a database (``sqlite:///mlflow.db`` …)."""
+    scheme = uri.partition(":")[0].split("+")[0].lower() if ":" in uri else ""
+    if scheme in DATABASE_SCHEMES:
+        raise InvalidUriError(
+            f"{uri!r} is a database URI: evtrack does not keep runs in a database. Its store is a "
+            "directory (a path or file:///abs/path) or an S3 prefix (s3://bucket/prefix), which MLflow's "
+            "clients reach through `evtrack server`. To bring an MLflow "
+            f"{scheme} store over, run `evtrack import {uri} <store>`."
+        )

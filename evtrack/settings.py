@@ -1,0 +1,43 @@
+"""Settings from the environment: evtrack's own names, and MLflow's where MLflow has one.
+
+A notebook switched from MLflow with ``import evtrack as mlflow`` keeps the team's
+``MLFLOW_*`` configuration: each setting below is read from evtrack's variable, else from
+MLflow's (evtrack's own wins when both are set). docs/settings.md lists them with the
+variables that only evtrack has.
+
+======================  ==========================  ===========================================
+evtrack                 MLflow                      meaning
+======================  ==========================  ===========================================
+EVTRACK_TRACKING_URI    MLFLOW_TRACKING_URI         the store: a directory, s3://…, evtrack:…
+EVTRACK_REGISTRY_URI    MLFLOW_REGISTRY_URI         the registry's store (default: tracking)
+EVTRACK_EXPERIMENT_NAME MLFLOW_EXPERIMENT_NAME      experiment of new runs, by name
+EVTRACK_EXPERIMENT_ID   MLFLOW_EXPERIMENT_ID        experiment of new runs, by id
+EVTRACK_RUN_ID          MLFLOW_RUN_ID               run that ``start_run()`` resumes
+======================  ==========================  ===========================================
+"""
+
+from __future__ import annotations
+
+import os
+
+MLFLOW_NAMES = {
+    "EVTRACK_TRACKING_URI": "MLFLOW_TRACKING_URI",
+    "EVTRACK_REGISTRY_URI": "MLFLOW_REGISTRY_URI",
+    "EVTRACK_EXPERIMENT_NAME": "MLFLOW_EXPERIMENT_NAME",
+    "EVTRACK_EXPERIMENT_ID": "MLFLOW_EXPERIMENT_ID",
+    "EVTRACK_RUN_ID": "MLFLOW_RUN_ID",
+}
+
+
+def source_of(name: str) -> str | None:
+    """The environment variable that supplies setting ``name`` (evtrack's, else MLflow's), if any."""
+    if os.environ.get(name):
+        return name
+    alias = MLFLOW_NAMES.get(name)
+    return alias if alias and os.environ.get(alias) else None
+
+
+def get(name: str) -> str | None:
+    """The value of setting ``name`` (an ``EVTRACK_*`` name) from the environment, or None."""
+    chosen = source_of(name)
+    return os.environ[chosen] if chosen else None

@@ -270,6 +270,7 @@ def reset_evtrack_globals() -> None:
     """End this thread's active runs, close every writer and forget all cached backends."""
     from evtrack.read import backend
     import evtrack.store
+    from evtrack.registry import fluent as registry_fluent
     from evtrack.tracking import fluent
 
     stack = fluent._stack()
@@ -288,6 +289,7 @@ def reset_evtrack_globals() -> None:
     fluent._active_experiment_id = None
     fluent._last_active_run_id = None
     backend.reset_tracking_uri()
+    registry_fluent._registry_uri = None
     evtrack.store._cached_store.cache_clear()
 
 

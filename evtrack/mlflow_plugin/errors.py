@@ -3,7 +3,7 @@
 Every public method of the plugin stores runs inside :func:`mlflow_errors`, so MLflow's
 client, server and UI see the error codes and messages they know
 (``RESOURCE_DOES_NOT_EXIST``, ``INVALID_PARAMETER_VALUE``, …) and never a bare evtrack
-traceback. :func:`unsupported` builds the methods of features evtrack's store does not keep
+traceback. :func:`refuse_unsupported` builds the methods of features evtrack's store does not keep
 (traces, assessments, AI Gateway, …): they answer ``NOT_IMPLEMENTED`` (HTTP 501 from MLflow's server) with a sentence naming
 the feature, which MLflow's UI shows as a message.
 """

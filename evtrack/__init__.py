@@ -77,6 +77,7 @@ from evtrack.tracking.fluent import (
     start_run,
 )
 from evtrack.tracking.fluent_search import search_runs, sql
+from evtrack.tracking.fluent_artifacts import load_table, log_figure, log_image, log_table
 from evtrack.tracking.fluent_lifecycle import (
     delete_experiment_tag,
     flush_async_logging,
@@ -85,7 +86,15 @@ from evtrack.tracking.fluent_lifecycle import (
     restore_experiment,
     restore_run,
 )
+from evtrack.tracking.system_metrics import (
+    disable_system_metrics_logging,
+    enable_system_metrics_logging,
+    set_system_metrics_node_id,
+    set_system_metrics_samples_before_logging,
+    set_system_metrics_sampling_interval,
+)
 from evtrack.eventlog.writer import FlushResult
+from evtrack.integrations import autolog
 from evtrack import data  # noqa: E402 - evtrack.data.from_path & co. (pandas/pyarrow load lazily)
 
 from evtrack.version import __version__  # noqa: E402

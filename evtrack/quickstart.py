@@ -4,8 +4,10 @@ It generates NYC-taxi-like trips (distance, pickup hour, weekday, passengers,
 zones) with a trip duration to predict, trains Lasso and Ridge regressions for a
 sweep of ``alpha`` (numpy only; scikit-learn's models when it is installed),
 logs params, a training-loss curve, final metrics and the model as artifacts,
-then compacts the log and prints the best runs — the workflow of MLflow's
-tracking tutorial, on the embedded local store.
+then compacts the log and prints the best runs of this sweep (its runs carry a
+``sweep`` tag, so a second quickstart on the same store shows only its own) and
+the commands to try next — the workflow of MLflow's tracking tutorial, on the
+embedded local store.
 
 Run it with ``evtrack quickstart`` (or ``python -m evtrack.quickstart``).
 """
@@ -14,13 +16,28 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import tempfile
 import time
+import uuid
 from typing import Any
 
 import evtrack
 
 EXPERIMENT = "nyc-taxi-experiment"
+SWEEP_TAG = "sweep"  # every run of one quickstart carries the same sweep id
+BEST_FILTER = "metrics.r2 > 0.5"
+BEST_ORDER = "metrics.rmse ASC"
+BEST_COLUMNS = "params.model,params.alpha,metrics.rmse,metrics.r2"
+# rmse by model over one sweep; {sweep} is a bound "?" here and the id itself in the printed command
+SWEEP_SQL = (
+    "SELECT p.value AS model, count(*) AS runs, round(min(m.value), 3) AS best_rmse, "
+    "round(avg(m.value), 3) AS mean_rmse "
+    "FROM params p JOIN latest_metrics m USING (run_id) JOIN tags t USING (run_id) "
+    f"WHERE p.key = 'model' AND m.key = 'rmse' AND t.key = '{SWEEP_TAG}' AND t.value = {{sweep}} "
+    "GROUP BY p.value ORDER BY min(m.value)"
+)
 ALPHAS = (0.001, 0.01, 0.1, 0.5, 1.0)
 FEATURES = [
     "trip_distance",
@@ -103,8 +120,14 @@ def _scores(y: Any, pred: Any) -> dict[str, float]:
     return {"rmse": rmse, "mae": float(np.abs(err).mean()), "r2": r2}
 
 
-def run_sweep(epochs: int = 20) -> list[str]:
-    """Train and track one run per (model, alpha); returns the run ids."""
+def new_sweep_id() -> str:
+    """A fresh sweep id: 8 hex digits."""
+    return uuid.uuid4().hex[:8]
+
+
+def run_sweep(epochs: int = 20, sweep: str | None = None) -> list[str]:
+    """Train and track one run per (model, alpha), tagged ``sweep``; returns the run ids."""
+    sweep = sweep or new_sweep_id()
     X_train, y_train = make_trips(8_000, seed=1)
     X_val, y_val = make_trips(4_000, seed=2)
     evtrack.set_experiment(EXPERIMENT)
@@ -112,7 +135,7 @@ def run_sweep(epochs: int = 20) -> list[str]:
     for model in ("lasso", "ridge"):
         for alpha in ALPHAS:
             with evtrack.start_run(run_name=f"{model}-{alpha}") as run:
-                evtrack.set_tag("developer", os.environ.get("USER", "data-scientist"))
+                evtrack.set_tags({"developer": os.environ.get("USER") or "data-scientist", SWEEP_TAG: sweep})
                 evtrack.log_param("train-data-path", "synthetic://nyc-taxi/fhv_tripdata_2021-01")
                 evtrack.log_params({"model": model, "alpha": alpha, "epochs": epochs})
                 coef, intercept, curve = _fit(model, alpha, X_train, y_train, epochs)
@@ -132,49 +155,102 @@ def run_sweep(epochs: int = 20) -> list[str]:
 
 
 def main(tracking_uri: str | None = None) -> None:
-    """Run the sweep, compact, and print the best runs."""
+    """Run the sweep, compact, print this sweep's best runs and the commands to try next."""
     if tracking_uri:
         evtrack.set_tracking_uri(tracking_uri)
+    uri = evtrack.get_tracking_uri()
+    sweep = new_sweep_id()
     started = time.perf_counter()
-    run_ids = run_sweep()
+    run_ids = run_sweep(sweep=sweep)
     evtrack.flush()
-    print(f"logged {len(run_ids)} runs to {evtrack.get_tracking_uri()} in {time.perf_counter() - started:.2f}s")
+    print(f"Logged {len(run_ids)} runs (sweep {sweep}) to {uri} in {time.perf_counter() - started:.2f}s.")
 
     from compaction import compact
     from evtrack.store import open_store
 
-    report = compact(open_store(evtrack.get_tracking_uri()))
-    print(f"compacted: {report.summary()}")
-    _print_best(run_ids)
+    print(compaction_sentence(compact(open_store(uri))))
+    best = _print_best(sweep)
+    print(json.dumps({"experiment": EXPERIMENT, "sweep": sweep, "best_run_id": best}))
+    _print_next(uri, sweep)
 
 
-def _print_best(run_ids: list[str]) -> None:
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def compaction_sentence(report: Any) -> str:
+    """What one compaction pass did, in plain words (``report``: a ``CompactionReport``)."""
+    if not report.events:
+        return f"Nothing new to compact: the tables (manifest v{report.version}) already hold every event."
+    kept = f" ({_plural(report.quarantined, 'line')} kept aside in quarantine)" if report.quarantined else ""
+    return (
+        f"Compacted {_plural(report.events, 'event')} from {_plural(report.segments, 'inbox file')} into the "
+        f"runs, params, metrics and tags tables ({_plural(report.files_written, 'table file')}, "
+        f"manifest v{report.version}){kept}: searches now read these tables, not the raw log."
+    )
+
+
+def sweep_filter(sweep: str) -> str:
+    """The search filter of this sweep's good runs."""
+    return f"tags.{SWEEP_TAG} = '{sweep}' and {BEST_FILTER}"
+
+
+def _print_best(sweep: str) -> str | None:
+    """Print this sweep's best runs and its rmse by model; returns the best run's id."""
     best = evtrack.search_runs(
         experiment_names=[EXPERIMENT],
-        filter_string="metrics.r2 > 0.5",
-        order_by=["metrics.rmse ASC"],
+        filter_string=sweep_filter(sweep),
+        order_by=[BEST_ORDER],
         max_results=5,
         output_format="list",
     )
-    print('\nbest runs: search_runs(filter_string="metrics.r2 > 0.5", order_by=["metrics.rmse ASC"])')
-    print(f"  {'run name':<14} {'model':<6} {'alpha':>6} {'rmse':>8} {'r2':>7}")
+    print(f'\nBest runs of this sweep: search_runs(filter_string="{sweep_filter(sweep)}", order_by=["{BEST_ORDER}"])')
+    print(f"  {'run name':<14} {'model':<6} {'alpha':>6} {'rmse':>8} {'r2':>7}  run id")
     for r in best:
         print(
             f"  {r.info.run_name:<14} {r.data.params['model']:<6} {r.data.params['alpha']:>6} "
-            f"{r.data.metrics['rmse']:8.3f} {r.data.metrics['r2']:7.3f}"
+            f"{r.data.metrics['rmse']:8.3f} {r.data.metrics['r2']:7.3f}  {r.info.run_id}"
         )
-    placeholders = ", ".join("?" for _ in run_ids)
-    summary = evtrack.sql(
-        "SELECT p.value AS model, count(*) AS runs, min(m.value) AS best_rmse, avg(m.value) AS mean_rmse "
-        "FROM params p JOIN latest_metrics m USING (run_id) "
-        f"WHERE p.key = 'model' AND m.key = 'rmse' AND run_id IN ({placeholders}) "
-        "GROUP BY p.value ORDER BY best_rmse",
-        run_ids,
-    )
+    summary = evtrack.sql(SWEEP_SQL.format(sweep="?"), [sweep])
     print("\nSQL: rmse by model over this sweep")
     for row in summary.to_pylist():
         print(f"  {row['model']:<6} runs={row['runs']}  best={row['best_rmse']:.3f}  mean={row['mean_rmse']:.3f}")
-    print(json.dumps({"experiment": EXPERIMENT, "best_run_id": best[0].info.run_id if best else None}))
+    return best[0].info.run_id if best else None
+
+
+def shell_arg(text: str) -> str:
+    """``text`` quoted for a POSIX shell, in double quotes when that needs no escapes (easier to read)."""
+    if re.fullmatch(r"[\w@%+=:,./-]+", text):
+        return text
+    if not re.search(r'["$`\\!]', text):
+        return f'"{text}"'
+    return shlex.quote(text)
+
+
+def next_commands(uri: str, sweep: str) -> list[tuple[str, str]]:
+    """(what it shows, command) for each command to try next on the store at ``uri``."""
+    if not re.fullmatch(r"[0-9a-f]+", sweep):
+        raise ValueError(f"a sweep id is hex digits, not {sweep!r}")
+    store = shell_arg(uri)
+    search = (
+        f"evtrack search --tracking-uri {store} --experiment {shell_arg(EXPERIMENT)} "
+        f"--filter {shell_arg(sweep_filter(sweep))} --order-by {shell_arg(BEST_ORDER)} --columns {BEST_COLUMNS}"
+    )
+    literal = "'" + sweep + "'"
+    sql = f"evtrack sql --tracking-uri {store} {shell_arg(SWEEP_SQL.format(sweep=literal))}"
+    experiment = evtrack.get_experiment_by_name(EXPERIMENT)
+    page = f"/experiments/{experiment.experiment_id}" if experiment else ""
+    return [
+        (f"the web UI (then open http://127.0.0.1:5000{page})", f"evtrack ui --backend-store-uri {store}"),
+        ("this sweep's best runs", search),
+        ("its rmse by model, in SQL", sql),
+    ]
+
+
+def _print_next(uri: str, sweep: str) -> None:
+    print(f"\nNext, try these on the same store ({uri}):")
+    for what, command in next_commands(uri, sweep):
+        print(f"  {what}:\n    {command}")
 
 
 if __name__ == "__main__":

@@ -26,12 +26,14 @@ from evtrack.models import saving, serialization
 from evtrack.models.model import Model, ModelInfo
 from evtrack.models.signature import ModelSignature
 from evtrack.pyfunc import log_to_run
+from evtrack.sklearn.autologging import autolog
 
 __all__ = [
     "FLAVOR_NAME",
     "SERIALIZATION_FORMAT_CLOUDPICKLE",
     "SERIALIZATION_FORMAT_PICKLE",
     "SUPPORTED_SERIALIZATION_FORMATS",
+    "autolog",
     "load_model",
     "log_model",
     "save_model",

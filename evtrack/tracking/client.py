@@ -34,6 +34,7 @@ from evtrack.query import search
 from evtrack.read import views
 from evtrack.tracking import artifacts
 from evtrack.tracking.inputs import InputsMixin
+from evtrack.tracking.rich_artifacts import RichArtifactsMixin
 from evtrack.tracking.names import random_run_name
 
 _time = time.time
@@ -45,7 +46,7 @@ RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
 
-class TrackingClient(StoreClient, artifacts.ArtifactsMixin, InputsMixin):
+class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, InputsMixin):
     """Experiments and runs, with the methods and signatures of MLflow's ``MlflowClient``
     (``evtrack.MlflowClient`` adds the registry's)."""
 

@@ -25,6 +25,7 @@ from evtrack.errors import (
 )
 from evtrack.tracking.client import DEFAULT_EXPERIMENT_ID, PARENT_RUN_TAG, TrackingClient
 from evtrack.tracking import context
+from evtrack.tracking.system_metrics import monitor as system_metrics
 from evtrack.eventlog.writer import FlushResult
 
 RUN_ID_ENV = "EVTRACK_RUN_ID"
@@ -201,7 +202,9 @@ def start_run(
 
     A new run records its git state (``capture_git``, default ``$EVTRACK_CAPTURE_GIT`` else on)
     and its Python environment (``capture_env``, default ``$EVTRACK_CAPTURE_ENV`` else on); a
-    joined run records the parts it lacks. See ``evtrack.tracking.context``.
+    joined run records the parts it lacks. See ``evtrack.tracking.context``. ``log_system_metrics``
+    (default ``$EVTRACK_ENABLE_SYSTEM_METRICS_LOGGING`` else off) samples ``system/…`` metrics until
+    the run ends (``evtrack.tracking.system_metrics``).
     """
     global _last_active_run_id
     stack = _stack()
@@ -251,6 +254,7 @@ def start_run(
         run = client.create_run(exp_id, tags=all_tags, run_name=run_name)
         _store_captured(client, run.info.run_id, captured.artifacts)
     active = ActiveRun(run, os.getpid(), client)
+    system_metrics.start_for_run(client, active.info.run_id, log_system_metrics, resumed=bool(existing))
     stack.append(active)
     _last_active_run_id = active.info.run_id
     return active
@@ -278,6 +282,7 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
     if not stack:
         return
     run = stack.pop()
+    system_metrics.stop_for_run(run.info.run_id)
     run.client.set_terminated(run.info.run_id, status)
 
 

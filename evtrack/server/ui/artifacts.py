@@ -5,13 +5,13 @@ path (no ``..``, no absolute paths, no URIs), so nothing outside the run can be
 named. Downloads are never active content in our origin: HTML, SVG and anything
 unknown are sent with ``Content-Security-Policy: sandbox``, and only raster
 images and SVG are shown inline (SVG only through ``<img>``, where it cannot
-run script).
+run script). An HTML file (a plotly figure from ``log_figure``) is shown in a
+sandboxed frame: its scripts run, but in an opaque origin of their own, never ours.
+Tables (CSV, MLflow's table JSON) are shown as HTML tables (``table_preview``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import posixpath
 import urllib.parse
@@ -19,12 +19,13 @@ from typing import Any
 
 from evtrack.eventlog import validation as v
 from evtrack.errors import ResourceNotFoundError
+from evtrack.server.ui import table_preview
 from evtrack.server.ui.render import page, render
 from evtrack.store.base import open_chunks
 from evtrack.tracking.artifacts import artifact_store
 
 PREVIEW_BYTES = 1 << 20
-CSV_PREVIEW_ROWS = 500
+HTML_EXTENSIONS = (".html", ".htm")
 IMAGE_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -60,6 +61,8 @@ TEXT_EXTENSIONS = {
     ".css",
 }
 DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+# an HTML artifact shown in the UI: scripts allowed, but no same-origin (so no access to ours)
+HTML_FRAME_CSP = "sandbox allow-scripts"
 
 
 def _run_and_path(request, param: str = "path") -> tuple[Any, str]:
@@ -79,11 +82,13 @@ def _breadcrumbs(run_id: str, path: str) -> list[tuple[str, str]]:
 
 
 def _kind(path: str) -> str:
-    """How a file is previewed: image, csv, json, text or binary (decided again by content)."""
+    """How a file is previewed: image, html, csv, json, text or binary (decided again by content)."""
     name = posixpath.basename(path)
     ext = posixpath.splitext(name)[1].lower()
     if ext in IMAGE_TYPES:
         return "image"
+    if ext in HTML_EXTENSIONS:
+        return "html"
     if ext in (".csv", ".tsv"):
         return "csv"
     if ext == ".json":
@@ -143,18 +148,17 @@ def _decode(data: bytes, truncated: bool) -> str | None:
 def _preview(kind: str, text: str, truncated: bool) -> dict[str, Any]:
     if kind == "json" and not truncated:
         try:
-            return {"text": json.dumps(json.loads(text), indent=2, ensure_ascii=False)}
+            parsed = json.loads(text)
         except ValueError:
             pass
+        else:
+            if table_preview.is_mlflow_table(parsed):
+                return table_preview.mlflow_table(parsed)
+            return {"text": json.dumps(parsed, indent=2, ensure_ascii=False)}
     if kind == "csv":
-        dialect = "excel-tab" if "\t" in text.split("\n", 1)[0] else "excel"
-        rows = []
-        for i, row in enumerate(csv.reader(io.StringIO(text), dialect=dialect)):
-            if i > CSV_PREVIEW_ROWS:
-                break
-            rows.append(row)
-        if rows:
-            return {"table": rows[:CSV_PREVIEW_ROWS], "more_rows": len(rows) > CSV_PREVIEW_ROWS or truncated}
+        table = table_preview.csv_table(text, truncated)
+        if table is not None:
+            return table
     return {"text": text}
 
 
@@ -177,7 +181,7 @@ def view_page(request):
     kind = _kind(path)
     query = urllib.parse.urlencode({"path": path})
     preview: dict[str, Any] = {}
-    if kind != "image":
+    if kind not in ("image", "html"):
         data = store.read_range(path, 0, PREVIEW_BYTES)
         truncated = info.size > len(data)
         text = _decode(data, truncated)
@@ -212,8 +216,12 @@ def raw_file(request):
     ext = posixpath.splitext(name)[1].lower()
     media_type = IMAGE_TYPES.get(ext, "application/octet-stream")
     disposition = "inline" if ext in IMAGE_TYPES and request.query_params.get("download") != "1" else "attachment"
+    policy = DOWNLOAD_HEADERS["Content-Security-Policy"]
+    if ext in HTML_EXTENSIONS and request.query_params.get("inline") == "1":  # the preview's sandboxed frame
+        media_type, disposition, policy = "text/html; charset=utf-8", "inline", HTML_FRAME_CSP
     headers = {
         **DOWNLOAD_HEADERS,
+        "Content-Security-Policy": policy,
         "Content-Length": str(info.size),
         "Content-Disposition": f"{disposition}; filename*=UTF-8''{urllib.parse.quote(name)}",
     }

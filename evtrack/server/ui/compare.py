@@ -49,6 +49,12 @@ def _load_runs(client, run_ids: list[str]) -> list[Run]:
     return runs
 
 
+def _experiments(client, runs: list[Run]) -> dict[str, Any]:
+    """The experiments of the runs, by id (each fetched once)."""
+    ids = dict.fromkeys(r.info.experiment_id for r in runs)
+    return {eid: client.get_experiment(eid) for eid in ids}
+
+
 def _plot(runs: list[Run], params: list[str], metrics: list[str], x: str | None, y: str | None) -> str:
     """A scatter of one param against one metric when asked, else parallel coordinates."""
     if x and y:
@@ -100,11 +106,14 @@ def compare_page(request):
     y = _choice(request.query_params.get("y"), [f"metrics.{k}" for k in metrics], "y metric")
     common = sorted(set.intersection(*(set(r.data.metrics) for r in runs))) if runs else []
     diff_params = {k for k in params if len({r.data.params.get(k) for r in runs}) > 1}
+    experiments = _experiments(client, runs)
     return render(
         request,
         "compare.html",
         title=f"Comparing {len(runs)} runs",
         runs=runs,
+        experiments=experiments,
+        only_experiment=next(iter(experiments.values())) if len(experiments) == 1 else None,
         params=params,
         metrics=metrics,
         diff_params=diff_params,

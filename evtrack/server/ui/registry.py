@@ -16,6 +16,19 @@ def model_url(name: str) -> str:
     return "/models/" + urllib.parse.quote(name, safe="")
 
 
+def version_url(name: str, version: int | str) -> str:
+    """The page of one model version."""
+    return f"{model_url(name)}/versions/{version}"
+
+
+def run_versions(client, run_id: str) -> list:
+    """The registered model versions made from a run (their ``run_id`` is it), by name and version."""
+    found = client.search_model_versions(
+        f"run_id = {_quoted(run_id)}", VERSIONS_PAGE, ["name ASC", "version_number ASC"], None
+    )
+    return list(found)
+
+
 def _quoted(text: str) -> str:
     """A string literal of MLflow's filter grammar."""
     return "'" + text.replace("'", "''") + "'"

@@ -7,10 +7,13 @@ from typing import Any
 
 from evtrack.errors import InvalidParameterError
 from evtrack.server.ui import charts, queries
+from evtrack.server.ui.registry import run_versions, version_url
 from evtrack.server.ui.render import page, render
 from evtrack.server.ui.runs_table import is_system_tag
+from evtrack.tracking.system_metrics.config import is_system_metric
 
 CHARTED_METRICS = 12  # charts on the run page; the rest link to their own page
+CHARTED_SYSTEM_METRICS = 24  # charts of system/… metrics, in their own section (as MLflow's UI)
 MAX_POINTS_TABLE = 1000  # points listed on a metric's page (the chart shows them all)
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 
@@ -45,14 +48,16 @@ def run_page(request):
     client = request.app.state.client
     run = client.get_run(request.path_params["run_id"])
     experiment = client.get_experiment(run.info.experiment_id)
-    keys = sorted(run.data.metrics)
+    keys = sorted(k for k in run.data.metrics if not is_system_metric(k))
+    system_keys = sorted(k for k in run.data.metrics if is_system_metric(k))
     latest = queries.latest_points(client, run.info.run_id)
-    metric_charts = []
-    histories = queries.metric_histories(client, [run.info.run_id], keys[:CHARTED_METRICS])
-    for key in keys[:CHARTED_METRICS]:
+    metric_charts, system_charts = [], []
+    charted = keys[:CHARTED_METRICS] + system_keys[:CHARTED_SYSTEM_METRICS]
+    histories = queries.metric_histories(client, [run.info.run_id], charted)
+    for key in charted:
         steps, values = histories.get((run.info.run_id, key), ([], []))
         series = [(key, steps, values)]
-        metric_charts.append(
+        (system_charts if is_system_metric(key) else metric_charts).append(
             (
                 key,
                 charts.line_chart(
@@ -72,9 +77,14 @@ def run_page(request):
         latest=latest,
         charts=metric_charts,
         more_metrics=keys[CHARTED_METRICS:],
+        system_keys=system_keys,
+        system_charts=system_charts,
+        more_system_metrics=system_keys[CHARTED_SYSTEM_METRICS:],
         user_tags=sorted((k, v) for k, v in tags.items() if not is_system_tag(k)),
         system_tags=sorted((k, v) for k, v in tags.items() if is_system_tag(k) and k != LOG_MODEL_HISTORY_TAG),
         models=logged_models(tags),
+        model_versions=run_versions(client, run.info.run_id),
+        version_url=version_url,
         datasets=run.inputs.dataset_inputs,
         parent_run_id=tags.get("mlflow.parentRunId"),
         note=tags.get("mlflow.note.content"),

@@ -80,6 +80,7 @@ from evtrack.tracking.fluent_search import search_runs, sql
 from evtrack.tracking.fluent_artifacts import load_table, log_figure, log_image, log_table
 from evtrack.tracking.fluent_lifecycle import (
     delete_experiment_tag,
+    flush_artifact_async_logging,
     flush_async_logging,
     get_parent_run,
     is_tracking_uri_set,
@@ -101,11 +102,14 @@ from evtrack.version import __version__  # noqa: E402
 
 
 def __getattr__(name: str):
-    """``evtrack.projects``, ``models``, ``pyfunc`` and ``sklearn`` load on first use (not needed to track runs)."""
-    if name in ("projects", "models", "pyfunc", "sklearn"):
-        import importlib
+    """``evtrack.projects``, ``models``, ``pyfunc`` and ``sklearn`` load on first use (not needed to track
+    runs), and so does ``evtrack.run`` (``evtrack.projects.run``, as ``mlflow.run``)."""
+    import importlib
 
+    if name in ("projects", "models", "pyfunc", "sklearn"):
         return importlib.import_module(f"evtrack.{name}")
+    if name == "run":
+        return importlib.import_module("evtrack.projects").run
     raise AttributeError(f"module 'evtrack' has no attribute {name!r}")
 
 

@@ -41,10 +41,14 @@ def autolog(
     disable_for_unsupported_versions: bool = False,
     silent: bool = False,
     extra_tags: dict[str, Any] | None = None,
+    exclude_flavors: list[str] | None = None,
 ) -> None:
-    """Turn autologging on (or off) for every supported library, with MLflow's common arguments."""
-    arguments = dict(locals())
+    """Turn autologging on (or off) for every supported library (but ``exclude_flavors``), with
+    MLflow's common arguments."""
+    arguments = {k: v for k, v in locals().items() if k != "exclude_flavors"}
     for module, integration in _LIBRARIES.items():
+        if integration in (exclude_flavors or ()):
+            continue
         import_hooks.cancel(module)
 
         def turn_on(_module: Any, integration: str = integration) -> None:

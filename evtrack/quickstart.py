@@ -182,7 +182,7 @@ def compaction_sentence(report: Any) -> str:
     """What one compaction pass did, in plain words (``report``: a ``CompactionReport``)."""
     if not report.events:
         return f"Nothing new to compact: the tables (manifest v{report.version}) already hold every event."
-    kept = f" ({_plural(report.quarantined, 'line')} kept aside in quarantine)" if report.quarantined else ""
+    kept = f" ({report.quarantined:,} kept aside in quarantine)" if report.quarantined else ""
     return (
         f"Compacted {_plural(report.events, 'event')} from {_plural(report.segments, 'inbox file')} into the "
         f"runs, params, metrics and tags tables ({_plural(report.files_written, 'table file')}, "

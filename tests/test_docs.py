@@ -85,3 +85,13 @@ def test_every_command_the_readme_shows_exists() -> None:
         group = cli.commands[first]
         if isinstance(group, click.Group):
             assert second in group.commands, f"README shows `{command}`: {second!r} is not a subcommand"
+
+
+def test_every_environment_variable_is_in_the_settings_page() -> None:
+    """docs/settings.md lists every ``EVTRACK_*`` variable the code reads (and only those)."""
+    root = Path(__file__).resolve().parent.parent
+    code = "\n".join(p.read_text() for d in ("evtrack", "compaction") for p in (root / d).rglob("*.py"))
+    used = set(re.findall(r'"(EVTRACK_[A-Z0-9_]+)"', code)) - {"EVTRACK_COMPACT_CRASH_AT"}  # a test hook
+    documented = set(re.findall(r"`(EVTRACK_[A-Z0-9_]+)`", (root / "docs" / "settings.md").read_text()))
+    assert sorted(used - documented) == [], "read by the code but missing from docs/settings.md"
+    assert sorted(documented - used) == [], "in docs/settings.md but read nowhere"

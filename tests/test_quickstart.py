@@ -118,7 +118,7 @@ def test_compaction_is_told_in_plain_words_with_its_numbers(twice: tuple[str, Qu
         (
             CompactionReport(version=1, events=1, segments=1, files_written=1, quarantined_lines=2),
             "Compacted 1 event from 1 inbox file into the runs, params, metrics and tags tables "
-            "(1 table file, manifest v1) (2 lines kept aside in quarantine): searches now read these tables, "
+            "(1 table file, manifest v1) (2 kept aside in quarantine): searches now read these tables, "
             "not the raw log.",
         ),
         (CompactionReport(version=7), "Nothing new to compact: the tables (manifest v7) already hold every event."),

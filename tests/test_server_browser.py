@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import re
 from typing import Any
 
 import pytest
@@ -124,3 +125,78 @@ def test_sql_page_runs_a_query(page: Any, tracked: dict[str, Any], screenshot_di
     )
     assert cells == [["lasso-0.01", "0.01"], ["lasso-0.1", "0.1"], ["ridge-0.5", "0.5"], ["ridge-1.0", "1.0"]]
     shoot(page, screenshot_dir, "06-sql")
+
+
+FITS = """el => {
+  const style = getComputedStyle(el);
+  const ctx = document.createElement("canvas").getContext("2d");
+  ctx.font = style.font;
+  const text = el.value || el.placeholder;
+  const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return {text: text, fits: el.offsetWidth > 0 && ctx.measureText(text).width <= room,
+          placeholderColor: getComputedStyle(el, "::placeholder").color};
+}"""
+
+
+def test_order_by_box_shows_its_whole_text(page: Any, tracked: dict[str, Any], screenshot_dir: pathlib.Path):
+    base, experiment_id = tracked["server"].url, tracked["experiment_id"]
+    page.goto(f"{base}/experiments/{experiment_id}")
+    box = page.locator("input#order-by-input")
+    empty = box.evaluate(FITS)
+    assert empty["text"] == "attributes.start_time DESC (newest first)" and empty["fits"], empty
+    assert empty["placeholderColor"] == "rgb(107, 114, 128)"  # --muted, not the faint default
+
+    with page.expect_navigation():
+        page.locator("a.sort-link[data-order-key='metrics.rmse']").click()
+    assert box.input_value() == "metrics.rmse ASC"
+    assert box.evaluate(FITS)["fits"]
+    assert row_ids(page)[0] == tracked["runs"]["ridge-1.0"]  # rmse 4.0, the lowest
+
+    long_order = "params.`train-data-path-with-a-long-name` DESC"
+    page.fill("input#order-by-input", long_order)
+    with page.expect_navigation():
+        page.press("input#order-by-input", "Enter")
+    assert box.input_value() == long_order
+    shown = box.evaluate(FITS)
+    assert shown["text"] == long_order and shown["fits"], shown
+    shoot(page, screenshot_dir, "07-runs-table-order-by")
+
+
+def test_mlflow_deep_links_land_on_evtrack_pages(page: Any, tracked: dict[str, Any], screenshot_dir: pathlib.Path):
+    base, experiment_id, runs = tracked["server"].url, tracked["experiment_id"], tracked["runs"]
+    client = tracked["client"]
+    client.create_registered_model("taxi model")
+    client.create_model_version("taxi model", f"runs:/{runs['ridge-0.5']}/model", run_id=runs["ridge-0.5"])
+    client.flush()
+    cases = [
+        (f"/#/experiments/{experiment_id}/runs/{runs['lasso-0.1']}", f"/runs/{runs['lasso-0.1']}", "lasso-0.1"),
+        (
+            f"/#/experiments/{experiment_id}/runs/{runs['ridge-1.0']}/artifacts?workspace=x",
+            f"/runs/{runs['ridge-1.0']}",
+            "ridge-1.0",
+        ),
+        (f"/#/experiments/{experiment_id}", f"/experiments/{experiment_id}", "browser-taxi"),
+        ("/#/models/taxi%20model/versions/1", "/models/taxi%20model/versions/1", "taxi model v1"),
+        ("/#/models/taxi%20model", "/models/taxi%20model", "taxi model"),
+    ]
+    for link, path, heading in cases:
+        page.goto(base + link)
+        page.wait_for_url(base + path)
+        assert page.locator("h1#page-title").inner_text().strip() == heading, link
+    shoot(page, screenshot_dir, "08-deep-link-landed")
+
+
+def test_the_link_mlflow_prints_opens_the_run(
+    page: Any, mlflow_client: Any, capsys: pytest.CaptureFixture[str], screenshot_dir: pathlib.Path
+):
+    experiment_id = mlflow_client.create_experiment("printed-links")
+    run = mlflow_client.create_run(experiment_id, run_name="printed-run")
+    mlflow_client.set_terminated(run.info.run_id)  # MLflow prints "View run printed-run at: <url>"
+    printed = capsys.readouterr().out
+    url = re.search(r"View run printed-run at: (\S+)", printed).group(1)  # type: ignore[union-attr]
+    assert "/#/experiments/" in url
+    page.goto(url)
+    page.wait_for_url(f"**/runs/{run.info.run_id}")
+    assert page.locator("h1#page-title").inner_text().strip() == "printed-run"
+    assert run.info.run_id in page.locator("dd#run-id").inner_text()
+    shoot(page, screenshot_dir, "09-mlflow-printed-link")

@@ -191,6 +191,36 @@ def test_order_by_and_pagination(evtrack_server: Any, sweep: dict) -> None:
     assert too_many.status_code == 400 and "max_results" in too_many.text
 
 
+def _order_box(html: str) -> dict[str, str]:
+    """The attributes of the runs page's order-by input."""
+    tag = re.search(r'<input id="order-by-input"[^>]*>', html)
+    assert tag, "no order-by input on the page"
+    return dict(re.findall(r'([\w-]+)="([^"]*)"', tag.group(0)))
+
+
+@pytest.mark.parametrize(
+    "order_by", ["", "metrics.rmse ASC", "params.`train-data-path` DESC", "attributes.start_time DESC"]
+)
+def test_order_by_box_shows_the_current_order_and_a_readable_placeholder(
+    evtrack_server: Any, sweep: dict, order_by: str
+) -> None:
+    with _http(evtrack_server) as http:
+        page = http.get(f"/experiments/{sweep['experiment_id']}", params={"order_by": order_by} if order_by else {})
+    assert page.status_code == 200
+    box = _order_box(page.text)
+    assert box["name"] == "order_by" and box["value"] == order_by
+    assert box["placeholder"] == "attributes.start_time DESC (newest first)"
+    assert int(box["size"]) >= max(len(order_by), len(box["placeholder"]))  # the whole text fits the box
+
+
+def test_order_by_box_follows_a_header_click(evtrack_server: Any, sweep: dict) -> None:
+    with _http(evtrack_server) as http:
+        first = http.get(f"/experiments/{sweep['experiment_id']}")
+        href = re.search(r'href="([^"]+)" data-order-key="metrics.rmse"', first.text).group(1)
+        sorted_page = http.get(href.replace("&amp;", "&"))
+    assert _order_box(sorted_page.text)["value"] == "metrics.rmse ASC"
+
+
 def test_csv_download_has_every_matching_run_in_order(evtrack_server: Any, sweep: dict) -> None:
     sweep["client"].set_tag(sweep["run_ids"][0], "formula", '=HYPERLINK("http://x")')
     sweep["client"].flush()
@@ -289,6 +319,23 @@ def test_compare_page_tables_and_charts(evtrack_server: Any, sweep: dict) -> Non
     assert none.status_code == 400
 
 
+def test_compare_page_names_the_experiments_of_the_runs(evtrack_server: Any, sweep: dict) -> None:
+    client = sweep["client"]
+    other = client.create_experiment("other-sweep")
+    elsewhere = client.create_run(other, run_name="elsewhere").info.run_id
+    client.flush()
+    one, two = sweep["run_ids"][:2]
+    with _http(evtrack_server) as http:
+        same = http.get("/compare", params=[("runs", one), ("runs", two)])
+        mixed = http.get("/compare", params=[("runs", one), ("runs", elsewhere)])
+    experiment_cells = re.compile(r'<a class="experiment-link" href="/experiments/(\d+)"[^>]*>([^<]+)</a>')
+    assert experiment_cells.findall(same.text) == [(sweep["experiment_id"], "sweep")] * 2
+    assert experiment_cells.findall(mixed.text) == [(sweep["experiment_id"], "sweep"), (other, "other-sweep")]
+    crumbs = re.compile(r'<nav class="crumbs">.*?</nav>', re.S)
+    assert f'<a href="/experiments/{sweep["experiment_id"]}">sweep</a>' in crumbs.search(same.text).group(0)
+    assert "/experiments/" + sweep["experiment_id"] not in crumbs.search(mixed.text).group(0)
+
+
 # -- artifacts ---------------------------------------------------------------------------------------
 
 
@@ -346,6 +393,7 @@ def test_attacker_chosen_strings_are_escaped_everywhere(evtrack_server: Any) -> 
     client.set_tag(rid, "note", XSS)
     client.log_text(rid, XSS, f"{XSS}.txt")
     client.create_registered_model(MODEL_XSS, description=XSS)
+    client.create_model_version(MODEL_XSS, f"runs:/{rid}/model", run_id=rid)  # listed on the run page
     client.flush()
     urls = [
         "/experiments",
@@ -367,8 +415,9 @@ def test_attacker_chosen_strings_are_escaped_everywhere(evtrack_server: Any) -> 
         assert response.status_code < 500, url
         assert "<script>alert" not in response.text, url
         assert "<img src=x" not in response.text, url
-    for url in ("/experiments", f"/runs/{rid}", "model", "artifact"):
+    for url in ("/experiments", f"/runs/{rid}", f"/compare?runs={rid}", "model", "artifact"):
         assert ESCAPED in pages[url].text, url
+    assert "model &lt;img src=x onerror=alert(1)&gt;" in pages[f"/runs/{rid}"].text
     assert "model &lt;img src=x onerror=alert(1)&gt;" in pages["/models"].text
 
 
@@ -395,6 +444,31 @@ def test_model_registry_pages(evtrack_server: Any, sweep: dict) -> None:
     assert "Production" in model.text and f'href="/runs/{rid}"' in model.text
     assert version.status_code == 200 and "second" in version.text and "@champion" in version.text
     assert bad_version.status_code == 400
+
+
+def test_run_page_links_the_model_versions_made_from_it(evtrack_server: Any, sweep: dict) -> None:
+    client = sweep["client"]
+    made_from, other_run, plain_run = sweep["run_ids"][:3]
+    for name in ("churn", "taxi model"):
+        client.create_registered_model(name)
+    client.create_model_version("taxi model", f"runs:/{made_from}/model", run_id=made_from)
+    client.create_model_version("churn", f"runs:/{other_run}/model", run_id=other_run)
+    client.create_model_version("churn", f"runs:/{made_from}/model", run_id=made_from)
+    client.set_registered_model_alias("churn", "champion", 2)
+    client.flush()
+    with _http(evtrack_server) as http:
+        page = http.get(f"/runs/{made_from}")
+        plain = http.get(f"/runs/{plain_run}")
+        links = re.findall(r'<a class="model-version-link" href="([^"]+)"[^>]*>([^<]+)</a>', page.text)
+        targets = [http.get(href) for href, _ in links]
+    assert page.status_code == 200
+    assert links == [("/models/churn/versions/2", "churn"), ("/models/taxi%20model/versions/1", "taxi model")]
+    versions = page.text.split('id="model-versions-table"')[1].split("</table>")[0]
+    assert ">v2</a>" in versions and ">v1</a>" in versions and "@champion" in versions
+    assert [t.status_code for t in targets] == [200, 200]
+    assert "churn v2" in targets[0].text and f'href="/runs/{made_from}"' in targets[0].text
+    assert "taxi model v1" in targets[1].text
+    assert plain.status_code == 200 and "model-versions-table" not in plain.text
 
 
 def test_sql_page_shows_results_and_refuses_writes_and_files(evtrack_server: Any, sweep: dict) -> None:

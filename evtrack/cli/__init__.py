@@ -69,7 +69,7 @@ def cli() -> None:
     help="Store to use (default: $EVTRACK_TRACKING_URI or ./evtrack-store).",
 )
 def quickstart(tracking_uri: str | None) -> None:
-    """Track a small hyper-parameter sweep, compact it and print the best runs.
+    """Track a small hyper-parameter sweep, compact it, print its best runs and the commands to try next.
 
     Example:
 

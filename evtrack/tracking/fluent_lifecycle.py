@@ -45,3 +45,9 @@ def flush_async_logging() -> FlushResult:
     """MLflow's name for :func:`evtrack.flush`: every ``log_*`` call is asynchronous in evtrack, so
     this sends everything logged so far and reports what is not yet durable."""
     return fluent.flush()
+
+
+def flush_artifact_async_logging() -> FlushResult:
+    """MLflow's name for waiting on artifact uploads: evtrack uploads on the store's own thread, and
+    :func:`evtrack.flush` waits for those uploads with the events that record them."""
+    return fluent.flush()

@@ -10,6 +10,10 @@ Pages (all server-rendered, no external resources)::
     /compare?runs=…                     runs side by side
     /models, /models/{name}, /models/{name}/versions/{v}   model registry
     /sql                                read-only SQL over the store
+
+MLflow's own links (``/#/experiments/{id}/runs/{run_id}``, ``/#/experiments/{id}``,
+``/#/models/{name}/versions/{v}``, as its client prints them) keep the page in the URL's
+fragment, which the server never sees; ``static/app.js`` moves the browser to the page above.
 """
 
 from __future__ import annotations

@@ -24,7 +24,9 @@ from evtrack.autologging import config, patching  # noqa: E402
 
 FITS = textwrap.dedent(
     """
+    import sklearn.metrics
     from sklearn.datasets import load_diabetes, load_iris, load_breast_cancer
+    from sklearn.model_selection import train_test_split
     from sklearn.linear_model import Lasso, LogisticRegression
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
@@ -39,6 +41,18 @@ FITS = textwrap.dedent(
         Xi, yi = load_iris(return_X_y=True)
         yield "pipeline", lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(Xi, yi)
         yield "grid", lambda: GridSearchCV(Lasso(), {"alpha": [0.01, 0.1, 1.0]}, cv=3).fit(X, y)
+
+        def post_training():
+            X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+            model = Lasso(alpha=0.2).fit(X_train, y_train)
+            pred = model.predict(X_test)
+            sklearn.metrics.mean_squared_error(y_test, pred)
+            sklearn.metrics.mean_squared_error(y_test, pred)  # a second call: mean_squared_error-2_X_test
+            sklearn.metrics.r2_score(y_test, pred)
+            model.score(X_test, y_test)
+            sklearn.metrics.r2_score(y_test, y_test)  # not on a prediction: not logged
+
+        yield "post_training", post_training
     """
 )
 
@@ -128,6 +142,9 @@ def mlflow_logged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_fits_log_what_mlflow_logs(tracking_uri: str, mlflow_logged: dict[str, Any]) -> None:
     ours = _evtrack_side()
+    post = {"mean_squared_error_X_test", "mean_squared_error-2_X_test", "r2_score_X_test", "Lasso_score_X_test"}
+    assert post <= set(mlflow_logged["post_training"]["metrics"])  # the comparison below covers them
+    assert "metric_info.json" in mlflow_logged["post_training"]["artifacts"]
     for name, theirs in mlflow_logged.items():
         mine = ours[name]
         assert mine["params"] == theirs["params"], name

@@ -31,12 +31,13 @@ from evtrack.autologging import config, patching
 from evtrack.entities import Metric, Param, RunTag
 from evtrack.errors import InvalidParameterError
 from evtrack.eventlog.events import now_ms
-from evtrack.sklearn import param_search, training_content as content
+from evtrack.sklearn import param_search, post_training, training_content as content
 from evtrack.tracking import fluent
 
 FLAVOR_NAME = "sklearn"
 INPUT_EXAMPLE_SAMPLE_ROWS = 5
 _FIT_METHODS = ("fit", "fit_transform", "fit_predict")
+_PREDICT_METHODS = ("predict", "predict_proba", "transform", "predict_log_proba")
 _DISABLED_IN = (
     "cross_validate",
     "cross_val_predict",
@@ -66,8 +67,8 @@ def autolog(
 ) -> None:
     """Turn scikit-learn autologging on (or off with ``disable=True``), with MLflow's arguments.
 
-    ``log_post_training_metrics`` is accepted for MLflow's signature; metrics computed
-    after training (``model.score(X_test, y_test)``) are not logged automatically yet.
+    With ``log_post_training_metrics``, metrics computed after the fit on the model's
+    predictions are logged to its run too (``evtrack.sklearn.post_training``).
     """
     if max_tuning_runs is not None and max_tuning_runs < 0:
         raise InvalidParameterError(f"`max_tuning_runs` must be non-negative, instead got {max_tuning_runs}.")
@@ -85,8 +86,20 @@ def autolog(
         _log.warning("Tag `%s` is ignored as it is a reserved tag by evtrack.", patching.AUTOLOGGING_TAG)
     for cls in content.estimators_to_patch():
         for name in _FIT_METHODS:
-            if callable(getattr(cls, name, None)) or _is_available_if(cls, name):
+            if _patchable(cls, name):
                 patching.safe_patch(FLAVOR_NAME, cls, name, _patched_fit, manage_run=True, extra_tags=tags)
+        if not log_post_training_metrics:
+            continue
+        for name in _PREDICT_METHODS:
+            if _patchable(cls, name):
+                patching.safe_patch(FLAVOR_NAME, cls, name, post_training.patched_predict)
+        if _patchable(cls, "score"):
+            patching.safe_patch(FLAVOR_NAME, cls, "score", post_training.patched_score)
+    if log_post_training_metrics:
+        import sklearn.metrics
+
+        for name in post_training.metric_api_names():
+            patching.safe_patch(FLAVOR_NAME, sklearn.metrics, name, post_training.patched_metric)
     import importlib
 
     for name in _DISABLED_IN:
@@ -101,14 +114,15 @@ def autolog(
                 patching.safe_patch(FLAVOR_NAME, module, name, _with_autologging_disabled)
 
 
-def _is_available_if(cls: type, name: str) -> bool:
+def _patchable(cls: type, name: str) -> bool:
+    """A plain method, a property or scikit-learn's ``available_if`` (patched keeping ``hasattr``'s answer)."""
     import inspect
 
     try:
         raw = inspect.getattr_static(cls, name)
     except AttributeError:
         return False
-    return hasattr(raw, "fn") and hasattr(raw, "check")
+    return inspect.isfunction(raw) or isinstance(raw, property) or (hasattr(raw, "fn") and hasattr(raw, "check"))
 
 
 def _with_autologging_disabled(original: Any, *args: Any, **kwargs: Any) -> Any:
@@ -120,7 +134,11 @@ def _patched_fit(original: Any, self: Any, *args: Any, **kwargs: Any) -> Any:
     with patching.TrainingSession(self, allow_children=False) as session:
         if not session.should_log():
             return original(self, *args, **kwargs)
-        return _fit_and_log(original, self, *args, **kwargs)
+        result = _fit_and_log(original, self, *args, **kwargs)
+        run = fluent.active_run()
+    if run is not None and _setting("log_post_training_metrics", True):
+        setattr(self, post_training.RUN_ATTRIBUTE, run.info.run_id)  # later metrics on it go to this run
+    return result
 
 
 def _setting(key: str, default: Any = None) -> Any:

@@ -256,7 +256,11 @@ def safe_patch(
     if isinstance(raw, (staticmethod, classmethod)):
         raise TypeError(f"cannot autolog-patch {owner!r}.{name}: static and class methods are not supported")
     original = getattr(owner, name) if inspect.ismodule(owner) or not inspect.isclass(owner) else raw
-    _record(integration, owner, name, functools.wraps(original)(_safe(integration, original, patch)))
+    # a method inherited from a class patched already: wrap the library's function, not that wrapper
+    original = getattr(original, "_evtrack_original", original)
+    wrapper = functools.wraps(original)(_safe(integration, original, patch))
+    wrapper._evtrack_original = original  # type: ignore[attr-defined]
+    _record(integration, owner, name, wrapper)
 
 
 def patched_attributes(integration: str) -> int:

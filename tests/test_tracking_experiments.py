@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+import time
 from typing import Any
 
 import pytest
@@ -163,10 +164,10 @@ def test_names_with_any_characters_are_fine(tracking_uri: str) -> None:
 
 
 def test_search_experiments_filter_order_view_and_pages(tracking_uri: str, client: evtrack.EvtrackClient) -> None:
-    ids = {
-        name: client.create_experiment(name, tags={"team": team})
-        for name, team in [("alpha", "a"), ("beta", "b"), ("gamma", "a"), ("delta", "b")]
-    }
+    ids = {}
+    for name, team in [("alpha", "a"), ("beta", "b"), ("gamma", "a"), ("delta", "b")]:
+        ids[name] = client.create_experiment(name, tags={"team": team})
+        time.sleep(0.003)  # distinct creation times: within one millisecond the tie-break is id ASC, as MLflow's
     client.delete_experiment(ids["delta"])
 
     def names(**kwargs: Any) -> list[str]:

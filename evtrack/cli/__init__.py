@@ -85,12 +85,13 @@ def _register() -> None:
 
     for module in (compaction_cmds, experiments_cmds, runs_cmds, artifacts_cmds, query_cmds):
         module.register(cli)
-    from evtrack.cli import models_cmds, projects_cmds, serve_cmds, server_cmds
+    from evtrack.cli import import_cmds, models_cmds, projects_cmds, serve_cmds, server_cmds
 
     projects_cmds.register(cli)
     server_cmds.register(cli)
     models_cmds.register(cli)
     serve_cmds.register(cli)
+    import_cmds.register(cli)
 
 
 _register()

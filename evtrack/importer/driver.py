@@ -79,11 +79,17 @@ class Progress:
 
 
 def import_store(
-    source: str, dest: Any, *, progress: TextIO | None = sys.stderr, after_batch: Callable[[int], None] | None = None
+    source: str,
+    dest: Any,
+    *,
+    progress: TextIO | None = sys.stderr,
+    after_run: Callable[[int], None] | None = None,
+    batch_runs: int = BATCH_RUNS,
 ) -> ImportSummary:
     """Copy the MLflow tracking store at ``source`` into evtrack client ``dest``'s store.
 
-    ``after_batch`` is called with the number of runs done after each durable batch.
+    Runs are flushed, then marked as imported, ``batch_runs`` at a time; ``after_run`` is
+    called with the number of runs handled so far after each copied run.
     """
     began = time.monotonic()
     uri = src.normalize_source(source)
@@ -112,11 +118,13 @@ def import_store(
             target = targets[exp.experiment_id]
             copy_run(dest, mlflow, run, target.experiment_id, target.artifact_location, tag, n)
             batch[run.info.run_id] = fp
-            if len(batch) >= BATCH_RUNS:
-                _commit(dest, markers, batch, n, after_batch)
+            if len(batch) >= batch_runs:
+                _commit(dest, markers, batch)
                 batch = {}
+            if after_run is not None:
+                after_run(n.runs + n.skipped)
         bar.show(n)
-    _commit(dest, markers, batch, n, after_batch)
+    _commit(dest, markers, batch)
     bar.show(n, final=True)
     copy_registry(dest, mlflow, summary.registry)
     dest.flush()
@@ -125,7 +133,7 @@ def import_store(
     return summary
 
 
-def _commit(dest: Any, markers: Markers, batch: dict[str, str], n: RunCounts, after: Callable | None) -> None:
+def _commit(dest: Any, markers: Markers, batch: dict[str, str]) -> None:
     if not batch:
         return
     result = dest.flush()
@@ -134,5 +142,3 @@ def _commit(dest: Any, markers: Markers, batch: dict[str, str], n: RunCounts, af
 
         raise StoreError(f"the store did not take the imported events ({result.error}); rerun to resume")
     markers.runs_done(dict(batch))
-    if after is not None:
-        after(n.runs + n.skipped)

@@ -33,12 +33,30 @@ def normalize_source(source: str) -> str:
             raise ImportSourceError(f"cannot import from {source!r}: no such directory (an MLflow mlruns folder)")
         if not (path / "0").is_dir() and not any((path / d / "meta.yaml").is_file() for d in os.listdir(path)):
             raise ImportSourceError(f"cannot import from {source!r}: {path} is not an MLflow mlruns directory")
+        # MLflow 3 refuses to open its file store unless told to; reading one to move off it is the point.
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         return path.as_uri()
+    if scheme in ("http", "https"):
+        _reachable(source)
     if scheme == "sqlite":
         db = source.split(":///", 1)[-1]
         if db and db != ":memory:" and not Path(db).is_file():
             raise ImportSourceError(f"cannot import from {source!r}: the database file {db} does not exist")
     return source
+
+
+def _reachable(url: str) -> None:
+    """Fail at once (MLflow's client would retry for minutes) when nothing listens at ``url``."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "", port), timeout=10):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ImportSourceError(f"cannot import from {url!r}: no server answers there ({exc})") from None
 
 
 def source_key(uri: str) -> str:
@@ -108,7 +126,7 @@ def not_carried(client: Any, experiment_ids: list[str]) -> dict[str, int]:
     """Counts of what the import does not copy (traces, logged models, prompts); -1 when unknown."""
     out: dict[str, int] = {}
     probes = {
-        "traces": lambda: client.search_traces(locations=experiment_ids, max_results=PAGE),
+        "traces": lambda: client.search_traces(locations=experiment_ids, max_results=PAGE, include_spans=False),
         "logged models": lambda: client.search_logged_models(experiment_ids=experiment_ids, max_results=PAGE),
         "prompts": lambda: client.search_prompts(max_results=PAGE),
     }

@@ -201,7 +201,8 @@ def assert_same(source: Any, dest: Any, tmp: Path) -> int:
     for model in source.search_registered_models():
         mine = dest.get_registered_model(model.name)
         aliases = {k: int(v) for k, v in model.aliases.items()}  # MLflow's file store gives str versions, sqlite int
-        assert (mine.tags, mine.description, mine.aliases) == (model.tags, model.description, aliases)
+        # an unset description is None from MLflow's stores and '' over its REST API
+        assert (mine.tags, mine.description or "", mine.aliases) == (model.tags, model.description or "", aliases)
         versions = sorted(map(_version_view, source.search_model_versions(f"name = '{model.name}'")))
         assert sorted(map(_version_view, dest.search_model_versions(f"name = '{model.name}'"))) == versions
         for number, *_ in versions:  # (MLflow's search_model_versions leaves aliases out; get_model_version has them)

@@ -74,6 +74,15 @@ def _server_options(f):
             metavar="DURATION",
             help="Compact the store every DURATION from the server (0 to leave it to 'evtrack compact').",
         ),
+        click.option(
+            "--sql-timeout",
+            type=Duration(),
+            default=30.0,
+            envvar="EVTRACK_SQL_TIMEOUT",
+            show_default="30s",
+            metavar="DURATION",
+            help="Time limit of one query on the SQL page (0 for none; also $EVTRACK_SQL_TIMEOUT).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -91,6 +100,7 @@ def _run(
     max_request_size,
     max_artifact_size,
     compact_every,
+    sql_timeout,
 ) -> None:
     from evtrack.server.app import serve
     from evtrack.server.config import ServerConfig
@@ -103,6 +113,7 @@ def _run(
         max_request_bytes=max_request_size,
         max_artifact_bytes=max_artifact_size,
         compact_every=compact_every or None,
+        sql_timeout=sql_timeout or None,
     )
     click.echo(f"evtrack {config.tracking_uri} on http://{host}:{port} (Ctrl+C to stop)", err=True)
     serve(config, host=host, port=port, workers=workers)

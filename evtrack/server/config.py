@@ -25,6 +25,7 @@ class ServerConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
     compact_every: float | None = 60.0
+    sql_timeout: float | None = 30.0  # one query of the SQL page (evtrack.query.limits)
 
     def to_env(self) -> None:
         """Publish the settings for uvicorn worker processes (see :meth:`from_env`)."""

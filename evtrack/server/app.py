@@ -2,7 +2,7 @@
 
 Request flow::
 
-    uvicorn ─▶ Auth (optional) ─▶ route (bodies read through read_body: size-limited)
+    uvicorn ─▶ Admission ─▶ Auth (optional) ─▶ route (bodies read through read_body: size-limited)
                                                 ├─ /api/2.0/mlflow/…            REST handlers (rest/)
                                                 ├─ /api/2.0/mlflow-artifacts/…  proxied artifacts
                                                 ├─ /health, /version
@@ -152,9 +152,13 @@ def build_app(config: ServerConfig):
             compaction.stop()
             client.flush()
 
-    app = Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(AuthMiddleware, authenticator=authenticator)]
-    )
+    from evtrack.server.admission import AdmissionMiddleware
+
+    middleware = [
+        Middleware(AdmissionMiddleware, limit=config.max_concurrent_requests),
+        Middleware(AuthMiddleware, authenticator=authenticator),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.config = config
     app.state.client = client
     app.state.auth = authenticator

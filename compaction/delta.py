@@ -45,6 +45,7 @@ from evtrack.store.base import ObjectStore
 from evtrack.version import __version__
 
 from compaction import delta_log as dl
+from compaction import delta_state as ds
 from compaction.crash import checkpoint
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ def _read_head(store: ObjectStore, table: str, manifests: _Manifests) -> _Head:
             return _Head(
                 listing.latest, m.version, {f["path"]: f for f in m.files(table)}, m.schema_versions.get(table, 1), None
             )
-    snap = dl.snapshot(store, table)  # someone else's commit, or the manifest is gone: replay
+    snap = ds.snapshot(store, table)  # someone else's commit, or the manifest is gone: replay
     md = snap.metadata or {}
     return _Head(
         snap.version,
@@ -265,15 +266,14 @@ def _publish_table(
 
 
 def _checkpoint(store: ObjectStore, table: str, version: int) -> int:
-    snap = dl.snapshot(store, table, version)
-    return int(dl.write_checkpoint(store, table, snap, now_ms() - int(dl.RETENTION_S * 1000)))
+    return int(ds.checkpoint(store, table, version, now_ms() - int(dl.RETENTION_S * 1000)))
 
 
 def _table_id(store: ObjectStore, table: str, head: _Head) -> str | None:
     if head.version < 0:
         return None
     if head.table_id is None:
-        md = dl.snapshot(store, table, head.version).metadata
+        md = ds.snapshot(store, table, head.version).metadata
         head.table_id = md.get("id") if md else None
     return head.table_id
 

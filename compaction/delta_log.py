@@ -11,7 +11,8 @@ its data files are the table's Parquet files, already there, and its log is
 
 A commit is newline-delimited JSON, created with put-if-absent (Delta's
 "writers MUST never overwrite an existing log entry"). This module knows the
-format only; which manifest becomes which version is ``compaction.delta``.
+format (``compaction.delta_state`` replays it and writes checkpoints); which manifest
+becomes which version is ``compaction.delta``.
 
 Types: every column is a plain Parquet type, so the Delta schema maps one to one:
 string → ``string``, int64 → ``long``, int16 → ``short``, float64 → ``double``.
@@ -31,7 +32,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from evtrack.errors import CommitConflictError, EvtrackError, ObjectNotFoundError
+from evtrack.errors import EvtrackError, ObjectNotFoundError
 from evtrack.store.base import ObjectStore
 
 if TYPE_CHECKING:
@@ -290,7 +291,7 @@ def list_tail(store: ObjectStore, table: str) -> LogListing:
     """The log from its newest checkpoint on (``_last_checkpoint`` shortens the listing)."""
     hint = last_checkpoint(store, table)
     listing = list_log(store, table, hint)
-    if hint is not None and not listing.commits:  # a hint ahead of the log (cannot be): list it all
+    if hint is not None and hint not in listing.checkpoints:  # a stale or broken hint: list it all
         listing = list_log(store, table)
     return listing
 
@@ -329,169 +330,3 @@ class Snapshot:
                 self.protocol = action["protocol"]
             elif "txn" in action:
                 self.txns[action["txn"]["appId"]] = action["txn"]
-
-
-def snapshot(store: ObjectStore, table: str, version: int | None = None) -> Snapshot:
-    """The state of ``table``'s log at ``version`` (the newest when None); empty when there is no log."""
-    listing = list_tail(store, table) if version is None else list_log(store, table)
-    if version is not None:
-        listing.commits = [v for v in listing.commits if v <= version]
-        listing.checkpoints = [v for v in listing.checkpoints if v <= version]
-    snap = Snapshot()
-    start = 0
-    if listing.checkpoints:
-        snap = read_checkpoint(store, table, listing.checkpoints[-1])
-        start = snap.version + 1
-    for v in [c for c in listing.commits if c >= start]:
-        if v != snap.version + 1:
-            raise DeltaLogError(f"the Delta log of {table} has no commit {snap.version + 1} (found {v})")
-        snap.apply(read_commit(store, table, v))
-        snap.version = v
-    return snap
-
-
-# -- checkpoints --------------------------------------------------------------
-
-
-def _checkpoint_schema() -> "pa.Schema":
-    import pyarrow as pa
-
-    strmap = pa.map_(pa.string(), pa.string())
-    return pa.schema(
-        [
-            ("txn", pa.struct([("appId", pa.string()), ("version", pa.int64()), ("lastUpdated", pa.int64())])),
-            (
-                "add",
-                pa.struct(
-                    [
-                        ("path", pa.string()),
-                        ("partitionValues", strmap),
-                        ("size", pa.int64()),
-                        ("modificationTime", pa.int64()),
-                        ("dataChange", pa.bool_()),
-                        ("stats", pa.string()),
-                        ("tags", strmap),
-                    ]
-                ),
-            ),
-            (
-                "remove",
-                pa.struct(
-                    [
-                        ("path", pa.string()),
-                        ("deletionTimestamp", pa.int64()),
-                        ("dataChange", pa.bool_()),
-                        ("extendedFileMetadata", pa.bool_()),
-                        ("partitionValues", strmap),
-                        ("size", pa.int64()),
-                    ]
-                ),
-            ),
-            (
-                "metaData",
-                pa.struct(
-                    [
-                        ("id", pa.string()),
-                        ("name", pa.string()),
-                        ("description", pa.string()),
-                        ("format", pa.struct([("provider", pa.string()), ("options", strmap)])),
-                        ("schemaString", pa.string()),
-                        ("partitionColumns", pa.list_(pa.string())),
-                        ("createdTime", pa.int64()),
-                        ("configuration", strmap),
-                    ]
-                ),
-            ),
-            ("protocol", pa.struct([("minReaderVersion", pa.int32()), ("minWriterVersion", pa.int32())])),
-        ]
-    )
-
-
-def _maps_to_pairs(value: Any) -> Any:
-    """Arrow wants map values as lists of (key, value) pairs."""
-    return list(value.items()) if isinstance(value, dict) else value
-
-
-def checkpoint_bytes(snap: Snapshot, tombstones_after_ms: int) -> tuple[bytes, int, int]:
-    """(Parquet bytes, actions, add actions) of the checkpoint of ``snap``.
-
-    Tombstones deleted before ``tombstones_after_ms`` have expired and are left out.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = _checkpoint_schema()
-    rows: list[dict[str, Any]] = []
-    if snap.protocol is not None:
-        rows.append({"protocol": snap.protocol})
-    if snap.metadata is not None:
-        md = dict(snap.metadata)
-        md["format"] = {**md["format"], "options": _maps_to_pairs(md["format"].get("options") or {})}
-        md["configuration"] = _maps_to_pairs(md.get("configuration") or {})
-        rows.append({"metaData": md})
-    rows += [{"txn": txn} for txn in snap.txns.values()]
-    for add in snap.adds.values():
-        rows.append({"add": {**add, "partitionValues": [], "tags": _maps_to_pairs(add.get("tags") or {})}})
-    kept = [rm for rm in snap.removes.values() if (rm.get("deletionTimestamp") or 0) >= tombstones_after_ms]
-    for rm in kept:
-        rows.append({"remove": {**rm, "partitionValues": []}})
-    table = pa.Table.from_pylist(rows, schema=schema)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="snappy")
-    return sink.getvalue().to_pybytes(), len(rows), len(snap.adds)
-
-
-def write_checkpoint(store: ObjectStore, table: str, snap: Snapshot, tombstones_after_ms: int) -> bool:
-    """Write the checkpoint of ``snap`` and point ``_last_checkpoint`` at it; False when one exists."""
-    data, n_actions, n_adds = checkpoint_bytes(snap, tombstones_after_ms)
-    try:
-        store.put_if_absent(checkpoint_key(table, snap.version), data)
-    except CommitConflictError:
-        return False  # another publisher wrote the same state
-    current = last_checkpoint(store, table)
-    if current is None or current < snap.version:
-        doc = {"version": snap.version, "size": n_actions, "sizeInBytes": len(data), "numOfAddFiles": n_adds}
-        store.put(last_checkpoint_key(table), orjson.dumps(doc))
-    return True
-
-
-def read_checkpoint(store: ObjectStore, table: str, version: int) -> Snapshot:
-    """The state a classic checkpoint holds."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    key = checkpoint_key(table, version)
-    try:
-        data = pq.read_table(pa.BufferReader(store.get(key)))
-    except ObjectNotFoundError:
-        raise DeltaLogError(f"the Delta checkpoint {key} is missing") from None
-    snap = Snapshot(version=version)
-    names = data.column_names
-    for name in ("protocol", "metaData", "txn", "add"):
-        if name not in names:
-            continue
-        column = data.column(name)
-        for value in column.filter(pc.is_valid(column)).to_pylist():
-            action = _pairs_to_maps(value)
-            snap.apply([{name: action}])
-    if "remove" in names:  # possibly many tombstones: read column-wise
-        column = data.column("remove")
-        present = column.filter(pc.is_valid(column))
-        fields = ("path", "deletionTimestamp", "dataChange", "size")
-        cols = [pc.struct_field(present, f).to_pylist() for f in fields]
-        for path, ts, change, size in zip(*cols):
-            snap.removes[path] = {"path": path, "deletionTimestamp": ts, "dataChange": change, "size": size}
-    return snap
-
-
-def _pairs_to_maps(value: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in value.items():
-        if k in ("partitionValues", "tags", "configuration", "options") and isinstance(v, list):
-            v = dict(v)
-        elif k == "format" and isinstance(v, dict):
-            v = _pairs_to_maps(v)
-        if v is not None:
-            out[k] = v
-    return out

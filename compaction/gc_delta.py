@@ -18,6 +18,7 @@ from evtrack.state import tables
 from evtrack.store.base import ObjectStore
 
 from compaction import delta_log as dl
+from compaction import delta_state as ds
 
 
 def is_log_key(key: str) -> bool:
@@ -34,7 +35,7 @@ def delta_referenced(store: ObjectStore, cutoff_ms: int, warnings: list[str]) ->
     roots: set[str] = set()
     for table in tables.all_tables():
         try:
-            snap = dl.snapshot(store, table)
+            snap = ds.snapshot(store, table)
         except EvtrackError as exc:
             warnings.append(f"the Delta log of {table} could not be read ({exc.message}); gc kept its files")
             roots.add(dl.table_root(table))

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 import evtrack
 from compaction import compact, delta
 from compaction import delta_log as dl
+from compaction import delta_state as ds
 from compaction.compactor import CRASH_ENV
 from compaction.gc import gc
 from evtrack.cli import cli
@@ -223,6 +224,14 @@ def test_checkpoints_every_ten_versions_and_publish_rebuilds_missing_versions(
     listing = dl.list_log(store, "metrics")
     assert listing.checkpoints == [10, 20]
     assert dl.last_checkpoint(store, "metrics") == 20
+    for table in ("metrics", "tags", "events"):  # checkpoint 20 = checkpoint 10 + commits 11..20, column-wise
+        replayed = dl.Snapshot()
+        for v in range(21):
+            replayed.apply(dl.read_commit(store, table, v))
+        stored = ds.read_checkpoint(store, table, 20)
+        assert set(stored.adds) == set(replayed.adds) and set(stored.removes) == set(replayed.removes)
+        assert stored.manifest_version == 21 and stored.metadata["id"] == replayed.metadata["id"]
+    assert ds.read_checkpoint(store, "metrics", 20).removes  # tier merges left tombstones, kept 7 days
     for version in (5, 10, 15, 22):  # before, at and after checkpoints, read by delta-rs
         rows = delta_table(local_uri, "metrics", version).to_pyarrow_table()
         assert sorted(rows.column("step").to_pylist()) == list(range(version + 1))

@@ -22,7 +22,7 @@ Views (columns):
   params(run_id, key, value)   tags(run_id, key, value)
   metrics(run_id, key, value, step, timestamp)          -- full history, exact duplicates once
   latest_metrics(run_id, key, value, step, timestamp)   -- MLflow's latest value per key
-  artifacts(run_id, path, size, digest)
+  artifacts(run_id, path, size, digest)                 -- files not deleted since their upload
   inputs(run_id, name, digest, context, source_type, source, schema, profile, tags)
                                                         -- datasets used by runs; alias: datasets
   events(eid, type, v, ts, experiment_id, run_id, key, value, metric_value, step, timestamp, body)
@@ -336,7 +336,9 @@ class QueryEngine:
         con.execute(
             "CREATE OR REPLACE VIEW metrics AS SELECT DISTINCT run_id, key, value, step, timestamp FROM all_metrics"
         )
-        con.execute("CREATE OR REPLACE VIEW artifacts AS SELECT run_id, path, size, digest FROM all_artifacts")
+        con.execute(
+            "CREATE OR REPLACE VIEW artifacts AS SELECT run_id, path, size, digest FROM all_artifacts WHERE size >= 0"
+        )
         con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM base_events")
         for domain in domains():
             for sql in domain.views:

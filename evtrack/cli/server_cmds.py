@@ -104,6 +104,15 @@ def _server_options(f):
             metavar="DURATION",
             help="Time a client has to send a request body before it is answered 408 (0 for none).",
         ),
+        click.option(
+            "--write-check-ttl",
+            type=Duration(),
+            default=1.0,
+            show_default="1s",
+            metavar="DURATION",
+            help="How long a worker trusts that a run is writable before a write checks the store again "
+            "(a run deleted by another worker or process stops taking writes within it).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -124,6 +133,7 @@ def _run(
     sql_timeout,
     max_concurrent_requests,
     body_timeout,
+    write_check_ttl,
 ) -> None:
     from evtrack.server.app import serve
     from evtrack.server.config import ServerConfig
@@ -139,6 +149,7 @@ def _run(
         sql_timeout=sql_timeout or None,
         max_concurrent_requests=max_concurrent_requests or None,
         body_timeout=body_timeout or None,
+        write_check_ttl=write_check_ttl,
     )
     click.echo(f"evtrack {config.tracking_uri} on http://{host}:{port} (Ctrl+C to stop)", err=True)
     serve(config, host=host, port=port, workers=workers)

@@ -126,6 +126,8 @@ def build_app(config: ServerConfig):
 
     authenticator = Authenticator.load(config.auth_file)
     client = EvtrackClient(config.tracking_uri)
+    # another worker or process may delete a run this worker is writing to: re-check within this
+    client._backend.writable_ttl = config.write_check_ttl
 
     def health(request):
         return PlainTextResponse("OK")

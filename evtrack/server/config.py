@@ -30,6 +30,7 @@ class ServerConfig:
     sql_timeout: float | None = 30.0  # one query of the SQL page (evtrack.query.limits)
     max_concurrent_requests: int | None = DEFAULT_MAX_CONCURRENT_REQUESTS  # per process (server.admission)
     body_timeout: float | None = DEFAULT_BODY_TIMEOUT  # seconds to receive a JSON or form body
+    write_check_ttl: float = 1.0  # seconds a run is known writable before a write re-checks it
 
     def to_env(self) -> None:
         """Publish the settings for uvicorn worker processes (see :meth:`from_env`)."""

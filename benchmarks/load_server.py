@@ -46,6 +46,7 @@ from _common import REPO_ROOT, Report, free_port  # noqa: E402
 from bench_server import MLFLOW_CANDIDATES, ServerProcess  # noqa: E402
 
 KEYS, STEPS = 4, 25  # one batch: 100 points
+SQL_TIMEOUT = 3.0  # evtrack server's --sql-timeout in the --sql phase
 
 
 def value_of(run_id: str, key: int, step: int) -> float:
@@ -178,10 +179,30 @@ def deleter_main(url: str, experiment_id: str, start_at: float, stop_at: float, 
         json.dump({"delete_restore": done, "errors": errors}, fh)
 
 
+RUNAWAY_SQL = "SELECT count(*) FROM range(1000000000000) a"
+
+
+def sql_main(url: str, start_at: float, stop_at: float, out: str) -> None:
+    """Runaway queries on the SQL page, one after the other: how long each took to be stopped."""
+    import httpx
+
+    _wait_until(start_at)
+    stopped, statuses = [], Counter()
+    with httpx.Client(base_url=url, timeout=120) as http:
+        while time.time() < stop_at:
+            started = time.perf_counter()
+            response = http.get("/sql", params={"q": RUNAWAY_SQL})
+            stopped.append(time.perf_counter() - started)
+            statuses[str(response.status_code) + (" time limit" if "time limit" in response.text else "")] += 1
+    with open(out, "w") as fh:
+        json.dump({"seconds": stopped, "statuses": statuses}, fh)
+
+
 # -- one load phase ---------------------------------------------------------------------------
 
 
 def _server(kind: str, work: str, workers: int, compact_every: str) -> ServerProcess:
+    """The server of one phase (evtrack's stops SQL-page queries at SQL_TIMEOUT)."""
     port = free_port()
     env = {
         "EVTRACK_SPOOL_DIR": os.path.join(work, "spool"),
@@ -194,6 +215,7 @@ def _server(kind: str, work: str, workers: int, compact_every: str) -> ServerPro
         store = os.path.join(work, "store")
         argv = [sys.executable, "-c", "from evtrack.cli import main; main()", "server", "--backend-store-uri", store]
         argv += ["--port", str(port), "--workers", str(workers), "--compact-every", compact_every]
+        argv += ["--sql-timeout", f"{SQL_TIMEOUT:g}s"]
     else:
         exe = os.environ.get("MLFLOW_SERVER_BIN") or next(
             (c for c in MLFLOW_CANDIDATES if os.access(c, os.X_OK)), "mlflow"
@@ -217,7 +239,15 @@ def _kill_one_worker(server: ServerProcess) -> int | None:
 
 
 def run_phase(
-    kind: str, work: str, clients: int, duration: float, workers: int, batches: int, kill: bool, warmup: float
+    kind: str,
+    work: str,
+    clients: int,
+    duration: float,
+    workers: int,
+    batches: int,
+    kill: bool,
+    warmup: float,
+    sql: bool = False,
 ) -> dict:
     """Load one server for ``duration`` seconds; the clients' results, merged."""
     os.makedirs(work, exist_ok=True)
@@ -241,6 +271,9 @@ def run_phase(
         reader_out, deleter_out = os.path.join(work, "reader.json"), os.path.join(work, "deleter.json")
         procs.append(ctx.Process(target=reader_main, args=(server.url, experiment_id, start_at, stop_at, reader_out)))
         procs.append(ctx.Process(target=deleter_main, args=(server.url, experiment_id, start_at, stop_at, deleter_out)))
+        sql_out = os.path.join(work, "sql.json")
+        if sql:
+            procs.append(ctx.Process(target=sql_main, args=(server.url, start_at, stop_at, sql_out)))
         for p in procs:
             p.start()
         killed = None
@@ -254,6 +287,7 @@ def run_phase(
         results = [json.load(open(o)) for o in outs if os.path.exists(o)]
         reader = json.load(open(reader_out)) if os.path.exists(reader_out) else {"latencies": [], "errors": {}}
         deleter = json.load(open(deleter_out)) if os.path.exists(deleter_out) else {}
+        sql_result = json.load(open(sql_out)) if sql and os.path.exists(sql_out) else None
         elapsed = duration
     merged: dict[str, Any] = {"acked": [], "failed": [], "latencies": [], "errors": Counter(), "requests": 0}
     for r in results:
@@ -262,7 +296,9 @@ def run_phase(
         merged["latencies"] += r["latencies"]
         merged["errors"].update(r["errors"])
         merged["requests"] += r["requests"]
-    merged.update(reader=reader, deleter=deleter, seconds=elapsed, killed=killed, clients_reported=len(results))
+    merged.update(
+        reader=reader, deleter=deleter, sql=sql_result, seconds=elapsed, killed=killed, clients_reported=len(results)
+    )
     return merged
 
 
@@ -319,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=20, help="metric batches of 100 points per run")
     parser.add_argument("--kill", action="store_true", help="also a 2-worker phase with one worker SIGKILLed")
     parser.add_argument("--mlflow", action="store_true", help="the same load on mlflow server (sqlite)")
+    parser.add_argument("--sql", action="store_true", help="also a 1-worker phase with runaway SQL-page queries")
     parser.add_argument("--warmup", type=float, default=None, help="seconds for the clients to start (10 + clients)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--dir", default=None)
@@ -326,19 +363,21 @@ def main(argv: list[str] | None = None) -> int:
     work = args.dir or tempfile.mkdtemp(prefix="evtrack-load-")
     warmup = args.warmup if args.warmup is not None else 10 + args.clients
     report = Report(f"evtrack server under load: {args.clients} MLflow clients for {args.duration:g} s")
-    phases = [("evtrack", int(w), False) for w in args.workers.split(",") if w]
+    phases = [("evtrack", int(w), False, False) for w in args.workers.split(",") if w]
     if args.kill:
-        phases.append(("evtrack", 2, True))
+        phases.append(("evtrack", 2, True, False))
+    if args.sql:
+        phases.append(("evtrack", 1, False, True))
     if args.mlflow:
-        phases.append(("mlflow", max([int(w) for w in args.workers.split(",") if w] or [1]), False))
+        phases.append(("mlflow", max([int(w) for w in args.workers.split(",") if w] or [1]), False, False))
     accounts: dict[str, Any] = {}
     mps: dict[str, float] = {}
-    for kind, workers, kill in phases:
-        label = f"{kind} {workers}w" + (" +kill" if kill else "")
+    for kind, workers, kill, sql in phases:
+        label = f"{kind} {workers}w" + (" +kill" if kill else "") + (" +sql" if sql else "")
         print(f"-- {label}", flush=True)
         phase_dir = os.path.join(work, label.replace(" ", "-").replace("+", ""))
         report.extra.setdefault("phases", {})
-        phase = run_phase(kind, phase_dir, args.clients, args.duration, workers, args.batches, kill, warmup)
+        phase = run_phase(kind, phase_dir, args.clients, args.duration, workers, args.batches, kill, warmup, sql)
         points = len(phase["acked"]) * KEYS * STEPS
         mps[label] = points / phase["seconds"]
         report.add(f"{label}: requests/s", phase["requests"] / phase["seconds"], "req/s")
@@ -356,11 +395,21 @@ def main(argv: list[str] | None = None) -> int:
         report.note(
             f"{label}: errors by kind {errors or 'none'}; delete/restore cycles {phase['deleter'].get('delete_restore', 0)}"
         )
+        if phase["sql"] and phase["sql"]["seconds"]:
+            late = max(phase["sql"]["seconds"]) - SQL_TIMEOUT
+            report.add(
+                f"{label}: runaway SQL stopped after its limit", late, "s", higher_is_better=False, target="<= 1"
+            )
+            report.note(f"{label}: SQL page answers {dict(phase['sql']['statuses'])}, limit {SQL_TIMEOUT:g} s")
+            idle = next((f for f in report.figures if f.name == "evtrack 1w: log-batch p99"), None)
+            p99 = next(f for f in report.figures if f.name == f"{label}: log-batch p99")
+            if idle is not None and idle.value:
+                p99.baseline, p99.baseline_name, p99.target = idle.value, "1w without SQL", ">= 0.5x"
         if kind == "evtrack":
             accounts[label] = account(os.path.join(phase_dir, "store"), phase)
             report.extra["phases"][label] = {"killed": phase["killed"], "errors": errors}
             report.note(f"{label}: account {accounts[label]}")
-    for label, rate in mps.items():  # ratios once the baseline is known
+    for label in mps:  # ratios once the baseline is known
         kind, workers = label.split()[0], label.split()[1]
         base = mps.get(f"mlflow {workers}")
         if kind == "evtrack" and base:

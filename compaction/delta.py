@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from evtrack.errors import CommitConflictError, EvtrackError, ObjectNotFoundError
+from evtrack.errors import CommitConflictError, EvtrackError
 from evtrack.eventlog.events import now_ms
 from evtrack.state import manifest as mf
 from evtrack.state import tables
@@ -91,7 +91,7 @@ class _Manifests:
         self.store = store
         self._cache: dict[int, mf.Manifest | None] = {m.version: m for m in known if m.version}
         self._lock = threading.Lock()
-        self._versions: list[int] | None = None
+        self._listed: dict[int | None, list[int]] = {}  # start_after -> versions listed after it
 
     def get(self, version: int) -> mf.Manifest | None:
         with self._lock:
@@ -106,14 +106,14 @@ class _Manifests:
         return found
 
     def versions_after(self, version: int | None, upto: int) -> list[int]:
+        """Committed manifest versions in (version, upto], listed from ``version`` on (not the whole history)."""
         with self._lock:
-            if self._versions is None:
-                self._versions = mf.list_versions(self.store)
-            listed = self._versions
-        if listed and upto > listed[-1]:
+            cached = self._listed.get(version)
+        if cached is None or (cached and cached[-1] < upto) or (not cached and upto > (version or 0)):
+            cached = mf.list_versions(self.store, start_after=version)
             with self._lock:
-                self._versions = listed = mf.list_versions(self.store)
-        return [v for v in listed if (version is None or v > version) and v <= upto]
+                self._listed[version] = cached
+        return [v for v in cached if v <= upto]
 
 
 def publish(
@@ -198,19 +198,15 @@ class _Head:
 
 def _read_head(store: ObjectStore, table: str, manifests: _Manifests) -> _Head:
     """The log's head; cheap when its newest commit is ours and its manifest is still there."""
-    listing = dl.list_tail(store, table)
-    if listing.latest is None:
+    latest, actions = dl.newest_commit(store, table)
+    if latest is None:
         return _Head()
-    try:
-        actions = dl.read_commit(store, table, listing.latest)
-    except ObjectNotFoundError:
-        actions = []
     txn = next((a["txn"] for a in actions if "txn" in a and a["txn"].get("appId") == dl.APP_ID), None)
     if txn is not None:
         m = manifests.get(int(txn["version"]))
         if m is not None:  # version `latest` holds exactly manifest m's files
             return _Head(
-                listing.latest, m.version, {f["path"]: f for f in m.files(table)}, m.schema_versions.get(table, 1), None
+                latest, m.version, {f["path"]: f for f in m.files(table)}, m.schema_versions.get(table, 1), None
             )
     snap = ds.snapshot(store, table)  # someone else's commit, or the manifest is gone: replay
     md = snap.metadata or {}

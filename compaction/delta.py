@@ -91,7 +91,7 @@ class _Manifests:
         self.store = store
         self._cache: dict[int, mf.Manifest | None] = {m.version: m for m in known if m.version}
         self._lock = threading.Lock()
-        self._listed: dict[int | None, list[int]] = {}  # start_after -> versions listed after it
+        self._all: list[int] | None = None  # every kept version, listed once when needed
 
     def get(self, version: int) -> mf.Manifest | None:
         with self._lock:
@@ -106,14 +106,17 @@ class _Manifests:
         return found
 
     def versions_after(self, version: int | None, upto: int) -> list[int]:
-        """Committed manifest versions in (version, upto], listed from ``version`` on (not the whole history)."""
+        """Manifest versions in (version, upto] (all kept ones when ``version`` is None).
+
+        Versions are contiguous (each commit is its parent + 1; gc removes the oldest), so
+        after a known version they are counted, not listed; ``get`` tells a removed one.
+        """
+        if version is not None:
+            return list(range(version + 1, upto + 1))
         with self._lock:
-            cached = self._listed.get(version)
-        if cached is None or (cached and cached[-1] < upto) or (not cached and upto > (version or 0)):
-            cached = mf.list_versions(self.store, start_after=version)
-            with self._lock:
-                self._listed[version] = cached
-        return [v for v in cached if v <= upto]
+            if self._all is None:
+                self._all = mf.list_versions(self.store)
+            return [v for v in self._all if v <= upto]
 
 
 def publish(
@@ -163,15 +166,17 @@ def publish(
     return report
 
 
-def publish_after_run(store: ObjectStore, errors: list[str]) -> PublishReport | None:
-    """The compactor's hook: publish what the pass committed; problems go to ``errors``, never raise.
+def publish_after_run(store: ObjectStore, run: Any) -> PublishReport | None:
+    """The compactor's hook: publish up to the manifest a pass ended on (``run.version``, a
+    ``CompactionReport``); problems go to ``run.errors``, never raise.
 
     A failure leaves the Delta log behind the manifests, which the next pass repairs.
     """
-    if not enabled():
+    errors: list[str] = run.errors
+    if not enabled() or run.version <= 0:
         return None
     try:
-        report = publish(store, limit=PASS_LIMIT)
+        report = publish(store, upto=run.version, limit=PASS_LIMIT)
     except (EvtrackError, OSError) as exc:
         errors.append(f"Delta log not published: {getattr(exc, 'message', exc)}")
         log.warning("evtrack: Delta log not published (the next pass retries): %s", exc)

@@ -133,7 +133,7 @@ class Compactor:
         """Fold every pending segment (in as many commits as needed); returns the report."""
         with _cyclic_gc_paused():
             report = self._run()
-        delta.publish_after_run(self.store, report.errors)  # the tables' Delta logs follow the manifests
+        delta.publish_after_run(self.store, report)  # the tables' Delta logs follow the manifests
         return report
 
     def _run(self) -> CompactionReport:

@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from evtrack.errors import CommitConflictError, EvtrackError, ObjectNotFoundError
+from evtrack.errors import CommitConflictError, EvtrackError
 from evtrack.eventlog.events import now_ms
 from evtrack.state import manifest as mf
 from evtrack.state import tables
@@ -91,7 +91,7 @@ class _Manifests:
         self.store = store
         self._cache: dict[int, mf.Manifest | None] = {m.version: m for m in known if m.version}
         self._lock = threading.Lock()
-        self._versions: list[int] | None = None
+        self._all: list[int] | None = None  # every kept version, listed once when needed
 
     def get(self, version: int) -> mf.Manifest | None:
         with self._lock:
@@ -106,14 +106,17 @@ class _Manifests:
         return found
 
     def versions_after(self, version: int | None, upto: int) -> list[int]:
+        """Manifest versions in (version, upto] (all kept ones when ``version`` is None).
+
+        Versions are contiguous (each commit is its parent + 1; gc removes the oldest), so
+        after a known version they are counted, not listed; ``get`` tells a removed one.
+        """
+        if version is not None:
+            return list(range(version + 1, upto + 1))
         with self._lock:
-            if self._versions is None:
-                self._versions = mf.list_versions(self.store)
-            listed = self._versions
-        if listed and upto > listed[-1]:
-            with self._lock:
-                self._versions = listed = mf.list_versions(self.store)
-        return [v for v in listed if (version is None or v > version) and v <= upto]
+            if self._all is None:
+                self._all = mf.list_versions(self.store)
+            return [v for v in self._all if v <= upto]
 
 
 def publish(
@@ -163,15 +166,17 @@ def publish(
     return report
 
 
-def publish_after_run(store: ObjectStore, errors: list[str]) -> PublishReport | None:
-    """The compactor's hook: publish what the pass committed; problems go to ``errors``, never raise.
+def publish_after_run(store: ObjectStore, run: Any) -> PublishReport | None:
+    """The compactor's hook: publish up to the manifest a pass ended on (``run.version``, a
+    ``CompactionReport``); problems go to ``run.errors``, never raise.
 
     A failure leaves the Delta log behind the manifests, which the next pass repairs.
     """
-    if not enabled():
+    errors: list[str] = run.errors
+    if not enabled() or run.version <= 0:
         return None
     try:
-        report = publish(store, limit=PASS_LIMIT)
+        report = publish(store, upto=run.version, limit=PASS_LIMIT)
     except (EvtrackError, OSError) as exc:
         errors.append(f"Delta log not published: {getattr(exc, 'message', exc)}")
         log.warning("evtrack: Delta log not published (the next pass retries): %s", exc)
@@ -198,19 +203,15 @@ class _Head:
 
 def _read_head(store: ObjectStore, table: str, manifests: _Manifests) -> _Head:
     """The log's head; cheap when its newest commit is ours and its manifest is still there."""
-    listing = dl.list_tail(store, table)
-    if listing.latest is None:
+    latest, actions = dl.newest_commit(store, table)
+    if latest is None:
         return _Head()
-    try:
-        actions = dl.read_commit(store, table, listing.latest)
-    except ObjectNotFoundError:
-        actions = []
     txn = next((a["txn"] for a in actions if "txn" in a and a["txn"].get("appId") == dl.APP_ID), None)
     if txn is not None:
         m = manifests.get(int(txn["version"]))
         if m is not None:  # version `latest` holds exactly manifest m's files
             return _Head(
-                listing.latest, m.version, {f["path"]: f for f in m.files(table)}, m.schema_versions.get(table, 1), None
+                latest, m.version, {f["path"]: f for f in m.files(table)}, m.schema_versions.get(table, 1), None
             )
     snap = ds.snapshot(store, table)  # someone else's commit, or the manifest is gone: replay
     md = snap.metadata or {}

@@ -296,6 +296,33 @@ def list_tail(store: ObjectStore, table: str) -> LogListing:
     return listing
 
 
+_PROBES = 64
+
+
+def newest_commit(store: ObjectStore, table: str) -> tuple[int | None, list[dict[str, Any]]]:
+    """(newest commit version, its actions), or (None, []) for a table without a log.
+
+    Commits are contiguous, so from ``_last_checkpoint`` on the next ones are read by
+    name until one is missing: no listing of a log that may hold thousands of commits
+    (a local directory is listed whole whatever ``start_after`` says). Without a usable
+    hint, or after many probes, the log is listed.
+    """
+    hint = last_checkpoint(store, table)
+    version, actions = None, []
+    if hint is not None:
+        for v in range(hint, hint + _PROBES):
+            try:
+                actions, version = read_commit(store, table, v), v
+            except ObjectNotFoundError:
+                if version is not None:
+                    return version, actions
+                break  # the hint's own commit is missing: the hint is wrong
+    listing = list_log(store, table, version)
+    if listing.latest is None:
+        return None, []
+    return listing.latest, read_commit(store, table, listing.latest)
+
+
 @dataclass
 class Snapshot:
     """The replayed state of a table's log at one version."""

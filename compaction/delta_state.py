@@ -156,8 +156,8 @@ def checkpoint(store: ObjectStore, table: str, version: int, tombstones_after_ms
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    listing = list_tail(store, table)
-    previous = [c for c in listing.checkpoints if c < version]
+    hint = last_checkpoint(store, table)  # the previous checkpoint, read without listing the log
+    previous = [hint] if hint is not None and hint < version else []
     schema = _checkpoint_schema()
     old = None
     if previous:

@@ -29,7 +29,7 @@ from evtrack.state import manifest as mf
 from evtrack.state import tables
 from evtrack.store import open_store
 
-from delta_helpers import canon, check_delta_agrees, delta_keys, delta_table, storage_options, table_uri
+from delta_helpers import canon, check_delta_agrees, delta_keys, delta_table, read_delta, storage_options, table_uri
 
 HOUR_MS = 3_600_000
 # tables a populated store must have rows in (the assertions below are not vacuous)
@@ -60,7 +60,7 @@ def sql_rows(table: str, version: int) -> list[tuple]:
 
 def delta_rows(store_uri: str, table: str, version: int | None = None) -> list[tuple]:
     """delta-rs' rows of a table (at a Delta version)."""
-    return canon(delta_table(store_uri, table, version).to_pyarrow_table().to_pylist())
+    return canon(read_delta(store_uri, table, version).to_pylist())
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_rewritten_partitions_show_only_the_new_files(populated: dict[str, Any])
     added = {dl.store_key("tags", a["add"]["path"]) for a in last if "add" in a}
     assert (removed, added) == (gone, new)
     assert all(a["remove"]["dataChange"] for a in last if "remove" in a)
-    tag_rows = {(r["run_id"], r["key"]): r["value"] for r in delta_table(uri, "tags").to_pyarrow_table().to_pylist()}
+    tag_rows = {(r["run_id"], r["key"]): r["value"] for r in read_delta(uri, "tags").to_pylist()}
     assert tag_rows[(populated["ids"][0], "kind")] == "best"
 
 
@@ -167,9 +167,9 @@ def test_nan_infinities_nulls_and_times_read_back_typed(populated: dict[str, Any
     for run_id in ids:
         run = client.get_run(run_id)
         assert ended[run_id] == run.info.end_time and isinstance(ended[run_id], int)
-    events = delta_table(uri, "events").to_pandas()
-    assert str(events["v"].dtype) == "int16" and str(events["ts"].dtype) == "int64"
-    tags = delta_table(uri, "tags").to_pyarrow_table().to_pylist()
+    events = read_delta(uri, "events").to_pandas()
+    assert str(events["v"].dtype) == "int16" and str(events["ts"].dtype) == "int64"  # pandas via Arrow
+    tags = read_delta(uri, "tags").to_pylist()
     assert [t["value"] for t in tags if t["run_id"] == ids[1] and t["key"] == "kind"] == [None]  # deleted: null
 
 
@@ -233,7 +233,7 @@ def test_checkpoints_every_ten_versions_and_publish_rebuilds_missing_versions(
         assert stored.manifest_version == 21 and stored.metadata["id"] == replayed.metadata["id"]
     assert ds.read_checkpoint(store, "metrics", 20).removes  # tier merges left tombstones, kept 7 days
     for version in (5, 10, 15, 22):  # before, at and after checkpoints, read by delta-rs
-        rows = delta_table(local_uri, "metrics", version).to_pyarrow_table()
+        rows = read_delta(local_uri, "metrics", version)
         assert sorted(rows.column("step").to_pylist()) == list(range(version + 1))
     again = CliRunner().invoke(cli, ["tables", "publish", "--tracking-uri", local_uri])
     assert again.exit_code == 0 and "published 0 Delta versions" in again.output
@@ -265,7 +265,7 @@ def test_a_compactor_killed_between_manifest_and_delta_commit_converges(
     assert mf.latest_version(store) == 2  # the manifest is committed ...
     behind = [t for t in tables.all_tables() if delta_table(local_uri, t).transaction_version("evtrack") == 1]
     assert behind  # ... and at least one table's Delta log is still at manifest 1
-    assert sorted(delta_table(local_uri, "metrics").to_pyarrow_table().column("step").to_pylist()) == (
+    assert sorted(read_delta(local_uri, "metrics").column("step").to_pylist()) == (
         [0] if "metrics" in behind else [0, 1]
     )  # a lagging log is an older consistent version, never a mix
 
@@ -273,7 +273,7 @@ def test_a_compactor_killed_between_manifest_and_delta_commit_converges(
 
     assert report.commits == 0 and report.errors == []
     check_delta_agrees(local_uri)
-    assert sorted(delta_table(local_uri, "metrics").to_pyarrow_table().column("step").to_pylist()) == [0, 1]
+    assert sorted(read_delta(local_uri, "metrics").column("step").to_pylist()) == [0, 1]
 
 
 def test_publishers_racing_write_each_version_once(store_uri: str, direct_writer: Any, monkeypatch) -> None:
@@ -332,7 +332,7 @@ def test_gc_keeps_every_file_a_delta_version_inside_the_retention_references(
     assert lagging.deleted_manifests == [1, 2]
     assert not v0_files & set(lagging.deleted_files)  # the newest Delta version still lists them
     assert all(store.head(k) is not None for k in v0_files)
-    assert [r["value"] for r in delta_table(local_uri, "tags").to_pyarrow_table().to_pylist()] == ["1"]
+    assert [r["value"] for r in read_delta(local_uri, "tags").to_pylist()] == ["1"]
 
     monkeypatch.delenv(delta.ENV)
     caught_up = gc(store, retention_s=3600, grace_seconds=0)  # publishes manifest 3 (2 is gone), then collects
@@ -341,7 +341,7 @@ def test_gc_keeps_every_file_a_delta_version_inside_the_retention_references(
     assert not v0_files & set(caught_up.deleted_files)  # tombstones younger than the retention
     assert all(store.head(k) is not None for k in v0_files)
     assert delta.delta_version_of(store, "tags", 1) == 0  # Delta version 0 can still be read
-    assert [r["value"] for r in delta_table(local_uri, "tags", 0).to_pyarrow_table().to_pylist()] == ["1"]
+    assert [r["value"] for r in read_delta(local_uri, "tags", 0).to_pylist()] == ["1"]
 
     later = gc(store, retention_s=3600, now_ms=evtrack_now() + 2 * HOUR_MS)  # the tombstones expired
 
@@ -367,14 +367,14 @@ def test_gc_cleans_up_old_log_entries_behind_a_checkpoint(local_uri: str, direct
     listing = dl.list_log(store, "metrics")
     assert listing.commits == list(range(20, 25)) and listing.checkpoints == [20]
     assert dl.commit_key("metrics", 0) in report.deleted_delta_log_entries
-    assert sorted(delta_table(local_uri, "metrics").to_pyarrow_table().column("step").to_pylist()) == list(range(25))
-    assert delta_table(local_uri, "metrics", 21).to_pyarrow_table().num_rows == 22
+    assert sorted(read_delta(local_uri, "metrics").column("step").to_pylist()) == list(range(25))
+    assert read_delta(local_uri, "metrics", 21).num_rows == 22
     with pytest.raises(Exception):
         delta_table(local_uri, "metrics", 5)  # cleaned up, as Delta's metadata cleanup does
     assert compact(store, grace_seconds=0).errors == []  # publishing goes on from the checkpoint
     w.put([w.event(ev.MetricLogged, run_id="r1", key="m", value=25.0, step=25, timestamp=25)])
     compact(store, grace_seconds=0)
-    assert delta_table(local_uri, "metrics").to_pyarrow_table().num_rows == 26
+    assert read_delta(local_uri, "metrics").num_rows == 26
 
 
 def test_the_cli_names_unknown_tables_and_versions(local_uri: str, direct_writer: Any) -> None:

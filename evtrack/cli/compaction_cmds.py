@@ -56,10 +56,11 @@ def compact(tracking_uri: str | None, every: float | None, rebuild: bool, grace:
 
     store = open_store(resolve_uri(tracking_uri))
     if rebuild:
-        click.echo(f"rebuild: {do_rebuild(store).summary()}")
+        rebuilt = do_rebuild(store)
+        click.echo(f"rebuild: {rebuilt.summary()}")
         from compaction import delta
 
-        delta.publish_after_run(store, [])  # the rebuilt version in the Delta logs too
+        delta.publish_after_run(store, rebuilt)  # the rebuilt version in the Delta logs too
         return
     stop = {"now": False}
 

@@ -38,19 +38,10 @@ class AdmissionMiddleware:
             self.in_flight -= 1
 
     async def _refuse(self, send) -> None:
-        body = p.error_body(
+        await p.send_error(
+            send,
+            429,
             "REQUEST_LIMIT_EXCEEDED",
             f"The server is working on {self.limit} requests already (its --max-concurrent-requests); retry shortly",
+            ((b"retry-after", b"1"),),
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"retry-after", b"1"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})

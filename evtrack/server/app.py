@@ -91,23 +91,14 @@ class AuthMiddleware:
         raw = headers.get(b"authorization")
         principal = self.authenticator.authenticate(raw.decode("latin-1") if raw else None)
         if principal is None:
-            body = p.error_body(
+            await p.send_error(
+                send,
+                401,
                 "UNAUTHENTICATED",
                 "You are not authenticated. Please see the evtrack "
                 "server docs on authentication (basic credentials or a bearer token).",
+                ((b"www-authenticate", b'Basic realm="evtrack"'),),
             )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b'Basic realm="evtrack"'),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
             return
         scope["evtrack.principal"] = principal
         await self.app(scope, receive, send)

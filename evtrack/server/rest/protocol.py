@@ -68,6 +68,19 @@ def error_body(error_code: str, message: str) -> bytes:
     return orjson.dumps({"error_code": error_code, "message": message})
 
 
+async def send_error(send, status: int, error_code: str, message: str, headers: tuple = ()) -> None:
+    """Answer an ASGI request with MLflow's JSON error document (for middleware, before routing)."""
+    body = error_body(error_code, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def error_response(exc: EvtrackError):
     """The HTTP response for an evtrack error, as MLflow's server would answer it."""
     from starlette.responses import Response

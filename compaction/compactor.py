@@ -49,7 +49,7 @@ from evtrack.eventlog.events import now_ms
 from evtrack.state.fold import apply
 from evtrack.store.base import ObjectInfo, ObjectStore
 
-from compaction import quarantine
+from compaction import delta, quarantine
 from compaction.batches import fetch_batches
 from compaction.crash import CRASH_ENV, checkpoint  # noqa: F401  (CRASH_ENV: the crash tests' name for it)
 from compaction.files import TableFileWriter, write_batch
@@ -132,7 +132,9 @@ class Compactor:
     def run(self) -> CompactionReport:
         """Fold every pending segment (in as many commits as needed); returns the report."""
         with _cyclic_gc_paused():
-            return self._run()
+            report = self._run()
+        delta.publish_after_run(self.store, report)  # the tables' Delta logs follow the manifests
+        return report
 
     def _run(self) -> CompactionReport:
         report = CompactionReport()

@@ -15,10 +15,16 @@ One run::
     └── put-if-absent manifest n+1 ── lost ─▶ backoff, redo on the winner
         │ won
         ▼
+    publish the tables' Delta logs up to the newest manifest (compaction.delta)
+        │
+        ▼
     delete manifests superseded longer ago than retention (the newest always stays)
         │
         ▼
-    delete objects under tables/ that no kept manifest lists, older than retention
+    delete objects under tables/ that no kept manifest lists, older than retention,
+        │ and that no Delta version inside the retention references (compaction.gc_delta)
+        ▼
+    delete Delta log entries older than retention that a kept checkpoint covers
 
 Retention: a manifest stays while it is the newest or its successor was
 committed within ``retention`` (so a reader that loaded it just before it was
@@ -58,11 +64,13 @@ from evtrack.store import open_store
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.state.table_files import local_path
 
+from compaction import delta, gc_delta
 from compaction.compactor import CompactionReport, compact
+from compaction.delta_log import RETENTION_S
 from compaction.files import TableFileWriter
 from compaction.gc_targets import Targets, select_targets
 
-DEFAULT_RETENTION_S = 7 * 86400.0
+DEFAULT_RETENTION_S = RETENTION_S  # 7 days; the Delta logs' retention properties say the same
 TABLES_PREFIX = "tables/"
 _BATCH = 64_000
 _MANIFEST_THREADS = 16
@@ -77,6 +85,7 @@ class GcReport:
     version: int | None = None  # the manifest committed by the purge, if any
     deleted_manifests: list[int] = field(default_factory=list)
     deleted_files: list[str] = field(default_factory=list)
+    deleted_delta_log_entries: list[str] = field(default_factory=list)  # commits/checkpoints of _delta_log/
     purged_runs: list[str] = field(default_factory=list)
     purged_experiments: list[str] = field(default_factory=list)
     artifacts_deleted: int = 0
@@ -152,9 +161,12 @@ def gc(
         if not dry_run:
             _release_names(store, targets)
             report.version = _commit_purge(store, targets, report, max_attempts)
+    if not dry_run and delta.enabled():  # the Delta logs mirror the purge before their references are read
+        report.warnings += [f"Delta log: {e}" for e in delta.publish(store).errors]
     cutoff_s = (now - retention_s * 1000) / 1000.0
     kept = _collect_manifests(store, cutoff_s, report)
     _collect_files(store, kept, cutoff_s, report)
+    _collect_delta_logs(store, cutoff_s, report)
     report.duration_s = time.perf_counter() - start
     return report
 
@@ -342,17 +354,31 @@ def _collect_files(store: ObjectStore, kept: list[int], cutoff_s: float, report:
     Manifests are listed before the files: a manifest committed in between lists
     only files its (kept) base lists or files too young to be candidates.
     """
-    candidates = [i for i in store.list(TABLES_PREFIX) if i.mtime < cutoff_s]
+    candidates = [i for i in store.list(TABLES_PREFIX) if i.mtime < cutoff_s and not gc_delta.is_log_key(i.key)]
     if not candidates:
         return
     with ThreadPoolExecutor(_MANIFEST_THREADS) as pool:
         manifests = list(pool.map(lambda v: _load_or_none(store, v), kept))
     referenced = {f["path"] for m in manifests if m is not None for files in m.tables.values() for f in files}
-    unreferenced = [info for info in candidates if info.key not in referenced]
+    in_delta, keep_whole = gc_delta.delta_referenced(store, int(cutoff_s * 1000), report.warnings)
+    referenced |= in_delta
+    unreferenced = [
+        info
+        for info in candidates
+        if info.key not in referenced and not any(info.key.startswith(root) for root in keep_whole)
+    ]
     if not report.dry_run:
         store.delete_many([info.key for info in unreferenced])
     report.deleted_files += [info.key for info in unreferenced]
     report.bytes_freed += sum(info.size for info in unreferenced)
+
+
+def _collect_delta_logs(store: ObjectStore, cutoff_s: float, report: GcReport) -> None:
+    """Delete Delta log entries older than the retention that a kept checkpoint covers."""
+    doomed = gc_delta.expired_log_objects(store, cutoff_s)
+    if not report.dry_run:
+        store.delete_many(doomed)
+    report.deleted_delta_log_entries += doomed
 
 
 def _load_or_none(store: ObjectStore, version: int) -> mf.Manifest | None:

@@ -24,6 +24,8 @@ from evtrack.eventlog import events as ev
 from evtrack.state import manifest as mf
 from evtrack.store import ObjectStore, open_store
 
+from delta_helpers import check_delta_agrees
+
 WRITERS = 4
 RUNS_PER_WRITER = 2
 BATCHES = 6
@@ -177,6 +179,7 @@ def test_four_writers_and_two_compactors_at_once(s3_uri: str, tmp_path: Any) -> 
     assert latest == {(run_id, "loss"): BATCHES * POINTS - 1 for run_id in all_runs}
     tags = {(t["run_id"], t["key"]): t["value"] for t in rows(store, "tags")}
     assert all(tags[(run_id, "batch")] == str(BATCHES - 1) for run_id in all_runs)
+    check_delta_agrees(s3_uri)  # both compactors published: one Delta version per manifest, in order
 
 
 def test_two_compactors_racing_on_one_commit(store_uri: str, direct_writer, monkeypatch, cache_dir) -> None:
@@ -236,8 +239,9 @@ def test_two_compactors_racing_on_one_commit(store_uri: str, direct_writer, monk
     assert steps == list(range(10))
     assert list(store.list("events/")) == []
     live = {f["path"] for files in m2.tables.values() for f in files}
-    written = {i.key for i in store.list("tables/")}
+    written = {i.key for i in store.list("tables/") if "/_delta_log/" not in i.key}
     assert live < written  # B's losing attempt left files no manifest lists (gc removes them)
+    check_delta_agrees(store_uri)
 
 
 def test_a_losing_compactor_does_not_overwrite_the_winners_quarantine(

@@ -88,6 +88,7 @@ OPS = st.one_of(
         size=st.integers(0, 99),
         digest=st.sampled_from(("sha256:0", "sha256:1")),
     ),
+    op(ev.ArtifactDeleted, run_id=RUN, path=st.sampled_from(("a.txt", "d/b.bin"))),
     METRIC,
     METRIC,
     METRIC,  # metrics are most of any real log

@@ -54,6 +54,7 @@ SAMPLES: dict[str, ev.Event] = {
     "artifact_logged": ev.ArtifactLogged(
         eid="w1-15", ts=15, run_id="a" * 32, path="models/m.bin", size=1234, digest="sha256:" + "0" * 64
     ),
+    "artifact_deleted": ev.ArtifactDeleted(eid="w1-15b", ts=15, run_id="a" * 32, path="models/m.bin"),
     # the model registry (evtrack.registry.events)
     "registered_model_created": rev.RegisteredModelCreated(
         eid="w1-16", ts=16, model_id="m" * 32, name="churn", description="ünïcode ✓", tags={"team": "ml"}

@@ -395,6 +395,17 @@ def test_experiments_name_lifecycle_and_tags() -> None:
         assert {k: s.value for k, s in exp.tags.items() if s.value is not None} == {"t": "1"}
 
 
+def test_an_artifact_deletion_hides_older_records_of_its_path_in_any_order() -> None:
+    logged = ev.ArtifactLogged(eid="w-1", ts=1, run_id="r", path="m.bin", size=10, digest="sha256:aa")
+    deleted = ev.ArtifactDeleted(eid="w-2", ts=2, run_id="r", path="m.bin")
+    again = ev.ArtifactLogged(eid="w-3", ts=3, run_id="r", path="m.bin", size=30, digest="sha256:cc")
+    for order in ([logged, deleted], [deleted, logged]):
+        assert fold(order).artifacts["r"]["m.bin"].size < 0  # a tombstone
+    for order in ([logged, deleted, again], [again, deleted, logged], [deleted, again, logged]):
+        art = fold(order).artifacts["r"]["m.bin"]
+        assert (art.size, art.digest) == (30, "sha256:cc")
+
+
 def test_artifacts_keep_the_latest_record_of_a_path() -> None:
     a = ev.ArtifactLogged(eid="w-1", ts=1, run_id="r", path="m.bin", size=10, digest="sha256:aa")
     b = ev.ArtifactLogged(eid="w-2", ts=2, run_id="r", path="m.bin", size=20, digest="sha256:bb")

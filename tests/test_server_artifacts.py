@@ -104,6 +104,42 @@ def test_proxied_download_listing_and_delete_over_http(evtrack_server, logged_ru
     assert [f.path for f in client.list_artifacts(logged_run.info.run_id, "data")] == ["data/a.csv"]
 
 
+def test_deletes_through_mlflow_are_events_the_views_agree_with(evtrack_server, logged_run, tmp_path) -> None:
+    from compaction import compact
+    from mlflow.artifacts import download_artifacts
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    run_id = logged_run.info.run_id
+    repo = get_artifact_repository(logged_run.info.artifact_uri)
+    repo.delete_artifacts("data/deep")  # MLflow's own client: an HTTP DELETE of the proxied path
+    repo.delete_artifacts("notes.txt")
+    evtrack.set_tracking_uri(evtrack_server.store_uri)
+
+    def views() -> list[str]:
+        rows = evtrack.sql("SELECT path FROM artifacts WHERE run_id = ? ORDER BY path", [run_id]).to_pylist()
+        return [r["path"] for r in rows]
+
+    assert views() == ["data/a.csv"]  # from the tail, before compaction
+    compact(evtrack.EvtrackClient(evtrack_server.store_uri).store)
+    assert views() == ["data/a.csv"]  # and from the tables after it
+    recorded = evtrack.sql(
+        "SELECT json_extract_string(body, '$.path') AS path FROM events "
+        "WHERE type = 'artifact_deleted' AND run_id = ? ORDER BY path",
+        [run_id],
+    ).to_pylist()
+    assert recorded == [{"path": "data/deep/b.bin"}, {"path": "notes.txt"}]  # one event per deleted file
+    dst = Path(download_artifacts(run_id=run_id, dst_path=str(tmp_path / "dl")))
+    assert sorted(str(p.relative_to(dst)) for p in dst.rglob("*") if p.is_file()) == ["data/a.csv"]
+    assert [f.path for f in evtrack.EvtrackClient(evtrack_server.store_uri).list_artifacts(run_id, "data")] == [
+        "data/a.csv"
+    ]
+
+    (tmp_path / "notes.txt").write_text("back again")
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_artifact(str(tmp_path / "notes.txt"))  # a newer upload brings the path back
+    assert views() == ["data/a.csv", "notes.txt"]
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -56,7 +56,11 @@ def compact(tracking_uri: str | None, every: float | None, rebuild: bool, grace:
 
     store = open_store(resolve_uri(tracking_uri))
     if rebuild:
-        click.echo(f"rebuild: {do_rebuild(store).summary()}")
+        rebuilt = do_rebuild(store)
+        click.echo(f"rebuild: {rebuilt.summary()}")
+        from compaction import delta
+
+        delta.publish_after_run(store, rebuilt)  # the rebuilt version in the Delta logs too
         return
     stop = {"now": False}
 
@@ -199,6 +203,78 @@ def tables_files(tracking_uri: str | None, table: str, version: int | None, as_u
     m = mf.load(store, version)
     for f in m.files(table):
         click.echo(f"{store.uri}/{f['path']}" if as_uri else f["path"])
+
+
+@tables.command("publish")
+@tracking_uri_option
+@click.option("--table", "table_names", multiple=True, metavar="TABLE", help="Only this table (repeatable).")
+def tables_publish(tracking_uri: str | None, table_names: tuple[str, ...]) -> None:
+    """Bring every table's Delta log (tables/<table>/_delta_log/) up to the newest manifest.
+
+    Compactions do this on their own; run it after a crash, with EVTRACK_DELTA_LOG=0,
+    or on a store compacted before Delta logs existed. Missing versions are rebuilt
+    from the manifests still in the store, one Delta version per manifest.
+
+    Example:
+
+        evtrack tables publish --tracking-uri s3://ml-bucket/tracking
+    """
+    from compaction import delta
+    from evtrack.errors import EvtrackError
+    from evtrack.store import open_store
+
+    names = [_known_table(t) for t in table_names] or None
+    report = delta.publish(open_store(resolve_uri(tracking_uri)), table_names=names)
+    click.echo(report.summary())
+    if report.errors:
+        raise EvtrackError("; ".join(report.errors))
+
+
+@tables.command("versions")
+@tracking_uri_option
+@click.argument("table")
+@click.option("--manifest", "manifest", type=int, default=None, help="Print only the Delta version of this manifest.")
+@click.option("--last", "last", type=click.IntRange(min=0), default=None, help="Only the LAST newest versions.")
+def tables_versions(tracking_uri: str | None, table: str, manifest: int | None, last: int | None) -> None:
+    """Print TABLE's Delta versions and the manifest version each one mirrors.
+
+    Delta version d of a table holds exactly the live files of manifest m: read
+    "the runs table as of manifest 41" as the Delta version printed by --manifest 41.
+
+    Example:
+
+        evtrack tables versions runs --manifest 41
+    """
+    from compaction import delta
+    from evtrack.errors import ResourceNotFoundError
+    from evtrack.store import open_store
+
+    store = open_store(resolve_uri(tracking_uri))
+    _known_table(table)
+    if manifest is not None:
+        found = delta.delta_version_of(store, table, manifest)
+        if found is None:
+            raise ResourceNotFoundError(
+                f"no Delta version of {table} mirrors manifest {manifest} (not published yet, or cleaned up "
+                "by gc); see 'evtrack tables versions " + table + "'"
+            )
+        click.echo(str(found))
+        return
+    import datetime
+
+    click.echo("delta_version\tmanifest_version\tcommitted")
+    for e in delta.version_map(store, table, last):
+        when = datetime.datetime.fromtimestamp(e.timestamp / 1000, datetime.timezone.utc).isoformat(timespec="seconds")
+        click.echo(f"{e.delta_version}\t{'' if e.manifest_version is None else e.manifest_version}\t{when}")
+
+
+def _known_table(table: str) -> str:
+    from evtrack.errors import InvalidParameterError
+    from evtrack.state import tables as tbl
+
+    if table not in tbl.all_tables():
+        raise InvalidParameterError(f"unknown table {table!r}; tables: {', '.join(tbl.all_tables())}")
+    return table
 
 
 def register(cli: click.Group) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import click
 
-from evtrack.cli.options import open_client, tracking_uri_option, view_option
+from evtrack.cli.options import Duration, open_client, tracking_uri_option, view_option
 from evtrack.cli.output import emit, format_option, ms_to_local
 from evtrack.cli.runs_cmds import all_runs
 from evtrack.entities import Run, RunInfo, ViewType
@@ -37,7 +37,29 @@ _TIMES = ("start_time", "end_time")
     show_default=True,
     help="Include events not compacted yet (--no-fresh reads the newest manifest only).",
 )
-def sql(tracking_uri: str | None, query: str, fmt: str, version: int | None, fresh: bool) -> None:
+@click.option(
+    "--timeout",
+    type=Duration(),
+    default=None,
+    metavar="DURATION",
+    help="Stop the query after DURATION (default: $EVTRACK_SQL_TIMEOUT, else no limit).",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Fail rather than print more than N rows (default: $EVTRACK_SQL_MAX_ROWS, else 1,000,000).",
+)
+def sql(
+    tracking_uri: str | None,
+    query: str,
+    fmt: str,
+    version: int | None,
+    fresh: bool,
+    timeout: float | None,
+    max_rows: int | None,
+) -> None:
     """Run one read-only SELECT over the views and print the result ("-" reads it from stdin).
 
     Views: experiments, experiment_tags, runs, params, tags, metrics,
@@ -50,12 +72,14 @@ def sql(tracking_uri: str | None, query: str, fmt: str, version: int | None, fre
         evtrack sql 'SELECT "params.alpha", avg("metrics.rmse") AS rmse
                      FROM runs_wide GROUP BY 1 ORDER BY 2' --format csv
     """
+    from evtrack.query.limits import SqlLimits
     from evtrack.query.search import run_sql
 
     if query == "-":
         query = sys.stdin.read()
+    limits = SqlLimits.from_env().overriding(timeout, max_rows)
     client = open_client(tracking_uri)
-    table = run_sql(client._backend, query, None, version, fresh)
+    table = run_sql(client._backend, query, None, version, fresh, limits)
     columns = list(table.column_names)
     rows = list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns))))
     emit(columns, rows, fmt)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import click
 
 from evtrack.cli.options import Duration, resolve_uri
-from evtrack.server.config import DEFAULT_MAX_ARTIFACT_BYTES, DEFAULT_MAX_REQUEST_BYTES
+from evtrack.server.config import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_ARTIFACT_BYTES,
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_MAX_REQUEST_BYTES,
+)
 
 
 def _server_options(f):
@@ -74,6 +79,40 @@ def _server_options(f):
             metavar="DURATION",
             help="Compact the store every DURATION from the server (0 to leave it to 'evtrack compact').",
         ),
+        click.option(
+            "--sql-timeout",
+            type=Duration(),
+            default=30.0,
+            envvar="EVTRACK_SQL_TIMEOUT",
+            show_default="30s",
+            metavar="DURATION",
+            help="Time limit of one query on the SQL page (0 for none; also $EVTRACK_SQL_TIMEOUT).",
+        ),
+        click.option(
+            "--max-concurrent-requests",
+            type=click.IntRange(0),
+            default=DEFAULT_MAX_CONCURRENT_REQUESTS,
+            show_default=True,
+            metavar="N",
+            help="Requests one server process works on at once; more are answered 429 (0 for no limit).",
+        ),
+        click.option(
+            "--body-timeout",
+            type=Duration(),
+            default=DEFAULT_BODY_TIMEOUT,
+            show_default="60s",
+            metavar="DURATION",
+            help="Time a client has to send a request body before it is answered 408 (0 for none).",
+        ),
+        click.option(
+            "--write-check-ttl",
+            type=Duration(),
+            default=1.0,
+            show_default="1s",
+            metavar="DURATION",
+            help="How long a worker trusts that a run is writable before a write checks the store again "
+            "(a run deleted by another worker or process stops taking writes within it).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -91,6 +130,10 @@ def _run(
     max_request_size,
     max_artifact_size,
     compact_every,
+    sql_timeout,
+    max_concurrent_requests,
+    body_timeout,
+    write_check_ttl,
 ) -> None:
     from evtrack.server.app import serve
     from evtrack.server.config import ServerConfig
@@ -103,6 +146,10 @@ def _run(
         max_request_bytes=max_request_size,
         max_artifact_bytes=max_artifact_size,
         compact_every=compact_every or None,
+        sql_timeout=sql_timeout or None,
+        max_concurrent_requests=max_concurrent_requests or None,
+        body_timeout=body_timeout or None,
+        write_check_ttl=write_check_ttl,
     )
     click.echo(f"evtrack {config.tracking_uri} on http://{host}:{port} (Ctrl+C to stop)", err=True)
     serve(config, host=host, port=port, workers=workers)

@@ -282,6 +282,16 @@ class ArtifactLogged(Event):
 
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactDeleted(Event):
+    """A file under the run's artifact root was deleted (one event per file, path relative to it)."""
+
+    type: ClassVar[str] = "artifact_deleted"
+    run_id: str
+    path: str
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InputLogged(Event):
     """A dataset was used by a run (MLflow's ``log_input``); schema and profile are JSON text."""
 

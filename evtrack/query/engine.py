@@ -22,7 +22,7 @@ Views (columns):
   params(run_id, key, value)   tags(run_id, key, value)
   metrics(run_id, key, value, step, timestamp)          -- full history, exact duplicates once
   latest_metrics(run_id, key, value, step, timestamp)   -- MLflow's latest value per key
-  artifacts(run_id, path, size, digest)
+  artifacts(run_id, path, size, digest)                 -- files not deleted since their upload
   inputs(run_id, name, digest, context, source_type, source, schema, profile, tags)
                                                         -- datasets used by runs; alias: datasets
   events(eid, type, v, ts, experiment_id, run_id, key, value, metric_value, step, timestamp, body)
@@ -106,6 +106,7 @@ class Snapshot:
         tail_runs: int,
         tail_ids: frozenset[str] = frozenset(),
         tail_tables: dict[str, "pa.Table"] | None = None,
+        registered: dict[str, Any] | None = None,
     ) -> None:
         self.con = db.con
         self.version = db.version
@@ -116,6 +117,15 @@ class Snapshot:
         self._tail_tables = tail_tables or {}
         self._tail: TailRuns | None = None
         self._deleted_experiments: set[str] | None = None
+        self._registered = registered or {}
+
+    def cursor(self) -> "duckdb.DuckDBPyConnection":
+        """A connection of its own to the snapshot's database, seeing the same views (for free SQL:
+        it runs without ``lock``, so a long query does not hold up searches)."""
+        cursor = self.con.cursor()
+        for name, data in self._registered.items():
+            cursor.register(name, data)
+        return cursor
 
     def search_scope(self) -> tuple[RunIndex, TailRuns | None]:
         """The version's search index and this snapshot's tail runs, if any (the caller holds ``lock``)."""
@@ -238,8 +248,10 @@ class QueryEngine:
         import duckdb
 
         base = self._base_tables(manifest)
+        from evtrack.query.limits import apply_database_settings
+
         con = duckdb.connect(":memory:")
-        con.execute("SET threads TO 2")
+        apply_database_settings(con)
         for name in tables.RUN_TABLES:
             con.register("_load", base[name])
             con.execute(f"CREATE TABLE base_{name} AS SELECT * FROM _load ORDER BY run_id")
@@ -256,28 +268,34 @@ class QueryEngine:
         base = self._base_tables(manifest)
         db = self._connection(manifest)
         con = db.con
+        registered: dict[str, Any] = {}
+
+        def register(name: str, data: Any) -> None:
+            con.register(name, data)
+            registered[name] = data
+
         with db.lock:
             for name, data in base.items():
                 if name not in tables.RUN_TABLES:
-                    con.register(f"base_{name}", data)
+                    register(f"base_{name}", data)
             tail_count = 0
             tail_ids: frozenset[str] = frozenset()
             if fresh:
                 run_rows, points, exp_rows = self._tail()
                 tail_count = run_rows["runs"].num_rows
                 for name, data in run_rows.items():
-                    con.register(f"tail_{name}", data)
-                con.register("tail_metrics", points)
+                    register(f"tail_{name}", data)
+                register("tail_metrics", points)
                 ids = sorted(set().union(*(data.column("run_id").to_pylist() for data in run_rows.values())))
                 tail_ids = frozenset(ids)
-                con.register("tail_ids", pa.table({"run_id": pa.array(ids, pa.string())}))
+                register("tail_ids", pa.table({"run_id": pa.array(ids, pa.string())}))
                 if exp_rows is not None:
                     for name, data in exp_rows.items():
-                        con.register(f"base_{name}", data)  # the folded experiments replace the table
+                        register(f"base_{name}", data)  # the folded experiments replace the table
                 for domain in domains():
                     if self.backend.reader.tail_domains.get(domain.name):
                         for name, data in domain.to_tables(self.backend.reader.domain(domain.name)).items():
-                            con.register(f"base_{name}", data)  # so does a folded domain (the registry)
+                            register(f"base_{name}", data)  # so does a folded domain (the registry)
             if fresh and tail_ids:
                 for name in tables.RUN_TABLES:
                     con.execute(
@@ -296,7 +314,7 @@ class QueryEngine:
             else:
                 con.execute("CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics")
             self._create_views(con)
-        return Snapshot(db, tail_count, tail_ids, run_rows if tail_ids else None)
+        return Snapshot(db, tail_count, tail_ids, run_rows if tail_ids else None, registered)
 
     @staticmethod
     def _create_views(con: "duckdb.DuckDBPyConnection") -> None:
@@ -318,7 +336,9 @@ class QueryEngine:
         con.execute(
             "CREATE OR REPLACE VIEW metrics AS SELECT DISTINCT run_id, key, value, step, timestamp FROM all_metrics"
         )
-        con.execute("CREATE OR REPLACE VIEW artifacts AS SELECT run_id, path, size, digest FROM all_artifacts")
+        con.execute(
+            "CREATE OR REPLACE VIEW artifacts AS SELECT run_id, path, size, digest FROM all_artifacts WHERE size >= 0"
+        )
         con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM base_events")
         for domain in domains():
             for sql in domain.views:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from evtrack.read.backend import Backend
     from evtrack.query.engine import Snapshot
+    from evtrack.query.limits import SqlLimits
     from evtrack.query.run_index import RunIndex, TailRuns
 
 _EXPLAIN_PREFIX = re.compile(r"\A\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?", re.IGNORECASE)
@@ -151,10 +152,18 @@ def search_runs(
 
 
 def run_sql(
-    backend: "Backend", query: str, params: Sequence[Any] | None = None, version: int | None = None, fresh: bool = True
+    backend: "Backend",
+    query: str,
+    params: Sequence[Any] | None = None,
+    version: int | None = None,
+    fresh: bool = True,
+    limits: "SqlLimits | None" = None,
 ) -> "pa.Table":
-    """Run one read-only SELECT over the documented views; returns an Arrow table."""
+    """Run one read-only SELECT over the documented views under ``limits`` (default: the
+    environment's, see ``evtrack.query.limits``); returns an Arrow table."""
     import duckdb
+
+    from evtrack.query.limits import SqlLimits, run_limited
 
     if not isinstance(query, str) or not query.strip():
         raise InvalidParameterError("sql() needs a SELECT statement")
@@ -179,10 +188,7 @@ def run_sql(
         if len(inner_statements) != 1 or inner_statements[0].type != duckdb.StatementType.SELECT:
             raise InvalidParameterError("sql() is read-only: only EXPLAIN [ANALYZE] of a SELECT is allowed")
     snap = engine_of(backend).snapshot(version, fresh)
-    try:
-        return snap.arrow(query, list(params or []))
-    except duckdb.Error as exc:
-        raise InvalidParameterError(f"SQL error: {str(exc).splitlines()[0]}") from None
+    return run_limited(snap, query, list(params or []), limits or SqlLimits.from_env())
 
 
 def search_experiments(

@@ -73,8 +73,11 @@ class Backend:
         self.reader = StoreReader(store)
         # What this process knows for sure about runs it wrote to: run_id -> params.
         self.known_params: dict[str, dict[str, str]] = {}
-        # Runs this process knows to be writable (active lifecycle stage).
-        self.writable_runs: set[str] = set()
+        # Runs this process knows to be writable (active lifecycle stage): run_id -> time.monotonic()
+        # of the check. With ``writable_ttl`` set (the server), a check older than that is made
+        # again, so a run deleted by another process stops taking writes here within the TTL.
+        self.writable_runs: dict[str, float] = {}
+        self.writable_ttl: float | None = None
         self.artifact_uris: dict[str, str] = {}
         # Experiments this process saw active: id -> artifact location (runs are created without a read).
         self.active_experiments: dict[str, str] = {}

@@ -2,7 +2,7 @@
 
 Request flow::
 
-    uvicorn ─▶ Auth (optional) ─▶ route (bodies read through read_body: size-limited)
+    uvicorn ─▶ Admission ─▶ Auth (optional) ─▶ route (bodies read through read_body: size-limited)
                                                 ├─ /api/2.0/mlflow/…            REST handlers (rest/)
                                                 ├─ /api/2.0/mlflow-artifacts/…  proxied artifacts
                                                 ├─ /health, /version
@@ -91,23 +91,14 @@ class AuthMiddleware:
         raw = headers.get(b"authorization")
         principal = self.authenticator.authenticate(raw.decode("latin-1") if raw else None)
         if principal is None:
-            body = p.error_body(
+            await p.send_error(
+                send,
+                401,
                 "UNAUTHENTICATED",
                 "You are not authenticated. Please see the evtrack "
                 "server docs on authentication (basic credentials or a bearer token).",
+                ((b"www-authenticate", b'Basic realm="evtrack"'),),
             )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b'Basic realm="evtrack"'),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
             return
         scope["evtrack.principal"] = principal
         await self.app(scope, receive, send)
@@ -126,6 +117,8 @@ def build_app(config: ServerConfig):
 
     authenticator = Authenticator.load(config.auth_file)
     client = EvtrackClient(config.tracking_uri)
+    # another worker or process may delete a run this worker is writing to: re-check within this
+    client._backend.writable_ttl = config.write_check_ttl
 
     def health(request):
         return PlainTextResponse("OK")
@@ -152,9 +145,13 @@ def build_app(config: ServerConfig):
             compaction.stop()
             client.flush()
 
-    app = Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(AuthMiddleware, authenticator=authenticator)]
-    )
+    from evtrack.server.admission import AdmissionMiddleware
+
+    middleware = [
+        Middleware(AdmissionMiddleware, limit=config.max_concurrent_requests),
+        Middleware(AuthMiddleware, authenticator=authenticator),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.config = config
     app.state.client = client
     app.state.auth = authenticator

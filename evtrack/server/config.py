@@ -12,6 +12,8 @@ CONFIG_ENV = "EVTRACK_SERVER_CONFIG"
 
 DEFAULT_MAX_REQUEST_BYTES = 16 << 20  # JSON bodies of the REST API and UI forms
 DEFAULT_MAX_ARTIFACT_BYTES = 5 << 30  # one proxied artifact upload
+DEFAULT_MAX_CONCURRENT_REQUESTS = 256
+DEFAULT_BODY_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,10 @@ class ServerConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
     compact_every: float | None = 60.0
+    sql_timeout: float | None = 30.0  # one query of the SQL page (evtrack.query.limits)
+    max_concurrent_requests: int | None = DEFAULT_MAX_CONCURRENT_REQUESTS  # per process (server.admission)
+    body_timeout: float | None = DEFAULT_BODY_TIMEOUT  # seconds to receive a JSON or form body
+    write_check_ttl: float = 1.0  # seconds a run is known writable before a write re-checks it
 
     def to_env(self) -> None:
         """Publish the settings for uvicorn worker processes (see :meth:`from_env`)."""

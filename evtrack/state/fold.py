@@ -115,6 +115,9 @@ class Artifact:
     order: Order
 
 
+DELETED_SIZE = -1  # Artifact.size of a deleted file's tombstone
+
+
 @dataclass(slots=True)
 class DatasetInput:
     """A dataset a run used, in one context (MLflow's DatasetInput with its context tag)."""
@@ -411,6 +414,16 @@ def _(e: ev.ArtifactLogged, st: State) -> None:
     cur = arts.get(e.path)
     if cur is None or e.order > cur.order:
         arts[e.path] = Artifact(e.path, e.size, e.digest, e.order)
+
+
+@apply.register
+def _(e: ev.ArtifactDeleted, st: State) -> None:
+    # a tombstone (size -1), kept so that an older artifact_logged folded later stays deleted;
+    # a newer one brings the path back. The artifacts view shows sizes >= 0 only.
+    arts = st.artifacts.setdefault(e.run_id, {})
+    cur = arts.get(e.path)
+    if cur is None or e.order > cur.order:
+        arts[e.path] = Artifact(e.path, DELETED_SIZE, "", e.order)
 
 
 @apply.register

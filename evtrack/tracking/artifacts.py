@@ -56,6 +56,14 @@ class ArtifactsMixin:
             ev.ArtifactLogged(eid=self._eid(), ts=ev.now_ms(), run_id=run_id, path=rel_path, size=size, digest=digest)
         )
 
+    def _record_artifacts_deleted(self, run_id: str, paths: list[str]) -> None:
+        """Record that files under the run's artifact root are being deleted (one event each),
+        flushed before their bytes go, so views and listings never show a file that is gone."""
+        ts = ev.now_ms()
+        for path in paths:
+            self._emit(ev.ArtifactDeleted(eid=self._eid(), ts=ts, run_id=run_id, path=path))
+        self.flush()
+
     def log_artifact(self, run_id: str, local_path: str | os.PathLike, artifact_path: str | None = None) -> None:
         """Upload one local file into the run's artifacts (under ``artifact_path``)."""
         self._check_writable(run_id)

@@ -38,6 +38,7 @@ from evtrack.tracking.rich_artifacts import RichArtifactsMixin
 from evtrack.tracking.names import random_run_name
 
 _time = time.time
+_monotonic = time.monotonic
 _validate_metric = v.validate_metric
 
 DEFAULT_EXPERIMENT_ID = "0"
@@ -283,7 +284,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
             tags=clean,
         )
         self._emit(event)
-        b.writable_runs.add(run_id)
+        b.writable_runs[run_id] = _monotonic()
         b.known_params[run_id] = {}
         b.artifact_uris[run_id] = artifact_uri
         return views.new_run(event)
@@ -301,7 +302,8 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
 
     def _check_writable(self, run_id: str) -> None:
         b = self._backend
-        if run_id in b.writable_runs:
+        checked = b.writable_runs.get(run_id)
+        if checked is not None and (b.writable_ttl is None or _monotonic() - checked < b.writable_ttl):
             return
         v.validate_run_id(run_id)
         state = self._run_view(run_id)
@@ -311,7 +313,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
             raise InvalidStateError(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
         b.known_params[run_id] = {**state.live_params(run_id), **b.known_params.get(run_id, {})}
         b.artifact_uris[run_id] = run.artifact_uri
-        b.writable_runs.add(run_id)
+        b.writable_runs[run_id] = _monotonic()
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
         """Change a run's status and/or name."""
@@ -351,7 +353,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         if run.lifecycle_stage == LifecycleStage.DELETED:
             raise InvalidStateError(f"The run {run_id} is already deleted.")
         self._emit(ev.RunDeleted(eid=self._eid(), ts=now_ms(), run_id=run_id))
-        self._backend.writable_runs.discard(run_id)
+        self._backend.writable_runs.pop(run_id, None)
 
     def restore_run(self, run_id: str) -> None:
         """Bring a deleted run back."""
@@ -377,7 +379,8 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         building intermediate objects so a training loop pays microseconds.
         """
         b = self._backend
-        if run_id not in b.writable_runs:
+        checked = b.writable_runs.get(run_id)
+        if checked is None or (b.writable_ttl is not None and _monotonic() - checked >= b.writable_ttl):
             self._check_writable(run_id)
         ts = int(_time() * 1000)
         value, timestamp, step = _validate_metric(

@@ -84,16 +84,22 @@ def sql(
     version: int | None = None,
     fresh: bool = True,
     output_format: str = "arrow",
+    timeout: float | None = None,
+    max_rows: int | None = None,
 ) -> "pa.Table | Any":
     """Run a read-only SQL SELECT over the store's views (see ``evtrack.query.engine``).
 
     ``version`` pins a manifest version (time travel, without the tail);
     ``fresh=False`` skips the not-yet-compacted tail; ``output_format="pandas"``
-    returns a DataFrame.
+    returns a DataFrame. ``timeout`` (seconds, 0 = none) and ``max_rows`` override
+    ``EVTRACK_SQL_TIMEOUT`` / ``EVTRACK_SQL_MAX_ROWS``: a query past either limit fails
+    with :class:`evtrack.query.limits.QueryLimitError` naming it (docs/settings.md).
     """
+    from evtrack.query.limits import SqlLimits
     from evtrack.query.search import run_sql
 
-    table = run_sql(fluent._client()._backend, query, params, version, fresh)
+    limits = SqlLimits.from_env().overriding(timeout, max_rows)
+    table = run_sql(fluent._client()._backend, query, params, version, fresh, limits)
     if output_format == "pandas":
         return table.to_pandas()
     if output_format != "arrow":

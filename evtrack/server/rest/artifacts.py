@@ -276,21 +276,26 @@ async def _upload(request):
     return Response(status_code=200)
 
 
-def _delete_target(target: Target) -> None:
+def _delete_target(client: Any, target: Target) -> None:
+    """Delete a file or a directory; a run's deletions are recorded as events first."""
     store = _artifact_store(target.root)
     if target.rel and store.head(target.rel) is not None:
-        store.delete(target.rel)
-        return
-    prefix = f"{target.rel}/" if target.rel else ""
-    for info in list(store.list(prefix)):
-        store.delete(info.key)
+        keys = [target.rel]
+    else:
+        prefix = f"{target.rel}/" if target.rel else ""
+        keys = [info.key for info in store.list(prefix)]
+    if target.run_id is not None and keys:
+        client._record_artifacts_deleted(target.run_id, keys)
+    for key in keys:
+        store.delete(key)
 
 
 async def _delete(request):
     from starlette.concurrency import run_in_threadpool
 
-    target = await run_in_threadpool(resolve, _client(request), request.path_params["path"])
-    await run_in_threadpool(_delete_target, target)
+    client = _client(request)
+    target = await run_in_threadpool(resolve, client, request.path_params["path"])
+    await run_in_threadpool(_delete_target, client, target)
     return p.json_response({})
 
 

@@ -57,16 +57,38 @@ class RequestTooLargeError(EvtrackError):
     error_code = "BAD_REQUEST"
 
 
+class RequestTimeoutError(EvtrackError):
+    """The client did not send its request body within the server's body timeout (answered 408)."""
+
+    error_code = "BAD_REQUEST"
+
+
 def error_body(error_code: str, message: str) -> bytes:
     """MLflow's JSON error document."""
     return orjson.dumps({"error_code": error_code, "message": message})
+
+
+async def send_error(send, status: int, error_code: str, message: str, headers: tuple = ()) -> None:
+    """Answer an ASGI request with MLflow's JSON error document (for middleware, before routing)."""
+    body = error_body(error_code, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def error_response(exc: EvtrackError):
     """The HTTP response for an evtrack error, as MLflow's server would answer it."""
     from starlette.responses import Response
 
-    status = 413 if isinstance(exc, RequestTooLargeError) else http_status(exc.error_code)
+    if isinstance(exc, (RequestTooLargeError, RequestTimeoutError)):
+        status = 413 if isinstance(exc, RequestTooLargeError) else 408
+    else:
+        status = http_status(exc.error_code)
     return Response(error_body(exc.error_code, exc.message), status_code=status, media_type="application/json")
 
 
@@ -198,16 +220,28 @@ def api(path: str, methods: Iterable[str] = ("POST",), write: bool = False):
 
 
 async def read_body(request, limit: int) -> bytes:
-    """The request body, refused with 413 once it passes ``limit`` bytes."""
+    """The request body, refused with 413 once it passes ``limit`` bytes, and with 408 when it
+    has not all arrived within the server's ``body_timeout`` (a slow client holds no worker)."""
+    import asyncio
+
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError(f"Request body of {int(declared):,} bytes is over the limit of {limit:,} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLargeError(f"Request body is over the limit of {limit:,} bytes")
-        chunks.append(chunk)
+    config = getattr(request.app.state, "config", None)
+    seconds = getattr(config, "body_timeout", None)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLargeError(f"Request body is over the limit of {limit:,} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeoutError(
+            f"The request body did not arrive within {seconds:g} s ({size:,} bytes received); "
+            "the server's --body-timeout"
+        ) from None
     return b"".join(chunks)
 
 

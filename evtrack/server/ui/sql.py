@@ -36,21 +36,26 @@ def _is_select(query: str) -> bool:
     return len(statements) == 1 and statements[0].type == duckdb.StatementType.SELECT
 
 
-def run_query(backend: Any, query: str, max_rows: int = MAX_ROWS):
-    """(column names, rows as tuples, whether more rows exist) of one read-only query."""
+def run_query(backend: Any, query: str, max_rows: int = MAX_ROWS, timeout: float | None = None):
+    """(column names, rows as tuples, whether more rows exist) of one read-only query, stopped
+    after ``timeout`` seconds (None: the environment's limit, see ``evtrack.query.limits``)."""
+    from evtrack.query.limits import QueryLimitError, SqlLimits
     from evtrack.query.search import run_sql
 
+    limits = SqlLimits.from_env().overriding(timeout=timeout)
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidParameterError(f"The query is over {MAX_QUERY_CHARS:,} characters")
     table = None
     if _is_select(query):
         body = query.rstrip().rstrip(";")
         try:
-            table = run_sql(backend, f"SELECT * FROM (\n{body}\n) LIMIT {max_rows + 1}")
+            table = run_sql(backend, f"SELECT * FROM (\n{body}\n) LIMIT {max_rows + 1}", limits=limits)
+        except QueryLimitError:
+            raise  # the query itself ran into a limit: running it again would only double the wait
         except InvalidParameterError:
             table = None  # e.g. a trailing comment after ';': run it as written, for its own message
     if table is None:
-        table = run_sql(backend, query)
+        table = run_sql(backend, query, limits=limits)
     more = table.num_rows > max_rows
     table = table.slice(0, max_rows)
     columns = table.column_names
@@ -74,7 +79,8 @@ def _page(request, query: str):
     more = False
     if query.strip():
         try:
-            columns, raw_rows, more = run_query(request.app.state.client._backend, query)
+            timeout = request.app.state.config.sql_timeout or 0
+            columns, raw_rows, more = run_query(request.app.state.client._backend, query, timeout=timeout)
             rows = [[_cell(v) for v in row] for row in raw_rows]
         except InvalidParameterError as exc:
             message = exc.message

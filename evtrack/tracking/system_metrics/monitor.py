@@ -4,9 +4,12 @@ One monitor per run started with system metrics (``start_run(log_system_metrics=
 ``…ENABLE_SYSTEM_METRICS_LOGGING`` / ``enable_system_metrics_logging()``). ``end_run`` stops it,
 and so do the run's context manager (on success or failure) and interpreter exit.
 
-    start ─▶ prime ─▶ ┌─▶ sample every sampler ─▶ wait sampling_interval ─┐  × samples_before_logging
+    start ─▶ prime ─▶ ┌─▶ wait sampling_interval ─▶ sample every sampler ─┐  × samples_before_logging
                       │                                                  │
                       └── log_batch(the means, step n); n += 1 ◀─────────┘
+
+Each reading comes after a wait, so the CPU utilization of a point covers the interval before it
+(a reading right after ``prime`` would measure a few microseconds and say 0).
     stop  ─▶ wake the thread; readings not yet logged are dropped (as MLflow); close the samplers
 
 Steps count from 0 (a resumed run goes on after its highest ``system/`` step), as MLflow's;
@@ -110,9 +113,9 @@ class SystemMetricsMonitor:
             self._each("prime")
             while self.samplers and not self._stop.is_set():
                 for _ in range(self.samples_before_logging):
-                    self._each("sample")
                     if self._stop.wait(self.sampling_interval):
                         return
+                    self._each("sample")
                 if not self._publish():
                     return
         except Exception as exc:  # a bug here must not surface in the training process

@@ -13,21 +13,25 @@ import atexit
 import os
 import sys
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from evtrack import settings
 from evtrack.errors import InvalidUriError
 from evtrack.read.reader import StoreReader
-from evtrack.store import ObjectStore, open_store
+from evtrack.store import ObjectStore, open_store, register_opener
 from evtrack.store.uris import is_evtrack_uri, refuse_database_uri, store_location
 from evtrack.eventlog.writer import FlushResult, SegmentWriter
+from evtrack.remote import is_remote_uri
 
 DEFAULT_TRACKING_URI = "./evtrack-store"
 _explicit_uri: str | None = None
 
 
 def checked_uri(uri: str) -> str:
-    """``uri`` as a tracking URI: ``evtrack:`` forms read as the store they name, databases refused."""
+    """``uri`` as a tracking URI: ``evtrack:`` forms read as the store they name, databases refused,
+    ``http(s)://`` a tracking server (``evtrack server`` or MLflow's)."""
+    if is_remote_uri(uri):
+        return uri.rstrip("/")
     refuse_database_uri(uri)
     return store_location(uri) if is_evtrack_uri(uri) else uri
 
@@ -119,7 +123,7 @@ class Backend:
         self.reader._lock = threading.RLock()
 
 
-_backends: dict[str, Backend] = {}
+_backends: dict[str, Any] = {}  # Backend, or RemoteBackend for an http(s):// URI
 _backends_lock = threading.Lock()
 
 
@@ -139,6 +143,32 @@ def get_backend(uri: str | None = None) -> Backend:
             if backend is None:
                 backend = _backends[key] = Backend(open_store(key))
     return backend
+
+
+def get_remote_backend(uri: str | None = None) -> Any:
+    """The shared ``RemoteBackend`` of an ``http(s)://`` tracking URI (the current one when None)."""
+    key = (uri or get_tracking_uri()).rstrip("/")
+    backend = _backends.get(key)
+    if backend is None:
+        with _backends_lock:
+            backend = _backends.get(key)
+            if backend is None:
+                from evtrack.remote.backend import RemoteBackend
+
+                backend = _backends[key] = RemoteBackend(key)
+    return backend
+
+
+def open_proxied(uri: str, tracking_uri: str | None = None) -> ObjectStore:
+    """The store of an ``mlflow-artifacts:`` URI: files behind the server it names, else behind
+    the tracking server in force, through that server's shared transport."""
+    from evtrack.remote.artifact_proxy import ProxiedArtifactStore, split_proxied_uri
+
+    base, root = split_proxied_uri(uri, tracking_uri or get_tracking_uri())
+    return ProxiedArtifactStore(uri, base, root, get_remote_backend(base).transport)  # type: ignore[return-value]
+
+
+register_opener("mlflow-artifacts:", open_proxied)
 
 
 def flush_all() -> dict[str, FlushResult]:

@@ -25,7 +25,29 @@ def current_user() -> str:
 
 
 class StoreClient:
-    """A client of one store root: the process's backend for its tracking URI."""
+    """A client of one store root: the process's backend for its tracking URI.
+
+    On an ``http(s)://`` tracking URI (given, or the one in force) the constructor answers
+    the class's client over MLflow's REST API instead (``_remote_client``), so every caller
+    (the fluent API, ``MlflowClient(uri)``, URI resolution) works against a server alike.
+    """
+
+    def __new__(cls, tracking_uri: str | None = None, *args: object, backend: Backend | None = None, **kwargs: object):
+        if backend is None:
+            from evtrack.read.backend import get_tracking_uri
+            from evtrack.remote import is_remote_uri
+
+            uri = tracking_uri if tracking_uri is not None else get_tracking_uri()
+            if is_remote_uri(os.fspath(uri)):
+                return cls._remote_client(os.fspath(uri))
+        return super().__new__(cls)
+
+    @classmethod
+    def _remote_client(cls, uri: str) -> object:
+        """This client's counterpart over HTTP (each client class names its own)."""
+        from evtrack.errors import InvalidUriError
+
+        raise InvalidUriError(f"{cls.__name__} works on a store, not on a tracking server ({uri})")
 
     def __init__(self, tracking_uri: str | None = None, *, backend: Backend | None = None) -> None:
         self._backend: Backend = backend if backend is not None else get_backend(tracking_uri)

@@ -48,6 +48,12 @@ _DEFAULT_AWAIT = 300
 class RegistryClient(RegistryBase):
     """Registered models and model versions (MLflow's ``MlflowClient`` registry API)."""
 
+    @classmethod
+    def _remote_client(cls, uri: str) -> Any:
+        from evtrack.registry.remote_client import RemoteRegistryClient
+
+        return RemoteRegistryClient(uri)
+
     # -- registered models ----------------------------------------------------
 
     def create_registered_model(
@@ -452,16 +458,7 @@ class RegistryClient(RegistryBase):
 
     def _version_for_models_uri(self, uri: str) -> ModelVersion:
         """The registered model version a ``models:/`` URI names (version, alias, stage or latest)."""
-        ref = uris.parse_models_uri(uri)
-        if ref.version is not None:
-            return self.get_model_version(ref.name, ref.version)
-        if ref.alias is not None:
-            return self.get_model_version_by_alias(ref.name, ref.alias)
-        latest = self.get_latest_versions(ref.name, None if ref.stage is None else [ref.stage])
-        if not latest:
-            stage = "" if ref.stage is None else f" and stage '{ref.stage}'"
-            raise ResourceNotFoundError(f"No versions of model with name '{ref.name}'{stage} found")
-        return max(latest, key=lambda mv: mv.version)
+        return uris.version_named(self, uri)
 
 
 def _resolve_models_uri(uri: str, tracking_uri: str | None) -> str:

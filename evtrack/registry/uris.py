@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
+from typing import Any
 
-from evtrack.errors import InvalidUriError
+from evtrack.errors import InvalidUriError, ResourceNotFoundError
 from evtrack.read.artifact_uris import is_runs_uri, parse_runs_uri  # noqa: F401  (parsed here since the start)
 
 
@@ -63,3 +64,18 @@ def parse_models_uri(uri: str) -> ModelsUri:
     if not at or not name or not alias.strip():
         raise _improper(uri)  # models:/<model_id> (logged models) is not supported
     return ModelsUri(name, alias=alias)
+
+
+def version_named(client: Any, uri: str) -> Any:
+    """The registered model version a ``models:/`` URI names, asked of ``client`` (a registry
+    client on a store or on a server): by version, alias, stage, or the newest."""
+    ref = parse_models_uri(uri)
+    if ref.version is not None:
+        return client.get_model_version(ref.name, ref.version)
+    if ref.alias is not None:
+        return client.get_model_version_by_alias(ref.name, ref.alias)
+    latest = client.get_latest_versions(ref.name, None if ref.stage is None else [ref.stage])
+    if not latest:
+        stage = "" if ref.stage is None else f" and stage '{ref.stage}'"
+        raise ResourceNotFoundError(f"No versions of model with name '{ref.name}'{stage} found")
+    return max(latest, key=lambda mv: mv.version)

@@ -6,6 +6,7 @@ import os
 import re
 import threading
 from functools import lru_cache
+from typing import Callable
 
 from evtrack.errors import InvalidUriError
 from evtrack.store.base import ObjectInfo, ObjectStore
@@ -27,6 +28,16 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# URI prefix -> the function opening such a URI, registered by the layer that knows it
+# (``evtrack.read.backend`` registers ``mlflow-artifacts:``, which needs the tracking URI in force)
+_OPENERS: dict[str, Callable[[str], ObjectStore]] = {}
+
+
+def register_opener(prefix: str, opener: Callable[[str], ObjectStore]) -> None:
+    """Open URIs starting with ``prefix`` with ``opener`` (they are not cached by ``artifact_store``)."""
+    _OPENERS[prefix] = opener
+
+
 def _invalid(uri: str, why: str) -> InvalidUriError:
     return InvalidUriError(f"invalid store URI {uri!r}: {why}; expected {SUPPORTED_FORMS}")
 
@@ -41,6 +52,9 @@ def open_store(uri: str) -> ObjectStore:
     from evtrack.store.uris import refuse_database_uri
 
     refuse_database_uri(uri)
+    for prefix, opener in _OPENERS.items():  # e.g. mlflow-artifacts: (a server's artifact proxy)
+        if uri.startswith(prefix):
+            return opener(uri)
     match = _SCHEME.match(uri)
     if match is None:
         return LocalStore(os.path.abspath(os.path.expanduser(uri)))
@@ -70,6 +84,10 @@ def _cached_store(uri: str) -> ObjectStore:
 
 
 def artifact_store(uri: str) -> ObjectStore:
-    """The object store rooted at an artifact URI (cached: S3 clients are costly to build)."""
+    """The object store rooted at an artifact URI (cached: S3 clients are costly to build; an
+    URI of a registered opener, such as ``mlflow-artifacts:/``, is not: it may name the tracking
+    server in force)."""
+    if any(uri.startswith(prefix) for prefix in _OPENERS):
+        return open_store(uri)
     with _store_lock:
         return _cached_store(uri)

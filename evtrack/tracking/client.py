@@ -51,6 +51,12 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
     """Experiments and runs, with the methods and signatures of MLflow's ``MlflowClient``
     (``evtrack.MlflowClient`` adds the registry's)."""
 
+    @classmethod
+    def _remote_client(cls, uri: str) -> Any:
+        from evtrack.tracking.remote_client import RemoteTrackingClient
+
+        return RemoteTrackingClient(uri)
+
     # -- plumbing -------------------------------------------------------------
 
     def _state(self) -> State:

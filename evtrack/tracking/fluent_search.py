@@ -99,7 +99,13 @@ def sql(
     from evtrack.query.search import run_sql
 
     limits = SqlLimits.from_env().overriding(timeout, max_rows)
-    table = run_sql(fluent._client()._backend, query, params, version, fresh, limits)
+    client = fluent._client()
+    if getattr(client, "remote", False):
+        raise InvalidParameterError(
+            f"evtrack.sql reads the store itself, and the tracking URI is a server ({client.tracking_uri}): "
+            "open the server's SQL page (/sql), or point evtrack.sql at the store (a directory or s3://…)"
+        )
+    table = run_sql(client._backend, query, params, version, fresh, limits)
     if output_format == "pandas":
         return table.to_pandas()
     if output_format != "arrow":

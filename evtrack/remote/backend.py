@@ -1,0 +1,69 @@
+"""The per-URI object a process shares for an ``http(s)://`` tracking URI.
+
+It stands where ``evtrack.read.backend.Backend`` stands for a store: one transport
+(connection pool, credentials), one :class:`~evtrack.remote.sender.BatchSender` (its
+``writer``: flushed by ``evtrack.flush()``, closed at interpreter exit, reset after
+``fork``) and what this process knows about the runs it writes to.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from evtrack.eventlog.writer import FlushResult
+from evtrack.remote.sender import BatchSender
+from evtrack.remote.transport import Transport
+
+
+class RemoteStoreRef:
+    """``backend.store`` of a remote backend: only its ``uri`` (the server has the store)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+
+class RemoteBackend:
+    """A server's transport and this process's sender for it."""
+
+    remote = True
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri.rstrip("/")
+        self.store = RemoteStoreRef(self.uri)
+        self.transport = Transport(self.uri)
+        self.writer = BatchSender(self.transport)
+        self.writable_runs: set[str] = set()
+        self.known_params: dict[str, dict[str, str]] = {}
+        self.artifact_uris: dict[str, str] = {}
+        self._pool = None
+        self._pending: list = []
+        self.lock = threading.RLock()
+
+    def flush(self) -> FlushResult:
+        """Finish background uploads, then send every queued write."""
+        self.wait_background()
+        return self.writer.flush()
+
+    def refresh(self) -> None:
+        """Before a read: the server sees every write made before it."""
+        self.flush()
+
+    def run_in_background(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on this backend's upload thread (artifacts captured at start_run)."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="evtrack-upload")
+        self._pending.append(self._pool.submit(fn))
+
+    def wait_background(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def reset_after_fork(self) -> None:
+        self._pool, self._pending = None, []
+        self.transport.reset()
+        self.writer.reset_after_fork()
+        self.lock = threading.RLock()

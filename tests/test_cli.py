@@ -239,7 +239,10 @@ def test_runs_list_describe_delete_restore(seeded: Seed) -> None:
 
 
 def test_describe_unknown_run_fails(local_uri: str) -> None:
-    assert fails("runs", "describe", "--run-id", "nope", "--tracking-uri", local_uri) == "Error: Run 'nope' not found"
+    assert (
+        fails("runs", "describe", "--run-id", "nope", "--tracking-uri", local_uri)
+        == "Error: Run with id=nope not found"
+    )
 
 
 # -- artifacts ----------------------------------------------------------------------------------------

@@ -453,7 +453,7 @@ def test_get_run_works_before_any_compaction(tracking_uri: str) -> None:
     assert got.info.run_name == "lasso" and got.info.lifecycle_stage == "active"
     assert got.data.params == {"alpha": "0.01"} and got.data.metrics == {"loss": pytest.approx(0.01)}
     assert got.data.tags["developer"] == "ahmad"
-    with pytest.raises(ResourceNotFoundError, match="Run '0000' not found"):
+    with pytest.raises(ResourceNotFoundError, match="Run with id=0000 not found"):
         evtrack.get_run("0000")
 
 

@@ -298,7 +298,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
     def _run_state(self, run_id: str, state: State | None = None):
         st = (state or self._run_view(run_id)).runs.get(run_id)
         if st is None or not st.exists:
-            raise ResourceNotFoundError(f"Run '{run_id}' not found")
+            raise ResourceNotFoundError(f"Run with id={run_id} not found")  # MLflow's SQL store's words
         return st
 
     def get_run(self, run_id: str) -> Run:

@@ -10,7 +10,7 @@ import importlib
 
 from evtrack.server.rest.protocol import ENDPOINTS, Endpoint
 
-_MODULES = ("experiments", "runs", "artifacts", "registry", "logged_models")
+_MODULES = ("experiments", "runs", "ajax", "artifacts", "registry", "logged_models")
 
 
 def endpoints() -> list[Endpoint]:

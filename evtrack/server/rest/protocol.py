@@ -213,7 +213,22 @@ def api(path: str, methods: Iterable[str] = ("POST",), write: bool = False):
     full = path if path.startswith("/api/") else f"/api/2.0/mlflow/{path.lstrip('/')}"
 
     def register(fn: Callable[[ApiContext, Params], dict]):
-        ENDPOINTS.append(Endpoint(full, tuple(methods), fn, write))
+        from evtrack.server.rest import schema
+
+        checks = {m: schema.schema_for(full, m) for m in methods}
+        if any(checks.values()):
+
+            def checked(ctx: ApiContext, params: Params) -> dict:
+                query = isinstance(params.data, QueryDict)
+                found = checks.get("GET" if query else next((m for m in methods if m != "GET"), "POST"))
+                if found:
+                    schema.check(found, params.data, query)
+                return fn(ctx, params)
+
+            checked.__doc__, checked.__name__ = fn.__doc__, fn.__name__
+            ENDPOINTS.append(Endpoint(full, tuple(methods), checked, write))
+        else:
+            ENDPOINTS.append(Endpoint(full, tuple(methods), fn, write))
         return fn
 
     return register
@@ -245,9 +260,13 @@ async def read_body(request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class QueryDict(dict):
+    """The parameters of a GET (string values), told apart from a JSON body's."""
+
+
 def query_params(request) -> dict[str, Any]:
     """A GET's query string as a dict; keys given several times become lists."""
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = QueryDict()
     for key, value in request.query_params.multi_items():
         if key in data:
             prior = data[key]

@@ -1,0 +1,268 @@
+"""MLflow's REST API, differentially: the same requests to ``mlflow server`` and ``evtrack server``.
+
+Both servers run once per module as real subprocesses: MLflow 3.17.2's own server on a sqlite
+store (its reference behaviour) and ``evtrack server`` on a local event-log store. Each case
+sends the same request (after creating the same fixtures on both) and compares the HTTP status,
+the ``error_code`` and the ``message`` of the answers, for valid and invalid inputs per endpoint.
+Values that differ by nature (generated ids, times, paths) are substituted into the requests per
+server and never compared.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+mlflow = pytest.importorskip("mlflow")
+
+pytestmark = pytest.mark.timeout(300)
+
+API = "/api/2.0/mlflow"
+
+
+class Served:
+    """One server subprocess: its URL, and the ids of the fixtures created on it."""
+
+    def __init__(self, name: str, args: list[str], cwd: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = cwd / f"{name}.log"
+        self._out = open(self.log, "wb")
+        env = {**os.environ, "MLFLOW_ENABLE_TELEMETRY": "false", "EVTRACK_CAPTURE_ENV": "false"}
+        self.proc = subprocess.Popen(
+            [*args, "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+        )
+        self.ids: dict[str, str] = {}
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if self.http.get("/health").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{name} did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.3)
+
+    def call(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        path = path.format(**self.ids)
+        if method == "GET":
+            return self.http.get(path, params=_fill(body, self.ids))
+        return self.http.request(method, path, json=_fill(body, self.ids))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._out.close()
+
+
+def _fill(value: Any, ids: dict[str, str]) -> Any:
+    """``"{run}"``-style placeholders in a request body replaced by this server's ids."""
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}") and value[1:-1] in ids:
+        return ids[value[1:-1]]
+    if isinstance(value, str) and "{" in value:
+        try:
+            return value.format(**ids)
+        except (KeyError, IndexError, ValueError):
+            return value
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
+    return value
+
+
+def _setup(server: Served) -> None:
+    """The same fixtures on both servers: an experiment, a run with a metric history, a model."""
+    ok = server.call
+    exp = ok("POST", f"{API}/experiments/create", {"name": "diff-exp"}).json()["experiment_id"]
+    server.ids["exp"] = exp
+    run = ok("POST", f"{API}/runs/create", {"experiment_id": exp, "run_name": "r1", "start_time": 1000}).json()
+    server.ids["run"] = run["run"]["info"]["run_id"]
+    metrics = [{"key": "loss", "value": 1.0 / (s + 1), "timestamp": 1000 + s, "step": s} for s in range(10)]
+    assert ok("POST", f"{API}/runs/log-batch", {"run_id": server.ids["run"], "metrics": metrics}).status_code == 200
+    dataset = {"name": "iris", "digest": "abc123", "source_type": "local", "source": "/data/iris.csv"}
+    inputs = {"dataset": dataset, "tags": [{"key": "mlflow.data.context", "value": "training"}]}
+    logged = ok("POST", f"{API}/runs/log-inputs", {"run_id": server.ids["run"], "datasets": [inputs]})
+    assert logged.status_code == 200, logged.text
+    assert ok("POST", f"{API}/registered-models/create", {"name": "diff-model"}).status_code == 200
+    for _ in range(2):
+        version = ok(
+            "POST",
+            f"{API}/model-versions/create",
+            {"name": "diff-model", "source": "runs:/{run}/model", "run_id": "{run}"},
+        )
+        assert version.status_code == 200, version.text
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Served]]:
+    mdir = tmp_path_factory.mktemp("mlflow-ref")
+    edir = tmp_path_factory.mktemp("evtrack-srv")
+    ref = Served(
+        "mlflow",
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{mdir}/m.db",
+            "--default-artifact-root",
+            str(mdir / "artifacts"),
+        ],
+        mdir,
+    )
+    try:
+        ours = Served(
+            "evtrack",
+            [
+                sys.executable,
+                "-c",
+                "from evtrack.cli import main; main()",
+                "server",
+                "--backend-store-uri",
+                str(edir / "store"),
+            ],
+            edir,
+        )
+    except BaseException:
+        ref.stop()
+        raise
+    try:
+        _setup(ref)
+        _setup(ours)
+        yield ref, ours
+    finally:
+        ref.stop()
+        ours.stop()
+
+
+def _answer(server: Served, response: httpx.Response) -> tuple[int, str | None, str | None]:
+    """(status, error_code, message), this server's ids in the message put back as placeholders."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.status_code, None, None
+    if not isinstance(body, dict):
+        return response.status_code, None, None
+    message = body.get("message")
+    for name, value in server.ids.items():
+        if isinstance(message, str) and len(value) > 3:
+            message = message.replace(value, "{" + name + "}")
+    return response.status_code, body.get("error_code"), message
+
+
+R = "{run}"
+E = "{exp}"
+
+# (method, path under /api/2.0/mlflow, body or query): status, error_code and message must match.
+CASES: list[tuple[str, str, Any]] = [
+    # -- type validation: a value of the wrong JSON type ----------------------------------
+    ("POST", "/runs/update", {"run_id": 31, "status": "FINISHED"}),
+    ("POST", "/runs/delete", {"run_id": 31}),
+    ("POST", "/runs/log-metric", {"run_id": 31, "key": "m", "value": 1.0, "timestamp": 1}),
+    ("POST", "/experiments/create", {"name": 123}),
+    ("POST", "/experiments/create", {"name": ["a"]}),
+    ("POST", "/runs/log-metric", {"run_id": R, "key": 5, "value": 1.0, "timestamp": 1}),
+    ("POST", "/runs/log-metric", {"run_id": R, "key": "m", "value": "abc", "timestamp": 1}),
+    ("POST", "/runs/log-metric", {"run_id": R, "key": "m", "value": 1.0, "timestamp": "x"}),
+    ("POST", "/runs/log-parameter", {"run_id": R, "key": 7, "value": "v"}),
+    ("POST", "/runs/set-tag", {"run_id": R, "key": "t", "value": 3}),
+    ("POST", "/experiments/set-experiment-tag", {"experiment_id": E, "key": "k", "value": 3}),
+    ("POST", "/runs/search", {"experiment_ids": [E], "max_results": "many"}),
+    ("POST", "/runs/search", {"experiment_ids": [E], "max_results": 50001}),
+    ("POST", "/runs/search", {"experiment_ids": [E], "order_by": [1]}),
+    ("POST", "/runs/search", {"experiment_ids": E}),
+    ("POST", "/experiments/search", {"max_results": "x"}),
+    # -- missing required values -------------------------------------------------------------
+    ("POST", "/experiments/create", {}),
+    ("POST", "/experiments/create", {"name": ""}),
+    ("POST", "/runs/log-metric", {"run_id": R, "key": "m", "timestamp": 1}),
+    ("POST", "/runs/log-metric", {"run_id": R, "value": 1.0, "timestamp": 1}),
+    ("POST", "/runs/set-tag", {"run_id": R, "value": "v"}),
+    ("POST", "/runs/delete", {}),
+    ("GET", "/runs/get", {}),
+    ("GET", "/experiments/get", {}),
+    ("GET", "/experiments/get-by-name", {}),
+    ("GET", "/metrics/get-history", {"run_id": R}),
+    # -- log-batch bodies ----------------------------------------------------------------------
+    ("POST", "/runs/log-batch", {"run_id": R, "metrics": "foo"}),
+    ("POST", "/runs/log-batch", {"run_id": R, "params": "foo"}),
+    ("POST", "/runs/log-batch", {"run_id": R, "tags": {"a": "b"}}),
+    ("POST", "/runs/log-batch", {"run_id": R, "metrics": [{"key": "m", "value": 1.0}]}),
+    ("POST", "/runs/log-batch", {"run_id": R, "params": [{"value": "v"}]}),
+    ("POST", "/runs/log-batch", {"metrics": []}),
+    ("POST", "/runs/log-batch", {"run_id": R, "metrics": [{"key": "ok", "value": 2.0, "timestamp": 5, "step": 1}]}),
+    # -- not found, and valid reads ------------------------------------------------------------
+    ("GET", "/runs/get", {"run_id": "31"}),
+    ("GET", "/runs/get", {"run_id": R}),
+    ("GET", "/experiments/get", {"experiment_id": "99999"}),
+    ("GET", "/experiments/get-by-name", {"experiment_name": "no-such-experiment"}),
+    ("GET", "/metrics/get-history", {"run_id": R, "metric_key": "loss"}),
+    # -- registry ------------------------------------------------------------------------------
+    ("POST", "/registered-models/create", {"name": 123}),
+    ("POST", "/registered-models/create", {}),
+    ("POST", "/registered-models/create", {"name": "diff-model"}),
+    ("GET", "/registered-models/get", {"name": "no-such-model"}),
+    ("GET", "/registered-models/get", {}),
+    ("POST", "/registered-models/rename", {"name": "diff-model"}),
+    ("GET", "/registered-models/search", {"max_results": "1001"}),
+    ("GET", "/registered-models/search", {"max_results": "x"}),
+    ("POST", "/registered-models/get-latest-versions", {"name": "diff-model", "stages": "Staging"}),
+    ("POST", "/registered-models/set-tag", {"name": "diff-model", "key": "k", "value": 1}),
+    ("GET", "/model-versions/get", {"name": "diff-model", "version": "7"}),
+    ("GET", "/model-versions/get", {"name": "diff-model"}),
+    (
+        "POST",
+        "/model-versions/transition-stage",
+        {"name": "diff-model", "version": "1", "stage": "Staging", "archive_existing_versions": "yes"},
+    ),
+    (
+        "POST",
+        "/model-versions/transition-stage",
+        {"name": "diff-model", "version": "1", "stage": "Sideways", "archive_existing_versions": False},
+    ),
+    ("POST", "/model-versions/create", {"name": "diff-model"}),
+    ("POST", "/model-versions/create", {"name": "no-such-model", "source": "runs:/{run}/model"}),
+    ("POST", "/registered-models/alias", {"name": "diff-model", "alias": "champion"}),
+    ("POST", "/registered-models/alias", {"name": "diff-model", "alias": "champion", "version": "9"}),
+    ("GET", "/registered-models/alias", {"name": "diff-model", "alias": "nobody"}),
+    ("GET", "/model-versions/search", {"max_results": "200001"}),
+    ("GET", "/model-versions/search", {"filter": "name = 'diff-model'", "max_results": "1"}),
+]
+
+
+def _case_id(case: tuple[str, str, Any]) -> str:
+    method, path, body = case
+    return f"{method} {path} {body}"[:90]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_the_same_request_gets_the_same_answer(servers: tuple[Served, Served], case: tuple[str, str, Any]) -> None:
+    method, path, body = case
+    ref, ours = servers
+    theirs = _answer(ref, ref.call(method, API + path, body))
+    mine = _answer(ours, ours.call(method, API + path, body))
+    assert mine == theirs

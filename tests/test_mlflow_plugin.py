@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -292,6 +293,7 @@ def _experiment_searches() -> dict[str, list[str]]:
         ("churn", {"team": "crm"}),
     ):
         client.create_experiment(name, tags=tags)
+        time.sleep(0.005)  # 'newest first' must not hinge on a same-millisecond tie
     client.delete_experiment(client.get_experiment_by_name("churn").experiment_id)
     searches = {
         "active": {},

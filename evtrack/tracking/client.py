@@ -6,6 +6,7 @@ reads flush this process's buffer and answer from the folded log.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any, Callable, Sequence
@@ -121,9 +122,12 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         """Create an experiment; returns its id. The name is claimed with put-if-absent.
 
         Without ``artifact_location`` the experiment's artifacts go to
-        ``<artifact_root>/<id>`` (the store's ``artifacts`` directory by default).
+        ``<artifact_root>/<id>`` (the store's ``artifacts`` directory by default). A relative
+        path is made absolute against the working directory, as MLflow's stores do.
         """
         name = v.validate_experiment_name(name)
+        if artifact_location and "://" not in artifact_location and ":" not in artifact_location.split("/")[0]:
+            artifact_location = os.path.abspath(os.path.expanduser(artifact_location))
         clean_tags = {k: v.validate_experiment_tag(k, val) for k, val in (tags or {}).items()}
         self._ensure_default_experiment()
         key = catalog.name_key(catalog.EXPERIMENT_NAMES, name)

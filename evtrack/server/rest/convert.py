@@ -130,6 +130,9 @@ def default_experiment_root(config: Any) -> str | None:
 # -- entities -----------------------------------------------------------------------------
 
 
+DEFAULT_WORKSPACE = "default"  # MLflow 3's experiments name their workspace; evtrack has one
+
+
 def experiment_json(exp: Experiment, config: Any) -> dict[str, Any]:
     """An experiment as MLflow's ``Experiment`` message."""
     return _drop_none(
@@ -141,6 +144,7 @@ def experiment_json(exp: Experiment, config: Any) -> dict[str, Any]:
             "last_update_time": exp.last_update_time,
             "creation_time": exp.creation_time,
             "tags": key_values(exp.tags),
+            "workspace": DEFAULT_WORKSPACE,
         }
     )
 
@@ -196,11 +200,18 @@ def dataset_input_json(item: DatasetInput) -> dict[str, Any]:
     )
 
 
-def run_json(run: Run, config: Any, latest: Mapping[str, tuple[int, int]] | None = None) -> dict[str, Any]:
+def run_json(
+    run: Run,
+    config: Any,
+    latest: Mapping[str, tuple[int, int]] | None = None,
+    outputs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A run as MLflow's ``Run`` message.
 
     ``latest`` gives each metric's (step, timestamp) of its latest value; metrics
-    without an entry are reported at step 0, timestamp 0.
+    without an entry are reported at step 0, timestamp 0. ``inputs`` is always there (``{}``
+    without datasets), as MLflow's; ``outputs`` (the logged models the run produced) when given,
+    as MLflow's reads of a run give it and its ``runs/create`` does not.
     """
     latest = latest or {}
     metrics = []
@@ -213,8 +224,11 @@ def run_json(run: Run, config: Any, latest: Mapping[str, tuple[int, int]] | None
             {"metrics": metrics, "params": key_values(run.data.params), "tags": key_values(run.data.tags)}
         ),
     }
+    out["inputs"] = {}
     if run.inputs.dataset_inputs:
         out["inputs"] = {"dataset_inputs": [dataset_input_json(d) for d in run.inputs.dataset_inputs]}
+    if outputs is not None:
+        out["outputs"] = {"model_outputs": outputs} if outputs else {}
     return out
 
 

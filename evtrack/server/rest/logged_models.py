@@ -217,6 +217,15 @@ def log_outputs(ctx: ApiContext, params: Params) -> dict[str, Any]:
     return {}
 
 
+def model_outputs_by_run(ctx: ApiContext) -> dict[str, list[dict[str, Any]]]:
+    """Every run's ``outputs.model_outputs`` (one read of the logged models for a page of runs)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for model in models_of(ctx).all():
+        for o in model.outputs:
+            out.setdefault(o["run_id"], []).append({"model_id": model.model_id, "step": o["step"]})
+    return out
+
+
 def model_outputs_of_run(ctx: ApiContext, run_id: str) -> list[dict[str, Any]]:
     """A run's ``outputs.model_outputs`` as MLflow's JSON (``[{"model_id", "step"}]``)."""
     return [{"model_id": model_id, "step": step} for model_id, step in models_of(ctx).outputs_of_run(run_id)]

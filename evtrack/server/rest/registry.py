@@ -421,6 +421,12 @@ def _runs_source(
 
 def _local_path(uri: str) -> pathlib.Path | None:
     parsed = urllib.parse.urlparse(uri)
+    host = parsed.hostname
+    if parsed.scheme == "file" and host and not (host == "." or host.startswith(("localhost", "127.0.0.1"))):
+        raise InvalidParameterError(  # MLflow's words (it answers them as a 500; here the client's error)
+            f"{uri} is not a valid remote uri. For remote access on windows, please consider using a "
+            "different scheme such as SMB (e.g. smb://<hostname>/<path>)."
+        )
     if parsed.scheme == "file":
         return pathlib.Path(urllib.parse.unquote(parsed.path)).resolve()
     if parsed.scheme == "":

@@ -59,8 +59,10 @@ def create_run(ctx: ApiContext, params: Params) -> dict[str, Any]:
 @api("runs/get", methods=("GET",))
 def get_run(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """One run with its params, latest metrics, tags and inputs → ``{"run"}``."""
+    from evtrack.server.rest.logged_models import model_outputs_of_run
+
     run, latest = _run_with_latest(ctx, run_id_of(params))
-    return {"run": convert.run_json(run, ctx.config, latest)}
+    return {"run": convert.run_json(run, ctx.config, latest, model_outputs_of_run(ctx, run.info.run_id))}
 
 
 def _status(params: Params) -> str | None:
@@ -119,8 +121,12 @@ def search_runs(ctx: ApiContext, params: Params) -> dict[str, Any]:
     )
     out: dict[str, Any] = {}
     if found:
-        latest = _latest_of_page(ctx, found)
-        out["runs"] = [convert.run_json(r, ctx.config, latest.get(r.info.run_id)) for r in found]
+        from evtrack.server.rest.logged_models import model_outputs_by_run
+
+        latest, outputs = _latest_of_page(ctx, found), model_outputs_by_run(ctx)
+        out["runs"] = [
+            convert.run_json(r, ctx.config, latest.get(r.info.run_id), outputs.get(r.info.run_id, [])) for r in found
+        ]
     if found.token:
         out["next_page_token"] = found.token
     return out
@@ -261,13 +267,20 @@ def get_metric_history(ctx: ApiContext, params: Params) -> dict[str, Any]:
 
 
 def _sample(points: list[Metric], limit: int) -> list[Metric]:
-    """At most ``limit`` points spread evenly over the steps, keeping the first and the last."""
-    if len(points) <= limit:
+    """At most ``limit`` of the points (ordered by step, timestamp, value) as MLflow's SQL store
+    samples them: the points fall into ``limit`` buckets as SQL's ``NTILE`` deals them (the first
+    ``len % limit`` buckets one point larger), the first point of each bucket is kept, and the
+    last point ends the sample (replacing the last pick when the sample is full)."""
+    total = len(points)
+    if total <= limit:
         return points
-    if limit == 1:
-        return [points[-1]]
-    last = len(points) - 1
-    picked = sorted({round(i * last / (limit - 1)) for i in range(limit)})
+    size, larger = divmod(total, limit)
+    picked, start = [], 0
+    for bucket in range(limit):
+        picked.append(start)
+        start += size + (1 if bucket < larger else 0)
+    if picked[-1] != total - 1:
+        picked[-1] = total - 1
     return [points[i] for i in picked]
 
 
@@ -294,7 +307,11 @@ def get_metric_history_bulk_interval(ctx: ApiContext, params: Params) -> dict[st
             f"end_step must be greater than start_step. Found start_step={start} and end_step={end}."
         )
     metrics = []
-    for run_id in sorted(set(run_ids)):
-        points = [m for m in ctx.client.get_metric_history(run_id, key) if start is None or start <= m.step <= end]
+    for run_id in run_ids:  # in the order asked, as MLflow's
+        history = ctx.client.get_metric_history(run_id, key)
+        points = sorted(
+            (m for m in history if start is None or start <= m.step <= end),
+            key=lambda m: (m.step, m.timestamp, m.value),
+        )
         metrics += [convert.metric_json(m, run_id) for m in _sample(points, limit)]
     return {"metrics": metrics} if metrics else {}

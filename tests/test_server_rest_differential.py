@@ -347,3 +347,69 @@ def test_a_remote_file_source_is_a_400_with_mlflows_message_where_mlflow_answers
     assert theirs.status_code == 500 and mine.status_code == 400
     assert mine.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert mine.json()["message"] == theirs.json()["message"]
+
+
+# -- the artifact routes of MLflow's web UI -----------------------------------------------------
+
+
+def _raw(server: Served, method: str, path: str, query: dict[str, str], content: bytes | None = None) -> Any:
+    query = {k: _fill(v, server.ids) for k, v in query.items()}
+    response = server.http.request(method, path.format(**server.ids), params=query, content=content)
+    try:
+        body: Any = response.json()
+        body = (body.get("error_code"), _normal(server, body.get("message"))) if "error_code" in body else body
+    except ValueError:
+        body = response.content
+    return response.status_code, body
+
+
+UI_ARTIFACT_CASES: list[tuple[str, str, dict[str, str], bytes | None]] = [
+    ("POST", "/ajax-api/2.0/mlflow/upload-artifact", {"run_uuid": R, "path": "ui/notes.txt"}, b"from the UI\n"),
+    ("GET", "/get-artifact", {"run_uuid": R, "path": "ui/notes.txt"}, None),
+    ("GET", "/get-artifact", {"run_id": R, "path": "ui/notes.txt"}, None),
+    ("GET", "/model-versions/get-artifact", {"name": "files-model", "version": "1", "path": "MLmodel"}, None),
+    ("GET", "/model-versions/get-artifact", {"name": "files-model", "version": "1", "path": "../../x"}, None),
+    ("POST", "/ajax-api/2.0/mlflow/upload-artifact", {"path": "x.txt"}, b"x"),
+    ("POST", "/ajax-api/2.0/mlflow/upload-artifact", {"run_uuid": R}, b"x"),
+    ("POST", "/ajax-api/2.0/mlflow/upload-artifact", {"run_uuid": R, "path": "empty.txt"}, b""),
+    ("POST", "/ajax-api/2.0/mlflow/upload-artifact", {"run_uuid": R, "path": "big.bin"}, b"0" * (10 * 1024 * 1024 + 1)),
+    ("GET", "/ajax-api/2.0/mlflow/logged-models/{model}/artifacts/files", {"artifact_file_path": "w.txt"}, None),
+    ("GET", "/ajax-api/2.0/mlflow/logged-models/{model}/artifacts/files", {}, None),
+]
+
+
+@pytest.fixture(scope="module")
+def with_files(servers: tuple[Served, Served]) -> tuple[Served, Served]:
+    """A model file under the run the first version points at, and a logged model with a file."""
+    for server in servers:
+        model = server.call("POST", API + "/logged-models", {"experiment_id": E, "name": "lm"})
+        assert model.status_code == 200, model.text
+        server.ids["model"] = model.json()["model"]["info"]["model_id"]
+        for path, data in (
+            ("{exp}/{run}/artifacts/model/MLmodel", b"flavors: {}\n"),
+            ("{exp}/models/{model}/artifacts/w.txt", b"weights\n"),
+        ):
+            put = server.http.put("/api/2.0/mlflow-artifacts/artifacts/" + path.format(**server.ids), content=data)
+            assert put.status_code == 200, put.text
+        assert server.call("POST", API + "/registered-models/create", {"name": "files-model"}).status_code == 200
+        source = {"name": "files-model", "source": "mlflow-artifacts:/{exp}/{run}/artifacts/model", "run_id": R}
+        assert server.call("POST", API + "/model-versions/create", source).status_code == 200
+    return servers
+
+
+@pytest.mark.parametrize("case", UI_ARTIFACT_CASES, ids=[f"{c[0]} {c[1]} {c[2]}"[:90] for c in UI_ARTIFACT_CASES])
+def test_the_uis_artifact_routes_answer_as_mlflows(with_files: tuple[Served, Served], case: tuple) -> None:
+    method, path, query, content = case
+    ref, ours = with_files
+    assert _raw(ours, method, path, query, content) == _raw(ref, method, path, query, content)
+
+
+def test_a_version_registered_from_a_runs_uri_serves_its_files_where_mlflow_answers_500(
+    with_files: tuple[Served, Served],
+) -> None:
+    """A deliberate difference (docs/server.md): MLflow's server cannot resolve a ``runs:/``
+    source it stored; evtrack serves the run's files."""
+    ref, ours = with_files
+    query = {"name": "diff-model", "version": "1", "path": "MLmodel"}
+    assert _raw(ref, "GET", "/model-versions/get-artifact", query)[0] == 500
+    assert _raw(ours, "GET", "/model-versions/get-artifact", query) == (200, b"flavors: {}\n")

@@ -21,7 +21,9 @@ def endpoints() -> list[Endpoint]:
 
 
 def extra_routes(config) -> list:
-    """Routes that are not JSON-in/JSON-out: the proxied artifact upload and download."""
+    """Routes that are not JSON-in/JSON-out: the proxied artifact upload and download, and the
+    artifact routes of MLflow's web UI."""
+    from evtrack.server.rest import artifact_files
     from evtrack.server.rest.artifacts import proxied_artifact_routes
 
-    return proxied_artifact_routes(config)
+    return proxied_artifact_routes(config) + artifact_files.routes(config)

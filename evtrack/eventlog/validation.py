@@ -204,6 +204,25 @@ def validate_param(key: str, value: Any) -> str:
     return _limit_value("Param value", key, value, MAX_PARAM_VAL_LENGTH, truncate=True)
 
 
+def new_params(run_id: str, params: Sequence[Any], known: dict[str, str]) -> dict[str, str]:
+    """The params of a batch not yet logged to the run (validated, in order), given the values
+    ``known`` for it; a different value for a logged key is refused with MLflow's message
+    (params are immutable, the same value again is no change)."""
+    new: dict[str, str] = {}
+    for p in params:
+        value = validate_param(validate_key(p.key, "param"), p.value)
+        old = known.get(p.key, new.get(p.key))
+        if old is not None and old != value:
+            raise InvalidParameterError(
+                f"Changing param values is not allowed. Param with key='{p.key}' was already "
+                f"logged with value='{old}' for run ID='{run_id}'. "
+                f"Attempted logging new value '{value}'."
+            )
+        if old is None:
+            new[p.key] = value
+    return new
+
+
 def validate_tag(key: str, value: Any) -> str:
     """Check a run tag key; return the value as str, truncated to MAX_TAG_VAL_LENGTH."""
     validate_key(key, "tag")

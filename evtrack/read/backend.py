@@ -19,6 +19,7 @@ from evtrack import settings
 from evtrack.errors import InvalidUriError
 from evtrack.read.reader import StoreReader
 from evtrack.store import ObjectStore, open_store, register_opener
+from evtrack.store.uploads import BackgroundUploads
 from evtrack.store.uris import is_evtrack_uri, refuse_database_uri, store_location
 from evtrack.eventlog.writer import FlushResult, SegmentWriter
 from evtrack.remote import is_remote_uri
@@ -87,8 +88,7 @@ class Backend:
         self.active_experiments: dict[str, str] = {}
         self.default_experiment_ready = False
         self.engine = None  # the DuckDB query engine, created on first query
-        self._pool = None  # background upload thread, created on first use
-        self._pending: list = []
+        self.uploads = BackgroundUploads()
         self.lock = threading.RLock()
 
     def refresh(self) -> None:
@@ -103,21 +103,15 @@ class Backend:
 
     def run_in_background(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on this backend's upload thread (small captured artifacts at start_run)."""
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="evtrack-upload")
-        self._pending.append(self._pool.submit(fn))
+        self.uploads.submit(fn)
 
     def wait_background(self) -> None:
         """Wait for every background upload (their own errors are reported by them)."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+        self.uploads.wait()
 
     def reset_after_fork(self) -> None:
         """Give the child process its own writer id and an empty buffer."""
-        self._pool, self._pending = None, []
+        self.uploads.reset_after_fork()
         self.writer.reset_after_fork()
         self.lock = threading.RLock()
         self.reader._lock = threading.RLock()

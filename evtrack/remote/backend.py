@@ -12,6 +12,7 @@ import threading
 from typing import Callable
 
 from evtrack.eventlog.writer import FlushResult
+from evtrack.store.uploads import BackgroundUploads
 from evtrack.remote.sender import BatchSender
 from evtrack.remote.transport import Transport
 
@@ -36,8 +37,7 @@ class RemoteBackend:
         self.writable_runs: set[str] = set()
         self.known_params: dict[str, dict[str, str]] = {}
         self.artifact_uris: dict[str, str] = {}
-        self._pool = None
-        self._pending: list = []
+        self.uploads = BackgroundUploads()
         self.lock = threading.RLock()
 
     def flush(self) -> FlushResult:
@@ -50,20 +50,15 @@ class RemoteBackend:
         self.flush()
 
     def run_in_background(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on this backend's upload thread (artifacts captured at start_run)."""
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="evtrack-upload")
-        self._pending.append(self._pool.submit(fn))
+        """Run ``fn`` on this backend's upload thread (small captured artifacts at start_run)."""
+        self.uploads.submit(fn)
 
     def wait_background(self) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+        """Wait for every background upload (their own errors are reported by them)."""
+        self.uploads.wait()
 
     def reset_after_fork(self) -> None:
-        self._pool, self._pending = None, []
+        self.uploads.reset_after_fork()
         self.transport.reset()
         self.writer.reset_after_fork()
         self.lock = threading.RLock()

@@ -432,18 +432,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         ts = now_ms()
         eid = self._eid
         lines: list[bytes] = []
-        new_params: dict[str, str] = {}
-        for p in params:
-            value = v.validate_param(v.validate_key(p.key, "param"), p.value)
-            old = known.get(p.key, new_params.get(p.key))
-            if old is not None and old != value:
-                raise InvalidParameterError(
-                    f"Changing param values is not allowed. Param with key='{p.key}' was already "
-                    f"logged with value='{old}' for run ID='{run_id}'. "
-                    f"Attempted logging new value '{value}'."
-                )
-            if old is None:
-                new_params[p.key] = value
+        new_params = v.new_params(run_id, params, known)
         for key, value in new_params.items():
             lines.append(ev.encode(ev.ParamLogged(eid=eid(), ts=ts, run_id=run_id, key=key, value=value)))
         for m in metrics:

@@ -271,18 +271,8 @@ class RemoteTrackingClient(RichArtifactsMixin):
         known = self._backend.known_params.setdefault(run_id, {})
         now = int(_time() * 1000)
         items: list[tuple] = []
-        new: dict[str, str] = {}
-        for p in params:
-            value = v.validate_param(v.validate_key(p.key, "param"), p.value)
-            old = known.get(p.key, new.get(p.key))
-            if old is not None and old != value:
-                raise InvalidParameterError(
-                    f"Changing param values is not allowed. Param with key='{p.key}' was already logged with "
-                    f"value='{old}' for run ID='{run_id}'. Attempted logging new value '{value}'."
-                )
-            if old is None:
-                new[p.key] = value
-                items.append(("p", run_id, p.key, value))
+        new = v.new_params(run_id, params, known)
+        items += [("p", run_id, key, value) for key, value in new.items()]
         for m in metrics:
             key = v.validate_key(m.key, "metric")
             number, timestamp, step = v.validate_metric(

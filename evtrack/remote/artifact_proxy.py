@@ -87,7 +87,12 @@ class ProxiedArtifactStore:
         self.http.raw("PUT", self._url(key), body=data, headers={"Content-Type": "application/octet-stream"})
 
     def put_if_absent(self, key: str, data: bytes) -> None:
-        raise NotImplementedError("an artifact proxy has no put-if-absent; it holds artifacts, not a store")
+        from evtrack.errors import StoreError
+
+        raise StoreError(
+            f"{self.uri} is a tracking server's artifact proxy: it holds a run's files, and has no "
+            "put-if-absent (an evtrack store is a directory or s3://…)"
+        )
 
     def put_file(self, key: str, path: str) -> None:
         with open(path, "rb") as fh:

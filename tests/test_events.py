@@ -413,7 +413,8 @@ def test_decode_segment_keeps_bad_lines_apart() -> None:
     assert "malformed JSON" in bad[1].error
 
 
-def test_the_reader_folds_good_lines_and_reports_bad_ones(tracking_uri: str) -> None:
+def test_the_reader_folds_good_lines_and_reports_bad_ones(tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVTRACK_READ_FRESHNESS", "0")  # the segment below comes from "another writer"
     client = evtrack.EvtrackClient(tracking_uri)
     run_id = client.create_run("0").info.run_id
     client.flush()

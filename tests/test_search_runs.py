@@ -509,8 +509,10 @@ def test_pandas_output(local_client: Any) -> None:
 # ------------------------------------------------------------------------- freshness
 
 
-def test_flushed_but_not_compacted_events_are_visible(client: Any, direct_writer: Any) -> None:
-    """Events another writer put into the inbox (never compacted) show up in the next search."""
+def test_flushed_but_not_compacted_events_are_visible(client: Any, direct_writer: Any, monkeypatch: Any) -> None:
+    """Events another writer put into the inbox (never compacted) show up in the next search
+    (on S3 at once with the freshness window off; tests/test_read_freshness.py has the window)."""
+    monkeypatch.setenv("EVTRACK_READ_FRESHNESS", "0")
     from evtrack.eventlog import events as ev
 
     exp = client.create_experiment("fresh")

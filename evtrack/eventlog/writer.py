@@ -23,6 +23,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
 
@@ -75,6 +76,8 @@ class SegmentWriter:
         self.max_buffer_bytes = int(max_buffer_bytes or _env_float("EVTRACK_MAX_BUFFER_BYTES", 64 << 20))
         self.flush_bytes = min(self.flush_bytes, self.max_buffer_bytes)  # else the bound is never checked
         self.spool = spool or Spool(store.uri)
+        # called with (key, data) after each segment this process appends (the reader's hand-off)
+        self.on_segment: Callable[[str, bytes], None] | None = None
         self._init_process_state()
 
     def _init_process_state(self) -> None:
@@ -186,8 +189,13 @@ class SegmentWriter:
                 continue  # another process sent it
             self.store.put(key, data)
             self.spool.discard(path)
+            self._appended(key, data)
             sent += 1
         return sent
+
+    def _appended(self, key: str, data: bytes) -> None:
+        if self.on_segment is not None:
+            self.on_segment(key, data)
 
     def _drain(self, force: bool = False) -> int:
         """Cut a segment from the buffer and send it with anything parked; returns segments sent."""
@@ -204,6 +212,7 @@ class SegmentWriter:
                     self._spool_checked = True
                 if segment is not None:
                     self.store.put(*segment)
+                    self._appended(*segment)
                     sent += 1
                     segment = None
                 self._mark_success()

@@ -208,9 +208,7 @@ class EvtrackTrackingStore(LoggedModelMethods, AbstractStore):
         order_by: Sequence[str] | None,
         page_token: str | None,
     ) -> tuple[list[Any], str | None]:
-        from evtrack.query.search import latest_points
-
-        page = self._client.search_runs(
+        page, latest = self._client._search_runs_points(
             [str(e) for e in experiment_ids],
             filter_string or "",
             run_view_type,
@@ -218,7 +216,6 @@ class EvtrackTrackingStore(LoggedModelMethods, AbstractStore):
             list(order_by or []),
             page_token,
         )
-        latest = latest_points(self._client._backend, [r.info.run_id for r in page if r.data.metrics])
         return [convert.run(r, latest.get(r.info.run_id)) for r in page], page.token
 
     def _search_datasets(self, experiment_ids: Sequence[str]) -> list[Any]:

@@ -59,7 +59,8 @@ class RunDocs:
         self.info = con.sql(f"SELECT {_INFO_COLUMNS} FROM {runs} ORDER BY rid").to_arrow_table().combine_chunks()
         self.size = self.info.num_rows
         self._entries = [
-            _Entries(con, runs, f"{tables}_{name}", first, self.size) for name in ("latest_metrics", "params", "tags")
+            _Entries(con, runs, f"{tables}_{name}", first, self.size, points=name == "latest_metrics")
+            for name in ("latest_metrics", "params", "tags")
         ]
         self.has_inputs = bool(con.execute(f"SELECT count(*) FROM {tables}_inputs").fetchall()[0][0])
         self._rows: list[tuple[tuple, dict, dict, dict] | None] = [None] * self.size
@@ -79,21 +80,30 @@ class RunDocs:
                 cache[p] = row
         return [cache[p] for p in positions]  # type: ignore[misc]
 
+    def points(self, positions: list[int]) -> list[dict[str, tuple[int, int]]]:
+        """``key -> (step, timestamp)`` of the latest metric values of the runs at ``positions``."""
+        return self._entries[0].dicts(positions, points=True)
+
 
 class _Entries:
     """The ``key -> value`` entries of runs (a params, tags or latest_metrics table), sorted by rid."""
 
-    def __init__(self, con: "duckdb.DuckDBPyConnection", runs: str, table: str, first: int, n: int) -> None:
+    def __init__(
+        self, con: "duckdb.DuckDBPyConnection", runs: str, table: str, first: int, n: int, points: bool = False
+    ) -> None:
         import pyarrow.compute as pc
 
+        extra = ", k.step, k.timestamp" if points else ""
         data = (
             con.sql(
-                f"SELECT s.rid, k.key, k.value FROM {table} k JOIN {runs} s USING (run_id) "
+                f"SELECT s.rid, k.key, k.value{extra} FROM {table} k JOIN {runs} s USING (run_id) "
                 "WHERE k.value IS NOT NULL ORDER BY s.rid, k.key"
             )
             .to_arrow_table()
             .combine_chunks()
         )
+        # a latest metric's step and timestamp (MLflow's REST answers carry them)
+        self._points = (data.column("step"), data.column("timestamp")) if points else None
         keys = pc.dictionary_encode(data.column("key")).combine_chunks()
         self._key_codes = keys.indices
         self._key_names = keys.dictionary.to_pylist()
@@ -105,8 +115,8 @@ class _Entries:
             self._starts[rid - first], self._ends[rid - first] = start, end
             start = end
 
-    def dicts(self, positions: list[int]) -> list[dict]:
-        """One new ``key -> value`` dict per run position."""
+    def dicts(self, positions: list[int], points: bool = False) -> list[dict]:
+        """One new ``key -> value`` dict per run position (``key -> (step, timestamp)`` with ``points``)."""
         import itertools
 
         import pyarrow as pa
@@ -119,7 +129,13 @@ class _Entries:
             return [{} for _ in positions]
         taken = pa.array(rows, pa.int64())
         names = self._key_names
-        entries = zip([names[c] for c in self._key_codes.take(taken).to_pylist()], self._values.take(taken).to_pylist())
+        keys = [names[c] for c in self._key_codes.take(taken).to_pylist()]
+        if points:
+            assert self._points is not None, "points of a table without them"
+            steps, stamps = (column.take(taken).to_pylist() for column in self._points)
+            entries = zip(keys, zip(steps, stamps))
+        else:
+            entries = zip(keys, self._values.take(taken).to_pylist())
         islice = itertools.islice
         return [dict(islice(entries, ends[p] - starts[p])) for p in positions]
 

@@ -133,8 +133,11 @@ def search_runs(
     page_token: str | None = None,
     version: int | None = None,
     fresh: bool = True,
+    points: dict[str, dict[str, tuple[int, int]]] | None = None,
 ) -> PagedList:
-    """One page of runs matching MLflow's filter grammar, in MLflow's order."""
+    """One page of runs matching MLflow's filter grammar, in MLflow's order. Given a ``points``
+    dict, it is filled with run_id -> metric key -> (step, timestamp) of the page's latest
+    metric values (MLflow's REST answers carry them), from the same snapshot."""
     if isinstance(experiment_ids, (str, int)):
         experiment_ids = [experiment_ids]
     limit = check_max_results(max_results, SEARCH_MAX_RESULTS_DEFAULT)
@@ -148,7 +151,21 @@ def search_runs(
     snap = engine_of(backend).snapshot(version, fresh)
     found, index, tail = search_rids(snap, filters, orders, ids, stages, limit + 1, offset)
     token = encode_page_token(offset + limit) if len(found) > limit else None
-    return PagedList(_runs(snap, index, tail, found[:limit]), token)
+    rids = found[:limit]
+    runs = PagedList(_runs(snap, index, tail, rids), token)
+    if points is not None:
+        points.update((run.info.run_id, p) for run, p in zip(runs, _points(index, tail, rids)) if p)
+    return runs
+
+
+def _points(index: "RunIndex", tail: "TailRuns | None", rids: Sequence[int]) -> list[dict[str, tuple[int, int]]]:
+    """``key -> (step, timestamp)`` of each searched run's latest metrics, from the same snapshot."""
+    size = index.size
+    if tail is None:
+        return index.docs.points(list(rids))
+    base = iter(index.docs.points([rid for rid in rids if rid < size]))
+    added = iter(tail.docs.points([rid - size for rid in rids if rid >= size]))
+    return [next(base) if rid < size else next(added) for rid in rids]
 
 
 def run_sql(
@@ -213,22 +230,3 @@ def search_experiments(
             found.append(exp)
     found.sort(key=grammar.experiment_sort_key(orders))
     return page(found, limit, page_token)
-
-
-def latest_points(backend: Backend, run_ids: Sequence[str]) -> dict[str, dict[str, tuple[int, int]]]:
-    """run_id -> metric key -> (step, timestamp) of its latest value, for the runs of a search page."""
-    if not run_ids:
-        return {}
-    rows = (
-        engine_of(backend)
-        .snapshot()
-        .rows(
-            "SELECT run_id, key, step, timestamp FROM latest_metrics "
-            "SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS run_id) page USING (run_id)",
-            [list(run_ids)],
-        )
-    )
-    out: dict[str, dict[str, tuple[int, int]]] = {}
-    for run_id, key, step, timestamp in rows:
-        out.setdefault(run_id, {})[key] = (step, timestamp)
-    return out

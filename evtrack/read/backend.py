@@ -76,6 +76,7 @@ class Backend:
         self.store = store
         self.writer = SegmentWriter(store)
         self.reader = StoreReader(store)
+        self.writer.on_segment = self.reader.note_own_segment  # own writes are read without a listing
         # What this process knows for sure about runs it wrote to: run_id -> params.
         self.known_params: dict[str, dict[str, str]] = {}
         # Runs this process knows to be writable (active lifecycle stage): run_id -> time.monotonic()
@@ -91,10 +92,12 @@ class Backend:
         self.uploads = BackgroundUploads()
         self.lock = threading.RLock()
 
-    def refresh(self) -> None:
-        """Flush this process's events, then catch the reader up with the store."""
+    def refresh(self, max_age: float | None = None) -> bool:
+        """Flush this process's events, then catch the reader up with the store (listing it unless
+        it was listed less than ``max_age`` seconds ago, default ``EVTRACK_READ_FRESHNESS``);
+        returns whether it listed."""
         self.flush()
-        self.reader.refresh()
+        return self.reader.refresh(max_age)
 
     def flush(self) -> FlushResult:
         """Finish background uploads, then send every buffered event."""

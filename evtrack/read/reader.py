@@ -9,22 +9,33 @@ State is loaded lazily: the experiment tables and each feature domain's tables (
 whole (they are small), and a run's rows only when that run is read (a row
 filter on its partition's files). Each tail segment is fetched once per process (segments are immutable).
 Metric histories come from the ``metrics`` table plus the tail's points.
+
+Freshness: a refresh lists the store (the manifests, the inbox) only when that can tell it
+something. Every segment this process's own writer appends is handed to the reader, so a
+process sees its own writes after ``flush()`` without listing. A local directory store tells
+when a directory changed (one ``stat``, ``listing_token``): the listing is skipped exactly
+when nothing changed, so another process's flushed writes are seen at once. A store that
+cannot tell (S3) is listed at most once per ``EVTRACK_READ_FRESHNESS`` seconds (default 1;
+0 lists on every call): another process's writes show up within that window, and a read that
+misses (a run or experiment id not found) lists again before answering.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from evtrack.state import manifest as mf
 from evtrack.state import tables
-from evtrack.errors import ObjectNotFoundError
+from evtrack.errors import InvalidParameterError, ObjectNotFoundError
 from evtrack.eventlog.events import BadLine, Event, MetricLogged, decode_segment
 from evtrack.state.domains import domain, domain_of
 from evtrack.state.fold import MetricSeries, State, apply
-from evtrack.store.base import ObjectStore
+from evtrack.store.base import ObjectStore, listing_token
 from evtrack.eventlog.writer import INBOX
 
 if TYPE_CHECKING:
@@ -33,6 +44,22 @@ if TYPE_CHECKING:
 _FETCH_THREADS = 16
 _MAX_RESETS = 5
 _RUN_CACHE = 4096
+_OWN_MAX_BYTES = 64 << 20  # own segments held for the next refresh; beyond, the next one lists
+FRESHNESS_ENV = "EVTRACK_READ_FRESHNESS"
+
+
+def read_freshness() -> float:
+    """Seconds a store listing is reused for (``EVTRACK_READ_FRESHNESS``, default 1)."""
+    raw = os.environ.get(FRESHNESS_ENV)
+    if not raw:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses NaN
+        raise InvalidParameterError(f"{FRESHNESS_ENV} must be a number of seconds >= 0, got {raw!r}")
+    return value
 
 
 def _fold_metric(st: State, e: MetricLogged) -> None:
@@ -57,7 +84,15 @@ class StoreReader:
         self.bad_lines: list[BadLine] = []
         self._lock = threading.RLock()
         self._segments: dict[str, list[Event]] = {}  # decoded tail segments, by key
+        self._listed_at: float | None = None  # monotonic time the last listing started
+        self._listed_tokens: tuple | None = None  # the store's listing tokens when it started
+        self._own: list[tuple[str, bytes]] = []  # segments this process appended, not yet folded
+        self._own_bytes = 0
+        self._own_lock = threading.Lock()
+        self._taking_own = False  # set by the first refresh: a reader never read holds nothing
+        self._must_list = False  # own segments dropped (too many bytes), or a commit here: list next time
         self._reset(0)
+        mf.watch_commits(self)
 
     # -- tail -----------------------------------------------------------------
 
@@ -112,8 +147,62 @@ class StoreReader:
                     series = self.tail_series[(run_id, e.key)] = MetricSeries()  # type: ignore[attr-defined]
                 series.add(e.step, e.timestamp, e.value)  # type: ignore[attr-defined]
 
-    def refresh(self) -> None:
-        """Catch up with the newest manifest and every tail segment."""
+    def note_own_segment(self, key: str, data: bytes) -> None:
+        """Take a segment this process just appended (called by its writer, on any thread): the
+        next refresh folds it without listing. Ignored until this reader was first refreshed."""
+        if not self._taking_own:
+            return
+        with self._own_lock:
+            if self._own_bytes + len(data) > _OWN_MAX_BYTES:
+                self._own.clear()
+                self._own_bytes = 0
+                self._must_list = True  # too much to hold: the next refresh lists instead
+                return
+            self._own.append((key, data))
+            self._own_bytes += len(data)
+
+    def note_commit(self) -> None:
+        """This process committed a manifest of the store (compacted it): list on the next refresh."""
+        self._must_list = True
+
+    def _fold_own(self) -> None:
+        with self._own_lock:
+            own, self._own, self._own_bytes = self._own, [], 0
+        for key, data in own:
+            if key in self._folded or self.manifest.is_folded(key):
+                continue
+            events = self._segments.get(key)
+            if events is None:
+                events, bad = decode_segment(data, key)
+                self.bad_lines.extend(bad)
+                self._segments[key] = events
+            self._add_tail(events)
+            self._folded.add(key)
+
+    def refresh(self, max_age: float | None = None) -> bool:
+        """Catch up with this process's own appended segments, then with the newest manifest and
+        every tail segment by listing the store — unless its listing tokens say nothing changed
+        (a local store), or, on a store that cannot tell, it was listed less than ``max_age``
+        seconds ago (default: ``EVTRACK_READ_FRESHNESS``). Returns whether the store was listed."""
+        window = read_freshness() if max_age is None else max_age
+        with self._lock:
+            self._taking_own = True
+            self._fold_own()
+            started = time.monotonic()
+            tokens = (listing_token(self.store, INBOX), listing_token(self.store, mf.MANIFESTS))
+            if not self._must_list and self._listed_at is not None:
+                if None not in tokens:  # the store can tell when a listing would change: exact
+                    if tokens == self._listed_tokens:
+                        return False
+                elif window > 0 and started - self._listed_at < window:
+                    return False
+            self._must_list = False
+            self._list()
+            self._listed_at, self._listed_tokens = started, tokens
+            self._fold_own()  # appended while we listed
+            return True
+
+    def _list(self) -> None:
         with self._lock:
             for _ in range(_MAX_RESETS):
                 target = mf.latest_version(self.store)

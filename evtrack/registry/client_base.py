@@ -28,9 +28,10 @@ _NAME_ATTEMPTS = 16
 class RegistryBase(StoreClient):
     """A store client with the registry's plumbing (no public methods of its own)."""
 
-    def _registry(self) -> RegistryState:
-        """The registry, fresh (this process's buffer flushed first)."""
-        self._backend.refresh()
+    def _registry(self, max_age: float | None = None) -> RegistryState:
+        """The registry, fresh (this process's buffer flushed first; the store listed unless it was
+        less than ``max_age`` seconds ago, default ``EVTRACK_READ_FRESHNESS``)."""
+        self._backend.refresh(max_age)
         return registry_of(self._backend.reader.domain(REGISTRY_DOMAIN))
 
     def _emit_all(self, events: Sequence[ev.Event]) -> None:
@@ -49,7 +50,7 @@ class RegistryBase(StoreClient):
         deadline = time.monotonic() + max(0.0, min(REPAIR_WAIT_S, REPAIR_WAIT_S - (now_ms() - event.ts) / 1000))
         delay = 0.01
         while True:
-            reg = self._registry()
+            reg = self._registry(max_age=0)  # another process's event: list, do not trust the window
             if done(reg):
                 return reg
             if time.monotonic() >= deadline:
@@ -68,7 +69,7 @@ class RegistryBase(StoreClient):
             m = reg.models.get(model_id)
             return m is not None and m.name_order >= order
 
-        reg = self._registry()
+        reg = self._registry(max_age=0)
         if not landed(reg):
             reg = self._await_or_repair(landed, event)
         m = reg.models.get(model_id)

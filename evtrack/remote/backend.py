@@ -45,9 +45,11 @@ class RemoteBackend:
         self.wait_background()
         return self.writer.flush()
 
-    def refresh(self) -> None:
-        """Before a read: the server sees every write made before it."""
+    def refresh(self, max_age: float | None = None) -> bool:
+        """Before a read: the server sees every write made before it (``max_age`` does not apply:
+        the server reads the store)."""
         self.flush()
+        return True
 
     def run_in_background(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on this backend's upload thread (small captured artifacts at start_run)."""

@@ -21,8 +21,9 @@ Distributed engines read a version by taking exactly the files listed under
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -192,9 +193,30 @@ def load(store: ObjectStore, version: int | None = None) -> Manifest:
         raise EvtrackError(f"manifest version {version} does not exist (or was garbage-collected)") from None
 
 
+class CommitWatcher(Protocol):
+    """Something in this process that holds a store's manifest (a reader)."""
+
+    store: ObjectStore
+
+    def note_commit(self) -> None:
+        """A new manifest version of ``store`` was committed by this process."""
+
+
+_watchers: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def watch_commits(watcher: CommitWatcher) -> None:
+    """Tell ``watcher`` of every manifest this process commits to its store (kept weakly)."""
+    _watchers.add(watcher)
+
+
 def write_hint(store: ObjectStore, version: int) -> None:
-    """Record ``version`` as the newest seen (best effort; correctness never depends on it)."""
+    """After committing ``version``: record it as the newest seen (best effort; correctness never
+    depends on it), and tell this process's readers of the store, which then list it again."""
     try:
         store.put(HINT_KEY, str(version).encode())
     except EvtrackError:
         pass
+    for watcher in list(_watchers):
+        if watcher.store.uri == store.uri:
+            watcher.note_commit()

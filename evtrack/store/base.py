@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Hashable, Iterator, Protocol, runtime_checkable
 
 CHUNK_SIZE = 1 << 20
 
@@ -68,3 +68,12 @@ def open_chunks(store: ObjectStore, key: str, chunk_size: int = CHUNK_SIZE) -> I
     chunks = store.iter_chunks(key, chunk_size)
     first = next(chunks, None)
     return iter(()) if first is None else itertools.chain((first,), chunks)
+
+
+def listing_token(store: ObjectStore, prefix: str) -> Hashable | None:
+    """A cheap value that changes whenever the listing of ``prefix`` (a flat ``…/`` directory) may
+    have changed, so a reader can skip listing it again; None when the store cannot tell (S3).
+
+    Optional for a store: one that has no ``listing_token`` method cannot tell."""
+    token = getattr(store, "listing_token", None)
+    return token(prefix) if token is not None else None

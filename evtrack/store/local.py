@@ -12,7 +12,8 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Hashable, Iterator
 from typing import BinaryIO
 
 from evtrack.errors import CommitConflictError, InvalidParameterError, InvalidUriError, ObjectNotFoundError, StoreError
@@ -20,6 +21,7 @@ from evtrack.store.base import CHUNK_SIZE, ObjectInfo
 
 TEMP_PREFIX = ".tmp-"
 _COPY_BUFFER = 1024 * 1024
+_SETTLE_NS = 50_000_000  # a directory's times are trusted once this old (coarser than any fs clock tick)
 
 
 def validate_key(key: str) -> str:
@@ -224,6 +226,22 @@ class LocalStore:
             except FileNotFoundError:  # deleted while listing
                 continue
             yield ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime)
+
+    def listing_token(self, prefix: str) -> Hashable:
+        """The directory's identity and change times (one ``stat``): any object created, replaced
+        or deleted directly in it changes them. A directory changed within the last
+        ``_SETTLE_NS`` gives a token equal to nothing, since the file system's clock is coarser
+        than that (two changes in one tick could leave the same time)."""
+        if not prefix.endswith("/"):
+            raise InvalidUriError(f"listing_token needs a directory prefix ending in '/', got {prefix!r}")
+        try:
+            st = os.stat(self._path(prefix[:-1]))
+        except (FileNotFoundError, NotADirectoryError):
+            return "absent"
+        changed = max(st.st_mtime_ns, st.st_ctime_ns)
+        if time.time_ns() - changed < _SETTLE_NS:
+            return object()  # unsettled: list again
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
 
     def head(self, key: str) -> ObjectInfo | None:
         """Return the object's info, or ``None`` when absent."""

@@ -60,15 +60,24 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
 
     # -- plumbing -------------------------------------------------------------
 
-    def _state(self) -> State:
-        """Every experiment, fresh (this process's buffer flushed first)."""
-        self._backend.refresh()
+    def _state(self, max_age: float | None = None) -> State:
+        """Every experiment, fresh (this process's buffer flushed first; the store listed unless it
+        was less than ``max_age`` seconds ago, default ``EVTRACK_READ_FRESHNESS``)."""
+        self._backend.refresh(max_age)
         return self._backend.reader.experiments()
 
     def _run_view(self, run_id: str) -> State:
-        """A fresh state holding ``run_id`` (if it exists) and every experiment."""
-        self._backend.refresh()
-        return self._backend.reader.run(run_id)
+        """A fresh state holding ``run_id`` (if it exists) and every experiment. A run not found
+        within the freshness window is looked for again after listing the store."""
+        backend = self._backend
+        listed = backend.refresh()
+        state = backend.reader.run(run_id)
+        if not listed:
+            st = state.runs.get(run_id)
+            if st is None or not st.exists:
+                backend.refresh(max_age=0)
+                state = backend.reader.run(run_id)
+        return state
 
     # -- experiments ----------------------------------------------------------
 
@@ -92,7 +101,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
 
     def _ensure_experiment_event(self, claim: dict[str, Any]) -> None:
         """Repair a claim whose creator died before its experiment_created event landed."""
-        state = self._state()
+        state = self._state(max_age=0)  # another process's event: list, do not trust the window
         exp = state.experiments.get(claim["experiment_id"])
         if exp is None or not exp.exists:
             self._create_claimed(
@@ -155,6 +164,8 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
 
     def _experiment_state(self, experiment_id: str, state: State | None = None):
         st = (state or self._state()).experiments.get(str(experiment_id))
+        if (st is None or not st.exists) and state is None:  # created within the window elsewhere?
+            st = self._state(max_age=0).experiments.get(str(experiment_id))
         if st is None or not st.exists:
             raise ResourceNotFoundError(f"No Experiment with id={experiment_id} exists")
         return st
@@ -467,11 +478,35 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         page_token: str | None = None,
     ) -> PagedList:
         """One page of runs matching MLflow's filter grammar; ``.token`` fetches the next page."""
+        return self._search_runs_points(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )[0]
+
+    def _search_runs_points(
+        self,
+        experiment_ids: Sequence[str] | str,
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> tuple[PagedList, dict[str, dict[str, tuple[int, int]]]]:
+        """``search_runs`` and, by run id, the (step, timestamp) of each latest metric value (what
+        MLflow's REST answers carry), from one snapshot."""
         from evtrack.query.search import search_runs
 
-        return search_runs(
-            self._backend, experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        points: dict[str, dict[str, tuple[int, int]]] = {}
+        found = search_runs(
+            self._backend,
+            experiment_ids,
+            filter_string,
+            run_view_type,
+            max_results,
+            order_by,
+            page_token,
+            points=points,
         )
+        return found, points
 
 
 def _resolve_runs_uri(uri: str, tracking_uri: str | None) -> str:

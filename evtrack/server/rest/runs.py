@@ -32,13 +32,6 @@ def _run_with_latest(ctx: ApiContext, run_id: str) -> tuple[Run, dict[str, tuple
     return run, latest
 
 
-def _latest_of_page(ctx: ApiContext, runs: list[Run]) -> dict[str, dict[str, tuple[int, int]]]:
-    """The (step, timestamp) of the latest metric values of a page of searched runs."""
-    from evtrack.query.search import latest_points
-
-    return latest_points(ctx.client._backend, [r.info.run_id for r in runs if r.data.metrics])
-
-
 # -- runs -----------------------------------------------------------------------------------
 
 
@@ -111,7 +104,7 @@ def restore_run(ctx: ApiContext, params: Params) -> dict[str, Any]:
 @api("runs/search", methods=("POST", "GET"))
 def search_runs(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """One page of runs matching a filter → ``{"runs", "next_page_token"}``."""
-    found = ctx.client.search_runs(
+    found, latest = ctx.client._search_runs_points(
         [str(e) for e in params.list("experiment_ids")],
         filter_string=params.str("filter") or "",
         run_view_type=convert.parse_view_type(params.data.get("run_view_type"), "run_view_type"),
@@ -123,7 +116,7 @@ def search_runs(ctx: ApiContext, params: Params) -> dict[str, Any]:
     if found:
         from evtrack.server.rest.logged_models import model_outputs_by_run
 
-        latest, outputs = _latest_of_page(ctx, found), model_outputs_by_run(ctx)
+        outputs = model_outputs_by_run(ctx)
         out["runs"] = [
             convert.run_json(r, ctx.config, latest.get(r.info.run_id), outputs.get(r.info.run_id, [])) for r in found
         ]

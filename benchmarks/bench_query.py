@@ -31,7 +31,10 @@ Usage::
     python benchmarks/bench_query.py [--quick] [--json out.json] [--profile]
                                      [--sizes 2000,100000] [--history-points 1000000]
                                      [--mlflow-max 2000] [--mlflow-history POINTS] [--dir DIR] [--keep]
-                                     [--reuse]
+                                     [--reuse] [--tail N]
+
+``--tail N`` (default 5) tags N runs after the compaction, so every search also folds a small
+inbox tail, as on a live store. The first search in a fresh interpreter is timed too.
 
 ``--dir DIR --reuse`` reuses the stores a previous run left in DIR (``--dir`` keeps them): the
 100,000-run store takes minutes to build, the searches on it take milliseconds.
@@ -314,6 +317,21 @@ def breakdown(client: Any, exp: str, filter_string: str, order_by: list[str] | N
     return {k: statistics.median(v[1:]) for k, v in parts.items()}
 
 
+def first_search_in_new_process(root: str, exp: str) -> float:
+    """Milliseconds of the first ``search_runs`` of a fresh interpreter on the store (imports and
+    client creation excluded): what a notebook or a server worker pays once after it starts."""
+    import subprocess
+
+    code = (
+        "import sys, time, evtrack\n"
+        "c = evtrack.EvtrackClient(sys.argv[1])\n"
+        "t = time.perf_counter(); c.search_runs([sys.argv[2]], '', max_results=1)\n"
+        "print((time.perf_counter() - t) * 1000)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, root, exp], check=True, capture_output=True, text=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def profile(fn: Callable[[], Any], repeats: int) -> str:
     prof = cProfile.Profile()
     prof.enable()
@@ -355,6 +373,9 @@ def main() -> None:
         help="also log a history metric of POINTS points to MLflow (slow: ~1 s per 1,000 points)",
     )
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument(
+        "--tail", type=int, default=5, help="runs tagged after compaction, so searches fold a small tail (5)"
+    )
     ap.add_argument("--profile", action="store_true", help="cProfile of the slowest search at the largest size")
     ap.add_argument("--json", default=None, help="write the figures to this file")
     ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
@@ -397,12 +418,20 @@ def main() -> None:
             ev_client, ev_exp, ev_hist, ev_ingest = ingest_evtrack(ev_root, specs, with_history)
             m = Measured(n)
             report.extra[f"evtrack_ingest_compact_s_{n}"] = ev_ingest
+            if args.tail:  # a few events after the compaction: searches then fold a tail too
+                page = ev_client.search_runs([ev_exp], "", max_results=args.tail)
+                for run in page:
+                    ev_client.set_tag(run.info.run_id, "bench.tail", "1")
+                ev_client.flush()
             t = time.perf_counter()
             ev_client.search_runs([ev_exp], "", max_results=1)
             report.note(
                 f"{n:,} runs: evtrack's first query (builds the snapshot) took "
                 f"{(time.perf_counter() - t) * 1000:,.0f} ms"
             )
+            cold = first_search_in_new_process(ev_root, ev_exp)
+            report.extra[f"evtrack_first_search_new_process_ms_{n}"] = cold
+            print(f"  evtrack first search in a new process {cold:8.1f} ms", flush=True)
             for label, f, order in SEARCHES:
                 ms, runs = warm_median_ms(search_fn(ev_client, ev_exp, f, order), args.repeats)
                 m.evtrack[label] = ms

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from evtrack.eventlog.events import WIRE_VERSION
 from evtrack.state import tables
 from evtrack.store.base import ObjectStore
 
@@ -257,12 +258,37 @@ def write_metric_batch(
 
 
 def write_batch(part, batch, metrics_out: "TableFileWriter", events_out: "TableFileWriter") -> None:
-    """Write one ``DecodedBatch``: its metric table column-wise, the other events as rows."""
+    """Write one ``DecodedBatch``: its metric, param and tag tables column-wise, the other events as rows."""
     if batch.metrics.num_rows:
         write_metric_batch(part, batch.metrics, metrics_out, events_out)
+    if batch.kv is not None and batch.kv.num_rows:
+        events_out.write(kv_event_rows(batch.kv))
+        part.add_kv(batch.kv)
     others = [pair for seg in batch.segments for pair in seg.events]
     if others:
         events_out.write(event_rows_table(others))
+
+
+def kv_event_rows(kv: pa.Table) -> pa.Table:
+    """The ``events`` rows of param and tag events given as columns (``compaction.inbox.KV_BATCH_COLUMNS``)."""
+    n = kv.num_rows
+    return pa.table(
+        {
+            "eid": kv.column("eid"),
+            "type": kv.column("type"),
+            "v": pa.repeat(pa.scalar(WIRE_VERSION, pa.int16()), n),
+            "ts": kv.column("ts"),
+            "experiment_id": pa.nulls(n, pa.string()),
+            "run_id": kv.column("run_id"),
+            "key": kv.column("key"),
+            "value": kv.column("value"),
+            "metric_value": pa.nulls(n, pa.float64()),
+            "step": pa.nulls(n, pa.int64()),
+            "timestamp": pa.nulls(n, pa.int64()),
+            "body": kv.column("body"),
+        },
+        schema=tables.schema("events"),
+    )
 
 
 def event_rows_table(other: list) -> pa.Table:

@@ -28,7 +28,7 @@ from evtrack.state.manifest import Manifest, parse_segment_key
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.eventlog.writer import INBOX
 
-from compaction.native_decode import METRIC_COLUMNS, metric_rows, rows_table
+from compaction.native_decode import METRIC_COLUMNS, kv_rows, metric_rows, rows_table
 from compaction.native_decode import available as native_available
 
 if TYPE_CHECKING:
@@ -36,11 +36,20 @@ if TYPE_CHECKING:
 
 NATIVE_ENV = "EVTRACK_COMPACT_NATIVE"  # "0" turns the native decoder off (everything in Python)
 _METRIC_TAG = b'"type":"metric"'  # how writers spell it; lines spelling it otherwise take the Python path
+_PARAM_TAG, _TAG_TAG = b'"type":"param"', b'"type":"tag_'  # likewise for params and tags (set, deleted)
 _ROWS_PER_CONVERSION = 1000
 _METRIC_FIELDS = frozenset(("v", "eid", "type", "ts", "run_id", "key", "value", "step", "timestamp"))
 
 # A metric row: (eid, ts, run_id, key, value, step, timestamp)
 MetricRow = tuple[str, int, str, str, float, int, int]
+# A param or tag event: (wire type, run_id, key, value or None, ts, eid, raw line)
+KvRow = tuple[str, str, str, "str | None", int, str, bytes]
+KV_BATCH_COLUMNS = ["type", "run_id", "key", "value", "ts", "eid", "body"]
+_KV_FIELDS = {
+    "param": frozenset(("v", "eid", "type", "ts", "run_id", "key", "value")),
+    "tag_set": frozenset(("v", "eid", "type", "ts", "run_id", "key", "value")),
+    "tag_deleted": frozenset(("v", "eid", "type", "ts", "run_id", "key")),
+}
 
 
 @dataclass
@@ -53,14 +62,17 @@ class DecodedSegment:
     columns: "pa.Table | None" = None  # rows decoded column-wise by the Python path
     native: list = field(default_factory=list)  # rows decoded natively (compaction.native_decode)
     converted: int = 0  # native rows already turned into the batch's columns
-    events: list[tuple[Event, bytes]] = field(default_factory=list)
+    events: list[tuple[Event, bytes]] = field(default_factory=list)  # other events, params and tags aside
+    kv: list[KvRow] = field(default_factory=list)  # params and tags, for the columnar fold (compaction.kv_fold)
+    kv_converted: int = 0  # kv rows already turned into the batch's kv table
     bad: list[BadLine] = field(default_factory=list)
 
     @property
     def event_count(self) -> int:
         """Good events in the segment."""
         fast = self.columns.num_rows if self.columns is not None else 0
-        return fast + len(self.native) + self.converted + len(self.metrics) + len(self.events)
+        kv = len(self.kv) + self.kv_converted
+        return fast + len(self.native) + self.converted + len(self.metrics) + len(self.events) + kv
 
     def metric_table(self) -> "pa.Table":
         """Every metric event of the segment as one table (METRIC_COLUMNS)."""
@@ -74,6 +86,7 @@ class DecodedBatch:
     segments: list[DecodedSegment]
     metrics: "pa.Table"
     processes: int = 0  # the worker processes decoding it (compaction.parallel); 0: this process
+    kv: "pa.Table | None" = None  # every param and tag event of the batch (KV_BATCH_COLUMNS)
 
 
 def metric_table(segments: list[DecodedSegment], converted: list["pa.Table"] | None = None) -> "pa.Table":
@@ -180,12 +193,31 @@ def _metric_columns(objs: list) -> "pa.Table | None":
     return pa.table(arrays, names=METRIC_COLUMNS)
 
 
+def _kv_row(obj: dict, etype: str, line: bytes) -> KvRow | None:
+    """A param or tag event as a row when every field is well-typed, else None (``from_wire`` judges)."""
+    if obj.keys() != _KV_FIELDS[etype] or obj["v"] != 1 or type(obj["v"]) is not int:
+        return None
+    eid, ts, run_id, key, value = obj["eid"], obj["ts"], obj["run_id"], obj["key"], obj.get("value")
+    if not (type(eid) is str and eid and type(ts) is int and type(run_id) is str and type(key) is str):
+        return None
+    if not I64_MIN <= ts <= I64_MAX or (etype != "tag_deleted" and type(value) is not str):
+        return None
+    return (etype, run_id, key, value, ts, eid, line)
+
+
 def _decode_one(seg: DecodedSegment, line: bytes, obj: object, no: int) -> None:
-    if type(obj) is dict and obj.get("type") == "metric":
-        row = _metric_row(obj)
-        if row is not None:
-            seg.metrics.append(row)
-            return
+    if type(obj) is dict:
+        etype = obj.get("type")
+        if etype == "metric":
+            row = _metric_row(obj)
+            if row is not None:
+                seg.metrics.append(row)
+                return
+        elif etype in _KV_FIELDS:
+            kv = _kv_row(obj, etype, line)  # type: ignore[arg-type]
+            if kv is not None:
+                seg.kv.append(kv)
+                return
     try:
         event = from_wire(obj) if obj is not None else decode_line(line)
     except EventDecodeError as exc:
@@ -194,6 +226,9 @@ def _decode_one(seg: DecodedSegment, line: bytes, obj: object, no: int) -> None:
     if event.type == "metric":
         e = event
         seg.metrics.append((e.eid, e.ts, e.run_id, e.key, e.value, e.step, e.timestamp))  # type: ignore[attr-defined]
+    elif event.type in _KV_FIELDS:
+        e = event
+        seg.kv.append((e.type, e.run_id, e.key, getattr(e, "value", None), e.ts, e.eid, line))  # type: ignore[attr-defined]
     else:
         seg.events.append((event, line))
 
@@ -258,20 +293,12 @@ def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
         rows = metric_rows(data, data.count(b"\n"))  # fails on any other line: then the general path
         if rows is not None:
             return DecodedSegment(key, len(data), native=rows)
-    head_lines, start = 0, 0  # [start, stop): from the first metric line to the last
-    while start < len(data):
-        eol = data.index(b"\n", start)
-        if data.find(_METRIC_TAG, start, eol) >= 0:
-            break
-        head_lines, start = head_lines + 1, eol + 1
-    if start == len(data):
+    first = data.find(_METRIC_TAG)  # [start, stop): from the first metric line to the last
+    if first < 0:
         return None  # no metric point: the Python path
-    stop = len(data)
-    while True:
-        sol = data.rfind(b"\n", 0, stop - 1) + 1
-        if data.find(_METRIC_TAG, sol, stop) >= 0:
-            break
-        stop = sol
+    start = data.rfind(b"\n", 0, first) + 1
+    head_lines = data.count(b"\n", 0, start)
+    stop = data.index(b"\n", data.rfind(_METRIC_TAG)) + 1
     block_lines = data.count(b"\n", start, stop)
     if data.count(_METRIC_TAG, start, stop) == block_lines:
         points = data[start:stop]
@@ -288,6 +315,11 @@ def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
     if rows is None:
         return None
     seg = DecodedSegment(key, len(data), native=rows)
+    kv = [line for _, line in others if _PARAM_TAG in line or _TAG_TAG in line]
+    kv_decoded = kv_rows(kv) if kv else None
+    if kv_decoded is not None:  # the params and tags in one parse; the rest line by line
+        seg.kv = kv_decoded
+        others = [(no, line) for no, line in others if not (_PARAM_TAG in line or _TAG_TAG in line)]
     for no, line in others:
         try:
             obj = orjson.loads(line)
@@ -329,7 +361,37 @@ def _decode_batch(infos: list[ObjectInfo], fetched: list[Future]) -> DecodedBatc
                 pending = []
     if pending:
         converted.append(rows_table(pending))
-    return DecodedBatch(segments, metric_table(segments, converted))
+    kv: list[KvRow] = []
+    for seg in segments:
+        kv += seg.kv
+        seg.kv_converted, seg.kv = len(seg.kv), []
+    return DecodedBatch(segments, metric_table(segments, converted), kv=kv_table(kv))
+
+
+def kv_table(rows: list[KvRow]) -> "pa.Table | None":
+    """Param and tag rows as columns (KV_BATCH_COLUMNS), or None when there are none."""
+    if not rows:
+        return None
+    import pyarrow as pa
+
+    cols = list(zip(*rows))
+    lines = pa.array(cols[6], pa.binary())
+    try:  # decoded lines are valid UTF-8 (the JSON decoder checked it)
+        body = lines.cast(pa.string())
+    except pa.ArrowInvalid:
+        body = pa.array([line.decode("utf-8", "replace") for line in cols[6]], pa.string())
+    return pa.table(
+        [
+            pa.array(cols[0], pa.string()),
+            pa.array(cols[1], pa.string()),
+            pa.array(cols[2], pa.string()),
+            pa.array(cols[3], pa.string()),
+            pa.array(cols[4], pa.int64()),
+            pa.array(cols[5], pa.string()),
+            body,
+        ],
+        names=KV_BATCH_COLUMNS,
+    )
 
 
 def segment_writer(key: str) -> tuple[str, int] | None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 METRIC_COLUMNS = ["eid", "ts", "run_id", "key", "value", "step", "timestamp"]
 _decoder: Any = None
+_kv_decoder: Any = None
 
 
 def _metric_decoder() -> Any:
@@ -62,6 +63,57 @@ def _metric_decoder() -> Any:
         )
         _decoder = (msgspec.json.Decoder(list[metric]), (msgspec.DecodeError, UnicodeDecodeError))
     return _decoder
+
+
+def _kv_event_decoder() -> Any:
+    """msgspec's decoder of a JSON array of param, tag_set and tag_deleted events (False without msgspec)."""
+    global _kv_decoder
+    if _kv_decoder is None:
+        if not _metric_decoder():
+            _kv_decoder = False
+            return _kv_decoder
+        import msgspec
+        from typing import Annotated, Literal, Union
+
+        i64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+        envelope = [
+            ("v", Literal[1]),
+            ("eid", Annotated[str, msgspec.Meta(min_length=1)]),
+            ("ts", i64),
+            ("run_id", str),
+            ("key", str),
+        ]
+        options = {"tag_field": "type", "forbid_unknown_fields": True, "gc": False}
+        kinds = [
+            msgspec.defstruct("ParamWire", [*envelope, ("value", str)], tag="param", **options),
+            msgspec.defstruct("TagSetWire", [*envelope, ("value", str)], tag="tag_set", **options),
+            msgspec.defstruct("TagDeletedWire", envelope, tag="tag_deleted", **options),
+        ]
+        decoder = msgspec.json.Decoder(list[Union[tuple(kinds)]])  # type: ignore[misc]
+        names = {cls: cls.__struct_config__.tag for cls in kinds}
+        _kv_decoder = (decoder, names, (msgspec.DecodeError, UnicodeDecodeError))
+    return _kv_decoder
+
+
+def kv_rows(lines: list[bytes]) -> list[tuple] | None:
+    """Param and tag lines as rows ``(type, run_id, key, value, ts, eid, line)``, or None on any doubt.
+
+    The checks of ``from_wire`` for these three types, in one parse for all the lines.
+    """
+    found = _kv_event_decoder()
+    if not found or not lines:
+        return None
+    decoder, names, errors = found
+    try:
+        events = decoder.decode(b"[" + b",".join(lines) + b"]")
+    except errors:
+        return None
+    if len(events) != len(lines):  # a line held two values
+        return None
+    return [
+        (names[type(e)], e.run_id, e.key, getattr(e, "value", None), e.ts, e.eid, line)
+        for e, line in zip(events, lines)
+    ]
 
 
 def available() -> bool:

@@ -57,8 +57,10 @@ _PR_SET_PDEATHSIG = 1
 
 # An event as a worker hands it back: (wire type, its fields' values in declaration order, raw line)
 PackedEvent = tuple[str, tuple, bytes]
-# One decoded segment as a worker hands it back: (key, size, metric events, other events, bad lines)
-PackedSegment = tuple[str, int, int, list[PackedEvent], list[BadLine]]
+# One decoded segment as a worker hands it back: (key, size, metric events, params and tags, other events, bad lines)
+PackedSegment = tuple[str, int, int, int, list[PackedEvent], list[BadLine]]
+# What a worker hands back for a batch: (its metrics' Arrow file, its params' and tags' Arrow file, its segments)
+PackedBatch = tuple["str | None", "str | None", list[PackedSegment]]
 
 
 def process_count(requested: int | None, batches: int) -> int:
@@ -134,21 +136,34 @@ def _warm_pyarrow() -> None:
     pa.array([0])
 
 
-def _unpack(result: tuple[str | None, list[PackedSegment]], processes: int) -> DecodedBatch:
-    import pyarrow as pa
-
-    path, packed = result
+def _unpack(result: PackedBatch, processes: int) -> DecodedBatch:
+    path, kv_path, packed = result
     segments = []
-    for key, size, metrics, others, bad in packed:
-        seg = DecodedSegment(key, size, converted=metrics, bad=bad)
+    for key, size, metrics, kv, others, bad in packed:
+        seg = DecodedSegment(key, size, converted=metrics, kv_converted=kv, bad=bad)
         seg.events = [(rebuild(etype, values), line) for etype, values, line in others]
         segments.append(seg)
-    if path is None:
-        return DecodedBatch(segments, metric_table([]), processes)
+    metrics_table = _read_arrow(path) if path is not None else metric_table([])
+    return DecodedBatch(segments, metrics_table, processes, kv=_read_arrow(kv_path) if kv_path else None)
+
+
+def _read_arrow(path: str):
+    import pyarrow as pa
+
     source = pa.memory_map(path)  # the table's buffers keep the mapping alive
     table = pa.ipc.open_file(source).read_all()
     os.unlink(path)
-    return DecodedBatch(segments, table, processes)
+    return table
+
+
+def _write_arrow(table, out_dir: str) -> str:
+    import pyarrow as pa
+
+    path = os.path.join(out_dir, f"{uuid.uuid4().hex}.arrow")
+    table = table.combine_chunks()
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return path
 
 
 # -- in the worker processes ----------------------------------------------------------
@@ -174,21 +189,16 @@ def _start_worker(store: ObjectStore, parent: int) -> None:
     _fetchers = ThreadPoolExecutor(2, thread_name_prefix="evtrack-fetch")
 
 
-def _decode_chunk(infos: list[ObjectInfo], out_dir: str) -> tuple[str | None, list[PackedSegment]]:
-    import pyarrow as pa
-
+def _decode_chunk(infos: list[ObjectInfo], out_dir: str) -> PackedBatch:
     assert _store is not None and _fetchers is not None
     checkpoint("worker_decoding")  # crash tests: a worker killed while it decodes
     batch = _decode_batch(infos, [_fetchers.submit(_get, _store, info) for info in infos])
     packed = []
     for seg in batch.segments:
-        metrics = seg.event_count - len(seg.events)
+        kv = seg.kv_converted + len(seg.kv)
+        metrics = seg.event_count - len(seg.events) - kv
         others = [(event.type, field_values(event), line) for event, line in seg.events]
-        packed.append((seg.key, seg.size, metrics, others, seg.bad))
-    if not batch.metrics.num_rows:
-        return None, packed
-    path = os.path.join(out_dir, f"{uuid.uuid4().hex}.arrow")
-    metrics = batch.metrics.combine_chunks()
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, metrics.schema) as writer:
-        writer.write_table(metrics)
-    return path, packed
+        packed.append((seg.key, seg.size, metrics, kv, others, seg.bad))
+    path = _write_arrow(batch.metrics, out_dir) if batch.metrics.num_rows else None
+    kv_path = _write_arrow(batch.kv, out_dir) if batch.kv is not None else None
+    return path, kv_path, packed

@@ -26,7 +26,8 @@ from evtrack.state.table_files import local_path
 
 from compaction.compactor import CompactionReport
 from compaction.files import TableFileWriter, write_metric_batch
-from compaction.inbox import METRIC_COLUMNS
+from compaction.inbox import KV_BATCH_COLUMNS, METRIC_COLUMNS
+from compaction.kv_fold import KV_TYPES
 from compaction.merge import merge_tiers
 from compaction.state_io import PartitionedState
 
@@ -45,7 +46,12 @@ def _fold_events_file(store: ObjectStore, path: str, part: PartitionedState, out
             .rename_columns(METRIC_COLUMNS)
         )
         write_metric_batch(part, metrics, out, None)
-        for body in table.filter(pc.invert(is_metric)).column("body").to_pylist():
+        is_kv = pc.is_in(table.column("type"), pa.array(KV_TYPES))
+        kv = table.filter(is_kv)
+        if kv.num_rows:  # params and tags: the columnar fold (compaction.kv_fold)
+            part.add_kv(kv.select(KV_BATCH_COLUMNS))
+        others = pc.invert(pc.or_(is_metric, is_kv))
+        for body in table.filter(others).column("body").to_pylist():
             event = decode_line(body)
             part.need_for(event)
             apply(event, part.state)

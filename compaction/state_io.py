@@ -3,6 +3,11 @@
 A ``PartitionedState`` starts empty and loads a run partition (all the run
 tables of one bucket), the experiment tables or a feature domain's tables (the registry's) the first
 time an event needs them; at the end it writes exactly those partitions again.
+
+Params and tags are folded column-wise (``compaction.kv_fold``): a loaded
+partition's params and tags stay Arrow tables, the new param and tag events are
+gathered as columns (``add_kv``), and each partition's rows are folded at once
+when it is written. The fold state keeps only the tags a run's creation carries.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from evtrack.state.manifest import Manifest
 from evtrack.store.base import ObjectStore
 from evtrack.state.table_files import read_files
 
+from compaction import kv_fold
 from compaction.files import WrittenFile, write_table
+
+_KV_TABLES = ("params", "tags")
 
 
 class PartitionedState:
@@ -30,6 +38,8 @@ class PartitionedState:
         self.experiments_loaded = False
         self.domains_loaded: set[str] = set()  # the feature domains (the registry) loaded
         self._seen_runs: set[str] = set()  # runs whose partition is loaded
+        self.base_kv: dict[tuple[str, str], Any] = {}  # (params|tags, partition) -> its compacted rows
+        self.new_kv: dict[str, list[Any]] = {name: [] for name in _KV_TABLES}  # new rows (KV_COLUMNS)
 
     def _load(self, names: tuple[str, ...], partition: str) -> None:
         loaded: dict[str, Any] = {}
@@ -37,7 +47,21 @@ class PartitionedState:
             keys = [f["path"] for f in self.base.files(name) if f.get("partition") == partition]
             if keys:
                 loaded[name] = read_files(self.store, keys, tables.schema(name))
+        for name in _KV_TABLES:
+            if name in loaded:
+                self.base_kv[(name, partition)] = loaded.pop(name)
         tables.load_state(loaded, self.state)
+
+    def add_kv(self, kv: Any) -> None:
+        """Gather param and tag events given as columns (``compaction.inbox.KV_BATCH_COLUMNS``)."""
+        import pyarrow.compute as pc
+
+        for run_id in pc.unique(kv.column("run_id")).to_pylist():
+            self.need_run(run_id)
+        is_param = pc.equal(kv.column("type"), "param")
+        for name, rows in (("params", kv.filter(is_param)), ("tags", kv.filter(pc.invert(is_param)))):
+            if rows.num_rows:
+                self.new_kv[name].append(rows.select(kv_fold.KV_COLUMNS))
 
     def need_run(self, run_id: str) -> None:
         """Make sure the partition of ``run_id`` is loaded."""
@@ -93,8 +117,21 @@ class PartitionedState:
         uploads release the GIL), in a fixed order in the result.
         """
         jobs: list[tuple[str, str, Any]] = []  # (table, partition, rows)
+        new_kv = {name: kv_fold.split_by_partition(kv_fold.concat(name, rows)) for name, rows in self.new_kv.items()}
         for part, run_ids in sorted(self._runs_by_partition().items()):
-            jobs += [(name, part, data) for name, data in tables.run_tables(self.state, run_ids).items()]
+            run_tables = tables.run_tables(self.state, run_ids)
+            for name in _KV_TABLES:
+                rows = [
+                    t
+                    for t in (self.base_kv.get((name, part)), run_tables[name], new_kv[name].get(part))
+                    if t is not None and t.num_rows
+                ]
+                if name == "params":
+                    run_tables[name], conflicts = kv_fold.fold_params(rows)
+                    self.state.conflicts += conflicts
+                else:
+                    run_tables[name] = kv_fold.fold_tags(rows)
+            jobs += [(name, part, data) for name, data in run_tables.items()]
         if self.experiments_loaded:
             jobs += [
                 (name, tables.EXPERIMENT_PARTITION, data) for name, data in tables.experiment_tables(self.state).items()

@@ -80,6 +80,7 @@ def _bits(table: pa.Table) -> list[tuple]:
 def assert_same(native: DecodedSegment, python: DecodedSegment) -> None:
     assert _bits(native.metric_table()) == _bits(python.metric_table())
     assert native.events == python.events
+    assert native.kv == python.kv
     assert native.bad == python.bad
     assert native.event_count == python.event_count
 
@@ -128,7 +129,8 @@ def test_mixed_segment_decodes_metrics_natively_and_the_rest_in_python() -> None
     data += canonical(2, start=20) + ev.encode(ev.TagSet(eid="w-30", ts=1, run_id="r1", key="t", value='"q"'))
     seg = both(data)
     assert used_native(seg) and len(seg.native) == 7 and not seg.metrics
-    assert [e.eid for e, _ in seg.events] == ["w-0", "w-10", "w-30"]
+    assert [e.eid for e, _ in seg.events] == ["w-0"]  # params and tags go to the columnar fold, as rows
+    assert [(kind, eid) for kind, _, _, _, _, eid, _ in seg.kv] == [("param", "w-10"), ("tag_set", "w-30")]
     table = seg.metric_table()
     values = dict(zip(table.column("eid").to_pylist(), table.column("value").to_pylist()))
     assert math.isnan(values["w-11"]) and values["w-12"] == -math.inf

@@ -159,19 +159,30 @@ def median_of(fn: Callable[[], float], n: int) -> float:
 
 
 def run_child(args: list[str], env: dict[str, str] | None = None, timeout: float = 3600) -> dict[str, Any]:
-    """Run ``python <args>`` in a fresh process; it must print one JSON object as its last line."""
-    proc = subprocess.run(
+    """Run ``python <args>`` in a fresh process; it must print one JSON object as its last line.
+
+    The result also holds ``tree_pss_peak``: the most memory the child and its own
+    children held at once (``TreeMemorySampler``, sampled from this process so that the
+    child runs no thread of its own for it).
+    """
+    proc = subprocess.Popen(
         [sys.executable, *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         env={**os.environ, **(env or {})},
         cwd=REPO_ROOT,
     )
+    with TreeMemorySampler(proc.pid) as memory:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     if proc.returncode != 0:
-        raise RuntimeError(f"child {args} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    return json.loads(lines[-1])
+        raise RuntimeError(f"child {args} failed ({proc.returncode}):\n{stderr[-4000:]}")
+    lines = [ln for ln in stdout.splitlines() if ln.strip()]
+    return {**json.loads(lines[-1]), "tree_pss_peak": memory.peak}
 
 
 def peak_rss_bytes() -> int:
@@ -192,6 +203,67 @@ def peak_rss_bytes() -> int:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+class TreeMemorySampler:
+    """The peak proportional set size (PSS) of process ``pid`` and its descendants, sampled every ``interval`` s.
+
+    Forked workers share their parent's pages; adding their RSS to the parent's counts
+    those pages twice. PSS divides each shared page among the processes mapping it, so
+    the sum over the process tree is the memory the tree holds. Linux only
+    (``/proc/<pid>/smaps_rollup``); elsewhere ``peak`` stays 0.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        import threading
+
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pss-sampler", daemon=True)
+
+    def __enter__(self) -> "TreeMemorySampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.sample(self.pid))
+            if self._stop.wait(self.interval):
+                return
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        out: list[int] = []
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    out += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+        return out
+
+    @classmethod
+    def sample(cls, pid: int) -> int:
+        """The PSS of process ``pid`` and its descendants now, in bytes."""
+        total, todo = 0, [pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                with open(f"/proc/{pid}/smaps_rollup") as fh:
+                    for line in fh:
+                        if line.startswith("Pss:"):
+                            total += int(line.split()[1]) * 1024
+                            break
+            except OSError:
+                continue
+            todo += cls._children(pid)
+        return total
 
 
 # -- a real S3 API on loopback ----------------------------------------------------------

@@ -4,9 +4,9 @@ Figures (issue 3, "Must show"):
 
   * 1,000,000 events in 1,000 segments folded by ``Compactor(store, grace_seconds=0).run()``
     on the local store and on moto's threaded S3 server (127.0.0.1): events/s, peak
-    RSS of the compacting process, files and bytes written;
+    memory (PSS of the compacting process and its workers), files and bytes written;
   * the largest backlog (default 10,000,000 events in 10,000 segments): events/s and
-    peak RSS;
+    peak memory;
   * an incremental compaction of 10,000 new events on top of that compacted store;
   * an inbox of many short runs (default 10,000 runs, one segment each, 40 events: the
     run's creation, 20 params, 5 tags, 13 metric points and its end), where the
@@ -18,8 +18,8 @@ each run a writer of its own (one process per run), starting with ``run_created`
 params and tags, then metric points, and ending with ``run_updated`` (FINISHED).
 
 Each compaction runs in a fresh child process set up as ``evtrack compact``
-sets up its own (pandas refused: ``compaction/no_pandas.py``), so its peak RSS
-(``ru_maxrss``) is the compaction's alone; the CPU of its decoding worker
+sets up its own (pandas refused, the system allocator: ``compaction/process_setup.py``); its peak
+memory is sampled from this process (``_common.TreeMemorySampler``); the CPU of its decoding worker
 processes (``compaction/parallel.py``) is reported beside its own. Baselines
 measured in the same run on the 1M-event inboxes: the "read floor" (listing,
 fetching and JSON-decoding the same segments with orjson, without folding or
@@ -202,11 +202,12 @@ def generate(uri: str, n_events: int, n_segments: int, n_runs: int = 200, gen: i
 
 
 def child_compact(uri: str, profile: str | None, warm: bool = False, processes: int | None = None) -> dict:
+    from compaction.process_setup import setup_compaction_process
+
+    setup_compaction_process()  # as `evtrack compact` does: no pandas, the system allocator (before pyarrow loads)
     from compaction import Compactor
-    from compaction.no_pandas import refuse_pandas
     from evtrack.store import open_store
 
-    refuse_pandas()  # as `evtrack compact` does (pyarrow would import pandas on its first list conversion)
     if warm:  # pay pyarrow's other lazy imports before timing, as a long-running `--every` job has
         import pyarrow as pa
 
@@ -379,17 +380,17 @@ def backlog(
             note=f"Python decoder: {py['seconds']:.2f} s, child CPU {py['cpu_s']:.1f} s",
         )
         report.extra[label + " (Python decoder)"] = py
-    total_rss = c["peak_rss"] + c["processes"] * c["worker_peak_rss"]
     report.add(
-        f"{label}: peak RSS",
-        total_rss / MiB,
+        f"{label}: peak memory",
+        c["tree_pss_peak"] / MiB,
         "MiB",
         higher_is_better=False,
         target="< 1024" if target_mem else "",
         note=(
-            f"compacting process {c['peak_rss'] / MiB:.0f} MiB ({c['rss_before'] / MiB:.0f} MiB after "
-            f"imports, before the run) + {c['processes']} decoding workers x {c['worker_peak_rss'] / MiB:.0f} "
-            "MiB (the largest's peak; pages shared with the parent counted twice: an upper bound)"
+            "the most the compacting process and its decoding workers held at once (PSS, sampled every "
+            f"20 ms); peak RSS of the compacting process {c['peak_rss'] / MiB:.0f} MiB ({c['rss_before'] / MiB:.0f} "
+            f"MiB after imports, before the run), of the largest of {c['processes']} decoding workers "
+            f"{c['worker_peak_rss'] / MiB:.0f} MiB (pages shared with the parent in both)"
         ),
     )
     report.add(

@@ -48,7 +48,7 @@ from evtrack.store.base import ObjectInfo, ObjectStore
 from compaction import native_decode
 from compaction.crash import checkpoint
 from compaction.inbox import NATIVE_ENV, DecodedBatch, DecodedSegment, _decode_batch, _get, metric_table
-from compaction.no_pandas import refuse_pandas
+from compaction.process_setup import refuse_pandas
 
 MAX_AUTO_PROCESSES = 8
 BATCHES_PER_PROCESS = 4  # a backlog is cut into at least this many batches per worker ...
@@ -130,7 +130,7 @@ def decode_in_processes(
 
 
 def _warm_pyarrow() -> None:
-    """pyarrow may import pandas on its first conversion of a Python list (``no_pandas``): pay it now."""
+    """pyarrow may import pandas on its first conversion of a Python list (``process_setup``): pay it now."""
     import pyarrow as pa
 
     pa.array([0])

@@ -97,14 +97,14 @@ def _register() -> None:
 _register()
 
 
-# Commands whose process never hands Arrow data to pandas (compaction.no_pandas).
+# Commands whose process is a compaction's alone (compaction.process_setup: no pandas, the system allocator).
 _WITHOUT_PANDAS = ("compact", "gc")
 
 
 def main() -> None:
     """Entry point of the ``evtrack`` console script."""
     if sys.argv[1:2] and sys.argv[1] in _WITHOUT_PANDAS:  # the process is the command's alone
-        from compaction.no_pandas import refuse_pandas
+        from compaction.process_setup import setup_compaction_process
 
-        refuse_pandas()
+        setup_compaction_process()
     cli(prog_name="evtrack")

@@ -32,7 +32,6 @@ any point leaves the store readable and the next pass converges.
 from __future__ import annotations
 
 import contextlib
-import copy
 import gc
 import os
 import random
@@ -170,7 +169,7 @@ class Compactor:
         version = base.version + 1
         part = PartitionedState(self.store, base)
         horizon = now_ms() - self.writer_retention_ms
-        marks = {w: copy.deepcopy(m) for w, m in base.writers.items() if m.last >= horizon}
+        marks = {w: m.copy() for w, m in base.writers.items() if m.last >= horizon}
         metrics_out = TableFileWriter(self.store, "metrics", version)
         events_out = TableFileWriter(self.store, "events", version)
         stats = CompactionReport()

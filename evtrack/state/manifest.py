@@ -73,6 +73,10 @@ class WriterMark:
                 self.extra.discard(self.seq)
         self.last = max(self.last, when)
 
+    def copy(self) -> "WriterMark":
+        """An independent copy (cheaper than ``copy.deepcopy`` across 100,000 writers)."""
+        return WriterMark(self.seq, set(self.extra), self.last)
+
 
 @dataclass
 class Manifest:

@@ -132,7 +132,7 @@ class Compactor:
         """Fold every pending segment (in as many commits as needed); returns the report."""
         with _cyclic_gc_paused():
             report = self._run()
-        delta.publish_after_run(self.store, report)  # the tables' Delta logs follow the manifests
+            delta.publish_after_run(self.store, report)  # the tables' Delta logs follow the manifests
         return report
 
     def _run(self) -> CompactionReport:
@@ -287,6 +287,9 @@ def _cyclic_gc_paused() -> Iterator[None]:
     A fold allocates millions of long-lived objects and no cycles; with the
     collector on, its full passes over the growing state took ~20% of compacting
     10,000 short runs. Reference counting still frees everything as usual.
+    The Delta log's publishing after a pass runs inside it too: with the collector
+    back on, its passes over what the fold left took 44 s instead of 30 s for
+    100,000 short runs.
     """
     was_enabled = gc.isenabled()
     gc.disable()

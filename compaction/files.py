@@ -215,27 +215,18 @@ def latest_rows(sorted_metrics: pa.Table) -> pa.Table:
     return sorted_metrics.filter(last)
 
 
+def _event_rows(n: int, columns: dict[str, Any]) -> pa.Table:
+    """``n`` rows of the ``events`` table: the given columns, nulls in the others."""
+    schema = tables.schema("events")
+    return pa.table([columns.get(f.name, pa.nulls(n, f.type)) for f in schema], schema=schema)
+
+
 def metric_event_rows(metrics: pa.Table) -> pa.Table:
     """``events`` rows for metric events given as columns (eid, ts, run_id, key, value, step, timestamp)."""
     n = metrics.num_rows
-    schema = tables.schema("events")
-    return pa.table(
-        {
-            "eid": metrics.column("eid"),
-            "type": pa.repeat("metric", n),
-            "v": pa.repeat(pa.scalar(1, pa.int16()), n),
-            "ts": metrics.column("ts"),
-            "experiment_id": pa.nulls(n, pa.string()),
-            "run_id": metrics.column("run_id"),
-            "key": metrics.column("key"),
-            "value": pa.nulls(n, pa.string()),
-            "metric_value": metrics.column("value"),
-            "step": metrics.column("step"),
-            "timestamp": metrics.column("timestamp"),
-            "body": pa.nulls(n, pa.string()),
-        },
-        schema=schema,
-    )
+    picked = {name: metrics.column(name) for name in ("eid", "ts", "run_id", "key", "step", "timestamp")}
+    extra = {"type": pa.repeat("metric", n), "v": pa.repeat(pa.scalar(WIRE_VERSION, pa.int16()), n)}
+    return _event_rows(n, {**picked, **extra, "metric_value": metrics.column("value")})
 
 
 def write_metric_batch(
@@ -271,24 +262,8 @@ def write_batch(part, batch, metrics_out: "TableFileWriter", events_out: "TableF
 
 def kv_event_rows(kv: pa.Table) -> pa.Table:
     """The ``events`` rows of param and tag events given as columns (``compaction.inbox.KV_BATCH_COLUMNS``)."""
-    n = kv.num_rows
-    return pa.table(
-        {
-            "eid": kv.column("eid"),
-            "type": kv.column("type"),
-            "v": pa.repeat(pa.scalar(WIRE_VERSION, pa.int16()), n),
-            "ts": kv.column("ts"),
-            "experiment_id": pa.nulls(n, pa.string()),
-            "run_id": kv.column("run_id"),
-            "key": kv.column("key"),
-            "value": kv.column("value"),
-            "metric_value": pa.nulls(n, pa.float64()),
-            "step": pa.nulls(n, pa.int64()),
-            "timestamp": pa.nulls(n, pa.int64()),
-            "body": kv.column("body"),
-        },
-        schema=tables.schema("events"),
-    )
+    picked = {name: kv.column(name) for name in ("eid", "type", "ts", "run_id", "key", "value", "body")}
+    return _event_rows(kv.num_rows, {**picked, "v": pa.repeat(pa.scalar(WIRE_VERSION, pa.int16()), kv.num_rows)})
 
 
 def event_rows_table(other: list) -> pa.Table:

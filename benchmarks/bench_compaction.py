@@ -66,6 +66,31 @@ def writer_of(seed: int, i: int, gen: int) -> str:
     return hashlib.md5(f"writer-{seed}-{i}-{gen}".encode()).hexdigest()[:12]
 
 
+def run_created_line(eid: str, ms: int, run_id: str, exp_id: str, name: str, artifact_uri: str) -> bytes:
+    """The ``run_created`` line of a benchmark run, with the four tags MLflow's client sets."""
+    from evtrack.eventlog import events as ev
+
+    tags = {
+        "mlflow.runName": name,
+        "mlflow.user": "bench",
+        "mlflow.source.name": "train.py",
+        "mlflow.source.type": "LOCAL",
+    }
+    return ev.encode(
+        ev.RunCreated(
+            eid=eid,
+            ts=ms,
+            run_id=run_id,
+            experiment_id=exp_id,
+            run_name=name,
+            user_id="bench",
+            start_time=ms,
+            artifact_uri=artifact_uri,
+            tags=tags,
+        )
+    )
+
+
 def build_segments(n_events: int, n_segments: int, n_runs: int, seed: int = 0, gen: int = 0, new_runs: bool = True):
     """Yield (key, bytes) of ``n_segments`` segments holding ``n_events`` events in total.
 
@@ -106,24 +131,7 @@ def build_segments(n_events: int, n_segments: int, n_runs: int, seed: int = 0, g
                             )
                         )
                 lines.append(
-                    enc(
-                        ev.RunCreated(
-                            eid=f"{writer}-{next(eids)}",
-                            ts=ms,
-                            run_id=run_id,
-                            experiment_id=exp_id,
-                            run_name=f"run-{r}",
-                            user_id="bench",
-                            start_time=ms,
-                            artifact_uri=f"file:///a/{run_id}",
-                            tags={
-                                "mlflow.runName": f"run-{r}",
-                                "mlflow.user": "bench",
-                                "mlflow.source.name": "train.py",
-                                "mlflow.source.type": "LOCAL",
-                            },
-                        )
-                    )
+                    run_created_line(f"{writer}-{next(eids)}", ms, run_id, exp_id, f"run-{r}", f"file:///a/{run_id}")
                 )
                 for p in range(20):
                     lines.append(

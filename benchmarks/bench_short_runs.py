@@ -39,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import MotoS3, Report, have_moto, run_child  # noqa: E402
-from bench_compaction import BASE_MS, build_segments, open_bench_store, run_id_of, writer_of  # noqa: E402
+from bench_compaction import BASE_MS, build_segments, open_bench_store, run_created_line, run_id_of, writer_of  # noqa: E402
 
 MiB = 1 << 20
 
@@ -61,26 +61,7 @@ def sweep_segments(n_runs: int, seed: int = 0):
         run_id, writer = run_id_of(seed, r), writer_of(seed, r, 0)
         ms = BASE_MS + 10 * r
         eids = (f"{writer}-{i}" for i in range(1, 1 << 30))
-        lines = [
-            enc(
-                ev.RunCreated(
-                    eid=next(eids),
-                    ts=ms,
-                    run_id=run_id,
-                    experiment_id="1",
-                    run_name=f"lasso-{r}",
-                    user_id="bench",
-                    start_time=ms,
-                    artifact_uri=f"file:///a/1/{run_id}/artifacts",
-                    tags={
-                        "mlflow.runName": f"lasso-{r}",
-                        "mlflow.user": "bench",
-                        "mlflow.source.name": "train.py",
-                        "mlflow.source.type": "LOCAL",
-                    },
-                )
-            )
-        ]
+        lines = [run_created_line(next(eids), ms, run_id, "1", f"lasso-{r}", f"file:///a/1/{run_id}/artifacts")]
         for p in range(8):
             lines.append(
                 enc(

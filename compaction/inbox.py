@@ -315,11 +315,16 @@ def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
     if rows is None:
         return None
     seg = DecodedSegment(key, len(data), native=rows)
-    kv = [line for _, line in others if _PARAM_TAG in line or _TAG_TAG in line]
+    kv: list[bytes] = []
+    rest: list[tuple[int, bytes]] = []
+    for no, line in others:
+        if _PARAM_TAG in line or _TAG_TAG in line:
+            kv.append(line)
+        else:
+            rest.append((no, line))
     kv_decoded = kv_rows(kv) if kv else None
     if kv_decoded is not None:  # the params and tags in one parse; the rest line by line
-        seg.kv = kv_decoded
-        others = [(no, line) for no, line in others if not (_PARAM_TAG in line or _TAG_TAG in line)]
+        seg.kv, others = kv_decoded, rest
     for no, line in others:
         try:
             obj = orjson.loads(line)

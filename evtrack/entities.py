@@ -75,6 +75,9 @@ class Metric:
     timestamp: int
     step: int = 0
     run_id: str | None = None
+    model_id: str | None = None  # MLflow 3: the logged model the point is for
+    dataset_name: str | None = None  # and the dataset it was measured on
+    dataset_digest: str | None = None
 
 
 class MetricHistory(Sequence):

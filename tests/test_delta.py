@@ -218,7 +218,8 @@ def test_checkpoints_every_ten_versions_and_publish_rebuilds_missing_versions(
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert result.returncode == 0, result.stderr
-    assert "published 345 Delta versions" in result.stdout  # 23 manifests x 15 tables
+    n = len(tables.all_tables())
+    assert f"published {23 * n} Delta versions" in result.stdout  # 23 manifests x every table
 
     check_delta_agrees(local_uri)
     listing = dl.list_log(store, "metrics")

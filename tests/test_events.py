@@ -16,6 +16,7 @@ from evtrack.errors import EventDecodeError
 from evtrack.state.fold import fold
 from evtrack.read.reader import StoreReader
 from evtrack.registry import events as rev
+from evtrack.tracking.model_links import events as mlev
 from evtrack.store import open_store
 
 SAMPLES: dict[str, ev.Event] = {
@@ -111,6 +112,24 @@ SAMPLES: dict[str, ev.Event] = {
         profile=None,
         context="training",
         tags={"split": "train"},
+    ),
+    # MLflow 3's logged-model links
+    "logged_model_metric": mlev.LoggedModelMetric(
+        eid="w1-31",
+        ts=31,
+        model_id="m-" + "b" * 32,
+        source_run_id="a" * 32,
+        experiment_id="1",
+        key="accuracy",
+        value=0.93,
+        step=2,
+        timestamp=1_700_000_000_000,
+        dataset_name="eval",
+        dataset_digest="d1",
+    ),
+    "model_input": mlev.ModelInputLogged(eid="w1-32", ts=32, model_id="m-" + "b" * 32, source_run_id="a" * 32),
+    "model_output": mlev.ModelOutputLogged(
+        eid="w1-33", ts=33, model_id="m-" + "b" * 32, source_run_id="a" * 32, step=4
     ),
 }
 
@@ -429,3 +448,17 @@ def test_the_reader_folds_good_lines_and_reports_bad_ones(tracking_uri: str, mon
     # The good line of that segment is not lost: users see the point.
     assert client.get_run(run_id).data.metrics == {"loss": 0.5}
     assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(1, 0.5)]
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_a_logged_model_metric_keeps_non_finite_values(value: float) -> None:
+    """Like a run's metric point, a model's NaN or infinite value travels as a string, not null."""
+    event = mlev.LoggedModelMetric(**{**_fields(SAMPLES["logged_model_metric"]), "value": value})
+    line = ev.encode(event)
+    assert orjson.loads(line)["value"] == {math.inf: "Infinity", -math.inf: "-Infinity"}.get(value, "NaN")
+    back = ev.decode_line(line)
+    assert math.isnan(back.value) if math.isnan(value) else back.value == value
+
+
+def _fields(event: ev.Event) -> dict:
+    return {k: v for k, v in orjson.loads(ev.encode(event)).items() if k not in ("v", "type")}

@@ -6,9 +6,9 @@ followed by its own fields. Types are extended, never repurposed; a new shape of
 an existing type gets a new ``v``. Decoding goes through one registry and fails
 loudly (``EventDecodeError``) on anything it does not know.
 
-NaN and ±Infinity metric values travel as the strings ``"NaN"``, ``"Infinity"``
-and ``"-Infinity"`` because JSON has no literal for them (orjson would write
-``null``).
+NaN and ±Infinity values of float fields (a metric's value) travel as the strings
+``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` because JSON has no literal for them
+(orjson would write ``null``).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ _PLANS: dict[type[Event], tuple[frozenset[str], tuple[tuple[str, frozenset[type]
 _MISSING = object()
 _FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}  # every field, eid and ts first (field_values' order)
 _BUILDERS: dict[str, Any] = {}  # wire type -> rebuild's constructor
+_FLOAT_FIELDS: dict[type[Event], tuple[str, ...]] = {}  # fields whose non-finite values travel as strings
 
 
 def _allowed(hint: Any) -> tuple[tuple[type, ...], bool]:
@@ -102,6 +103,7 @@ def register(cls: type[Event]) -> type[Event]:
     )
     _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
     _BUILDERS[cls.type] = _builder(cls)
+    _FLOAT_FIELDS[cls] = tuple(name for name, accepted, _ in _FIELD_TYPES[cls] if float in accepted)
     return cls
 
 
@@ -327,8 +329,9 @@ def to_wire(event: Event) -> dict[str, Any]:
     out: dict[str, Any] = {"v": cls.version, "eid": event.eid, "type": cls.type, "ts": event.ts}
     for name, _, _ in _FIELD_TYPES[cls]:
         out[name] = getattr(event, name)
-    if cls is MetricLogged:
-        out["value"] = wire_float(event.value)  # type: ignore[attr-defined]
+    for name in _FLOAT_FIELDS[cls]:
+        if out[name] is not None:
+            out[name] = wire_float(out[name])
     return out
 
 
@@ -396,7 +399,7 @@ def _well_typed(cls: type[Event], obj: dict) -> Event | None:
             if not optional:
                 return None
         elif kind not in accepted:
-            return None  # bool, or a type the field does not take (MetricLogged's NaN strings too)
+            return None  # bool, or a type the field does not take (a float field's NaN strings too)
         elif kind is int:
             if float in accepted:
                 value = float(value)
@@ -433,7 +436,7 @@ def _checked(obj: Any) -> Event:
                 continue
             raise EventDecodeError(f"event {eid} ({etype}) lacks field {name!r}")
         value = obj[name]
-        if cls is MetricLogged and name == "value" and isinstance(value, str):
+        if isinstance(value, str) and name in _FLOAT_FIELDS[cls]:
             if value not in NONFINITE:
                 raise EventDecodeError(f"event {eid} has a non-numeric metric value {value!r}")
             value = NONFINITE[value]

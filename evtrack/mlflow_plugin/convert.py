@@ -54,14 +54,20 @@ def run_info(info: et.RunInfo) -> mle.RunInfo:
     )
 
 
-def run(r: et.Run, latest: Latest | None = None, outputs: Iterable[tuple[str, int]] = ()) -> mle.Run:
-    """A run; ``latest`` gives the step and timestamp of each latest metric value (0 when unknown)."""
+def run(
+    r: et.Run, latest: Latest | None = None, outputs: Iterable[tuple[str, int]] = (), model_inputs: Iterable[str] = ()
+) -> mle.Run:
+    """A run; ``latest`` gives the step and timestamp of each latest metric value (0 when unknown),
+    ``outputs`` the (model id, step) of the logged models it produced, ``model_inputs`` those it used."""
     latest = latest or {}
     metrics = []
     for key, value in r.data.metrics.items():
         step, timestamp = latest.get(key, (0, 0))
         metrics.append(mle.Metric(key, value, timestamp, step))
-    inputs = mle.RunInputs(dataset_inputs=[dataset_input(d) for d in r.inputs.dataset_inputs], model_inputs=[])
+    inputs = mle.RunInputs(
+        dataset_inputs=[dataset_input(d) for d in r.inputs.dataset_inputs],
+        model_inputs=[mle.LoggedModelInput(m) for m in model_inputs],
+    )
     run_outputs = mle.RunOutputs(model_outputs=[mle.LoggedModelOutput(m, s) for m, s in outputs])
     return mle.Run(run_info(r.info), _run_data(metrics, r.data), run_inputs=inputs, run_outputs=run_outputs)
 
@@ -106,13 +112,22 @@ def to_dataset_input(d: mle.DatasetInput) -> et.DatasetInput:
 
 
 def metric_point(m: et.Metric) -> mle.Metric:
-    return mle.Metric(m.key, m.value, m.timestamp, m.step, run_id=m.run_id)
+    return mle.Metric(
+        m.key,
+        m.value,
+        m.timestamp,
+        m.step,
+        run_id=m.run_id,
+        model_id=m.model_id,
+        dataset_name=m.dataset_name,
+        dataset_digest=m.dataset_digest,
+    )
 
 
 # -- logged models ------------------------------------------------------------------------------
 
 
-def logged_model(m: LoggedModel) -> mle.LoggedModel:
+def logged_model(m: LoggedModel, metrics: Iterable[et.Metric] = ()) -> mle.LoggedModel:
     return mle.LoggedModel(
         experiment_id=m.experiment_id,
         model_id=m.model_id,
@@ -126,6 +141,7 @@ def logged_model(m: LoggedModel) -> mle.LoggedModel:
         status_message=m.status_message,
         tags=dict(m.tags),
         params=dict(m.params),
+        metrics=[metric_point(p) for p in metrics] or None,
     )
 
 

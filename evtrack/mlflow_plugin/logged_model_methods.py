@@ -17,7 +17,7 @@ from mlflow.store.entities.paged_list import PagedList
 from evtrack.entities import LifecycleStage
 from evtrack.errors import InvalidParameterError, ResourceNotFoundError
 from evtrack.mlflow_plugin import convert
-from evtrack.mlflow_plugin.errors import feature_disabled, translate_errors
+from evtrack.mlflow_plugin.errors import translate_errors
 from evtrack.tracking.logged_models import LoggedModel, LoggedModelStore
 
 _FINAL = {LoggedModelStatus.READY: "READY", LoggedModelStatus.FAILED: "FAILED"}
@@ -61,15 +61,17 @@ class LoggedModelMethods:
         return convert.logged_model(model)
 
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> Any:
-        """One model (RESOURCE_DOES_NOT_EXIST for an unknown or deleted one)."""
-        return convert.logged_model(self._models.get(model_id, allow_deleted=allow_deleted))
+        """One model with its metrics (RESOURCE_DOES_NOT_EXIST for an unknown or deleted one)."""
+        model = self._models.get(model_id, allow_deleted=allow_deleted)
+        return convert.logged_model(model, self._client.logged_model_metrics(model_id))
 
     def finalize_logged_model(self, model_id: str, status: Any) -> Any:
         """Set a model's final status (READY or FAILED)."""
         final = _FINAL.get(LoggedModelStatus(status) if not isinstance(status, LoggedModelStatus) else status)
         if final is None:
             raise InvalidParameterError(f"Invalid final status {status!r} for a logged model: expected READY or FAILED")
-        return convert.logged_model(self._models.update(model_id, lambda m: replace(m, status=final)))
+        model = self._models.update(model_id, lambda m: replace(m, status=final))
+        return convert.logged_model(model, self._client.logged_model_metrics(model_id))
 
     def delete_logged_model(self, model_id: str) -> None:
         """Mark a model deleted (its files stay until garbage collection)."""
@@ -105,19 +107,18 @@ class LoggedModelMethods:
         page_token: str | None = None,
     ) -> PagedList:
         """Models of ``experiment_ids`` matching MLflow's logged-model filter, one page at a time."""
-        if datasets:
-            raise feature_disabled("Searches of logged models by dataset")
-        orders = [(o["field_name"], o.get("ascending", True) is not False) for o in order_by or ()]
+        metrics = self._client.logged_model_metrics_by_model()
         page, token = self._models.search(
-            [str(e) for e in experiment_ids], filter_string, orders, max_results or 100, page_token
+            [str(e) for e in experiment_ids],
+            filter_string,
+            list(order_by or ()),
+            max_results or 100,
+            page_token,
+            datasets=list(datasets or ()) or None,
+            metrics=metrics,
         )
-        return PagedList([convert.logged_model(m) for m in page], token)
+        return PagedList([convert.logged_model(m, metrics.get(m.model_id, ())) for m in page], token)
 
     def log_outputs(self, run_id: str, models: list[Any]) -> None:
         """Record that a run produced these logged models (``run.outputs.model_outputs``)."""
-        self._client.get_run(run_id)  # RESOURCE_DOES_NOT_EXIST for an unknown run
-        for item in models:
-            output = {"run_id": run_id, "step": int(item.step or 0)}
-            self._models.update(
-                item.model_id, lambda m, o=output: m if o in m.outputs else replace(m, outputs=[*m.outputs, o])
-            )
+        self._client.log_outputs(run_id, models)

@@ -108,9 +108,10 @@ class EvtrackTrackingStore(LoggedModelMethods, AbstractStore):
         return {k: (s.latest[0], s.latest[1]) for k, s in state.metrics.get(run_id, {}).items() if s.latest}
 
     def get_run(self, run_id: str) -> Any:
-        """The run with its latest metric points, params, tags, dataset inputs and model outputs."""
+        """The run with its latest metric points, params, tags, dataset and model inputs and model outputs."""
         run = self._client.get_run(run_id)
-        return convert.run(run, self._latest_of(run_id), self._models.outputs_of_run(run_id))
+        inputs, outputs = self._client.model_links_of_runs()
+        return convert.run(run, self._latest_of(run_id), outputs.get(run_id, ()), inputs.get(run_id, ()))
 
     def create_run(
         self, experiment_id: str, user_id: str, start_time: int, tags: Sequence[Any], run_name: str | None
@@ -147,8 +148,18 @@ class EvtrackTrackingStore(LoggedModelMethods, AbstractStore):
     # -- logging --------------------------------------------------------------------------
 
     def log_metric(self, run_id: str, metric: Any) -> None:
-        """Log one metric point (queued for the background writer)."""
-        self._client.log_metric(run_id, metric.key, metric.value, metric.timestamp, metric.step)
+        """Log one metric point (queued for the background writer); with a ``model_id``, also one of
+        that logged model's metrics."""
+        self._client.log_metric(
+            run_id,
+            metric.key,
+            metric.value,
+            metric.timestamp,
+            metric.step,
+            model_id=getattr(metric, "model_id", None),
+            dataset_name=getattr(metric, "dataset_name", None),
+            dataset_digest=getattr(metric, "dataset_digest", None),
+        )
 
     def log_param(self, run_id: str, param: Any) -> None:
         """Log one param (immutable: another value for the key is refused)."""
@@ -175,11 +186,11 @@ class EvtrackTrackingStore(LoggedModelMethods, AbstractStore):
     def log_inputs(
         self, run_id: str, datasets: Sequence[Any] | None = None, models: Sequence[Any] | None = None
     ) -> None:
-        """Record the datasets a run used (model inputs are not kept)."""
-        if datasets:
-            self._client.log_inputs(run_id, datasets=[convert.to_dataset_input(d) for d in datasets])
-        if models:
-            raise feature_disabled("Logged models as run inputs")
+        """Record the datasets and the logged models a run used."""
+        if datasets or models:
+            self._client.log_inputs(
+                run_id, datasets=[convert.to_dataset_input(d) for d in datasets or ()], models=models or ()
+            )
 
     def record_logged_model(self, run_id: str, mlflow_model: Any) -> None:
         """Append a model to the run's ``mlflow.log-model.history`` tag (MLflow 2's record)."""
@@ -216,7 +227,12 @@ class EvtrackTrackingStore(LoggedModelMethods, AbstractStore):
             list(order_by or []),
             page_token,
         )
-        return [convert.run(r, latest.get(r.info.run_id)) for r in page], page.token
+        inputs, outputs = self._client.model_links_of_runs() if page else ({}, {})
+        runs = [
+            convert.run(r, latest.get(r.info.run_id), outputs.get(r.info.run_id, ()), inputs.get(r.info.run_id, ()))
+            for r in page
+        ]
+        return runs, page.token
 
     def _search_datasets(self, experiment_ids: Sequence[str]) -> list[Any]:
         """The distinct datasets the runs of these experiments used (the UI's dataset filter; at most

@@ -35,6 +35,7 @@ from evtrack.query import search
 from evtrack.read import views
 from evtrack.tracking import artifacts
 from evtrack.tracking.inputs import InputsMixin
+from evtrack.tracking.model_links.client import ModelLinksMixin
 from evtrack.tracking.rich_artifacts import RichArtifactsMixin
 from evtrack.tracking.names import random_run_name
 
@@ -48,7 +49,7 @@ RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
 
-class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, InputsMixin):
+class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, InputsMixin, ModelLinksMixin):
     """Experiments and runs, with the methods and signatures of MLflow's ``MlflowClient``
     (``evtrack.MlflowClient`` adds the registry's)."""
 
@@ -393,12 +394,21 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         timestamp: int | None = None,
         step: int | None = None,
         synchronous: bool | None = None,
+        model_id: str | None = None,
+        dataset_name: str | None = None,
+        dataset_digest: str | None = None,
     ) -> None:
-        """Log one metric point (step 0 and now by default).
+        """Log one metric point (step 0 and now by default); with ``model_id`` (MLflow 3) it is
+        also one of that logged model's metrics, measured on the named dataset if given.
 
         The hot path: the same event ``log_batch`` would write, encoded without
         building intermediate objects so a training loop pays microseconds.
         """
+        if model_id is not None:
+            stamp = now_ms() if timestamp is None else timestamp
+            point = Metric(key, value, stamp, step or 0, None, model_id, dataset_name, dataset_digest)
+            self.log_batch(run_id, metrics=[point], synchronous=synchronous)
+            return
         b = self._backend
         checked = b.writable_runs.get(run_id)
         if checked is None or (b.writable_ttl is not None and _monotonic() - checked >= b.writable_ttl):
@@ -446,12 +456,15 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         new_params = v.new_params(run_id, params, known)
         for key, value in new_params.items():
             lines.append(ev.encode(ev.ParamLogged(eid=eid(), ts=ts, run_id=run_id, key=key, value=value)))
+        points = []
         for m in metrics:
             key = v.validate_key(m.key, "metric")
             number, timestamp, step = v.validate_metric(
                 key, m.value, ts if m.timestamp is None else m.timestamp, m.step or 0
             )
             lines.append(ev.encode_metric_line(eid(), ts, run_id, key, number, step, timestamp))
+            points.append((m, key, number, timestamp, step))
+        lines += self._model_metric_lines(run_id, ts, points)
         for t in tags:
             key = v.validate_key(t.key, "tag")
             value = v.validate_tag(key, t.value)

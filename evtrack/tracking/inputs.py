@@ -97,9 +97,8 @@ class InputsMixin:
     def log_inputs(
         self, run_id: str, datasets: Sequence[DatasetInput] | None = None, models: Sequence[Any] | None = None
     ) -> None:
-        """Record datasets a run used (MLflow's ``MlflowClient.log_inputs``)."""
-        if models:
-            raise InvalidParameterError("Logging model inputs is not supported yet")
+        """Record the datasets and logged models (MLflow 3: ids, ``{"model_id"}`` or ``LoggedModelInput``)
+        a run used (MLflow's ``MlflowClient.log_inputs``)."""
         items = list(datasets or [])
         if len(items) > MAX_DATASETS_PER_BATCH:
             raise InvalidParameterError(
@@ -132,4 +131,5 @@ class InputsMixin:
                     )
                 )
             )
+        lines += self._model_input_lines(run_id, ts, models or ())  # type: ignore[attr-defined]
         self._backend.writer.append_many(lines)  # type: ignore[attr-defined]

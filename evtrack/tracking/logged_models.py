@@ -22,10 +22,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
+from evtrack.entities import Metric
 from evtrack.errors import CommitConflictError, InvalidParameterError, ResourceNotFoundError, StoreError
 from evtrack.eventlog.events import now_ms
 from evtrack.query import search_grammar as grammar
@@ -88,7 +89,6 @@ class LoggedModel:
     source_run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
-    outputs: list[dict[str, Any]] = field(default_factory=list)  # [{"run_id", "step"}] from runs/outputs
     deleted: bool = False
 
 
@@ -117,7 +117,9 @@ class LoggedModelStore:
         return sorted(info.key for info in self.store.list(f"{PREFIX}{model_id}/"))
 
     def _read(self, key: str) -> LoggedModel:
-        return LoggedModel(**orjson.loads(self.store.get(key)))
+        data = orjson.loads(self.store.get(key))
+        data.pop("outputs", None)  # earlier builds kept run outputs here; they are events now (model_links)
+        return LoggedModel(**data)
 
     def _write(self, key: str, model: LoggedModel) -> None:
         self.store.put_if_absent(key, orjson.dumps(asdict(model)))
@@ -200,61 +202,114 @@ class LoggedModelStore:
         self,
         experiment_ids: list[str],
         filter_string: str | None = None,
-        order_by: list[tuple[str, bool]] | None = None,
+        order_by: list[dict[str, Any]] | None = None,
         max_results: int | None = 100,
         page_token: str | None = None,
+        datasets: list[dict[str, Any]] | None = None,
+        metrics: Mapping[str, list[Metric]] | None = None,
     ) -> tuple[list[LoggedModel], str | None]:
         """One page of the live models of ``experiment_ids`` matching MLflow's logged-model filter,
-        ordered by ``(field, ascending)`` pairs (then newest first); returns (page, next token)."""
+        ordered by ``order_by`` (MLflow's ``{"field_name", "ascending", "dataset_name",
+        "dataset_digest"}`` items; then newest first); returns (page, next token).
+
+        ``metrics`` gives each model's metric points (``ModelLinksMixin.logged_model_metrics``): a
+        metric comparison holds when any point of that metric does, on one of ``datasets`` when
+        they are given; ``datasets`` alone keeps the models with a metric on one of them; ordering
+        by ``metrics.<key>`` uses each model's latest point (by timestamp, then step)."""
         if max_results is None or max_results < 1:
             raise InvalidParameterError(f"Invalid value for max_results: {max_results}")
+        if datasets and not all(d.get("dataset_name") for d in datasets):
+            raise InvalidParameterError("`dataset_name` in the `datasets` clause must be specified.")
         clauses = grammar._parse_filter(filter_string or None, _FILTER)
+        orders = _orders(order_by or [])
+        metrics = metrics or {}
         wanted = {str(e) for e in experiment_ids}
-        found = [
-            m
-            for m in self.all()
-            if m.experiment_id in wanted
-            and all(evaluate_comparison(c.op, _value(m, c.entity, c.key), c.value) for c in clauses)
-        ]
-        found = _sorted(found, _orders(order_by or []))
+        found = []
+        for m in self.all():
+            if m.experiment_id not in wanted:
+                continue
+            points = metrics.get(m.model_id, [])
+            if datasets:
+                points = [p for p in points if any(_on_dataset(p, d) for d in datasets)]
+                if not points:
+                    continue
+            if all(_holds(m, points, c) for c in clauses):
+                found.append(m)
+        found = _sorted(found, orders, metrics)
         start = decode_page_token(page_token)
         page = found[start : start + max_results]
         return page, (encode_page_token(start + max_results) if start + max_results < len(found) else None)
 
-    def outputs_of_run(self, run_id: str) -> list[tuple[str, int]]:
-        """The (model_id, step) pairs a run recorded as its outputs."""
-        return [(m.model_id, o["step"]) for m in self.all() for o in m.outputs if o["run_id"] == run_id]
+
+def _on_dataset(point: Metric, dataset: dict[str, Any]) -> bool:
+    """Whether a point was measured on a dataset filter (a digest given, even None, must match too:
+    MLflow's server sends None for a missing digest and its SQL store compares it)."""
+    if point.dataset_name != dataset.get("dataset_name"):
+        return False
+    return "dataset_digest" not in dataset or point.dataset_digest == dataset["dataset_digest"]
 
 
-def _value(model: LoggedModel, entity: str, key: str) -> Any:
-    if entity == "attribute":
-        return getattr(model, key)
-    if entity == "tag":
-        return model.tags.get(key)
-    if entity == "param":
-        return model.params.get(key)
-    return None  # metrics of logged models are not kept
+def _holds(model: LoggedModel, points: list[Metric], clause: Any) -> bool:
+    if clause.entity == "metric":
+        return any(evaluate_comparison(clause.op, p.value, clause.value) for p in points if p.key == clause.key)
+    if clause.entity == "attribute":
+        value = getattr(model, clause.key)
+    else:
+        value = (model.tags if clause.entity == "tag" else model.params).get(clause.key)
+    return evaluate_comparison(clause.op, value, clause.value)
 
 
-def _orders(items: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+@dataclass(frozen=True)
+class _Order:
+    key: str  # an attribute of LoggedModel, or a metric key when ``metric``
+    ascending: bool
+    metric: bool = False
+    dataset: tuple[tuple[str, str], ...] = ()  # a metric order's dataset_name / dataset_digest
+
+
+def _orders(items: list[dict[str, Any]]) -> list[_Order]:
     orders = []
-    for name, ascending in items:
-        if name not in ATTRIBUTES:
-            raise InvalidParameterError(f"Invalid order by field name: {name}")
-        orders.append((ATTRIBUTES[name], ascending))
-    keys = [k for k, _ in orders]
-    if "creation_timestamp_ms" not in keys:
-        orders.append(("creation_timestamp_ms", False))
-    if "model_id" not in keys:
-        orders.append(("model_id", True))
+    for item in items:
+        name = item["field_name"]
+        ascending = item.get("ascending", True) is not False
+        if "." not in name:
+            if name not in ATTRIBUTES:
+                raise InvalidParameterError(f"Invalid order by field name: {name}")
+            orders.append(_Order(ATTRIBUTES[name], ascending))
+            continue
+        entity, key = name.split(".", 1)
+        if entity != "metrics":
+            raise InvalidParameterError(f"Invalid order by field name: {name}. Only metrics are supported.")
+        dataset = tuple((k, item[k]) for k in ("dataset_name", "dataset_digest") if item.get(k))
+        orders.append(_Order(key, ascending, metric=True, dataset=dataset))
+    fields = [o.key for o in orders if not o.metric]
+    if "creation_timestamp_ms" not in fields:
+        orders.append(_Order("creation_timestamp_ms", False))
+    if "model_id" not in fields:
+        orders.append(_Order("model_id", True))
     return orders
 
 
-def _sorted(models: list[LoggedModel], orders: list[tuple[str, bool]]) -> list[LoggedModel]:
-    for key, ascending in reversed(orders):  # stable sorts, last key first; missing values last
-        present = [m for m in models if getattr(m, key) is not None]
-        missing = [m for m in models if getattr(m, key) is None]
-        models = sorted(present, key=lambda m: getattr(m, key), reverse=not ascending) + missing
+def _latest_value(points: list[Metric], order: _Order) -> float | None:
+    """A model's latest value of the order's metric (by timestamp, then step; the first run id on
+    a tie), on the order's dataset when it names one."""
+    matching = [p for p in points if p.key == order.key and all(getattr(p, k) == v for k, v in order.dataset)]
+    if not matching:
+        return None
+    return min(matching, key=lambda p: (-p.timestamp, -p.step, p.run_id or "")).value
+
+
+def _sorted(models: list[LoggedModel], orders: list[_Order], metrics: Mapping[str, list[Metric]]) -> list[LoggedModel]:
+    for order in reversed(orders):  # stable sorts, last key first; missing values last
+        if order.metric:
+            latest = {m.model_id: _latest_value(metrics.get(m.model_id, []), order) for m in models}
+            values = [latest[m.model_id] for m in models]
+        else:
+            values = [getattr(m, order.key) for m in models]
+        present = [(v, m) for v, m in zip(values, models) if v is not None]
+        missing = [m for v, m in zip(values, models) if v is None]
+        present.sort(key=lambda vm: vm[0], reverse=not order.ascending)
+        models = [m for _, m in present] + missing
     return models
 
 

@@ -176,6 +176,9 @@ def metric_json(metric: Metric, run_id: str | None = None) -> dict[str, Any]:
             "timestamp": metric.timestamp,
             "step": metric.step,
             "run_id": run_id or metric.run_id,
+            "model_id": metric.model_id,
+            "dataset_name": metric.dataset_name,
+            "dataset_digest": metric.dataset_digest,
         }
     )
 
@@ -204,14 +207,16 @@ def run_json(
     run: Run,
     config: Any,
     latest: Mapping[str, tuple[int, int]] | None = None,
-    outputs: list[dict[str, Any]] | None = None,
+    outputs: list[tuple[str, int]] | None = None,
+    model_inputs: list[str] | None = None,
 ) -> dict[str, Any]:
     """A run as MLflow's ``Run`` message.
 
     ``latest`` gives each metric's (step, timestamp) of its latest value; metrics
     without an entry are reported at step 0, timestamp 0. ``inputs`` is always there (``{}``
-    without datasets), as MLflow's; ``outputs`` (the logged models the run produced) when given,
-    as MLflow's reads of a run give it and its ``runs/create`` does not.
+    without datasets), with ``model_inputs`` (the logged models the run used) when there are any;
+    ``outputs`` (the (model id, step) pairs the run produced) when given, as MLflow's reads of a
+    run give it and its ``runs/create`` does not.
     """
     latest = latest or {}
     metrics = []
@@ -224,11 +229,14 @@ def run_json(
             {"metrics": metrics, "params": key_values(run.data.params), "tags": key_values(run.data.tags)}
         ),
     }
-    out["inputs"] = {}
+    inputs: dict[str, Any] = {}
     if run.inputs.dataset_inputs:
-        out["inputs"] = {"dataset_inputs": [dataset_input_json(d) for d in run.inputs.dataset_inputs]}
+        inputs["dataset_inputs"] = [dataset_input_json(d) for d in run.inputs.dataset_inputs]
+    if model_inputs:
+        inputs["model_inputs"] = [{"model_id": m} for m in model_inputs]
+    out["inputs"] = inputs
     if outputs is not None:
-        out["outputs"] = {"model_outputs": outputs} if outputs else {}
+        out["outputs"] = {"model_outputs": [{"model_id": m, "step": s} for m, s in outputs]} if outputs else {}
     return out
 
 

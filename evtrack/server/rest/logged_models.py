@@ -5,7 +5,8 @@ create, get, finalize, delete, search, tags, params, the artifact listing of a
 model, and ``runs/outputs`` (which links a run to the models it produced). The
 models themselves are kept by :mod:`evtrack.tracking.logged_models`; their files
 go through the proxied artifact service under ``<experiment_id>/models/<model_id>/``.
-Metrics of logged models and dataset filters in searches are not supported.
+A model's metrics, and the runs' model inputs and outputs, are events
+(:mod:`evtrack.tracking.model_links`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from evtrack.entities import LifecycleStage
+from evtrack.entities import LifecycleStage, Metric
 from evtrack.errors import InvalidParameterError, ResourceNotFoundError
 from evtrack.tracking.logged_models import LoggedModel, LoggedModelStore, parse_status
 from evtrack.server.rest import convert
@@ -33,8 +34,8 @@ def models_of(ctx: ApiContext) -> LoggedModelStore:
     return LoggedModelStore(ctx.client.store)
 
 
-def logged_model_json(ctx: ApiContext, model: LoggedModel) -> dict[str, Any]:
-    """A logged model as MLflow's ``LoggedModel`` message."""
+def logged_model_json(ctx: ApiContext, model: LoggedModel, metrics: list[Metric] | None = None) -> dict[str, Any]:
+    """A logged model as MLflow's ``LoggedModel`` message (``metrics``: its points, read when not given)."""
     info: dict[str, Any] = {
         "model_id": model.model_id,
         "experiment_id": model.experiment_id,
@@ -50,7 +51,12 @@ def logged_model_json(ctx: ApiContext, model: LoggedModel) -> dict[str, Any]:
         info["status_message"] = model.status_message
     if model.tags:
         info["tags"] = convert.key_values(dict(sorted(model.tags.items())))
-    data = {"params": convert.key_values(dict(sorted(model.params.items())))} if model.params else {}
+    data: dict[str, Any] = {}
+    if model.params:
+        data["params"] = convert.key_values(dict(sorted(model.params.items())))
+    points = ctx.client.logged_model_metrics(model.model_id) if metrics is None else metrics
+    if points:
+        data["metrics"] = [convert.metric_json(p) for p in points]
     return {"info": info, "data": data}
 
 
@@ -166,29 +172,34 @@ def search_logged_models(ctx: ApiContext, params: Params) -> dict[str, Any]:
     experiment_ids = [str(e) for e in params.list("experiment_ids")]
     if not experiment_ids:
         raise InvalidParameterError("Missing value for required parameter 'experiment_ids'.")
-    if params.list("datasets"):
-        raise InvalidParameterError("Searching logged models by dataset is not supported by evtrack")
+    datasets = [
+        {"dataset_name": fields.str(f"{path}.dataset_name"), "dataset_digest": fields.str(f"{path}.dataset_digest")}
+        for path, fields in convert.request_objects(params.list("datasets"), "datasets")
+    ]
     limit = params.int("max_results", default=SEARCH_MAX_RESULTS_DEFAULT)
+    metrics = ctx.client.logged_model_metrics_by_model()
     page, token = models_of(ctx).search(
         experiment_ids,
         params.str("filter") or None,
         _orders(params.data.get("order_by")),
         limit,
         params.str("page_token"),
+        datasets=datasets or None,
+        metrics=metrics,
     )
-    out: dict[str, Any] = {"models": [logged_model_json(ctx, m) for m in page]}
+    out: dict[str, Any] = {"models": [logged_model_json(ctx, m, metrics.get(m.model_id, [])) for m in page]}
     if token:
         out["next_page_token"] = token
     return out
 
 
-def _orders(items: Any) -> list[tuple[str, bool]]:
-    """``order_by`` of a request (``[{"field_name", "ascending"}]``) as (field, ascending) pairs."""
+def _orders(items: Any) -> list[dict[str, Any]]:
+    """``order_by`` of a request (``[{"field_name", "ascending", "dataset_name", "dataset_digest"}]``)."""
     orders = []
     for item in items if isinstance(items, list) else ([items] if items else []):
         if not isinstance(item, dict) or not isinstance(item.get("field_name"), str):
             raise InvalidParameterError(f'Invalid order_by item {item!r}: expected {{"field_name", "ascending"}}')
-        orders.append((item["field_name"], item.get("ascending", True) is not False))
+        orders.append({**item, "ascending": item.get("ascending", True) is not False})
     return orders
 
 
@@ -199,33 +210,16 @@ def _orders(items: Any) -> list[tuple[str, bool]]:
 def log_outputs(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """Record that a run produced logged models (``models: [{model_id, step}]``) → ``{}``."""
     run_id = params.str("run_id", required=True)
-    ctx.client.get_run(run_id)  # RESOURCE_DOES_NOT_EXIST for an unknown run
     items = params.data.get("models")
     if not isinstance(items, list) or not items:
         raise InvalidParameterError("Missing value for required parameter 'models'.")
-    store = models_of(ctx)
-    for item in items:
-        if not isinstance(item, dict):
-            raise InvalidParameterError(f'Invalid model output {item!r}: expected {{"model_id", "step"}}')
-        fields = Params(item)
-        step = fields.int("step", default=0)
-        output = {"run_id": run_id, "step": step}
-        store.update(
-            fields.str("model_id", required=True),  # type: ignore[arg-type]
-            lambda m, o=output: m if o in m.outputs else replace(m, outputs=[*m.outputs, o]),
-        )
+    outputs = []
+    for path, fields in convert.request_objects(items, "models"):
+        outputs.append({"model_id": fields.str(f"{path}.model_id", required=True), "step": fields.int(f"{path}.step")})
+    ctx.client.log_outputs(run_id, outputs)
     return {}
 
 
-def model_outputs_by_run(ctx: ApiContext) -> dict[str, list[dict[str, Any]]]:
-    """Every run's ``outputs.model_outputs`` (one read of the logged models for a page of runs)."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for model in models_of(ctx).all():
-        for o in model.outputs:
-            out.setdefault(o["run_id"], []).append({"model_id": model.model_id, "step": o["step"]})
-    return out
-
-
-def model_outputs_of_run(ctx: ApiContext, run_id: str) -> list[dict[str, Any]]:
-    """A run's ``outputs.model_outputs`` as MLflow's JSON (``[{"model_id", "step"}]``)."""
-    return [{"model_id": model_id, "step": step} for model_id, step in models_of(ctx).outputs_of_run(run_id)]
+def run_links(ctx: ApiContext) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, int]]]]:
+    """Every run's model inputs and outputs (read once for a page of runs)."""
+    return ctx.client.model_links_of_runs()

@@ -52,10 +52,12 @@ def create_run(ctx: ApiContext, params: Params) -> dict[str, Any]:
 @api("runs/get", methods=("GET",))
 def get_run(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """One run with its params, latest metrics, tags and inputs → ``{"run"}``."""
-    from evtrack.server.rest.logged_models import model_outputs_of_run
+    from evtrack.server.rest.logged_models import run_links
 
     run, latest = _run_with_latest(ctx, run_id_of(params))
-    return {"run": convert.run_json(run, ctx.config, latest, model_outputs_of_run(ctx, run.info.run_id))}
+    inputs, outputs = run_links(ctx)
+    run_id = run.info.run_id
+    return {"run": convert.run_json(run, ctx.config, latest, outputs.get(run_id, []), inputs.get(run_id))}
 
 
 def _status(params: Params) -> str | None:
@@ -114,11 +116,14 @@ def search_runs(ctx: ApiContext, params: Params) -> dict[str, Any]:
     )
     out: dict[str, Any] = {}
     if found:
-        from evtrack.server.rest.logged_models import model_outputs_by_run
+        from evtrack.server.rest.logged_models import run_links
 
-        outputs = model_outputs_by_run(ctx)
+        inputs, outputs = run_links(ctx)
         out["runs"] = [
-            convert.run_json(r, ctx.config, latest.get(r.info.run_id), outputs.get(r.info.run_id, [])) for r in found
+            convert.run_json(
+                r, ctx.config, latest.get(r.info.run_id), outputs.get(r.info.run_id, []), inputs.get(r.info.run_id)
+            )
+            for r in found
         ]
     if found.token:
         out["next_page_token"] = found.token
@@ -135,7 +140,16 @@ def log_metric(ctx: ApiContext, params: Params) -> dict[str, Any]:
     key = params.str("key", required=True)
     value = params.float("value", required=True)
     timestamp = params.int("timestamp", required=True)
-    ctx.client.log_metric(run_id, key, value, timestamp, params.int("step", default=0))
+    ctx.client.log_metric(
+        run_id,
+        key,
+        value,
+        timestamp,
+        params.int("step", default=0),
+        model_id=params.str("model_id") or None,
+        dataset_name=params.str("dataset_name") or None,
+        dataset_digest=params.str("dataset_digest") or None,
+    )
     return {}
 
 
@@ -170,6 +184,9 @@ def _batch_metrics(items: list[Any]) -> list[Metric]:
             fields.float(f"{path}.value", required=True),
             fields.int(f"{path}.timestamp", required=True),
             fields.int(f"{path}.step", default=0),
+            model_id=fields.str(f"{path}.model_id") or None,
+            dataset_name=fields.str(f"{path}.dataset_name") or None,
+            dataset_digest=fields.str(f"{path}.dataset_digest") or None,
         )
         for path, fields in convert.request_objects(items, "metrics")
     ]

@@ -91,6 +91,7 @@ def source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         uri = f"sqlite:///{base / 'mlflow.db'}"
     else:
         uri = str(base / "mlruns")
+        os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow 3.17 refuses to write an mlruns store otherwise
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ids = _fill(uri, base)

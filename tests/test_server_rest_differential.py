@@ -10,87 +10,18 @@ server and never compared.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.rest_servers import Served, answer, fill, normal, mlflow_and_evtrack
 
 mlflow = pytest.importorskip("mlflow")
 
 pytestmark = pytest.mark.timeout(300)
 
 API = "/api/2.0/mlflow"
-
-
-class Served:
-    """One server subprocess: its URL, and the ids of the fixtures created on it."""
-
-    def __init__(self, name: str, args: list[str], cwd: Path) -> None:
-        self.name, self.cwd = name, cwd
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = cwd / f"{name}.log"
-        self._out = open(self.log, "wb")
-        env = {**os.environ, "MLFLOW_ENABLE_TELEMETRY": "false", "EVTRACK_CAPTURE_ENV": "false"}
-        self.proc = subprocess.Popen(
-            [*args, "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-        )
-        self.ids: dict[str, str] = {}
-        self.http = httpx.Client(base_url=self.url, timeout=30)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if self.http.get("/health").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{name} did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.3)
-
-    def call(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        path = path.format(**self.ids)
-        if method == "GET":
-            return self.http.get(path, params=_fill(body, self.ids))
-        return self.http.request(method, path, json=_fill(body, self.ids))
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._out.close()
-
-
-def _fill(value: Any, ids: dict[str, str]) -> Any:
-    """``"{run}"``-style placeholders in a request body replaced by this server's ids."""
-    if isinstance(value, str) and value.startswith("{") and value.endswith("}") and value[1:-1] in ids:
-        return ids[value[1:-1]]
-    if isinstance(value, str) and "{" in value:
-        try:
-            return value.format(**ids)
-        except (KeyError, IndexError, ValueError):
-            return value
-    if isinstance(value, dict):
-        return {k: _fill(v, ids) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill(v, ids) for v in value]
-    return value
 
 
 def _setup(server: Served) -> None:
@@ -118,60 +49,10 @@ def _setup(server: Served) -> None:
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Served]]:
-    mdir = tmp_path_factory.mktemp("mlflow-ref")
-    edir = tmp_path_factory.mktemp("evtrack-srv")
-    ref = Served(
-        "mlflow",
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{mdir}/m.db",
-            "--artifacts-destination",
-            str(mdir / "artifacts"),
-        ],
-        mdir,
-    )
-    try:
-        ours = Served(
-            "evtrack",
-            [
-                sys.executable,
-                "-c",
-                "from evtrack.cli import main; main()",
-                "server",
-                "--backend-store-uri",
-                str(edir / "store"),
-            ],
-            edir,
-        )
-    except BaseException:
-        ref.stop()
-        raise
-    try:
+    with mlflow_and_evtrack(tmp_path_factory) as (ref, ours):
         _setup(ref)
         _setup(ours)
         yield ref, ours
-    finally:
-        ref.stop()
-        ours.stop()
-
-
-def _answer(server: Served, response: httpx.Response) -> tuple[int, str | None, str | None]:
-    """(status, error_code, message), this server's ids in the message put back as placeholders."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.status_code, None, None
-    if not isinstance(body, dict):
-        return response.status_code, None, None
-    message = body.get("message")
-    for name, value in server.ids.items():
-        if isinstance(message, str) and len(value) > 3:
-            message = message.replace(value, "{" + name + "}")
-    return response.status_code, body.get("error_code"), message
 
 
 R = "{run}"
@@ -263,37 +144,9 @@ def _case_id(case: tuple[str, str, Any]) -> str:
 def test_the_same_request_gets_the_same_answer(servers: tuple[Served, Served], case: tuple[str, str, Any]) -> None:
     method, path, body = case
     ref, ours = servers
-    theirs = _answer(ref, ref.call(method, API + path, body))
-    mine = _answer(ours, ours.call(method, API + path, body))
+    theirs = answer(ref, ref.call(method, API + path, body))
+    mine = answer(ours, ours.call(method, API + path, body))
     assert mine == theirs
-
-
-# times and the user differ by nature; MLflow 3's error bodies add its own error_class and sqlstate
-VOLATILE = {
-    "creation_time",
-    "last_update_time",
-    "creation_timestamp",
-    "last_updated_timestamp",
-    "user_id",
-    "error_class",
-    "sqlstate",
-}
-
-
-def _normal(server: Served, value: Any) -> Any:
-    """A JSON answer with this server's ids and working directory as placeholders, and the
-    fields that differ by nature (times, the user) left out."""
-    if isinstance(value, dict):
-        return {k: _normal(server, v) for k, v in sorted(value.items()) if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_normal(server, v) for v in value]
-    if isinstance(value, str):
-        value = value.replace(str(server.cwd), "{cwd}")
-        for name, known in server.ids.items():
-            if len(known) > 3:
-                value = value.replace(known, "{" + name + "}")
-        return "{exp}" if value == server.ids.get("exp") else value
-    return value
 
 
 # (method, path from the server root, body or query): the whole JSON answer must match.
@@ -333,7 +186,7 @@ def test_the_same_request_gets_the_same_body(servers: tuple[Served, Served], cas
     ref, ours = servers
     theirs, mine = ref.call(method, path, body), ours.call(method, path, body)
     assert mine.status_code == theirs.status_code, (mine.text, theirs.text)
-    assert _normal(ours, mine.json()) == _normal(ref, theirs.json())
+    assert normal(ours, mine.json()) == normal(ref, theirs.json())
 
 
 def test_a_remote_file_source_is_a_400_with_mlflows_message_where_mlflow_answers_500(
@@ -353,11 +206,11 @@ def test_a_remote_file_source_is_a_400_with_mlflows_message_where_mlflow_answers
 
 
 def _raw(server: Served, method: str, path: str, query: dict[str, str], content: bytes | None = None) -> Any:
-    query = {k: _fill(v, server.ids) for k, v in query.items()}
+    query = {k: fill(v, server.ids) for k, v in query.items()}
     response = server.http.request(method, path.format(**server.ids), params=query, content=content)
     try:
         body: Any = response.json()
-        body = (body.get("error_code"), _normal(server, body.get("message"))) if "error_code" in body else body
+        body = (body.get("error_code"), normal(server, body.get("message"))) if "error_code" in body else body
     except ValueError:
         body = response.content
     return response.status_code, body

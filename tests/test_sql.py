@@ -56,6 +56,19 @@ VIEWS = {  # as documented in evtrack/query/engine.py
         "timestamp",
         "body",
     ],
+    "logged_model_metrics": [
+        "model_id",
+        "run_id",
+        "experiment_id",
+        "key",
+        "value",
+        "step",
+        "timestamp",
+        "dataset_name",
+        "dataset_digest",
+    ],
+    "model_inputs": ["run_id", "model_id"],
+    "model_outputs": ["run_id", "model_id", "step"],
 }
 HOSTILE = "x' OR 1=1; DROP TABLE runs; --"
 

@@ -12,6 +12,8 @@ searches. Webhooks are not kept: they answer NOT_IMPLEMENTED.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import urllib.parse
 from typing import Any
 
@@ -169,7 +171,9 @@ class EvtrackRegistryStore(AbstractStore):
         page = self._client.search_model_versions(
             rest, max_results or SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT, order_by, page_token
         )
-        return PagedList([convert.model_version(v) for v in page if prompts or not is_prompt(v.tags)], page.token)
+        # MLflow's SQL store names no aliases in a search's versions (a get of one version does)
+        versions = [replace(v, aliases=[]) for v in page if prompts or not is_prompt(v.tags)]
+        return PagedList([convert.model_version(v) for v in versions], page.token)
 
     def set_model_version_tag(self, name: str, version: str, tag: Any) -> None:
         """Set a tag on a version."""

@@ -227,12 +227,9 @@ class EvtrackTrackingStore(LoggedModelMethods, AbstractStore):
             list(order_by or []),
             page_token,
         )
-        inputs, outputs = self._client.model_links_of_runs() if page else ({}, {})
-        runs = [
-            convert.run(r, latest.get(r.info.run_id), outputs.get(r.info.run_id, ()), inputs.get(r.info.run_id, ()))
-            for r in page
-        ]
-        return runs, page.token
+        # as MLflow's SQL store: a search gives the runs' model outputs, not their model inputs
+        outputs = self._client.model_links_of_runs()[1] if page else {}
+        return [convert.run(r, latest.get(r.info.run_id), outputs.get(r.info.run_id, ())) for r in page], page.token
 
     def _search_datasets(self, experiment_ids: Sequence[str]) -> list[Any]:
         """The distinct datasets the runs of these experiments used (the UI's dataset filter; at most

@@ -31,6 +31,9 @@ Views (columns):
   model_versions(name, version, creation_timestamp, last_updated_timestamp, current_stage, description,
                  source, run_id, run_link, status, status_message, user_id, model_id)
   model_version_tags(name, version, key, value)          -- live models and versions only
+  logged_model_metrics(model_id, run_id, experiment_id, key, value, step, timestamp, dataset_name,
+                       dataset_digest)                  -- MLflow 3: metric points of logged models
+  model_inputs(run_id, model_id)   model_outputs(run_id, model_id, step)
   runs_wide: runs plus one column per param ("params.<key>"), latest metric ("metrics.<key>")
              and tag ("tags.<key>")
 """

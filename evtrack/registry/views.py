@@ -42,9 +42,11 @@ def version_aliases(model: RegisteredModelState, reg: RegistryState) -> dict[str
     return out
 
 
-def model_version(model: RegisteredModelState, v: ModelVersionState, reg: RegistryState) -> ModelVersion:
+def model_version(
+    model: RegisteredModelState, v: ModelVersionState, reg: RegistryState, with_aliases: bool = True
+) -> ModelVersion:
     """The ``ModelVersion`` entity of a folded version (its model's current name and aliases)."""
-    aliases = [a for a, n in version_aliases(model, reg).items() if n == v.version]
+    aliases = [a for a, n in version_aliases(model, reg).items() if n == v.version] if with_aliases else []
     return ModelVersion(
         name=model.name,
         version=v.version,
@@ -64,13 +66,14 @@ def model_version(model: RegisteredModelState, v: ModelVersionState, reg: Regist
 
 
 def latest_versions(
-    model: RegisteredModelState, reg: RegistryState, stages: Sequence[str] = ALL_STAGES
+    model: RegisteredModelState, reg: RegistryState, stages: Sequence[str] = ALL_STAGES, with_aliases: bool = True
 ) -> list[ModelVersion]:
-    """The highest live version in each of ``stages`` (in that order), as MLflow's latest_versions."""
+    """The highest live version in each of ``stages``, as MLflow's latest_versions: the stages in the
+    order their lowest-numbered version comes (MLflow's SQL store fills a dict by version)."""
     latest: dict[str, ModelVersionState] = {}
     for v in live_versions(reg, model.model_id):
-        latest[v.stage] = v  # versions come by number: the last one wins
-    return [model_version(model, latest[s], reg) for s in stages if s in latest]
+        latest[v.stage] = v  # versions come by number: the last one wins, the stage keeps its place
+    return [model_version(model, v, reg, with_aliases) for stage, v in latest.items() if stage in stages]
 
 
 def registered_model(model: RegisteredModelState, reg: RegistryState) -> RegisteredModel:
@@ -80,7 +83,7 @@ def registered_model(model: RegisteredModelState, reg: RegistryState) -> Registe
         creation_timestamp=model.creation_timestamp,
         last_updated_timestamp=model.last_updated_timestamp,
         description=model.description,
-        latest_versions=latest_versions(model, reg),
+        latest_versions=latest_versions(model, reg, with_aliases=False),  # MLflow's carry no aliases
         tags=model.live_tags(),
         aliases=version_aliases(model, reg),
     )

@@ -459,6 +459,8 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         points = []
         for m in metrics:
             key = v.validate_key(m.key, "metric")
+            if (getattr(m, "dataset_name", None), getattr(m, "dataset_digest", None)).count(None) == 1:
+                raise InvalidParameterError("Both dataset_name and dataset_digest must be provided if one is provided")
             number, timestamp, step = v.validate_metric(
                 key, m.value, ts if m.timestamp is None else m.timestamp, m.step or 0
             )

@@ -167,15 +167,16 @@ def run_info_json(info: RunInfo, config: Any) -> dict[str, Any]:
     )
 
 
-def metric_json(metric: Metric, run_id: str | None = None) -> dict[str, Any]:
-    """One metric point as MLflow's ``Metric`` message."""
+def metric_json(metric: Metric, run_id: str | None = None, named_run: bool = True) -> dict[str, Any]:
+    """One metric point as MLflow's ``Metric`` message (``named_run=False``: without its run, as
+    MLflow's ``metrics/get-history`` gives it)."""
     return _drop_none(
         {
             "key": metric.key,
             "value": json_float(metric.value),
             "timestamp": metric.timestamp,
             "step": metric.step,
-            "run_id": run_id or metric.run_id,
+            "run_id": (run_id or metric.run_id) if named_run else None,
             "model_id": metric.model_id,
             "dataset_name": metric.dataset_name,
             "dataset_digest": metric.dataset_digest,

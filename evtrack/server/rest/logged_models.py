@@ -187,7 +187,9 @@ def search_logged_models(ctx: ApiContext, params: Params) -> dict[str, Any]:
         datasets=datasets or None,
         metrics=metrics,
     )
-    out: dict[str, Any] = {"models": [logged_model_json(ctx, m, metrics.get(m.model_id, [])) for m in page]}
+    out: dict[str, Any] = {}
+    if page:
+        out["models"] = [logged_model_json(ctx, m, metrics.get(m.model_id, [])) for m in page]
     if token:
         out["next_page_token"] = token
     return out

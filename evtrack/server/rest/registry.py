@@ -23,6 +23,7 @@ from __future__ import annotations
 import pathlib
 import re
 import urllib.parse
+from dataclasses import replace
 from typing import Any
 
 from evtrack.errors import EvtrackError, InvalidParameterError, ResourceNotFoundError
@@ -278,9 +279,9 @@ def search_model_versions(ctx: ApiContext, params: Params) -> dict[str, Any]:
         order_by=[str(o) for o in params.list("order_by")] or None,
         page_token=params.str("page_token") or None,
     )
-    out: dict[str, Any] = {
-        "model_versions": [model_version_json(ctx, mv) for mv in page if prompts or not is_prompt(mv.tags)]
-    }
+    versions = [mv for mv in page if prompts or not is_prompt(mv.tags)]
+    # MLflow's SQL store names no aliases in a search's versions (a get of one version does)
+    out: dict[str, Any] = {"model_versions": [model_version_json(ctx, replace(mv, aliases=[])) for mv in versions]}
     if page.token:
         out["next_page_token"] = page.token
     return {k: v for k, v in out.items() if v != []}

@@ -118,12 +118,9 @@ def search_runs(ctx: ApiContext, params: Params) -> dict[str, Any]:
     if found:
         from evtrack.server.rest.logged_models import run_links
 
-        inputs, outputs = run_links(ctx)
+        _, outputs = run_links(ctx)  # MLflow's search gives the runs' model outputs, not their model inputs
         out["runs"] = [
-            convert.run_json(
-                r, ctx.config, latest.get(r.info.run_id), outputs.get(r.info.run_id, []), inputs.get(r.info.run_id)
-            )
-            for r in found
+            convert.run_json(r, ctx.config, latest.get(r.info.run_id), outputs.get(r.info.run_id, [])) for r in found
         ]
     if found.token:
         out["next_page_token"] = found.token
@@ -270,7 +267,7 @@ def get_metric_history(ctx: ApiContext, params: Params) -> dict[str, Any]:
         points, next_token = list(page), page.token
     out: dict[str, Any] = {}
     if points:
-        out["metrics"] = [convert.metric_json(m, run_id) for m in points]
+        out["metrics"] = [convert.metric_json(m, named_run=False) for m in points]
     if next_token:
         out["next_page_token"] = next_token
     return out

@@ -110,7 +110,7 @@ class EvtrackTrackingStore(LoggedModelMethods, AbstractStore):
     def get_run(self, run_id: str) -> Any:
         """The run with its latest metric points, params, tags, dataset and model inputs and model outputs."""
         run = self._client.get_run(run_id)
-        inputs, outputs = self._client.model_links_of_runs()
+        inputs, outputs = self._client.model_links_of_runs(run_id)
         return convert.run(run, self._latest_of(run_id), outputs.get(run_id, ()), inputs.get(run_id, ()))
 
     def create_run(

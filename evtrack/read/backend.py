@@ -85,6 +85,7 @@ class Backend:
         self.writable_runs: dict[str, float] = {}
         self.writable_ttl: float | None = None
         self.artifact_uris: dict[str, str] = {}
+        self.run_experiments: dict[str, str] = {}  # run id -> its experiment (runs checked or created here)
         # Experiments this process saw active: id -> artifact location (runs are created without a read).
         self.active_experiments: dict[str, str] = {}
         self.default_experiment_ready = False

@@ -49,6 +49,17 @@ RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
 
+def _check_linkage(metric: Any) -> None:
+    """A metric's MLflow 3 links: model and dataset names are strings, and a dataset is named by both
+    its name and digest (MLflow's ``Metric`` refuses one without the other)."""
+    for name in ("model_id", "dataset_name", "dataset_digest"):
+        value = getattr(metric, name, None)
+        if value is not None and not isinstance(value, str):
+            raise InvalidParameterError(f"Invalid value {value!r} for metric field '{name}': expected a string")
+    if (getattr(metric, "dataset_name", None), getattr(metric, "dataset_digest", None)).count(None) == 1:
+        raise InvalidParameterError("Both dataset_name and dataset_digest must be provided if one is provided")
+
+
 class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, InputsMixin, ModelLinksMixin):
     """Experiments and runs, with the methods and signatures of MLflow's ``MlflowClient``
     (``evtrack.MlflowClient`` adds the registry's)."""
@@ -309,6 +320,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         b.writable_runs[run_id] = _monotonic()
         b.known_params[run_id] = {}
         b.artifact_uris[run_id] = artifact_uri
+        b.run_experiments[run_id] = experiment_id
         return views.new_run(event)
 
     def _run_state(self, run_id: str, state: State | None = None):
@@ -335,6 +347,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
             raise InvalidStateError(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
         b.known_params[run_id] = {**state.live_params(run_id), **b.known_params.get(run_id, {})}
         b.artifact_uris[run_id] = run.artifact_uri
+        b.run_experiments[run_id] = run.experiment_id
         b.writable_runs[run_id] = _monotonic()
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
@@ -404,7 +417,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         The hot path: the same event ``log_batch`` would write, encoded without
         building intermediate objects so a training loop pays microseconds.
         """
-        if model_id is not None:
+        if model_id is not None or dataset_name is not None or dataset_digest is not None:
             stamp = now_ms() if timestamp is None else timestamp
             point = Metric(key, value, stamp, step or 0, None, model_id, dataset_name, dataset_digest)
             self.log_batch(run_id, metrics=[point], synchronous=synchronous)
@@ -459,8 +472,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         points = []
         for m in metrics:
             key = v.validate_key(m.key, "metric")
-            if (getattr(m, "dataset_name", None), getattr(m, "dataset_digest", None)).count(None) == 1:
-                raise InvalidParameterError("Both dataset_name and dataset_digest must be provided if one is provided")
+            _check_linkage(m)
             number, timestamp, step = v.validate_metric(
                 key, m.value, ts if m.timestamp is None else m.timestamp, m.step or 0
             )

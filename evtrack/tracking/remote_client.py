@@ -275,6 +275,11 @@ class RemoteTrackingClient(RichArtifactsMixin):
         items += [("p", run_id, key, value) for key, value in new.items()]
         for m in metrics:
             key = v.validate_key(m.key, "metric")
+            if any(getattr(m, name, None) is not None for name in ("model_id", "dataset_name", "dataset_digest")):
+                raise InvalidParameterError(
+                    f"Metric {key!r} names a logged model or dataset: evtrack's HTTP client sends plain run "
+                    "metrics only; log model metrics with MLflow's client or a store URI"
+                )
             number, timestamp, step = v.validate_metric(
                 key, m.value, now if m.timestamp is None else m.timestamp, m.step or 0
             )
@@ -288,7 +293,7 @@ class RemoteTrackingClient(RichArtifactsMixin):
             self.flush()
 
     def log_inputs(self, run_id: str, datasets: Sequence[Any] | None = None, models: Any = None) -> None:
-        """Record dataset inputs of a run (queued in order with its logs)."""
+        """Record the dataset and logged-model inputs of a run (queued in order with its logs)."""
         from evtrack.tracking.inputs import validate_dataset_input
 
         self._check_writable(run_id)
@@ -299,6 +304,10 @@ class RemoteTrackingClient(RichArtifactsMixin):
                 {"dataset": i["dataset"], "tags": [{"key": k, "value": x} for k, x in i["tags"].items()]} for i in items
             ],
         }
+        if models:
+            payload["models"] = [
+                {"model_id": m if isinstance(m, str) else getattr(m, "model_id", None)} for m in models
+            ]
         self._sender.add_call("POST", "runs/log-inputs", payload)
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:

@@ -222,6 +222,8 @@ def log_outputs(ctx: ApiContext, params: Params) -> dict[str, Any]:
     return {}
 
 
-def run_links(ctx: ApiContext) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, int]]]]:
-    """Every run's model inputs and outputs (read once for a page of runs)."""
-    return ctx.client.model_links_of_runs()
+def run_links(
+    ctx: ApiContext, run_id: str | None = None
+) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, int]]]]:
+    """Every run's (or one run's) model inputs and outputs (read once for a page of runs)."""
+    return ctx.client.model_links_of_runs(run_id)

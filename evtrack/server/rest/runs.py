@@ -55,8 +55,8 @@ def get_run(ctx: ApiContext, params: Params) -> dict[str, Any]:
     from evtrack.server.rest.logged_models import run_links
 
     run, latest = _run_with_latest(ctx, run_id_of(params))
-    inputs, outputs = run_links(ctx)
     run_id = run.info.run_id
+    inputs, outputs = run_links(ctx, run_id)
     return {"run": convert.run_json(run, ctx.config, latest, outputs.get(run_id, []), inputs.get(run_id))}
 
 

@@ -4,6 +4,8 @@ inputs and outputs as events, and reading them back (MLflow 3's ``LoggedModel.me
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any, Sequence
 
 from evtrack.entities import Metric
@@ -11,6 +13,16 @@ from evtrack.errors import InvalidParameterError
 from evtrack.eventlog import events as ev
 from evtrack.tracking.model_links.events import LoggedModelMetric, ModelInputLogged, ModelOutputLogged
 from evtrack.tracking.model_links.fold import MODEL_LINKS_DOMAIN, ModelLinks, links_of
+
+
+def _sanitized(value: float) -> float:
+    """A model metric's value as MLflow's SQL store keeps it: NaN as 0, ±infinity as ±max float (the
+    run's own metric point keeps the value as given)."""
+    if math.isnan(value):
+        return 0.0
+    if math.isinf(value):
+        return math.copysign(sys.float_info.max, value)
+    return value
 
 
 def _field(item: Any, name: str) -> Any:
@@ -33,7 +45,9 @@ class ModelLinksMixin:
     def _model_links(self, max_age: float | None = None) -> ModelLinks:
         """Every model link, fresh (the store listed unless it was less than ``max_age`` s ago)."""
         self._backend.refresh(max_age)
-        return links_of(self._backend.reader.domain(MODEL_LINKS_DOMAIN))
+        reader = self._backend.reader
+        with reader._lock:  # a copy: the reader folds new events into its own while a request reads
+            return links_of(reader.domain(MODEL_LINKS_DOMAIN)).copy()
 
     def _model_metric_lines(self, run_id: str, ts: int, points: list[tuple[Any, str, float, int, int]]) -> list[bytes]:
         """The ``logged_model_metric`` lines of checked points ``(metric, key, value, timestamp, step)``
@@ -41,7 +55,9 @@ class ModelLinksMixin:
         linked = [p for p in points if _field(p[0], "model_id")]
         if not linked:
             return []
-        experiment_id = self._run_state(run_id).experiment_id  # type: ignore[attr-defined]
+        experiment_id = self._backend.run_experiments.get(run_id)  # set by the write check: no read
+        if experiment_id is None:
+            experiment_id = self._run_state(run_id).experiment_id  # type: ignore[attr-defined]
         return [
             ev.encode(
                 LoggedModelMetric(
@@ -51,7 +67,7 @@ class ModelLinksMixin:
                     source_run_id=run_id,
                     experiment_id=experiment_id,
                     key=key,
-                    value=value,
+                    value=_sanitized(value),
                     step=step,
                     timestamp=timestamp,
                     dataset_name=_field(m, "dataset_name") or None,
@@ -91,20 +107,26 @@ class ModelLinksMixin:
     def logged_model_metrics(self, model_id: str) -> list[Metric]:
         """Every metric point logged for a model (by key, timestamp, step, run), each with its run,
         model and dataset, as MLflow's ``LoggedModel.metrics``."""
-        return self.logged_model_metrics_by_model().get(model_id, [])
+        return self._metrics_by_model(self._model_links(), model_id).get(model_id, [])
 
     def logged_model_metrics_by_model(self) -> dict[str, list[Metric]]:
         """Every logged model's metric points (as ``logged_model_metrics``), by model id."""
+        return self._metrics_by_model(self._model_links())
+
+    @staticmethod
+    def _metrics_by_model(links: ModelLinks, only: str | None = None) -> dict[str, list[Metric]]:
+        points = [(k, p) for k, p in links.metrics.items() if only is None or k[0] == only]
+        points.sort(key=lambda kp: (kp[0][0], kp[0][2], kp[0][3], kp[0][4], kp[0][1]))
         out: dict[str, list[Metric]] = {}
-        for (model_id, run_id, key, timestamp, step), p in sorted(
-            self._model_links().metrics.items(), key=lambda kp: (kp[0][0], kp[0][2], kp[0][3], kp[0][4], kp[0][1])
-        ):
+        for (model_id, run_id, key, timestamp, step), p in points:
             out.setdefault(model_id, []).append(
                 Metric(key, p.value, timestamp, step, run_id, model_id, p.dataset_name, p.dataset_digest)
             )
         return out
 
-    def model_links_of_runs(self) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, int]]]]:
-        """Every run's model inputs (model ids) and outputs ((model id, step)), by run id."""
+    def model_links_of_runs(
+        self, run_id: str | None = None
+    ) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, int]]]]:
+        """Every run's (or one run's) model inputs (model ids) and outputs ((model id, step)), by run id."""
         links = self._model_links()
-        return links.inputs_by_run(), links.outputs_by_run()
+        return links.inputs_by_run(run_id), links.outputs_by_run(run_id)

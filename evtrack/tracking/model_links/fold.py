@@ -50,17 +50,24 @@ class ModelLinks:
     inputs: dict[tuple[str, str], Order] = field(default_factory=dict)  # (model_id, run_id)
     outputs: dict[tuple[str, str, int], Order] = field(default_factory=dict)  # (model_id, run_id, step)
 
-    def inputs_by_run(self) -> dict[str, list[str]]:
-        """Each run's input models (model ids, in the order they were logged)."""
+    def copy(self) -> "ModelLinks":
+        """A copy to read while this one goes on folding (the dicts are copied, their values immutable
+        or replaced whole)."""
+        return ModelLinks(dict(self.metrics), dict(self.inputs), dict(self.outputs))
+
+    def inputs_by_run(self, only: str | None = None) -> dict[str, list[str]]:
+        """Each run's (or one run's) input models (model ids, in the order they were logged)."""
+        found = [(o, m, r) for (m, r), o in self.inputs.items() if only is None or r == only]
         out: dict[str, list[str]] = {}
-        for (model_id, run_id), _ in sorted(self.inputs.items(), key=lambda kv: kv[1]):
+        for _, model_id, run_id in sorted(found):
             out.setdefault(run_id, []).append(model_id)
         return out
 
-    def outputs_by_run(self) -> dict[str, list[tuple[str, int]]]:
-        """Each run's output models as (model id, step), in the order they were logged."""
+    def outputs_by_run(self, only: str | None = None) -> dict[str, list[tuple[str, int]]]:
+        """Each run's (or one run's) output models as (model id, step), in the order they were logged."""
+        found = [(o, m, r, s) for (m, r, s), o in self.outputs.items() if only is None or r == only]
         out: dict[str, list[tuple[str, int]]] = {}
-        for (model_id, run_id, step), _ in sorted(self.outputs.items(), key=lambda kv: kv[1]):
+        for _, model_id, run_id, step in sorted(found):
             out.setdefault(run_id, []).append((model_id, step))
         return out
 

@@ -341,3 +341,25 @@ def validate_run_status(status: str) -> str:
     if status not in RUN_STATUSES:
         raise InvalidParameterError(f"Invalid run status: {status!r}. Valid run status strings: {list(RUN_STATUSES)}")
     return status
+
+
+def metric_names_a_model(metric: Any) -> bool:
+    """Whether a metric names a logged model (MLflow 3), after checking its links: model and dataset
+    names are strings, and a dataset is named by both its name and digest (MLflow's ``Metric`` refuses
+    one without the other)."""
+    links = (
+        getattr(metric, "model_id", None),
+        getattr(metric, "dataset_name", None),
+        getattr(metric, "dataset_digest", None),
+    )
+    if links == _NO_LINKS:
+        return False
+    for name, value in zip(("model_id", "dataset_name", "dataset_digest"), links):
+        if value is not None and not isinstance(value, str):
+            raise InvalidParameterError(f"Invalid value {value!r} for metric field '{name}': expected a string")
+    if links[1:].count(None) == 1:
+        raise InvalidParameterError("Both dataset_name and dataset_digest must be provided if one is provided")
+    return links[0] is not None
+
+
+_NO_LINKS = (None, None, None)

@@ -27,7 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from evtrack.state import manifest as mf
 from evtrack.state import tables
@@ -41,6 +41,7 @@ from evtrack.eventlog.writer import INBOX
 if TYPE_CHECKING:
     import pyarrow as pa
 
+T = TypeVar("T")
 _FETCH_THREADS = 16
 _MAX_RESETS = 5
 _RUN_CACHE = 4096
@@ -268,6 +269,12 @@ class StoreReader:
                     apply(event, st)
                 self._domains[name] = st
             return st
+
+    def read_domain(self, name: str, read: "Callable[[State], T]") -> "T":
+        """``read`` applied to a feature domain's state while no refresh folds into it (for a reader
+        on another thread than the refreshes: take what it needs, or a copy)."""
+        with self._lock:
+            return read(self.domain(name))
 
     def run(self, run_id: str) -> State:
         """A state holding one run (tables + tail) and every experiment."""

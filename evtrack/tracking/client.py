@@ -49,17 +49,6 @@ RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
 
-def _check_linkage(metric: Any) -> None:
-    """A metric's MLflow 3 links: model and dataset names are strings, and a dataset is named by both
-    its name and digest (MLflow's ``Metric`` refuses one without the other)."""
-    for name in ("model_id", "dataset_name", "dataset_digest"):
-        value = getattr(metric, name, None)
-        if value is not None and not isinstance(value, str):
-            raise InvalidParameterError(f"Invalid value {value!r} for metric field '{name}': expected a string")
-    if (getattr(metric, "dataset_name", None), getattr(metric, "dataset_digest", None)).count(None) == 1:
-        raise InvalidParameterError("Both dataset_name and dataset_digest must be provided if one is provided")
-
-
 class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, InputsMixin, ModelLinksMixin):
     """Experiments and runs, with the methods and signatures of MLflow's ``MlflowClient``
     (``evtrack.MlflowClient`` adds the registry's)."""
@@ -469,16 +458,18 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         new_params = v.new_params(run_id, params, known)
         for key, value in new_params.items():
             lines.append(ev.encode(ev.ParamLogged(eid=eid(), ts=ts, run_id=run_id, key=key, value=value)))
-        points = []
+        linked = []
         for m in metrics:
             key = v.validate_key(m.key, "metric")
-            _check_linkage(m)
             number, timestamp, step = v.validate_metric(
                 key, m.value, ts if m.timestamp is None else m.timestamp, m.step or 0
             )
             lines.append(ev.encode_metric_line(eid(), ts, run_id, key, number, step, timestamp))
-            points.append((m, key, number, timestamp, step))
-        lines += self._model_metric_lines(run_id, ts, points)
+            plain = m.__class__ is Metric and m.model_id is None and m.dataset_name is None and m.dataset_digest is None
+            if not plain and v.metric_names_a_model(m):
+                linked.append((m, key, number, timestamp, step))
+        if linked:
+            lines += self._model_metric_lines(run_id, ts, linked)
         for t in tags:
             key = v.validate_key(t.key, "tag")
             value = v.validate_tag(key, t.value)

@@ -220,10 +220,3 @@ def log_outputs(ctx: ApiContext, params: Params) -> dict[str, Any]:
         outputs.append({"model_id": fields.str(f"{path}.model_id", required=True), "step": fields.int(f"{path}.step")})
     ctx.client.log_outputs(run_id, outputs)
     return {}
-
-
-def run_links(
-    ctx: ApiContext, run_id: str | None = None
-) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, int]]]]:
-    """Every run's (or one run's) model inputs and outputs (read once for a page of runs)."""
-    return ctx.client.model_links_of_runs(run_id)

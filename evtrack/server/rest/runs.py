@@ -52,11 +52,9 @@ def create_run(ctx: ApiContext, params: Params) -> dict[str, Any]:
 @api("runs/get", methods=("GET",))
 def get_run(ctx: ApiContext, params: Params) -> dict[str, Any]:
     """One run with its params, latest metrics, tags and inputs → ``{"run"}``."""
-    from evtrack.server.rest.logged_models import run_links
-
     run, latest = _run_with_latest(ctx, run_id_of(params))
     run_id = run.info.run_id
-    inputs, outputs = run_links(ctx, run_id)
+    inputs, outputs = ctx.client.model_links_of_runs(run_id)
     return {"run": convert.run_json(run, ctx.config, latest, outputs.get(run_id, []), inputs.get(run_id))}
 
 
@@ -116,9 +114,7 @@ def search_runs(ctx: ApiContext, params: Params) -> dict[str, Any]:
     )
     out: dict[str, Any] = {}
     if found:
-        from evtrack.server.rest.logged_models import run_links
-
-        _, outputs = run_links(ctx)  # MLflow's search gives the runs' model outputs, not their model inputs
+        _, outputs = ctx.client.model_links_of_runs()  # MLflow's search gives outputs, not model inputs
         out["runs"] = [
             convert.run_json(r, ctx.config, latest.get(r.info.run_id), outputs.get(r.info.run_id, [])) for r in found
         ]

@@ -45,16 +45,12 @@ class ModelLinksMixin:
     def _model_links(self, max_age: float | None = None) -> ModelLinks:
         """Every model link, fresh (the store listed unless it was less than ``max_age`` s ago)."""
         self._backend.refresh(max_age)
-        reader = self._backend.reader
-        with reader._lock:  # a copy: the reader folds new events into its own while a request reads
-            return links_of(reader.domain(MODEL_LINKS_DOMAIN)).copy()
+        # a copy: the reader folds new events into its own while a request reads this one
+        return self._backend.reader.read_domain(MODEL_LINKS_DOMAIN, lambda st: links_of(st).copy())
 
     def _model_metric_lines(self, run_id: str, ts: int, points: list[tuple[Any, str, float, int, int]]) -> list[bytes]:
         """The ``logged_model_metric`` lines of checked points ``(metric, key, value, timestamp, step)``
-        whose metric names a ``model_id`` (none: no lines, and the run is not read)."""
-        linked = [p for p in points if _field(p[0], "model_id")]
-        if not linked:
-            return []
+        whose metric names a ``model_id``."""
         experiment_id = self._backend.run_experiments.get(run_id)  # set by the write check: no read
         if experiment_id is None:
             experiment_id = self._run_state(run_id).experiment_id  # type: ignore[attr-defined]
@@ -74,7 +70,7 @@ class ModelLinksMixin:
                     dataset_digest=_field(m, "dataset_digest") or None,
                 )
             )
-            for m, key, value, timestamp, step in linked
+            for m, key, value, timestamp, step in points
         ]
 
     def _model_input_lines(self, run_id: str, ts: int, models: Sequence[Any]) -> list[bytes]:

@@ -141,6 +141,16 @@ REAL_BUCKET = os.environ.get("EVTRACK_TEST_S3_BUCKET")
 _MOTO_LOCK = threading.Lock()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The table cache and search snapshots of the test session in a temporary directory, never
+    ~/.cache (a test may point ``EVTRACK_CACHE_DIR`` elsewhere: the ``cache_dir`` fixture)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EVTRACK_CACHE_DIR", str(tmp_path_factory.mktemp("evtrack-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def aws_test_credentials() -> Iterator[None]:
     """Fake AWS credentials and region for moto (left alone when a real endpoint is used)."""

@@ -49,7 +49,7 @@ from evtrack.state import manifest as mf
 from evtrack.state import tables
 from evtrack.state.domains import domains
 from evtrack.state.fold import RUN_KEYED, State
-from evtrack.query.run_index import RunIndex, TailRuns
+from evtrack.query.run_index import RunDocs, RunIndex, TailRuns
 from evtrack.state.table_files import local_path, read_files
 
 if TYPE_CHECKING:
@@ -71,9 +71,10 @@ def _quote_ident(name: str) -> str:
 class Database:
     """The locked DuckDB database of one manifest version, and its search index (made on first use)."""
 
-    def __init__(self, version: int, con: "duckdb.DuckDBPyConnection") -> None:
+    def __init__(self, version: int, con: "duckdb.DuckDBPyConnection", docs: RunDocs | None = None) -> None:
         self.version = version
         self.con = con
+        self._docs = docs  # the run documents of a snapshot file (its search tables exist already)
         self.lock = threading.Lock()  # shared by every snapshot of this database
         self._index: RunIndex | None = None
         self._serial = itertools.count()
@@ -82,7 +83,8 @@ class Database:
     def index(self) -> RunIndex:
         """The search tables and run documents of the version (the caller holds ``lock``)."""
         if self._index is None:
-            self._index = RunIndex(self.con)
+            self._index = RunIndex(self.con, self._docs)
+            self._docs = None
         while self._retired:
             import duckdb
 
@@ -173,6 +175,8 @@ class QueryEngine:
     # -- base tables of a version ------------------------------------------------
 
     def _base_tables(self, manifest: mf.Manifest) -> dict[str, Any]:
+        """The version's state tables other than the run-keyed ones (those go to DuckDB, see
+        ``_connection``) and its append-only tables, as datasets."""
         cached = self._base.get(manifest.version)
         if cached is not None:
             return cached
@@ -181,7 +185,8 @@ class QueryEngine:
         store = self.backend.store
         base: dict[str, Any] = {}
         for name in tables.state_tables():
-            base[name] = read_files(store, [f["path"] for f in manifest.files(name)], tables.schema(name))
+            if name not in tables.RUN_TABLES:
+                base[name] = read_files(store, [f["path"] for f in manifest.files(name)], tables.schema(name))
         for name in tables.APPEND_TABLES:
             paths = [local_path(store, f["path"]) for f in manifest.files(name)]
             base[name] = (
@@ -192,17 +197,36 @@ class QueryEngine:
         self._base = {manifest.version: base}  # keep only the newest version's base in memory
         return base
 
+    def _run_tables(self, manifest: mf.Manifest) -> dict[str, "pa.Table"]:
+        """The version's run-keyed state tables, read whole."""
+        store = self.backend.store
+        return {
+            name: read_files(store, [f["path"] for f in manifest.files(name)], tables.schema(name))
+            for name in tables.RUN_TABLES
+        }
+
     # -- tail ----------------------------------------------------------------------
 
-    def _tail(self) -> tuple[dict[str, "pa.Table"], "pa.Table", dict[str, "pa.Table"] | None]:
+    @staticmethod
+    def _base_rows(con: "duckdb.DuckDBPyConnection", run_ids: list[str]) -> dict[str, "pa.Table"]:
+        """The compacted rows of some runs, from the database's run tables."""
+        return {
+            name: con.sql(
+                f"SELECT * FROM base_{name} WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", params=[run_ids]
+            ).to_arrow_table()
+            for name in tables.RUN_TABLES
+        }
+
+    def _tail(
+        self, con: "duckdb.DuckDBPyConnection"
+    ) -> tuple[dict[str, "pa.Table"], "pa.Table", dict[str, "pa.Table"] | None]:
         """(run tables of tail-touched runs, tail metric points, experiment tables or None)."""
         import pyarrow as pa
 
         reader = self.backend.reader
         run_ids = reader.tail_run_ids()
         merged = State()
-        for rid in run_ids:
-            st = reader.run(rid)
+        for rid, st in zip(run_ids, reader.runs(run_ids, lambda ids: self._base_rows(con, ids))):
             for attr in RUN_KEYED:
                 src = getattr(st, attr)
                 if rid in src:
@@ -243,26 +267,39 @@ class QueryEngine:
             return snap
 
     def _connection(self, manifest: mf.Manifest) -> Database:
-        """One locked DuckDB database per manifest version, with the run-keyed tables loaded
-        as native tables (sorted by run_id): every search joins them, and native scans and
-        joins are much faster than over registered Arrow. Tail snapshots reuse it."""
+        """One locked DuckDB database per manifest version, with the run-keyed tables as native
+        DuckDB tables sorted by run_id: every search joins them, and native scans and joins are
+        much faster than over registered Arrow. They come from the version's snapshot file when
+        the store keeps one (``evtrack.query.snapshot_file``), else they are loaded here, in
+        memory. Tail snapshots reuse the database."""
         if self._db is not None and self._db.version == manifest.version:
             return self._db
         import duckdb
 
-        base = self._base_tables(manifest)
+        from evtrack.query import snapshot_file
         from evtrack.query.limits import apply_database_settings
 
         con = duckdb.connect(":memory:")
         apply_database_settings(con)
-        for name in tables.RUN_TABLES:
-            con.register("_load", base[name])
-            con.execute(f"CREATE TABLE base_{name} AS SELECT * FROM _load ORDER BY run_id")
-            con.unregister("_load")
+        docs = None
+        path = snapshot_file.usable(self.backend.store, manifest, lambda: self._run_tables(manifest))
+        if path is not None:
+            try:
+                docs = snapshot_file.attach(con, path)
+            except (duckdb.Error, OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+                snapshot_file.discard(path, exc)
+                con.close()
+                con = duckdb.connect(":memory:")
+                apply_database_settings(con)
+        if docs is None:
+            for name, data in self._run_tables(manifest).items():
+                con.register("_load", data)
+                con.execute(f"CREATE TABLE base_{name} AS SELECT * FROM _load ORDER BY run_id")
+                con.unregister("_load")
         con.execute("SET preserve_insertion_order = true")  # searches rely on it (see run_index)
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        self._db = Database(manifest.version, con)
+        self._db = Database(manifest.version, con, docs)
         return self._db
 
     def _build(self, manifest: mf.Manifest, fresh: bool) -> Snapshot:
@@ -284,7 +321,7 @@ class QueryEngine:
             tail_count = 0
             tail_ids: frozenset[str] = frozenset()
             if fresh:
-                run_rows, points, exp_rows = self._tail()
+                run_rows, points, exp_rows = self._tail(con)
                 tail_count = run_rows["runs"].num_rows
                 for name, data in run_rows.items():
                     register(f"tail_{name}", data)

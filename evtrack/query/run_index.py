@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 KEY_TABLES = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
+ENTRY_TABLES = ("latest_metrics", "params", "tags")  # the order of RunDocs.entries
 MAX_KEY_COLUMNS = 256  # dense columns per version; searches on further keys use semi-joins
 MAX_KEY_CELLS = 32_000_000  # and at most this many values in them (runs x columns)
 RUN_COLUMNS = (
@@ -54,16 +55,24 @@ class RunDocs:
     ``first``, ``first + 1``, …: Arrow columns, turned into Python objects a run at a time when a
     search first returns it, then kept (a page of runs is then a few list lookups and dict copies)."""
 
-    def __init__(self, con: "duckdb.DuckDBPyConnection", runs: str, tables: str, first: int) -> None:
+    def __init__(self, info: "pa.Table", entries: "list[_Entries]", has_inputs: bool, first: int) -> None:
         self.first = first
-        self.info = con.sql(f"SELECT {_INFO_COLUMNS} FROM {runs} ORDER BY rid").to_arrow_table().combine_chunks()
-        self.size = self.info.num_rows
-        self._entries = [
-            _Entries(con, runs, f"{tables}_{name}", first, self.size, points=name == "latest_metrics")
-            for name in ("latest_metrics", "params", "tags")
-        ]
-        self.has_inputs = bool(con.execute(f"SELECT count(*) FROM {tables}_inputs").fetchall()[0][0])
+        self.info = info
+        self.size = info.num_rows
+        self.entries = entries  # latest_metrics, params, tags
+        self.has_inputs = has_inputs
         self._rows: list[tuple[tuple, dict, dict, dict] | None] = [None] * self.size
+
+    @classmethod
+    def query(cls, con: "duckdb.DuckDBPyConnection", runs: str, tables: str, first: int) -> "RunDocs":
+        """The documents of the runs in the search table ``runs``, from the tables ``<tables>_<name>``."""
+        info = con.sql(f"SELECT {_INFO_COLUMNS} FROM {runs} ORDER BY rid").to_arrow_table().combine_chunks()
+        entries = [
+            _Entries.query(con, runs, f"{tables}_{name}", first, info.num_rows, points=name == "latest_metrics")
+            for name in ENTRY_TABLES
+        ]
+        has_inputs = bool(con.execute(f"SELECT count(*) FROM {tables}_inputs").fetchall()[0][0])
+        return cls(info, entries, has_inputs, first)
 
     def rows(self, positions: list[int]) -> list[tuple[tuple, dict, dict, dict]]:
         """(RunInfo fields, metrics, params, tags) of the runs at ``positions`` (rid - first).
@@ -75,22 +84,37 @@ class RunDocs:
 
             taken = self.info.take(pa.array(missing, pa.int64()))
             info = zip(*(column.to_pylist() for column in taken.columns))
-            metrics, params, tags = (entries.dicts(missing) for entries in self._entries)
+            metrics, params, tags = (entries.dicts(missing) for entries in self.entries)
             for p, row in zip(missing, zip(info, metrics, params, tags)):
                 cache[p] = row
         return [cache[p] for p in positions]  # type: ignore[misc]
 
     def points(self, positions: list[int]) -> list[dict[str, tuple[int, int]]]:
         """``key -> (step, timestamp)`` of the latest metric values of the runs at ``positions``."""
-        return self._entries[0].dicts(positions, points=True)
+        return self.entries[0].dicts(positions, points=True)
 
 
 class _Entries:
-    """The ``key -> value`` entries of runs (a params, tags or latest_metrics table), sorted by rid."""
+    """The ``key -> value`` entries of runs (a params, tags or latest_metrics table), sorted by rid:
+    ``data`` has the columns key (dictionary-encoded), value (and step, timestamp for metrics);
+    the entries of the run at position p are rows ``starts[p]:ends[p]``."""
 
-    def __init__(
-        self, con: "duckdb.DuckDBPyConnection", runs: str, table: str, first: int, n: int, points: bool = False
-    ) -> None:
+    def __init__(self, data: "pa.Table", starts: list[int], ends: list[int]) -> None:
+        keys = data.column("key").combine_chunks()
+        self.data = data
+        self._key_codes = keys.indices
+        self._key_names = keys.dictionary.to_pylist()
+        self._values = data.column("value")
+        # a latest metric's step and timestamp (MLflow's REST answers carry them)
+        self._points = (data.column("step"), data.column("timestamp")) if "step" in data.column_names else None
+        self.starts, self.ends = starts, ends
+
+    @classmethod
+    def query(
+        cls, con: "duckdb.DuckDBPyConnection", runs: str, table: str, first: int, n: int, points: bool = False
+    ) -> "_Entries":
+        """The entries of ``table`` for the runs of the search table ``runs`` (rids first … first + n - 1)."""
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         extra = ", k.step, k.timestamp" if points else ""
@@ -102,18 +126,17 @@ class _Entries:
             .to_arrow_table()
             .combine_chunks()
         )
-        # a latest metric's step and timestamp (MLflow's REST answers carry them)
-        self._points = (data.column("step"), data.column("timestamp")) if points else None
-        keys = pc.dictionary_encode(data.column("key")).combine_chunks()
-        self._key_codes = keys.indices
-        self._key_names = keys.dictionary.to_pylist()
-        self._values = data.column("value")
-        self._starts, self._ends = [0] * n, [0] * n
+        starts, ends = [0] * n, [0] * n
         runs_of = pc.run_end_encode(data.column("rid")).combine_chunks()
         start = 0
         for rid, end in zip(runs_of.values.to_pylist(), runs_of.run_ends.to_pylist()):
-            self._starts[rid - first], self._ends[rid - first] = start, end
+            starts[rid - first], ends[rid - first] = start, end
             start = end
+        keys = pc.dictionary_encode(data.column("key")).combine_chunks()
+        columns = {"key": keys, "value": data.column("value")}
+        if points:
+            columns.update(step=data.column("step"), timestamp=data.column("timestamp"))
+        return cls(pa.table(columns), starts, ends)
 
     def dicts(self, positions: list[int], points: bool = False) -> list[dict]:
         """One new ``key -> value`` dict per run position (``key -> (step, timestamp)`` with ``points``)."""
@@ -121,7 +144,7 @@ class _Entries:
 
         import pyarrow as pa
 
-        starts, ends = self._starts, self._ends
+        starts, ends = self.starts, self.ends
         rows: list[int] = []
         for p in positions:
             rows.extend(range(starts[p], ends[p]))
@@ -140,25 +163,33 @@ class _Entries:
         return [dict(islice(entries, ends[p] - starts[p])) for p in positions]
 
 
+def create_search_tables(con: "duckdb.DuckDBPyConnection") -> None:
+    """``s_experiments`` and ``s_runs`` of the base tables (``base_runs``) in ``con``."""
+    con.execute("""CREATE OR REPLACE TABLE s_experiments AS
+                   SELECT (row_number() OVER (ORDER BY experiment_id) - 1)::INTEGER AS xid, experiment_id
+                   FROM (SELECT DISTINCT experiment_id FROM base_runs WHERE created_ts >= 0)""")
+    con.execute("""CREATE OR REPLACE TABLE s_runs AS
+                   SELECT (row_number() OVER (ORDER BY r.start_time IS NULL, r.start_time DESC, r.run_id)
+                           - 1)::INTEGER AS rid,
+                          r.run_id, r.experiment_id, x.xid, r.lifecycle_stage,
+                          r.lifecycle_stage = 'active' AS active, r.lifecycle_stage = 'deleted' AS deleted,
+                          r.run_name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri
+                   FROM base_runs r LEFT JOIN s_experiments x USING (experiment_id)
+                   WHERE r.created_ts >= 0 ORDER BY rid""")
+
+
 class RunIndex:
     """The search tables and run documents of one manifest version (the base, without a tail)."""
 
-    def __init__(self, con: "duckdb.DuckDBPyConnection") -> None:
-        con.execute("""CREATE OR REPLACE TABLE s_experiments AS
-                       SELECT (row_number() OVER (ORDER BY experiment_id) - 1)::INTEGER AS xid, experiment_id
-                       FROM (SELECT DISTINCT experiment_id FROM base_runs WHERE created_ts >= 0)""")
-        con.execute("""CREATE OR REPLACE TABLE s_runs AS
-                       SELECT (row_number() OVER (ORDER BY r.start_time IS NULL, r.start_time DESC, r.run_id)
-                               - 1)::INTEGER AS rid,
-                              r.run_id, r.experiment_id, x.xid, r.lifecycle_stage,
-                              r.lifecycle_stage = 'active' AS active, r.lifecycle_stage = 'deleted' AS deleted,
-                              r.run_name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri
-                       FROM base_runs r LEFT JOIN s_experiments x USING (experiment_id)
-                       WHERE r.created_ts >= 0 ORDER BY rid""")
+    def __init__(self, con: "duckdb.DuckDBPyConnection", docs: RunDocs | None = None) -> None:
+        """Over ``s_runs`` and ``s_experiments`` (made here from the base tables unless ``docs``,
+        read from a snapshot file, says they exist already)."""
+        if docs is None:
+            create_search_tables(con)
         self.experiment_codes: dict[str, int] = dict(
             con.execute("SELECT experiment_id, xid FROM s_experiments").fetchall()
         )
-        self.docs = RunDocs(con, "s_runs", "base", 0)
+        self.docs = docs if docs is not None else RunDocs.query(con, "s_runs", "base", 0)
         self.size = self.docs.size
         self._columns: dict[tuple[str, str], str | None] = {}
         self._order: tuple[list, list] | None = None
@@ -261,4 +292,4 @@ class TailRuns:
                 params=[sorted(tail_ids)],
             ).to_arrow_table(),
         )
-        self.docs = RunDocs(con, name, name, index.size)
+        self.docs = RunDocs.query(con, name, name, index.size)

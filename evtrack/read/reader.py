@@ -34,7 +34,7 @@ from evtrack.state import tables
 from evtrack.errors import InvalidParameterError, ObjectNotFoundError
 from evtrack.eventlog.events import BadLine, Event, MetricLogged, decode_segment
 from evtrack.state.domains import domain, domain_of
-from evtrack.state.fold import MetricSeries, State, apply
+from evtrack.state.fold import RUN_KEYED, MetricSeries, State, apply
 from evtrack.store.base import ObjectStore, listing_token
 from evtrack.eventlog.writer import INBOX
 
@@ -295,6 +295,26 @@ class StoreReader:
                 self._runs.move_to_end(run_id)
             st.experiments = self.experiments().experiments
             return st
+
+    def runs(self, run_ids: list[str], base_rows: "Callable[[list[str]], dict[str, pa.Table]]") -> list[State]:
+        """The states of several runs, as ``run`` gives them; the compacted rows of those not
+        cached come from one call of ``base_rows(ids)`` (the query engine reads them from its
+        DuckDB tables) rather than a filtered read of each run's partition files."""
+        with self._lock:
+            missing = [rid for rid in run_ids if rid not in self._runs]
+            if missing and self.manifest.version:
+                merged = tables.load_state(base_rows(missing))
+                for rid in missing:
+                    st = State()
+                    for attr in RUN_KEYED:
+                        found = getattr(merged, attr)
+                        if rid in found:
+                            getattr(st, attr)[rid] = found[rid]
+                    fold_latest(self.tail_runs.get(rid, []), st)
+                    self._runs[rid] = st
+                while len(self._runs) > _RUN_CACHE:
+                    self._runs.popitem(last=False)
+            return [self.run(rid) for rid in run_ids]
 
     def tail_run_ids(self) -> list[str]:
         """Runs with events in the tail."""

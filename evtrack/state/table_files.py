@@ -32,7 +32,8 @@ def cache_root() -> Path:
     return Path(base) / "evtrack" / "tables"
 
 
-def _max_bytes() -> int:
+def max_cache_bytes() -> int:
+    """``EVTRACK_CACHE_MAX_BYTES``: the size the cache is trimmed to."""
     try:
         return int(os.environ.get("EVTRACK_CACHE_MAX_BYTES", 2 << 30))
     except ValueError:
@@ -61,7 +62,7 @@ def _trim() -> None:
         root = cache_root()
         files = [(p.stat().st_atime, p.stat().st_size, p) for p in root.rglob("*.parquet") if p.is_file()]
         total = sum(size for _, size, _ in files)
-        limit = _max_bytes()
+        limit = max_cache_bytes()
         for _, size, path in sorted(files, key=lambda f: f[0]):
             if total <= limit:
                 break

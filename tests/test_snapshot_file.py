@@ -26,6 +26,8 @@ from evtrack.errors import InvalidParameterError
 from evtrack.query import snapshot_file
 from evtrack.read import backend as backend_module
 
+from conftest import reset_evtrack_globals
+
 SEARCHES: list[tuple[str, list[str] | None, int]] = [
     ("", None, ViewType.ACTIVE_ONLY),
     ("metrics.rmse < 0.5", ["metrics.rmse"], ViewType.ACTIVE_ONLY),
@@ -82,7 +84,7 @@ def fill(uri: str, n: int, seed: int, tail: bool = True) -> None:
 
 def answers(uri: str) -> list[Any]:
     """Every search of SEARCHES (paged by 7) and every query of QUERIES, from a new backend."""
-    backend_module._backends.clear()
+    reset_evtrack_globals()
     client = evtrack.EvtrackClient(uri)
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     out: list[Any] = []

@@ -1,10 +1,11 @@
 """The query engine: DuckDB over one manifest's tables, with the inbox tail folded on top.
 
 A :class:`Snapshot` is an in-memory DuckDB database whose views are the
-documented tables. State tables of the manifest are loaded as Arrow tables
-(cached per version); the append-only ``metrics`` and ``events`` tables are
-scanned lazily as pyarrow datasets over the cached Parquet files, with
-projection and filter pushdown. The tail (inbox segments the manifest does not
+documented tables. The run-keyed state tables are DuckDB tables (loaded here, or
+attached from the version's snapshot file: ``evtrack.query.snapshot_file``), the
+other state tables Arrow tables (cached per version); the append-only ``metrics``
+and ``events`` tables are views scanning the cached Parquet files with DuckDB's
+reader (projection and filter pushdown), the only files the locked database may read. The tail (inbox segments the manifest does not
 cover) is folded with the compactor's fold onto the compacted rows of the runs
 it touches, and those runs' rows replace theirs in the views — a tail status
 change or newer metric point overrides the compacted one.
@@ -175,25 +176,16 @@ class QueryEngine:
     # -- base tables of a version ------------------------------------------------
 
     def _base_tables(self, manifest: mf.Manifest) -> dict[str, Any]:
-        """The version's state tables other than the run-keyed ones (those go to DuckDB, see
-        ``_connection``) and its append-only tables, as datasets."""
+        """The version's state tables other than the run-keyed and append-only ones (those are
+        DuckDB's, see ``_connection``)."""
         cached = self._base.get(manifest.version)
         if cached is not None:
             return cached
-        import pyarrow.dataset as ds
-
         store = self.backend.store
         base: dict[str, Any] = {}
         for name in tables.state_tables():
             if name not in tables.RUN_TABLES:
                 base[name] = read_files(store, [f["path"] for f in manifest.files(name)], tables.schema(name))
-        for name in tables.APPEND_TABLES:
-            paths = [local_path(store, f["path"]) for f in manifest.files(name)]
-            base[name] = (
-                ds.dataset(paths, schema=tables.schema(name), format="parquet")
-                if paths
-                else tables.schema(name).empty_table()
-            )
         self._base = {manifest.version: base}  # keep only the newest version's base in memory
         return base
 
@@ -296,11 +288,30 @@ class QueryEngine:
                 con.register("_load", data)
                 con.execute(f"CREATE TABLE base_{name} AS SELECT * FROM _load ORDER BY run_id")
                 con.unregister("_load")
+        allowed = self._append_tables(con, manifest)
         con.execute("SET preserve_insertion_order = true")  # searches rely on it (see run_index)
+        con.execute(f"SET allowed_paths = [{', '.join(allowed)}]")  # the only files left readable
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         self._db = Database(manifest.version, con, docs)
         return self._db
+
+    def _append_tables(self, con: "duckdb.DuckDBPyConnection", manifest: mf.Manifest) -> list[str]:
+        """Views ``base_metrics`` and ``base_events`` scanning the version's Parquet files (cached
+        locally) with DuckDB's reader, projection and filters pushed down; the files, as SQL strings."""
+        allowed = []
+        for name in tables.APPEND_TABLES:
+            paths = [_sql_string(local_path(self.backend.store, f["path"])) for f in manifest.files(name)]
+            if paths:
+                con.execute(
+                    f"CREATE VIEW base_{name} AS SELECT * FROM read_parquet([{', '.join(paths)}], union_by_name = true)"
+                )
+                allowed += paths
+            else:
+                con.register("_load", tables.schema(name).empty_table())
+                con.execute(f"CREATE TABLE base_{name} AS SELECT * FROM _load")
+                con.unregister("_load")
+        return allowed
 
     def _build(self, manifest: mf.Manifest, fresh: bool) -> Snapshot:
         import pyarrow as pa

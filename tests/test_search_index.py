@@ -21,6 +21,7 @@ import evtrack
 from compaction import compact
 from evtrack.entities import Metric, Param, RunTag, ViewType
 from evtrack.errors import EvtrackError
+from evtrack.query import engine as engine_module
 from evtrack.query import run_index
 from evtrack.query import search_grammar as grammar
 from evtrack.query.search import engine_of
@@ -151,9 +152,18 @@ def check_all(client: Any, scopes: list[list[str]], state: str) -> None:
 
 
 @pytest.fixture
-def client(local_uri: str, fresh_evtrack: None, cache_dir: Any) -> Any:
+def one_client(local_uri: str, fresh_evtrack: None, cache_dir: Any) -> Any:
     evtrack.set_tracking_uri(local_uri)
     return evtrack.MlflowClient()
+
+
+@pytest.fixture(params=["tail merged", "tail tables"])
+def client(request: pytest.FixtureRequest, one_client: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A client whose fresh snapshots merge the tail into a database of their own (small stores),
+    or search the base's index plus tail tables (stores past ``MERGE_MAX_RUNS``)."""
+    if request.param == "tail tables":
+        monkeypatch.setattr(engine_module, "MERGE_MAX_RUNS", 0)
+    return one_client
 
 
 def compact_now(client: Any) -> None:
@@ -263,10 +273,17 @@ def test_a_column_table_outside_the_index_is_refused() -> None:
         )
 
 
-def test_a_snapshot_keeps_its_own_tail_and_dead_tails_are_dropped(client: Any) -> None:
-    """Each fresh snapshot searches its own tail tables: one taken before later writes still
-    answers as of its time; tails of snapshots nobody holds are unregistered."""
+@pytest.mark.parametrize("merge_max_runs", [0, engine_module.MERGE_MAX_RUNS])
+def test_a_snapshot_keeps_its_own_tail_and_dead_tails_are_dropped(
+    one_client: Any, monkeypatch: pytest.MonkeyPatch, merge_max_runs: int
+) -> None:
+    """Each fresh snapshot searches its own tail (tables, or a database of its own on a small
+    store): one taken before later writes still answers as of its time; tail tables of snapshots
+    nobody holds are unregistered."""
     import gc
+
+    monkeypatch.setattr(engine_module, "MERGE_MAX_RUNS", merge_max_runs)
+    client = one_client
 
     from evtrack.query.search import _runs, search_rids
 
@@ -293,6 +310,9 @@ def test_a_snapshot_keeps_its_own_tail_and_dead_tails_are_dropped(client: Any) -
     new = engine.snapshot()
     assert lasso_runs(new) == [second, first, base]
     assert lasso_runs(old) == [first, base]  # not the newer tail
+    if merge_max_runs:
+        assert old._tail is None and new.con is not old.con  # each has its database
+        return
 
     def tail_tables() -> set[str]:
         return {name for (name,) in new.rows("SELECT view_name FROM duckdb_views() WHERE view_name LIKE 's_tail_%'")}

@@ -159,8 +159,9 @@ def one_client(local_uri: str, fresh_evtrack: None, cache_dir: Any) -> Any:
 
 @pytest.fixture(params=["tail merged", "tail tables"])
 def client(request: pytest.FixtureRequest, one_client: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A client whose fresh snapshots merge the tail into a database of their own (small stores),
-    or search the base's index plus tail tables (stores past ``MERGE_MAX_RUNS``)."""
+    """A client whose fresh snapshots, once taken a few times, merge the tail into a database of
+    their own (small stores), or always search the base's index plus tail tables (stores past
+    ``MERGE_MAX_RUNS``)."""
     if request.param == "tail tables":
         monkeypatch.setattr(engine_module, "MERGE_MAX_RUNS", 0)
     return one_client
@@ -310,8 +311,13 @@ def test_a_snapshot_keeps_its_own_tail_and_dead_tails_are_dropped(
     new = engine.snapshot()
     assert lasso_runs(new) == [second, first, base]
     assert lasso_runs(old) == [first, base]  # not the newer tail
-    if merge_max_runs:
-        assert old._tail is None and new.con is not old.con  # each has its database
+    if merge_max_runs:  # taken again with no write between: merged into a database of its own
+        again = [engine.snapshot() for _ in range(engine_module.MERGE_AFTER)]
+        assert again[0] is new and again[-1] is not new
+        merged = again[-1]
+        assert merged._tail is None and merged.tail_ids == frozenset() and merged.con is not new.con
+        assert lasso_runs(merged) == [second, first, base] and lasso_runs(old) == [first, base]
+        assert engine.snapshot() is merged
         return
 
     def tail_tables() -> set[str]:

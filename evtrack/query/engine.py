@@ -64,7 +64,12 @@ _RUN_VIEW_COLUMNS = (
     "run_id, r.experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, parent_run_id"
 )
 MAX_WIDE_KEYS = 1000
-MERGE_MAX_RUNS = 5_000  # up to this many runs, a fresh snapshot with a tail gets a database of its own
+# On a store of up to MERGE_MAX_RUNS runs, a fresh snapshot with a tail that is taken MERGE_AFTER
+# times (searches with no write between them) is rebuilt over a database of its own in which the
+# tail is merged: later searches scan one set of tables. A snapshot used once is never merged, so a
+# search after each write costs no more.
+MERGE_MAX_RUNS = 5_000
+MERGE_AFTER = 3
 
 
 def _quote_ident(name: str) -> str:
@@ -82,6 +87,13 @@ class Database:
         self._index: RunIndex | None = None
         self._serial = itertools.count()
         self._retired: list[str] = []  # tables of tail runs no snapshot uses any more
+        self.registered: dict[str, Any] = {}  # what each registered name holds now
+        self.view_mode: tuple[bool, bool] | None = None  # (separate tail, fresh) of the all_* views
+        self.wide_of: int | None = None  # the serial of the snapshot runs_wide was made for
+
+    def serial(self) -> int:
+        """A number no other snapshot of this database has."""
+        return next(self._serial)
 
     def index(self) -> RunIndex:
         """The search tables and run documents of the version (the caller holds ``lock``)."""
@@ -100,7 +112,7 @@ class Database:
     def tail_runs(self, index: RunIndex, tables: dict[str, "pa.Table"], tail_ids: frozenset[str]) -> TailRuns:
         """A snapshot's tail runs, in tables of their own (the caller holds ``lock``); they are
         dropped once the returned object is garbage."""
-        tail = TailRuns(self.con, index, f"s_tail_{next(self._serial)}", tables, tail_ids)
+        tail = TailRuns(self.con, index, f"s_tail_{self.serial()}", tables, tail_ids)
         weakref.finalize(tail, self._retired.extend, tail.tables)  # no lock here: dropped by index()
         return tail
 
@@ -126,6 +138,7 @@ class Snapshot:
         self._tail: TailRuns | None = None
         self._deleted_experiments: set[str] | None = None
         self._registered = registered or {}
+        self.serial = db.serial()
 
     def cursor(self) -> "duckdb.DuckDBPyConnection":
         """A connection of its own to the snapshot's database, seeing the same views (for free SQL:
@@ -133,6 +146,10 @@ class Snapshot:
         cursor = self.con.cursor()
         for name, data in self._registered.items():
             cursor.register(name, data)
+        with self.lock:
+            if self._db.wide_of != self.serial:  # made on demand (searches never use it), from this snapshot's keys
+                QueryEngine._create_wide(cursor)
+                self._db.wide_of = self.serial
         return cursor
 
     def search_scope(self) -> tuple[RunIndex, TailRuns | None]:
@@ -172,7 +189,7 @@ class QueryEngine:
         self.backend = backend
         self._base: dict[int, dict[str, Any]] = {}
         self._db: Database | None = None
-        self._snapshots: dict[tuple, Snapshot] = {}
+        self._snapshots: dict[tuple, list] = {}  # key -> [snapshot, times taken]
         self._lock = threading.Lock()
 
     # -- base tables of a version ------------------------------------------------
@@ -254,10 +271,14 @@ class QueryEngine:
             fresh = False
         with self._lock:
             key = (manifest.version, fresh, len(backend.reader._folded) if fresh else 0)
-            snap = self._snapshots.get(key)
-            if snap is None:
+            entry = self._snapshots.get(key)
+            if entry is None:
                 snap = self._build(manifest, fresh)
-                self._snapshots = {key: snap}
+                self._snapshots = {key: [snap, 1]}
+                return snap
+            snap, entry[1] = entry[0], entry[1] + 1
+            if entry[1] == MERGE_AFTER and snap.tail_ids and run_count(manifest) + len(snap.tail_ids) <= MERGE_MAX_RUNS:
+                snap = entry[0] = self._merge(manifest, snap)
             return snap
 
     def _connection(self, manifest: mf.Manifest) -> Database:
@@ -344,64 +365,86 @@ class QueryEngine:
     def _build(self, manifest: mf.Manifest, fresh: bool) -> Snapshot:
         import pyarrow as pa
 
-        base = self._base_tables(manifest)
+        items = {f"base_{name}": data for name, data in self._base_tables(manifest).items()}
         db = self._connection(manifest)
-        tail_count, tail_ids, merged = 0, frozenset[str](), False
+        tail_count, tail_ids, run_rows = 0, frozenset[str](), None
         if fresh:
             with db.lock:
                 run_rows, points, exp_rows = self._tail(db.con)
             tail_count = run_rows["runs"].num_rows
-            ids = sorted(set().union(*(data.column("run_id").to_pylist() for data in run_rows.values())))
-            tail_ids = frozenset(ids)
-            if ids and run_count(manifest) + len(ids) <= MERGE_MAX_RUNS:
-                db, merged = self._merged(db, manifest, run_rows, ids), True
+            tail_ids = frozenset(set().union(*(data.column("run_id").to_pylist() for data in run_rows.values())))
+            if tail_ids:
+                items.update({f"tail_{name}": data for name, data in run_rows.items()})
+                items["tail_ids"] = pa.table({"run_id": pa.array(sorted(tail_ids), pa.string())})
+            items["tail_metrics"] = points
+            if exp_rows is not None:
+                for name, data in exp_rows.items():
+                    items[f"base_{name}"] = data  # the folded experiments replace the table
+            for domain in domains():
+                if self.backend.reader.tail_domains.get(domain.name):
+                    for name, data in domain.to_tables(self.backend.reader.domain(domain.name)).items():
+                        items[f"base_{name}"] = data  # so does a folded domain (the registry)
+        return self._assemble(db, items, fresh, tail_count, tail_ids, run_rows)
+
+    def _merge(self, manifest: mf.Manifest, snap: Snapshot) -> Snapshot:
+        """``snap`` (fresh, with tail tables) again, over a database of its own in which the tail
+        runs' rows replace the base's (see ``_merged``)."""
+        assert snap._tail_tables is not None, "a snapshot without tail tables"
+        db = self._merged(snap._db, manifest, snap._tail_tables, sorted(snap.tail_ids))
+        tail_names = {f"tail_{name}" for name in tables.RUN_TABLES} | {"tail_ids"}
+        items = {name: data for name, data in snap._registered.items() if name not in tail_names}
+        return self._assemble(db, items, True, snap.tail_runs, frozenset(), None)
+
+    def _assemble(
+        self,
+        db: Database,
+        items: dict[str, Any],
+        fresh: bool,
+        tail_count: int,
+        tail_ids: frozenset[str],
+        run_rows: dict[str, "pa.Table"] | None,
+    ) -> Snapshot:
+        """A snapshot over ``db`` with ``items`` registered (the tables the views read by name;
+        those already registered stay) and the views of its kind made, if the last were not."""
         con = db.con
-        registered: dict[str, Any] = {}
-
-        def register(name: str, data: Any) -> None:
-            con.register(name, data)
-            registered[name] = data
-
-        separate_tail = bool(tail_ids) and not merged  # the tail's runs in tables of their own
+        separate_tail = bool(tail_ids)  # the tail's runs in tables of their own
         with db.lock:
-            for name, data in base.items():
-                register(f"base_{name}", data)
-            if fresh:
-                if separate_tail:
-                    for name, data in run_rows.items():
-                        register(f"tail_{name}", data)
-                    register("tail_ids", pa.table({"run_id": pa.array(sorted(tail_ids), pa.string())}))
-                register("tail_metrics", points)
-                if exp_rows is not None:
-                    for name, data in exp_rows.items():
-                        register(f"base_{name}", data)  # the folded experiments replace the table
-                for domain in domains():
-                    if self.backend.reader.tail_domains.get(domain.name):
-                        for name, data in domain.to_tables(self.backend.reader.domain(domain.name)).items():
-                            register(f"base_{name}", data)  # so does a folded domain (the registry)
-            for name in tables.RUN_TABLES:
-                if separate_tail:
-                    con.execute(
-                        f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name} "
-                        f"WHERE run_id NOT IN (SELECT run_id FROM tail_ids) "
-                        f"UNION ALL SELECT * FROM tail_{name}"
-                    )
-                else:
-                    con.execute(f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name}")
-            if fresh:
+            for name, data in items.items():
+                if db.registered.get(name) is not data:
+                    con.register(name, data)
+                    db.registered[name] = data
+            if db.view_mode != (separate_tail, fresh):  # views name tables, bound when queried
+                self._create_all_views(con, separate_tail, fresh)
+                if db.view_mode is None:
+                    self._create_views(con)
+                db.view_mode = (separate_tail, fresh)
+        if separate_tail:
+            return Snapshot(db, tail_count, tail_ids, run_rows, items)
+        return Snapshot(db, tail_count, registered=items)
+
+    @staticmethod
+    def _create_all_views(con: "duckdb.DuckDBPyConnection", separate_tail: bool, fresh: bool) -> None:
+        """``all_<run table>`` and ``all_metrics``: the base's rows, with the tail's when fresh."""
+        for name in tables.RUN_TABLES:
+            if separate_tail:
                 con.execute(
-                    "CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics "
-                    "UNION ALL SELECT * FROM tail_metrics"
+                    f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name} "
+                    f"WHERE run_id NOT IN (SELECT run_id FROM tail_ids) "
+                    f"UNION ALL SELECT * FROM tail_{name}"
                 )
             else:
-                con.execute("CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics")
-            self._create_views(con)
-        if separate_tail:
-            return Snapshot(db, tail_count, tail_ids, run_rows, registered)
-        return Snapshot(db, tail_count, registered=registered)
+                con.execute(f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name}")
+        if fresh:
+            con.execute(
+                "CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics UNION ALL SELECT * FROM tail_metrics"
+            )
+        else:
+            con.execute("CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics")
 
     @staticmethod
     def _create_views(con: "duckdb.DuckDBPyConnection") -> None:
+        """The documented views over the ``all_*`` and ``base_*`` names (``runs_wide`` is made
+        by the first free SQL cursor of each snapshot)."""
         con.execute("""CREATE OR REPLACE VIEW experiments AS SELECT experiment_id, name, artifact_location,
                        lifecycle_stage, creation_time, last_update_time FROM base_experiments
                        WHERE created_ts >= 0""")
@@ -430,7 +473,6 @@ class QueryEngine:
         con.execute("""CREATE OR REPLACE VIEW inputs AS SELECT run_id, name, digest, context, source_type, source,
                        schema, profile, tags FROM all_inputs""")
         con.execute("CREATE OR REPLACE VIEW datasets AS SELECT * FROM inputs")
-        QueryEngine._create_wide(con)
 
     @staticmethod
     def _create_wide(con: "duckdb.DuckDBPyConnection") -> None:

@@ -74,6 +74,15 @@ class RunDocs:
         has_inputs = bool(con.execute(f"SELECT count(*) FROM {tables}_inputs").fetchall()[0][0])
         return cls(info, entries, has_inputs, first)
 
+    @classmethod
+    def of_tables(cls, runs: "pa.Table", tables: "dict[str, pa.Table]", first: int) -> "RunDocs":
+        """The documents of the runs in ``runs`` (in their order), from their folded run tables:
+        Arrow compute, no query (a snapshot's few tail runs)."""
+        info = runs.select(_INFO_COLUMNS.split(", ")).combine_chunks()
+        ids = info.column("run_id").combine_chunks()
+        entries = [_Entries.of_runs(tables[name], ids, points=name == "latest_metrics") for name in ENTRY_TABLES]
+        return cls(info, entries, tables["inputs"].num_rows > 0, first)
+
     def rows(self, positions: list[int]) -> list[tuple[tuple, dict, dict, dict]]:
         """(RunInfo fields, metrics, params, tags) of the runs at ``positions`` (rid - first).
         The dicts are shared: copy them before handing them out."""
@@ -114,18 +123,37 @@ class _Entries:
         cls, con: "duckdb.DuckDBPyConnection", runs: str, table: str, first: int, n: int, points: bool = False
     ) -> "_Entries":
         """The entries of ``table`` for the runs of the search table ``runs`` (rids first … first + n - 1)."""
+        extra = ", k.step, k.timestamp" if points else ""
+        data = con.sql(
+            f"SELECT s.rid, k.key, k.value{extra} FROM {table} k JOIN {runs} s USING (run_id) "
+            "WHERE k.value IS NOT NULL ORDER BY s.rid, k.key"
+        ).to_arrow_table()
+        return cls.sorted(data, first, n, points)
+
+    @classmethod
+    def of_runs(cls, table: "pa.Table", run_ids: "pa.Array", points: bool = False) -> "_Entries":
+        """The entries of ``table`` (rows with a run_id) for the runs ``run_ids``, at their positions."""
+        import pyarrow.compute as pc
+
+        table = table.combine_chunks()
+        rid = pc.index_in(table.column("run_id").combine_chunks(), value_set=run_ids)
+        keep = pc.and_(pc.is_valid(rid), pc.is_valid(table.column("value").combine_chunks()))
+        columns = ["key", "value", "step", "timestamp"] if points else ["key", "value"]
+        data = (
+            table.select(columns)
+            .append_column("rid", rid)
+            .filter(keep)
+            .sort_by([("rid", "ascending"), ("key", "ascending")])
+        )
+        return cls.sorted(data, 0, len(run_ids), points)
+
+    @classmethod
+    def sorted(cls, data: "pa.Table", first: int, n: int, points: bool) -> "_Entries":
+        """From rows (rid, key, value[, step, timestamp]) sorted by rid and key."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        extra = ", k.step, k.timestamp" if points else ""
-        data = (
-            con.sql(
-                f"SELECT s.rid, k.key, k.value{extra} FROM {table} k JOIN {runs} s USING (run_id) "
-                "WHERE k.value IS NOT NULL ORDER BY s.rid, k.key"
-            )
-            .to_arrow_table()
-            .combine_chunks()
-        )
+        data = data.combine_chunks()
         starts, ends = [0] * n, [0] * n
         runs_of = pc.run_end_encode(data.column("rid")).combine_chunks()
         start = 0
@@ -251,13 +279,20 @@ class TailRuns:
     ) -> None:
         import pyarrow as pa
 
+        import pyarrow.compute as pc
+
         self.name = name
-        self.tables = [name, f"{name}_hidden"] + [f"{name}_{t}" for t in tables]
-        for table, data in tables.items():
-            con.register(f"{name}_{table}", data)
-        runs = con.sql(
-            f"SELECT * FROM {name}_runs WHERE created_ts >= 0 ORDER BY start_time IS NULL, start_time DESC, run_id"
-        ).to_arrow_table()
+        keyed = sorted(set(KEY_TABLES.values()))  # the tables searches join (search_sql)
+        self.tables = [name, f"{name}_hidden"] + [f"{name}_{t}" for t in keyed]
+        for table in keyed:
+            con.register(f"{name}_{table}", tables[table])
+        created = tables["runs"].filter(pc.greater_equal(tables["runs"].column("created_ts"), 0))
+        runs = created.take(  # MLflow's default order: start_time DESC (missing last), run_id
+            pc.sort_indices(
+                created.append_column("_missing", pc.is_null(created.column("start_time"))),
+                sort_keys=[("_missing", "ascending"), ("start_time", "descending"), ("run_id", "ascending")],
+            )
+        )
         codes = dict(index.experiment_codes)
         for experiment_id in runs.column("experiment_id").to_pylist():
             codes.setdefault(experiment_id, len(codes))
@@ -285,11 +320,9 @@ class TailRuns:
                 }
             ),
         )
-        con.register(
-            f"{name}_hidden",
-            con.sql(
-                "SELECT rid FROM s_runs WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY rid",
-                params=[sorted(tail_ids)],
-            ).to_arrow_table(),
-        )
-        self.docs = RunDocs.query(con, name, name, index.size)
+        base_ids = index.docs.info.column(
+            "run_id"
+        ).combine_chunks()  # (a chunked array of no chunks crashes indices_nonzero)
+        replaced = pc.is_in(base_ids, value_set=pa.array(sorted(tail_ids), pa.string()))
+        con.register(f"{name}_hidden", pa.table({"rid": pc.indices_nonzero(replaced).cast(pa.int32())}))
+        self.docs = RunDocs.of_tables(runs, tables, index.size)

@@ -62,6 +62,7 @@ class RunDocs:
         self.entries = entries  # latest_metrics, params, tags
         self.has_inputs = has_inputs
         self._rows: list[tuple[tuple, dict, dict, dict] | None] = [None] * self.size
+        self._points: list[dict[str, tuple[int, int]] | None] = [None] * self.size
 
     @classmethod
     def query(cls, con: "duckdb.DuckDBPyConnection", runs: str, tables: str, first: int) -> "RunDocs":
@@ -99,8 +100,14 @@ class RunDocs:
         return [cache[p] for p in positions]  # type: ignore[misc]
 
     def points(self, positions: list[int]) -> list[dict[str, tuple[int, int]]]:
-        """``key -> (step, timestamp)`` of the latest metric values of the runs at ``positions``."""
-        return self.entries[0].dicts(positions, points=True)
+        """``key -> (step, timestamp)`` of the latest metric values of the runs at ``positions``
+        (kept once made, as ``rows``: shared, not to be changed)."""
+        cache = self._points
+        missing = list(dict.fromkeys(p for p in positions if cache[p] is None))
+        if missing:
+            for p, found in zip(missing, self.entries[0].dicts(missing, points=True)):
+                cache[p] = found
+        return [cache[p] for p in positions]  # type: ignore[misc]
 
 
 class _Entries:

@@ -496,9 +496,11 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         page_token: str | None = None,
     ) -> PagedList:
         """One page of runs matching MLflow's filter grammar; ``.token`` fetches the next page."""
-        return self._search_runs_points(
-            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
-        )[0]
+        from evtrack.query.search import search_runs
+
+        return search_runs(
+            self._backend, experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
 
     def _search_runs_points(
         self,

@@ -329,3 +329,24 @@ def test_a_snapshot_keeps_its_own_tail_and_dead_tails_are_dropped(
     gc.collect()
     assert lasso_runs(new) == [second, first, base]
     assert not old_tables & tail_tables()
+
+
+def test_a_snapshot_built_for_an_older_version_leaves_get_run_right(one_client: Any) -> None:
+    """A snapshot of version v folds the tail onto v's rows; if the reader has meanwhile moved to
+    a newer version (another thread refreshed), the runs it caches for get_run are read from the
+    newer version, not patched from v's rows."""
+    client = one_client
+    exp = client.create_experiment("versions")
+    rid = client.create_run(exp).info.run_id
+    compact_now(client)  # v1: the run without tags
+    engine = engine_of(client._backend)
+    old_manifest = client._backend.reader.manifest
+    engine.snapshot()
+    client.set_tag(rid, "t", "x")
+    compact_now(client)  # v2: tag t
+    client.set_tag(rid, "u", "y")  # the tail of v2
+    client.flush()
+    client._backend.reader.refresh()
+    engine._build(old_manifest, True)  # as a search that read the manifest just before the refresh
+    tags = client.get_run(rid).data.tags
+    assert tags.get("t") == "x" and tags.get("u") == "y"

@@ -253,3 +253,55 @@ def _manifest(uri: str) -> Any:
     reader = backend_module.get_backend(uri).reader
     reader.refresh()
     return reader.manifest
+
+
+def test_an_old_version_is_searched_without_keeping_a_snapshot(
+    kept: Path, local_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = evtrack.EvtrackClient(local_uri)
+    exp = client.create_experiment("old")
+    store = backend_module.get_backend(local_uri).store
+    for round_ in range(3):
+        client.log_param(client.create_run(exp).info.run_id, "round", str(round_))
+        client.flush()
+        compact(store, grace_seconds=0)
+        answers(local_uri)
+    newest = [p.name for p in snapshots(kept)]
+    assert [name[:20] for name in newest] == [f"{2:020d}", f"{3:020d}"]
+    with caplog.at_level(logging.WARNING, logger="evtrack.query.snapshot_file"):
+        rows = evtrack.sql("SELECT value FROM params ORDER BY value", version=1).to_pylist()
+    assert rows == [{"value": "0"}]
+    assert [p.name for p in snapshots(kept)] == newest
+    assert not caplog.records
+
+
+def test_a_dead_builders_temporary_directory_goes(kept: Path, local_uri: str) -> None:
+    fill(local_uri, 5, seed=30, tail=False)
+    answers(local_uri)
+    [path] = snapshots(kept)
+    dead = path.parent / ".tmp-999999-1-dead"
+    busy = path.parent / ".tmp-999998-1-busy"
+    for tmp in (dead, busy):
+        tmp.mkdir()
+        (tmp / "db.duckdb").write_bytes(b"half written")
+    os.utime(dead, (0, 0))  # long ago: its builder is gone
+    fill(local_uri, 5, seed=31, tail=False)  # a new version: a build, then a trim
+    answers(local_uri)
+    assert not dead.exists() and busy.exists()
+
+
+def test_store_paths_with_glob_characters_read_their_own_files(
+    kept: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine, sibling = str(tmp_path / "st*re[1]"), str(tmp_path / "stXre1")
+    for uri, n, seed in ((mine, 3, 40), (sibling, 5, 41)):
+        fill(uri, n, seed=seed, tail=False)
+    for name in ("metrics", "events"):  # the sibling's rows at the very paths mine's would glob to
+        for own in Path(mine, "tables", name).glob("*.parquet"):
+            shutil.copy(next(Path(sibling, "tables", name).glob("*.parquet")), Path(sibling, "tables", name, own.name))
+    for uri, n in ((mine, 3), (sibling, 5)):
+        reset_evtrack_globals()
+        evtrack.set_tracking_uri(uri)
+        points = evtrack.sql("SELECT count(DISTINCT run_id) AS n FROM metrics").to_pylist()
+        assert points == [{"n": n}]
+        assert evtrack.sql("SELECT count(*) AS n FROM events WHERE type = 'run_created'").to_pylist() == [{"n": n}]

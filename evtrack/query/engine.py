@@ -229,7 +229,7 @@ class QueryEngine:
         }
 
     def _tail(
-        self, con: "duckdb.DuckDBPyConnection"
+        self, con: "duckdb.DuckDBPyConnection", version: int
     ) -> tuple[dict[str, "pa.Table"], "pa.Table", dict[str, "pa.Table"] | None]:
         """(run tables of tail-touched runs, tail metric points, experiment tables or None)."""
         import pyarrow as pa
@@ -237,7 +237,7 @@ class QueryEngine:
         reader = self.backend.reader
         run_ids = reader.tail_run_ids()
         merged = State()
-        for rid, st in zip(run_ids, reader.runs(run_ids, lambda ids: self._base_rows(con, ids))):
+        for rid, st in zip(run_ids, reader.runs(run_ids, lambda ids: self._base_rows(con, ids), version)):
             for attr in RUN_KEYED:
                 src = getattr(st, attr)
                 if rid in src:
@@ -350,12 +350,13 @@ class QueryEngine:
         locally) with DuckDB's reader, projection and filters pushed down; the files, as SQL strings."""
         allowed = []
         for name in tables.APPEND_TABLES:
-            paths = [_sql_string(local_path(self.backend.store, f["path"])) for f in manifest.files(name)]
-            if paths:
+            files = [local_path(self.backend.store, f["path"]) for f in manifest.files(name)]
+            if files:
+                patterns = [_sql_string(_glob_literal(path)) for path in files]
                 con.execute(
-                    f"CREATE VIEW base_{name} AS SELECT * FROM read_parquet([{', '.join(paths)}], union_by_name = true)"
+                    f"CREATE VIEW base_{name} AS SELECT * FROM read_parquet([{', '.join(patterns)}], union_by_name = true)"
                 )
-                allowed += paths
+                allowed += sorted({_sql_string(path) for path in files} | set(patterns))
             else:
                 con.register("_load", tables.schema(name).empty_table())
                 con.execute(f"CREATE TABLE base_{name} AS SELECT * FROM _load")
@@ -370,7 +371,7 @@ class QueryEngine:
         tail_count, tail_ids, run_rows = 0, frozenset[str](), None
         if fresh:
             with db.lock:
-                run_rows, points, exp_rows = self._tail(db.con)
+                run_rows, points, exp_rows = self._tail(db.con, db.version)
             tail_count = run_rows["runs"].num_rows
             tail_ids = frozenset(set().union(*(data.column("run_id").to_pylist() for data in run_rows.values())))
             if tail_ids:
@@ -505,6 +506,11 @@ def _load_sorted(con: "duckdb.DuckDBPyConnection", name: str, parts: list["pa.Ta
     con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({union}) ORDER BY run_id")
     for i in range(len(parts)):
         con.unregister(f"_load{i}")
+
+
+def _glob_literal(path: str) -> str:
+    """A DuckDB file pattern matching exactly ``path`` (its glob characters in brackets)."""
+    return "".join(f"[{c}]" if c in "*?[{" else c for c in path)
 
 
 def _sql_string(value: str) -> str:

@@ -28,12 +28,14 @@ import logging
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import orjson
 
 from evtrack.errors import InvalidParameterError
+from evtrack.version import __version__
 from evtrack.query.run_index import ENTRY_TABLES, RunDocs, _Entries, create_search_tables
 from evtrack.state import manifest as mf
 from evtrack.state import tables
@@ -46,12 +48,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 1  # bump on any change to what a snapshot holds (create_search_tables, RunDocs, the files)
 KEEP = 2  # snapshots kept per store (the newest versions)
 DEFAULT_MIN_RUNS = 10_000
 DB_FILE = "db.duckdb"
 META_FILE = "meta.json"
 SEARCH_TABLES = ("s_runs", "s_experiments")
+TMP_PREFIX = ".tmp-"
 
 
 def min_runs() -> int:
@@ -80,7 +83,7 @@ def location(store: ObjectStore, manifest: mf.Manifest) -> Path:
 
     files = sorted(f["path"] for name in tables.RUN_TABLES for f in manifest.files(name))
     key = hashlib.sha256(
-        orjson.dumps([FORMAT, duckdb.__version__, pa.__version__, tables.SCHEMA_VERSIONS, files])
+        orjson.dumps([FORMAT, __version__, duckdb.__version__, pa.__version__, tables.SCHEMA_VERSIONS, files])
     ).hexdigest()[:16]
     return _store_dir(store) / f"{manifest.version:020d}-{key}"
 
@@ -103,12 +106,16 @@ def usable(
         except OSError:
             pass
         return target
+    newer = _snapshots_of(target.parent)[-KEEP:]
+    if len(newer) == KEEP and target.name < newer[0].name:
+        return None  # an old version (a time-travel read): it would be trimmed at once
     try:
-        _build(target, load_run_tables())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _build(target, load_run_tables)
     except Exception as exc:  # noqa: BLE001 - any failure to write leaves the in-memory build
         log.warning("evtrack: could not keep a search snapshot in %s (%s); searching without it", target, exc)
         return None
-    _trim(target.parent)
+    _trim(target.parent, target)
     return target
 
 
@@ -118,16 +125,16 @@ def discard(path: Path, why: BaseException) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _build(target: Path, run_tables: dict[str, "pa.Table"]) -> None:
+def _build(target: Path, load_run_tables: Callable[[], dict[str, "pa.Table"]]) -> None:
     import duckdb
 
     from evtrack.query.limits import apply_database_settings
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{target.name}")
+    tmp = target.with_name(f"{TMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{target.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
+        run_tables = load_run_tables()
         con = duckdb.connect(str(tmp / DB_FILE))
         try:
             apply_database_settings(con)
@@ -142,9 +149,10 @@ def _build(target: Path, run_tables: dict[str, "pa.Table"]) -> None:
         finally:
             con.close()
         _write_docs(tmp, docs)
-        (tmp / META_FILE).write_bytes(
-            orjson.dumps({"format": FORMAT, "version": int(target.name.split("-")[0]), "runs": docs.size})
-        )
+        sizes = {p.name: p.stat().st_size for p in tmp.iterdir()}
+        meta = {"format": FORMAT, "version": int(target.name.split("-")[0]), "runs": docs.size, "sizes": sizes}
+        (tmp / META_FILE).write_bytes(orjson.dumps(meta))
+        _sync(tmp)  # whole on disk before its name says so (a power cut leaves no zero-filled files)
         try:
             os.rename(tmp, target)
         except OSError:
@@ -152,6 +160,21 @@ def _build(target: Path, run_tables: dict[str, "pa.Table"]) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sync(directory: Path) -> None:
+    """fsync every file of ``directory``, then the directory."""
+    for path in directory.iterdir():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_docs(directory: Path, docs: RunDocs) -> None:
@@ -185,6 +208,9 @@ def attach(con: "duckdb.DuckDBPyConnection", path: Path) -> RunDocs:
     meta = orjson.loads((path / META_FILE).read_bytes())
     if meta.get("format") != FORMAT:
         raise ValueError(f"snapshot format {meta.get('format')!r}, expected {FORMAT}")
+    for name, size in meta.get("sizes", {}).items():
+        if (path / name).stat().st_size != size:
+            raise ValueError(f"{name} has {(path / name).stat().st_size} bytes, {size} were written")
     db = str(path / DB_FILE).replace("'", "''")
     con.execute(f"ATTACH '{db}' AS snap (READ_ONLY)")
     for name in [f"base_{t}" for t in tables.RUN_TABLES] + list(SEARCH_TABLES):
@@ -203,27 +229,37 @@ def attach(con: "duckdb.DuckDBPyConnection", path: Path) -> RunDocs:
     return RunDocs(info, entries, has_inputs, 0)
 
 
-def _trim(directory: Path) -> None:
-    """Keep the newest ``KEEP`` snapshots of a store, and every store's together within
-    ``EVTRACK_CACHE_MAX_BYTES``, least recently used first (an open snapshot stays readable:
-    its files are unlinked, not overwritten)."""
+def _snapshots_of(directory: Path) -> list[Path]:
+    """A store's whole snapshots, oldest version first."""
     try:
-        mine = sorted(p for p in directory.iterdir() if not p.name.startswith(".") and p.is_dir())
+        return sorted(p for p in directory.iterdir() if not p.name.startswith(".") and p.is_dir())
     except OSError:
-        return
-    for old in mine[:-KEEP]:
-        shutil.rmtree(old, ignore_errors=True)
+        return []
+
+
+def _trim(directory: Path, built: Path) -> None:
+    """Keep the newest ``KEEP`` snapshots of a store, and every store's together within
+    ``EVTRACK_CACHE_MAX_BYTES``, least recently used first, never the one just ``built`` (an
+    open snapshot stays readable: its files are unlinked, not overwritten); the temporary
+    directories of builders that died an hour ago or more go too."""
+    for old in _snapshots_of(directory)[:-KEEP]:
+        if old != built:
+            shutil.rmtree(old, ignore_errors=True)
     kept = []
+    cutoff = time.time() - 3600
     for path in cache_root().glob("*/snapshots/*"):
         try:
-            if not path.name.startswith("."):
+            if path.name.startswith(TMP_PREFIX):
+                if path.stat().st_mtime < cutoff:
+                    shutil.rmtree(path, ignore_errors=True)
+            elif not path.name.startswith("."):
                 kept.append((path.stat().st_mtime, sum(f.stat().st_size for f in path.iterdir()), path))
         except OSError:  # removed meanwhile
             continue
-    total, limit, newest = sum(size for _, size, _ in kept), max_cache_bytes(), mine[-1] if mine else None
+    total, limit = sum(size for _, size, _ in kept), max_cache_bytes()
     for _, size, path in sorted(kept, key=lambda k: k[0]):
         if total <= limit:
             break
-        if path != newest:
+        if path != built:
             shutil.rmtree(path, ignore_errors=True)
             total -= size

@@ -296,13 +296,16 @@ class StoreReader:
             st.experiments = self.experiments().experiments
             return st
 
-    def runs(self, run_ids: list[str], base_rows: "Callable[[list[str]], dict[str, pa.Table]]") -> list[State]:
+    def runs(
+        self, run_ids: list[str], base_rows: "Callable[[list[str]], dict[str, pa.Table]]", version: int
+    ) -> list[State]:
         """The states of several runs, as ``run`` gives them; the compacted rows of those not
-        cached come from one call of ``base_rows(ids)`` (the query engine reads them from its
-        DuckDB tables) rather than a filtered read of each run's partition files."""
+        cached come from one call of ``base_rows(ids)`` — rows of manifest ``version`` (the query
+        engine reads them from its DuckDB tables) — rather than a filtered read of each run's
+        partition files, when the reader is still at that version."""
         with self._lock:
             missing = [rid for rid in run_ids if rid not in self._runs]
-            if missing and self.manifest.version:
+            if missing and self.manifest.version and self.manifest.version == version:
                 merged = tables.load_state(base_rows(missing))
                 for rid in missing:
                     st = State()

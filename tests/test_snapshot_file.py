@@ -305,3 +305,22 @@ def test_store_paths_with_glob_characters_read_their_own_files(
         points = evtrack.sql("SELECT count(DISTINCT run_id) AS n FROM metrics").to_pylist()
         assert points == [{"n": n}]
         assert evtrack.sql("SELECT count(*) AS n FROM events WHERE type = 'run_created'").to_pylist() == [{"n": n}]
+
+
+def test_damage_inside_the_database_file_is_found_by_the_search_and_rebuilt(
+    kept: Path, local_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fill(local_uri, 400, seed=50)
+    good = answers(local_uri)
+    [path] = snapshots(kept)
+    db = path / "db.duckdb"
+    data = bytearray(db.read_bytes())
+    for at in range(len(data) // 2, len(data) - 64, 8192):  # the blocks, not the header: same size
+        data[at : at + 64] = b"\xa5" * 64
+    db.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="evtrack.query.snapshot_file"):
+        assert answers(local_uri) == good
+    assert any("cannot be read" in r.getMessage() for r in caplog.records)
+    assert answers(local_uri) == good
+    [again] = snapshots(kept)
+    assert again == path and (again / "db.duckdb").read_bytes() != bytes(data)  # written again, whole

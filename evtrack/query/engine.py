@@ -51,6 +51,7 @@ from evtrack.state import tables
 from evtrack.state.domains import domains
 from evtrack.state.fold import RUN_KEYED, State
 from evtrack.query.run_index import RunDocs, RunIndex, TailRuns
+from evtrack.query import snapshot_file
 from evtrack.query.snapshot_file import run_count
 from evtrack.state.table_files import local_path, read_files
 
@@ -79,9 +80,12 @@ def _quote_ident(name: str) -> str:
 class Database:
     """The locked DuckDB database of one manifest version, and its search index (made on first use)."""
 
-    def __init__(self, version: int, con: "duckdb.DuckDBPyConnection", docs: RunDocs | None = None) -> None:
+    def __init__(
+        self, version: int, con: "duckdb.DuckDBPyConnection", docs: RunDocs | None = None, path: Any = None
+    ) -> None:
         self.version = version
         self.con = con
+        self.path = path  # the snapshot directory attached, if any
         self._docs = docs  # the run documents of a snapshot file (its search tables exist already)
         self.lock = threading.Lock()  # shared by every snapshot of this database
         self._index: RunIndex | None = None
@@ -273,7 +277,14 @@ class QueryEngine:
             key = (manifest.version, fresh, len(backend.reader._folded) if fresh else 0)
             entry = self._snapshots.get(key)
             if entry is None:
-                snap = self._build(manifest, fresh)
+                import duckdb
+
+                try:
+                    snap = self._build(manifest, fresh)
+                except duckdb.Error as exc:
+                    if self._db is None or not self._forget_damaged(self._db, exc):
+                        raise
+                    snap = self._build(manifest, fresh)  # again, without the damaged file
                 self._snapshots = {key: [snap, 1]}
                 return snap
             snap, entry[1] = entry[0], entry[1] + 1
@@ -291,7 +302,6 @@ class QueryEngine:
             return self._db
         import duckdb
 
-        from evtrack.query import snapshot_file
         from evtrack.query.limits import apply_database_settings
 
         con = duckdb.connect(":memory:")
@@ -310,8 +320,23 @@ class QueryEngine:
             for name, data in self._run_tables(manifest).items():
                 _load_sorted(con, f"base_{name}", [data])
         self._lock_down(con, manifest)
-        self._db = Database(manifest.version, con, docs)
+        self._db = Database(manifest.version, con, docs, path if docs is not None else None)
         return self._db
+
+    def drop_damaged(self, snap: Snapshot, exc: Exception) -> bool:
+        """When ``exc`` is DuckDB finding the snapshot file behind ``snap`` damaged (its block
+        checksums are checked as blocks are read, not when it is attached): remove the file and
+        forget its database, so the next snapshot is built again; whether it was that."""
+        with self._lock:
+            return self._forget_damaged(snap._db, exc)
+
+    def _forget_damaged(self, db: Database, exc: Exception) -> bool:
+        if db.path is None or not snapshot_file.is_damage(exc):
+            return False
+        snapshot_file.discard(db.path, exc)
+        if self._db is db:
+            self._db, self._snapshots = None, {}
+        return True
 
     def _merged(self, db: Database, manifest: mf.Manifest, run_rows: dict[str, "pa.Table"], ids: list[str]) -> Database:
         """A database of this snapshot alone, whose run tables are the version's with the tail

@@ -148,8 +148,17 @@ def search_runs(
     ids = [str(e) for e in experiment_ids]
     if not ids:
         return PagedList([], None)
-    snap = engine_of(backend).snapshot(version, fresh)
-    found, index, tail = search_rids(snap, filters, orders, ids, stages, limit + 1, offset)
+    import duckdb
+
+    engine = engine_of(backend)
+    snap = engine.snapshot(version, fresh)
+    try:
+        found, index, tail = search_rids(snap, filters, orders, ids, stages, limit + 1, offset)
+    except duckdb.Error as exc:
+        if not engine.drop_damaged(snap, exc):
+            raise
+        snap = engine.snapshot(version, fresh)  # built again, without the damaged file
+        found, index, tail = search_rids(snap, filters, orders, ids, stages, limit + 1, offset)
     token = encode_page_token(offset + limit) if len(found) > limit else None
     rids = found[:limit]
     runs = PagedList(_runs(snap, index, tail, rids), token)

@@ -119,9 +119,15 @@ def usable(
     return target
 
 
+def is_damage(exc: BaseException) -> bool:
+    """Whether a DuckDB error says a database file is damaged."""
+    text = str(exc).lower()
+    return "corrupt" in text or "checksum" in text
+
+
 def discard(path: Path, why: BaseException) -> None:
     """Drop a snapshot that could not be read, so the next process builds it again."""
-    log.warning("evtrack: the search snapshot in %s cannot be read (%s); rebuilding it in memory", path, why)
+    log.warning("evtrack: the search snapshot in %s cannot be read (%s); it is removed and built again", path, why)
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -348,7 +348,12 @@ def first_search_in_new_process(root: str, exp: str, **env: str) -> float:
         "print((time.perf_counter() - t) * 1000)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, root, exp], check=True, capture_output=True, text=True, env={**os.environ, **env}
+        [sys.executable, "-c", code, root, exp],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=os.path.dirname(os.path.abspath(__file__)),  # not a checkout's root: PYTHONPATH picks the evtrack
     )
     return float(done.stdout.strip().splitlines()[-1])
 

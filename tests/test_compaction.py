@@ -297,6 +297,30 @@ def test_progress_is_reported_while_folding_a_backlog(local_uri: str, direct_wri
     assert calls == [(i, 6, 5 * i) for i in range(1, 7)]  # one batch per segment with batch_bytes=1
 
 
+@pytest.mark.parametrize(
+    ("max_segments", "max_bytes", "commits"),
+    [(200_000, 512 << 20, 1), (2, 512 << 20, 3), (200_000, 1, 6), (4, 1, 6), (200_000, 0, 6)],
+)
+def test_a_backlog_is_folded_in_commits_within_both_limits(
+    local_uri: str, direct_writer, max_segments: int, max_bytes: int, commits: int
+) -> None:
+    """A commit takes at most max_segments segments and max_bytes of them, and at least one."""
+    from compaction import Compactor
+
+    store = open_store(local_uri)
+    w = direct_writer(store)
+    for i in range(6):
+        put_run(w, "r1", range(i * 5, i * 5 + 5))
+    report = Compactor(
+        store, grace_seconds=0, max_segments_per_commit=max_segments, max_bytes_per_commit=max_bytes
+    ).run()
+    assert (report.segments, report.commits) == (6, commits)
+    assert mf.load(store).version == commits
+    reader = StoreReader(store)
+    reader.refresh()
+    assert reader.metric_history("r1", "m").num_rows == 30
+
+
 def test_empty_segments_fold_to_nothing(local_uri: str, direct_writer, table_rows) -> None:
     store = open_store(local_uri)
     w = direct_writer(store)

@@ -50,9 +50,9 @@ from evtrack.state import manifest as mf
 from evtrack.state import tables
 from evtrack.state.domains import domains
 from evtrack.state.fold import RUN_KEYED, State
-from evtrack.query.run_index import RunDocs, RunIndex, TailRuns
+from evtrack.query import view_sql
+from evtrack.query.run_index import RunDocs, RunIndex, TailRuns, load_sorted
 from evtrack.query import snapshot_file
-from evtrack.query.snapshot_file import run_count
 from evtrack.state.table_files import local_path, read_files
 
 if TYPE_CHECKING:
@@ -61,20 +61,12 @@ if TYPE_CHECKING:
 
     from evtrack.read.backend import Backend
 
-_RUN_VIEW_COLUMNS = (
-    "run_id, r.experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, parent_run_id"
-)
-MAX_WIDE_KEYS = 1000
 # On a store of up to MERGE_MAX_RUNS runs, a fresh snapshot with a tail that is taken MERGE_AFTER
 # times (searches with no write between them) is rebuilt over a database of its own in which the
 # tail is merged: later searches scan one set of tables. A snapshot used once is never merged, so a
 # search after each write costs no more.
 MERGE_MAX_RUNS = 5_000
 MERGE_AFTER = 3
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class Database:
@@ -152,7 +144,7 @@ class Snapshot:
             cursor.register(name, data)
         with self.lock:
             if self._db.wide_of != self.serial:  # made on demand (searches never use it), from this snapshot's keys
-                QueryEngine._create_wide(cursor)
+                view_sql.create_wide(cursor)
                 self._db.wide_of = self.serial
         return cursor
 
@@ -288,7 +280,11 @@ class QueryEngine:
                 self._snapshots = {key: [snap, 1]}
                 return snap
             snap, entry[1] = entry[0], entry[1] + 1
-            if entry[1] == MERGE_AFTER and snap.tail_ids and run_count(manifest) + len(snap.tail_ids) <= MERGE_MAX_RUNS:
+            if (
+                entry[1] == MERGE_AFTER
+                and snap.tail_ids
+                and snapshot_file.run_count(manifest) + len(snap.tail_ids) <= MERGE_MAX_RUNS
+            ):
                 snap = entry[0] = self._merge(manifest, snap)
             return snap
 
@@ -318,7 +314,7 @@ class QueryEngine:
                 apply_database_settings(con)
         if docs is None:
             for name, data in self._run_tables(manifest).items():
-                _load_sorted(con, f"base_{name}", [data])
+                load_sorted(con, f"base_{name}", [data])
         self._lock_down(con, manifest)
         self._db = Database(manifest.version, con, docs, path if docs is not None else None)
         return self._db
@@ -357,7 +353,7 @@ class QueryEngine:
         con = duckdb.connect(":memory:")
         apply_database_settings(con)
         for name in tables.RUN_TABLES:
-            _load_sorted(con, f"base_{name}", [kept[name], run_rows[name]])
+            load_sorted(con, f"base_{name}", [kept[name], run_rows[name]])
         self._lock_down(con, manifest)
         return Database(manifest.version, con)
 
@@ -377,11 +373,11 @@ class QueryEngine:
         for name in tables.APPEND_TABLES:
             files = [local_path(self.backend.store, f["path"]) for f in manifest.files(name)]
             if files:
-                patterns = [_sql_string(_glob_literal(path)) for path in files]
+                patterns = [view_sql.sql_string(_glob_literal(path)) for path in files]
                 con.execute(
                     f"CREATE VIEW base_{name} AS SELECT * FROM read_parquet([{', '.join(patterns)}], union_by_name = true)"
                 )
-                allowed += sorted({_sql_string(path) for path in files} | set(patterns))
+                allowed += sorted({view_sql.sql_string(path) for path in files} | set(patterns))
             else:
                 con.register("_load", tables.schema(name).empty_table())
                 con.execute(f"CREATE TABLE base_{name} AS SELECT * FROM _load")
@@ -440,104 +436,15 @@ class QueryEngine:
                     con.register(name, data)
                     db.registered[name] = data
             if db.view_mode != (separate_tail, fresh):  # views name tables, bound when queried
-                self._create_all_views(con, separate_tail, fresh)
+                view_sql.create_all_views(con, separate_tail, fresh)
                 if db.view_mode is None:
-                    self._create_views(con)
+                    view_sql.create_views(con)
                 db.view_mode = (separate_tail, fresh)
         if separate_tail:
             return Snapshot(db, tail_count, tail_ids, run_rows, items)
         return Snapshot(db, tail_count, registered=items)
 
-    @staticmethod
-    def _create_all_views(con: "duckdb.DuckDBPyConnection", separate_tail: bool, fresh: bool) -> None:
-        """``all_<run table>`` and ``all_metrics``: the base's rows, with the tail's when fresh."""
-        for name in tables.RUN_TABLES:
-            if separate_tail:
-                con.execute(
-                    f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name} "
-                    f"WHERE run_id NOT IN (SELECT run_id FROM tail_ids) "
-                    f"UNION ALL SELECT * FROM tail_{name}"
-                )
-            else:
-                con.execute(f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM base_{name}")
-        if fresh:
-            con.execute(
-                "CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics UNION ALL SELECT * FROM tail_metrics"
-            )
-        else:
-            con.execute("CREATE OR REPLACE VIEW all_metrics AS SELECT * FROM base_metrics")
-
-    @staticmethod
-    def _create_views(con: "duckdb.DuckDBPyConnection") -> None:
-        """The documented views over the ``all_*`` and ``base_*`` names (``runs_wide`` is made
-        by the first free SQL cursor of each snapshot)."""
-        con.execute("""CREATE OR REPLACE VIEW experiments AS SELECT experiment_id, name, artifact_location,
-                       lifecycle_stage, creation_time, last_update_time FROM base_experiments
-                       WHERE created_ts >= 0""")
-        con.execute("""CREATE OR REPLACE VIEW experiment_tags AS SELECT experiment_id, key, value
-                       FROM base_experiment_tags WHERE value IS NOT NULL""")
-        con.execute(f"""CREATE OR REPLACE VIEW runs AS SELECT {_RUN_VIEW_COLUMNS},
-                       CASE WHEN e.lifecycle_stage = 'deleted' THEN 'deleted' ELSE r.lifecycle_stage END
-                         AS lifecycle_stage
-                       FROM all_runs r LEFT JOIN base_experiments e USING (experiment_id)
-                       WHERE r.created_ts >= 0""")
-        con.execute("CREATE OR REPLACE VIEW params AS SELECT run_id, key, value FROM all_params")
-        con.execute("CREATE OR REPLACE VIEW tags AS SELECT run_id, key, value FROM all_tags WHERE value IS NOT NULL")
-        con.execute(
-            "CREATE OR REPLACE VIEW latest_metrics AS SELECT run_id, key, value, step, timestamp FROM all_latest_metrics"
-        )
-        con.execute(
-            "CREATE OR REPLACE VIEW metrics AS SELECT DISTINCT run_id, key, value, step, timestamp FROM all_metrics"
-        )
-        con.execute(
-            "CREATE OR REPLACE VIEW artifacts AS SELECT run_id, path, size, digest FROM all_artifacts WHERE size >= 0"
-        )
-        con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM base_events")
-        for domain in domains():
-            for sql in domain.views:
-                con.execute(sql)
-        con.execute("""CREATE OR REPLACE VIEW inputs AS SELECT run_id, name, digest, context, source_type, source,
-                       schema, profile, tags FROM all_inputs""")
-        con.execute("CREATE OR REPLACE VIEW datasets AS SELECT * FROM inputs")
-
-    @staticmethod
-    def _create_wide(con: "duckdb.DuckDBPyConnection") -> None:
-        cols, joins = [], []
-        sources = (("params", "params", "value"), ("metrics", "latest_metrics", "value"), ("tags", "tags", "value"))
-        for prefix, view, col in sources:
-            keys = [
-                k
-                for (k,) in con.execute(
-                    f"SELECT DISTINCT key FROM {view} ORDER BY key LIMIT ?", [MAX_WIDE_KEYS]
-                ).fetchall()
-            ]
-            if not keys:
-                continue
-            alias = f"w_{prefix}"
-            aggs = ", ".join(
-                f"first({col}) FILTER (WHERE key = {_sql_string(k)}) AS {_quote_ident(prefix + '.' + k)}" for k in keys
-            )
-            joins.append(f"LEFT JOIN (SELECT run_id, {aggs} FROM {view} GROUP BY run_id) {alias} USING (run_id)")
-            cols.extend(f"{alias}.{_quote_ident(prefix + '.' + k)}" for k in keys)
-        select = ", ".join(["runs.*"] + cols)
-        con.execute(f"CREATE OR REPLACE VIEW runs_wide AS SELECT {select} FROM runs {' '.join(joins)}")
-
-
-def _load_sorted(con: "duckdb.DuckDBPyConnection", name: str, parts: list["pa.Table"]) -> None:
-    """A native table ``name`` of the rows of ``parts`` (tables of one schema), sorted by run_id."""
-    for i, data in enumerate(parts):
-        con.register(f"_load{i}", data)
-    union = " UNION ALL ".join(f"SELECT * FROM _load{i}" for i in range(len(parts)))
-    con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({union}) ORDER BY run_id")
-    for i in range(len(parts)):
-        con.unregister(f"_load{i}")
-
 
 def _glob_literal(path: str) -> str:
     """A DuckDB file pattern matching exactly ``path`` (its glob characters in brackets)."""
     return "".join(f"[{c}]" if c in "*?[{" else c for c in path)
-
-
-def _sql_string(value: str) -> str:
-    """A SQL string literal (only for keys read back from our own tables when building views)."""
-    return "'" + value.replace("'", "''") + "'"

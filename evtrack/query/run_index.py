@@ -198,6 +198,17 @@ class _Entries:
         return [dict(islice(entries, ends[p] - starts[p])) for p in positions]
 
 
+def load_sorted(con: "duckdb.DuckDBPyConnection", name: str, parts: list["pa.Table"]) -> None:
+    """A native table ``name`` of the rows of ``parts`` (tables of one schema), sorted by run_id:
+    how the base run tables are loaded, in memory or into a snapshot file."""
+    for i, data in enumerate(parts):
+        con.register(f"_load{i}", data)
+    union = " UNION ALL ".join(f"SELECT * FROM _load{i}" for i in range(len(parts)))
+    con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({union}) ORDER BY run_id")
+    for i in range(len(parts)):
+        con.unregister(f"_load{i}")
+
+
 def create_search_tables(con: "duckdb.DuckDBPyConnection") -> None:
     """``s_experiments`` and ``s_runs`` of the base tables (``base_runs``) in ``con``."""
     con.execute("""CREATE OR REPLACE TABLE s_experiments AS

@@ -36,7 +36,7 @@ import orjson
 
 from evtrack.errors import InvalidParameterError
 from evtrack.version import __version__
-from evtrack.query.run_index import ENTRY_TABLES, RunDocs, _Entries, create_search_tables
+from evtrack.query.run_index import ENTRY_TABLES, RunDocs, _Entries, create_search_tables, load_sorted
 from evtrack.state import manifest as mf
 from evtrack.state import tables
 from evtrack.state.table_files import cache_root, max_cache_bytes
@@ -146,9 +146,7 @@ def _build(target: Path, load_run_tables: Callable[[], dict[str, "pa.Table"]]) -
             apply_database_settings(con)
             con.execute("SET preserve_insertion_order = true")
             for name in tables.RUN_TABLES:
-                con.register("_load", run_tables[name])
-                con.execute(f"CREATE TABLE base_{name} AS SELECT * FROM _load ORDER BY run_id")
-                con.unregister("_load")
+                load_sorted(con, f"base_{name}", [run_tables[name]])
             create_search_tables(con)
             docs = RunDocs.query(con, "s_runs", "base", 0)
             con.execute("CHECKPOINT")

@@ -141,6 +141,7 @@ class Compactor:
         self.writer_retention_ms = int(writer_retention_days * 86_400_000)
         self.processes = processes  # decoding worker processes (compaction.parallel); None chooses
         self.committer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._committed: mf.Manifest | None = None  # the last manifest this compactor committed
 
     # -- public ---------------------------------------------------------------
 
@@ -148,15 +149,19 @@ class Compactor:
         """Fold every pending segment (in as many commits as needed); returns the report."""
         with _cyclic_gc_paused():
             report = self._run()
-            delta.publish_after_run(self.store, report)  # the tables' Delta logs follow the manifests
+            known = (self._committed,) if self._committed is not None else ()
+            delta.publish_after_run(self.store, report, known)  # the tables' Delta logs follow the manifests
         return report
 
     def _run(self) -> CompactionReport:
         report = CompactionReport()
         start = time.perf_counter()
         attempts = 0
+        self._committed = None
         while True:
-            base = mf.load(self.store)
+            # After a commit of ours, the next chunk starts from it, not from a second read: if
+            # another compactor committed since, put-if-absent refuses ours and the retry reloads.
+            base = self._committed if self._committed is not None and not attempts else mf.load(self.store)
             report.version = base.version
             new, done = pending_segments(self.store, base)
             checkpoint("listed")
@@ -262,6 +267,7 @@ class Compactor:
                 self.store.delete(conflicts_key)
             raise
         checkpoint("committed")
+        self._committed = new
         mf.write_hint(self.store, version)
         report.version = version
         report.commits += 1

@@ -94,16 +94,15 @@ class _Manifests:
         self._all: list[int] | None = None  # every kept version, listed once when needed
 
     def get(self, version: int) -> mf.Manifest | None:
+        # Loaded under the lock: the tables' threads ask for the same versions at once, and a
+        # manifest of 100,000 writers costs ~0.2 s and ~40 MB to parse — once, not per thread.
         with self._lock:
-            if version in self._cache:
-                return self._cache[version]
-        try:
-            found: mf.Manifest | None = mf.load(self.store, version)
-        except EvtrackError:
-            found = None
-        with self._lock:
-            self._cache[version] = found
-        return found
+            if version not in self._cache:
+                try:
+                    self._cache[version] = mf.load(self.store, version)
+                except EvtrackError:
+                    self._cache[version] = None
+            return self._cache[version]
 
     def versions_after(self, version: int | None, upto: int) -> list[int]:
         """Manifest versions in (version, upto] (all kept ones when ``version`` is None).
@@ -166,7 +165,7 @@ def publish(
     return report
 
 
-def publish_after_run(store: ObjectStore, run: Any) -> PublishReport | None:
+def publish_after_run(store: ObjectStore, run: Any, known: tuple[mf.Manifest, ...] = ()) -> PublishReport | None:
     """The compactor's hook: publish up to the manifest a pass ended on (``run.version``, a
     ``CompactionReport``); problems go to ``run.errors``, never raise.
 
@@ -176,7 +175,7 @@ def publish_after_run(store: ObjectStore, run: Any) -> PublishReport | None:
     if not enabled() or run.version <= 0:
         return None
     try:
-        report = publish(store, upto=run.version, limit=PASS_LIMIT)
+        report = publish(store, upto=run.version, limit=PASS_LIMIT, known=known)
     except (EvtrackError, OSError) as exc:
         errors.append(f"Delta log not published: {getattr(exc, 'message', exc)}")
         log.warning("evtrack: Delta log not published (the next pass retries): %s", exc)

@@ -240,21 +240,19 @@ def write_metric_batch(
         metrics_out.write(ordered)
     if events_out is not None:
         events_out.write(metric_event_rows(metrics))
-    latest = latest_rows(ordered)
-    for run_id, key, value, step, timestamp in zip(
-        *(latest.column(c).to_pylist() for c in ("run_id", "key", "value", "step", "timestamp"))
-    ):
-        part.need_run(run_id)
-        part.add_metric(run_id, key, value, step, timestamp)
+    part.add_latest(latest_rows(ordered))
 
 
 def write_batch(part, batch, metrics_out: "TableFileWriter", events_out: "TableFileWriter") -> None:
-    """Write one ``DecodedBatch``: its metric, param and tag tables column-wise, the other events as rows."""
+    """Write one ``DecodedBatch``: its metric, param, tag and run event tables column-wise, the other events as rows."""
     if batch.metrics.num_rows:
         write_metric_batch(part, batch.metrics, metrics_out, events_out)
     if batch.kv is not None and batch.kv.num_rows:
         events_out.write(kv_event_rows(batch.kv))
         part.add_kv(batch.kv)
+    if batch.runs is not None and batch.runs.num_rows:
+        events_out.write(run_event_rows(batch.runs))
+    part.add_runs(batch.runs, batch.run_tags)
     others = [pair for seg in batch.segments for pair in seg.events]
     if others:
         events_out.write(event_rows_table(others))
@@ -264,6 +262,12 @@ def kv_event_rows(kv: pa.Table) -> pa.Table:
     """The ``events`` rows of param and tag events given as columns (``compaction.inbox.KV_BATCH_COLUMNS``)."""
     picked = {name: kv.column(name) for name in ("eid", "type", "ts", "run_id", "key", "value", "body")}
     return _event_rows(kv.num_rows, {**picked, "v": pa.repeat(pa.scalar(WIRE_VERSION, pa.int16()), kv.num_rows)})
+
+
+def run_event_rows(runs: pa.Table) -> pa.Table:
+    """The ``events`` rows of run events given as columns (``compaction.run_fold.RUN_COLUMNS``)."""
+    picked = {name: runs.column(name) for name in ("eid", "type", "ts", "run_id", "experiment_id", "body")}
+    return _event_rows(runs.num_rows, {**picked, "v": pa.repeat(pa.scalar(WIRE_VERSION, pa.int16()), runs.num_rows)})
 
 
 def event_rows_table(other: list) -> pa.Table:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from evtrack.eventlog import events as ev
@@ -48,6 +49,9 @@ class Targets:
         return bool(self.runs or self.experiments)
 
 
+_RUN_LIFECYCLE_TYPES = [cls.type for cls in _LIFECYCLE_EVENTS if cls.type.startswith("run_")]
+
+
 def _tail_lifecycle_events(store: ObjectStore, base: mf.Manifest) -> list[ev.Event]:
     """The lifecycle events of inbox segments ``base`` does not cover (metrics are skipped)."""
     new, _ = pending_segments(store, base)
@@ -55,6 +59,9 @@ def _tail_lifecycle_events(store: ObjectStore, base: mf.Manifest) -> list[ev.Eve
     for batch in fetch_batches(store, new):
         for seg in batch.segments:
             found.extend(e for e, _line in seg.events if isinstance(e, _LIFECYCLE_EVENTS))
+        if batch.runs is not None:  # run events travel as rows (compaction.run_fold): their lines decode again
+            kept = batch.runs.filter(pc.is_in(batch.runs.column("type"), pa.array(_RUN_LIFECYCLE_TYPES)))
+            found.extend(ev.decode_line(body) for body in kept.column("body").to_pylist())
     return found
 
 

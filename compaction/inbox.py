@@ -28,7 +28,8 @@ from evtrack.state.manifest import Manifest, parse_segment_key
 from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.eventlog.writer import INBOX
 
-from compaction.native_decode import METRIC_COLUMNS, kv_rows, metric_rows, rows_table
+from compaction import run_fold
+from compaction.native_decode import METRIC_COLUMNS, kv_rows, metric_rows, rows_table, run_events, segment_events
 from compaction.native_decode import available as native_available
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 NATIVE_ENV = "EVTRACK_COMPACT_NATIVE"  # "0" turns the native decoder off (everything in Python)
 _METRIC_TAG = b'"type":"metric"'  # how writers spell it; lines spelling it otherwise take the Python path
 _PARAM_TAG, _TAG_TAG = b'"type":"param"', b'"type":"tag_'  # likewise for params and tags (set, deleted)
+_RUN_TAG = b'"type":"run_'  # and for run events
 _ROWS_PER_CONVERSION = 1000
 _METRIC_FIELDS = frozenset(("v", "eid", "type", "ts", "run_id", "key", "value", "step", "timestamp"))
 
@@ -65,14 +67,23 @@ class DecodedSegment:
     events: list[tuple[Event, bytes]] = field(default_factory=list)  # other events, params and tags aside
     kv: list[KvRow] = field(default_factory=list)  # params and tags, for the columnar fold (compaction.kv_fold)
     kv_converted: int = 0  # kv rows already turned into the batch's kv table
+    runs: list[tuple] = field(default_factory=list)  # run events, for the columnar fold (compaction.run_fold)
+    run_tags: list[tuple] = field(default_factory=list)  # the tags their creations carry (KV_COLUMNS)
+    runs_converted: int = 0  # run rows already turned into the batch's runs table
     bad: list[BadLine] = field(default_factory=list)
 
     @property
     def event_count(self) -> int:
         """Good events in the segment."""
         fast = self.columns.num_rows if self.columns is not None else 0
-        kv = len(self.kv) + self.kv_converted
+        kv = len(self.kv) + self.kv_converted + len(self.runs) + self.runs_converted
         return fast + len(self.native) + self.converted + len(self.metrics) + len(self.events) + kv
+
+    def add_run_event(self, kind: str, event: object, line: bytes) -> None:
+        """A decoded run event (and the tags of a creation) as rows."""
+        self.runs.append(run_fold.event_row(kind, event, line))
+        if kind == "run_created":
+            self.run_tags += run_fold.creation_tag_rows(event)
 
     def metric_table(self) -> "pa.Table":
         """Every metric event of the segment as one table (METRIC_COLUMNS)."""
@@ -87,6 +98,8 @@ class DecodedBatch:
     metrics: "pa.Table"
     processes: int = 0  # the worker processes decoding it (compaction.parallel); 0: this process
     kv: "pa.Table | None" = None  # every param and tag event of the batch (KV_BATCH_COLUMNS)
+    runs: "pa.Table | None" = None  # every run event of the batch (run_fold.RUN_COLUMNS)
+    run_tags: "pa.Table | None" = None  # the tags the batch's run creations carry (kv_fold.KV_COLUMNS)
 
 
 def metric_table(segments: list[DecodedSegment], converted: list["pa.Table"] | None = None) -> "pa.Table":
@@ -213,7 +226,7 @@ def _decode_one(seg: DecodedSegment, line: bytes, obj: object, no: int) -> None:
             if row is not None:
                 seg.metrics.append(row)
                 return
-        elif etype in _KV_FIELDS:
+        elif type(etype) is str and etype in _KV_FIELDS:  # a dict as the type is unhashable: from_wire names it
             kv = _kv_row(obj, etype, line)  # type: ignore[arg-type]
             if kv is not None:
                 seg.kv.append(kv)
@@ -229,6 +242,8 @@ def _decode_one(seg: DecodedSegment, line: bytes, obj: object, no: int) -> None:
     elif event.type in _KV_FIELDS:
         e = event
         seg.kv.append((e.type, e.run_id, e.key, getattr(e, "value", None), e.ts, e.eid, line))  # type: ignore[attr-defined]
+    elif event.type in run_fold.RUN_TYPES:
+        seg.add_run_event(event.type, event, line)
     else:
         seg.events.append((event, line))
 
@@ -278,6 +293,26 @@ def decode(key: str, data: bytes) -> DecodedSegment:
     return seg if seg is not None else decode_python(key, data)
 
 
+def _decode_whole(key: str, data: bytes) -> DecodedSegment | None:
+    """A segment of nothing but metric, param, tag and run events, in one native parse; else None."""
+    found = segment_events(data)
+    if found is None:
+        return None
+    events, lines = found
+    seg = DecodedSegment(key, len(data))
+    native, kv = seg.native, seg.kv
+    for (kind, event), line in zip(events, lines):
+        if kind == "metric":
+            native.append(event)
+        elif kind == "param" or kind == "tag_set":
+            kv.append((kind, event.run_id, event.key, event.value, event.ts, event.eid, line))
+        elif kind == "tag_deleted":
+            kv.append((kind, event.run_id, event.key, None, event.ts, event.eid, line))
+        else:
+            seg.add_run_event(kind, event, line)
+    return seg
+
+
 def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
     """The segment with its metric lines decoded natively and the others in Python; None to leave it to Python.
 
@@ -289,6 +324,10 @@ def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
     """
     head = data[: data.find(b"\n")]
     tail = data[data.rfind(b"\n", 0, -1) + 1 : -1]
+    if _METRIC_TAG not in head or _METRIC_TAG not in tail:  # a run's whole log, say: one parse if it can
+        whole = _decode_whole(key, data)
+        if whole is not None:
+            return whole
     if _METRIC_TAG in head and _METRIC_TAG in tail:  # the common case: a segment of metric points
         rows = metric_rows(data, data.count(b"\n"))  # fails on any other line: then the general path
         if rows is not None:
@@ -315,16 +354,21 @@ def _decode_native(key: str, data: bytes) -> DecodedSegment | None:
     if rows is None:
         return None
     seg = DecodedSegment(key, len(data), native=rows)
-    kv: list[bytes] = []
+    kv: list[tuple[int, bytes]] = []
+    runs: list[tuple[int, bytes]] = []
     rest: list[tuple[int, bytes]] = []
     for no, line in others:
-        if _PARAM_TAG in line or _TAG_TAG in line:
-            kv.append(line)
-        else:
-            rest.append((no, line))
-    kv_decoded = kv_rows(kv) if kv else None
-    if kv_decoded is not None:  # the params and tags in one parse; the rest line by line
-        seg.kv, others = kv_decoded, rest
+        (kv if _PARAM_TAG in line or _TAG_TAG in line else runs if _RUN_TAG in line else rest).append((no, line))
+    # The params and tags in one parse, the run events in another; the rest (and a group refused) line by line.
+    kv_decoded = kv_rows([line for _, line in kv]) if kv else None
+    if kv_decoded is not None:
+        seg.kv, kv = kv_decoded, []
+    runs_decoded = run_events([line for _, line in runs]) if runs else None
+    if runs_decoded is not None:
+        for (kind, event), (_, line) in zip(runs_decoded, runs):
+            seg.add_run_event(kind, event, line)
+        runs = []
+    others = sorted(rest + kv + runs) if kv or runs else rest
     for no, line in others:
         try:
             obj = orjson.loads(line)
@@ -367,10 +411,22 @@ def _decode_batch(infos: list[ObjectInfo], fetched: list[Future]) -> DecodedBatc
     if pending:
         converted.append(rows_table(pending))
     kv: list[KvRow] = []
+    runs: list[tuple] = []
+    run_tags: list[tuple] = []
     for seg in segments:
         kv += seg.kv
         seg.kv_converted, seg.kv = len(seg.kv), []
-    return DecodedBatch(segments, metric_table(segments, converted), kv=kv_table(kv))
+        runs += seg.runs
+        seg.runs_converted, seg.runs = len(seg.runs), []
+        run_tags += seg.run_tags
+        seg.run_tags = []
+    return DecodedBatch(
+        segments,
+        metric_table(segments, converted),
+        kv=kv_table(kv),
+        runs=run_fold.rows_table(runs),
+        run_tags=run_fold.tag_rows_table(run_tags),
+    )
 
 
 def kv_table(rows: list[KvRow]) -> "pa.Table | None":

@@ -100,6 +100,14 @@ def fold_tags(parts: list[pa.Table]) -> pa.Table:
     return s.filter(_group_starts(s))
 
 
+def concat_as(table: str, parts: list[pa.Table]) -> pa.Table | None:
+    """Whole rows of ``table`` from several tables, or None when there are none."""
+    parts = [p.cast(tables.schema(table)) for p in parts if p.num_rows]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+
 def concat(table: str, parts: list[pa.Table]) -> pa.Table:
     """Rows of several tables (KV_COLUMNS at least) as one table in the schema of ``table``."""
     schema = tables.schema(table)

@@ -31,49 +31,29 @@ if TYPE_CHECKING:
 METRIC_COLUMNS = ["eid", "ts", "run_id", "key", "value", "step", "timestamp"]
 _decoder: Any = None
 _kv_decoder: Any = None
+_run_decoder: Any = None
+_segment_decoder: Any = None
+_wire: Any = None
+
+KV_KINDS = ("param", "tag_set", "tag_deleted")
+RUN_KINDS = ("run_created", "run_updated", "run_deleted", "run_restored")
 
 
-def _metric_decoder() -> Any:
-    """msgspec's decoder of a JSON array of metric events (False when msgspec is not installed)."""
-    global _decoder
-    if _decoder is None:
+def _wire_structs() -> Any:
+    """msgspec structs of the wire types decoded natively, by type, tagged by ``type`` (False without msgspec).
+
+    Each carries the checks of ``from_wire``: exactly its fields (optional ones may be
+    missing or null), ``v`` the integer 1, a non-empty eid, int64 integers (not ``1.0``,
+    not ``true``), strings where strings go, string-to-string tag maps.
+    """
+    global _wire
+    if _wire is None:
         try:
             import msgspec
         except ImportError:
-            _decoder = False
-            return _decoder
-        from typing import Annotated, Literal, Union
-
-        i64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
-        metric = msgspec.defstruct(
-            "MetricWire",
-            [
-                ("v", Literal[1]),
-                ("eid", Annotated[str, msgspec.Meta(min_length=1)]),
-                ("type", Literal["metric"]),
-                ("ts", i64),
-                ("run_id", str),
-                ("key", str),
-                ("value", Union[float, Literal["NaN", "Infinity", "-Infinity"]]),
-                ("step", i64),
-                ("timestamp", i64),
-            ],
-            forbid_unknown_fields=True,
-            gc=False,
-        )
-        _decoder = (msgspec.json.Decoder(list[metric]), (msgspec.DecodeError, UnicodeDecodeError))
-    return _decoder
-
-
-def _kv_event_decoder() -> Any:
-    """msgspec's decoder of a JSON array of param, tag_set and tag_deleted events (False without msgspec)."""
-    global _kv_decoder
-    if _kv_decoder is None:
-        if not _metric_decoder():
-            _kv_decoder = False
-            return _kv_decoder
-        import msgspec
-        from typing import Annotated, Literal, Union
+            _wire = False
+            return _wire
+        from typing import Annotated, Literal, Optional, Union
 
         i64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
         envelope = [
@@ -81,18 +61,103 @@ def _kv_event_decoder() -> Any:
             ("eid", Annotated[str, msgspec.Meta(min_length=1)]),
             ("ts", i64),
             ("run_id", str),
-            ("key", str),
         ]
+        number = Union[float, Literal["NaN", "Infinity", "-Infinity"]]
+        fields: dict[str, list] = {
+            "metric": [("key", str), ("value", number), ("step", i64), ("timestamp", i64)],
+            "param": [("key", str), ("value", str)],
+            "tag_set": [("key", str), ("value", str)],
+            "tag_deleted": [("key", str)],
+            "run_created": [
+                ("experiment_id", str),
+                ("run_name", str),
+                ("user_id", str),
+                ("start_time", i64),
+                ("artifact_uri", str),
+                ("tags", dict[str, str]),
+                ("parent_run_id", Optional[str], None),
+            ],
+            "run_updated": [
+                ("status", Optional[str], None),
+                ("end_time", Optional[i64], None),
+                ("run_name", Optional[str], None),
+            ],
+            "run_deleted": [],
+            "run_restored": [],
+        }
         options = {"tag_field": "type", "forbid_unknown_fields": True, "gc": False}
-        kinds = [
-            msgspec.defstruct("ParamWire", [*envelope, ("value", str)], tag="param", **options),
-            msgspec.defstruct("TagSetWire", [*envelope, ("value", str)], tag="tag_set", **options),
-            msgspec.defstruct("TagDeletedWire", envelope, tag="tag_deleted", **options),
-        ]
-        decoder = msgspec.json.Decoder(list[Union[tuple(kinds)]])  # type: ignore[misc]
-        names = {cls: cls.__struct_config__.tag for cls in kinds}
-        _kv_decoder = (decoder, names, (msgspec.DecodeError, UnicodeDecodeError))
+        _wire = {
+            kind: msgspec.defstruct(f"Wire_{kind}", [*envelope, *extra], tag=kind, **options)
+            for kind, extra in fields.items()
+        }
+    return _wire
+
+
+def _union_decoder(kinds: tuple[str, ...]) -> Any:
+    """(decoder of a JSON array of events of these wire types, {struct: type}, errors), or False."""
+    structs = _wire_structs()
+    if not structs:
+        return False
+    import msgspec
+    from typing import Union
+
+    chosen = tuple(structs[k] for k in kinds)
+    decoder = msgspec.json.Decoder(list[Union[chosen]] if len(chosen) > 1 else list[chosen[0]])  # type: ignore[valid-type]
+    return decoder, {structs[k]: k for k in kinds}, (msgspec.DecodeError, UnicodeDecodeError)
+
+
+def _metric_decoder() -> Any:
+    """msgspec's decoder of a JSON array of metric events (False when msgspec is not installed)."""
+    global _decoder
+    if _decoder is None:
+        found = _union_decoder(("metric",))
+        _decoder = (found[0], found[2]) if found else False
+    return _decoder
+
+
+def _kv_event_decoder() -> Any:
+    """msgspec's decoder of a JSON array of param, tag_set and tag_deleted events (False without msgspec)."""
+    global _kv_decoder
+    if _kv_decoder is None:
+        _kv_decoder = _union_decoder(KV_KINDS)
     return _kv_decoder
+
+
+def _run_event_decoder() -> Any:
+    """msgspec's decoder of a JSON array of run events (False without msgspec)."""
+    global _run_decoder
+    if _run_decoder is None:
+        _run_decoder = _union_decoder(RUN_KINDS)
+    return _run_decoder
+
+
+def _whole_segment_decoder() -> Any:
+    """msgspec's decoder of a JSON array of metric, param, tag and run events (False without msgspec)."""
+    global _segment_decoder
+    if _segment_decoder is None:
+        _segment_decoder = _union_decoder(("metric", *KV_KINDS, *RUN_KINDS))
+    return _segment_decoder
+
+
+def segment_events(data: bytes) -> tuple[list[tuple[str, Any]], list[bytes]] | None:
+    """A whole segment (lines ending in newlines) of metric, param, tag and run events in one parse.
+
+    Returns ([(wire type, event)], [line]) in line order, or None on any doubt (another
+    event type, a malformed line, a wrong type, two values on a line): the caller then
+    decodes the segment piece by piece.
+    """
+    found = _whole_segment_decoder()
+    if not found or not data.endswith(b"\n"):
+        return None
+    decoder, names, errors = found
+    try:
+        events = decoder.decode(b"[" + data[:-1].replace(b"\n", b",") + b"]")
+    except errors:
+        return None
+    lines = data[:-1].split(b"\n")
+    if len(events) != len(lines):  # a line held two values
+        return None
+    return [(names[type(e)], e) for e in events], lines
 
 
 def kv_rows(lines: list[bytes]) -> list[tuple] | None:
@@ -114,6 +179,25 @@ def kv_rows(lines: list[bytes]) -> list[tuple] | None:
         (names[type(e)], e.run_id, e.key, getattr(e, "value", None), e.ts, e.eid, line)
         for e, line in zip(events, lines)
     ]
+
+
+def run_events(lines: list[bytes]) -> list[tuple[str, Any]] | None:
+    """Run event lines decoded as (wire type, object with the event's fields), or None on any doubt.
+
+    The checks of ``from_wire`` for the run event types, in one parse for all the lines;
+    ``compaction.run_fold.event_row`` turns each into a row.
+    """
+    found = _run_event_decoder()
+    if not found or not lines:
+        return None
+    decoder, names, errors = found
+    try:
+        events = decoder.decode(b"[" + b",".join(lines) + b"]")
+    except errors:
+        return None
+    if len(events) != len(lines):  # a line held two values
+        return None
+    return [(names[type(e)], e) for e in events]
 
 
 def available() -> bool:

@@ -57,10 +57,12 @@ _PR_SET_PDEATHSIG = 1
 
 # An event as a worker hands it back: (wire type, its fields' values in declaration order, raw line)
 PackedEvent = tuple[str, tuple, bytes]
-# One decoded segment as a worker hands it back: (key, size, metric events, params and tags, other events, bad lines)
-PackedSegment = tuple[str, int, int, int, list[PackedEvent], list[BadLine]]
-# What a worker hands back for a batch: (its metrics' Arrow file, its params' and tags' Arrow file, its segments)
-PackedBatch = tuple["str | None", "str | None", list[PackedSegment]]
+# One decoded segment as a worker hands it back:
+# (key, size, metric events, params and tags, run events, other events, bad lines)
+PackedSegment = tuple[str, int, int, int, int, list[PackedEvent], list[BadLine]]
+# What a worker hands back for a batch: the Arrow files of its metrics, its params and tags,
+# its run events and their creations' tags (None where it has none), and its segments
+PackedBatch = tuple[list["str | None"], list[PackedSegment]]
 
 
 def process_count(requested: int | None, batches: int) -> int:
@@ -137,14 +139,15 @@ def _warm_pyarrow() -> None:
 
 
 def _unpack(result: PackedBatch, processes: int) -> DecodedBatch:
-    path, kv_path, packed = result
+    paths, packed = result
     segments = []
-    for key, size, metrics, kv, others, bad in packed:
-        seg = DecodedSegment(key, size, converted=metrics, kv_converted=kv, bad=bad)
+    for key, size, metrics, kv, runs, others, bad in packed:
+        seg = DecodedSegment(key, size, converted=metrics, kv_converted=kv, runs_converted=runs, bad=bad)
         seg.events = [(rebuild(etype, values), line) for etype, values, line in others]
         segments.append(seg)
-    metrics_table = _read_arrow(path) if path is not None else metric_table([])
-    return DecodedBatch(segments, metrics_table, processes, kv=_read_arrow(kv_path) if kv_path else None)
+    metrics, kv, runs, run_tags = (_read_arrow(path) if path is not None else None for path in paths)
+    metrics_table = metrics if metrics is not None else metric_table([])
+    return DecodedBatch(segments, metrics_table, processes, kv=kv, runs=runs, run_tags=run_tags)
 
 
 def _read_arrow(path: str):
@@ -195,10 +198,10 @@ def _decode_chunk(infos: list[ObjectInfo], out_dir: str) -> PackedBatch:
     batch = _decode_batch(infos, [_fetchers.submit(_get, _store, info) for info in infos])
     packed = []
     for seg in batch.segments:
-        kv = seg.kv_converted + len(seg.kv)
-        metrics = seg.event_count - len(seg.events) - kv
+        kv, runs = seg.kv_converted + len(seg.kv), seg.runs_converted + len(seg.runs)
+        metrics = seg.event_count - len(seg.events) - kv - runs
         others = [(event.type, field_values(event), line) for event, line in seg.events]
-        packed.append((seg.key, seg.size, metrics, kv, others, seg.bad))
-    path = _write_arrow(batch.metrics, out_dir) if batch.metrics.num_rows else None
-    kv_path = _write_arrow(batch.kv, out_dir) if batch.kv is not None else None
-    return path, kv_path, packed
+        packed.append((seg.key, seg.size, metrics, kv, runs, others, seg.bad))
+    tables = (batch.metrics, batch.kv, batch.runs, batch.run_tags)
+    paths = [_write_arrow(t, out_dir) if t is not None and t.num_rows else None for t in tables]
+    return paths, packed

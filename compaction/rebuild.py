@@ -24,6 +24,7 @@ from evtrack.state.fold import apply
 from evtrack.store.base import ObjectStore
 from evtrack.state.table_files import local_path
 
+from compaction import run_fold
 from compaction.compactor import CompactionReport
 from compaction.files import TableFileWriter, write_metric_batch
 from compaction.inbox import KV_BATCH_COLUMNS, METRIC_COLUMNS
@@ -51,10 +52,18 @@ def _fold_events_file(store: ObjectStore, path: str, part: PartitionedState, out
         if kv.num_rows:  # params and tags: the columnar fold (compaction.kv_fold)
             part.add_kv(kv.select(KV_BATCH_COLUMNS))
         others = pc.invert(pc.or_(is_metric, is_kv))
+        runs: list[tuple] = []
+        creation_tags: list[tuple] = []
         for body in table.filter(others).column("body").to_pylist():
             event = decode_line(body)
+            if event.type in run_fold.RUN_TYPES:  # the columnar fold (compaction.run_fold)
+                runs.append(run_fold.event_row(event.type, event, body.encode()))
+                if event.type == "run_created":
+                    creation_tags += run_fold.creation_tag_rows(event)
+                continue
             part.need_for(event)
             apply(event, part.state)
+        part.add_runs(run_fold.rows_table(runs), run_fold.tag_rows_table(creation_tags))
         n += table.num_rows
     return n
 

@@ -1,13 +1,19 @@
 """Loading and rewriting the state partitions a compaction touches.
 
-A ``PartitionedState`` starts empty and loads a run partition (all the run
-tables of one bucket), the experiment tables or a feature domain's tables (the registry's) the first
-time an event needs them; at the end it writes exactly those partitions again.
+A ``PartitionedState`` starts empty and notes each run partition (one bucket of
+all the run tables) that new events touch; it loads the experiment tables or a
+feature domain's tables (the registry's) the first time an event needs them. At
+the end it writes exactly those partitions again, one partition at a time.
 
-Params and tags are folded column-wise (``compaction.kv_fold``): a loaded
-partition's params and tags stay Arrow tables, the new param and tag events are
-gathered as columns (``add_kv``), and each partition's rows are folded at once
-when it is written. The fold state keeps only the tags a run's creation carries.
+Run events, params, tags and latest metric values are folded column-wise
+(``compaction.run_fold``, ``compaction.kv_fold``): the new rows arrive as Arrow
+tables (``add_runs``, ``add_kv``, ``add_latest``), are split by partition at once,
+and each partition's rows are folded with its compacted rows when it is written,
+so only the partitions in flight are held whole. The other run events (artifacts,
+dataset inputs) are few and go through the per-event fold (``evtrack.state.fold``)
+on the partition's compacted artifacts and inputs; anything folded that way into
+runs, params, tags or metrics (``rebuild`` of a store written by older code, tests)
+joins the columnar fold as compacted rows do.
 """
 
 from __future__ import annotations
@@ -17,15 +23,16 @@ from typing import Any
 
 from evtrack.state import tables
 from evtrack.state.domains import Domain, domain_of, domains
-from evtrack.state.fold import RUN_KEYED, State
+from evtrack.state.fold import RUN_KEYED, ParamConflict, State
 from evtrack.state.manifest import Manifest
 from evtrack.store.base import ObjectStore
 from evtrack.state.table_files import read_files
 
-from compaction import kv_fold
+from compaction import kv_fold, run_fold
 from compaction.files import WrittenFile, write_table
 
-_KV_TABLES = ("params", "tags")
+_COLUMNAR = ("runs", "params", "tags", "latest_metrics")  # folded column-wise
+_PER_EVENT = ("artifacts", "inputs")  # loaded into the fold state when a partition is touched
 
 
 class PartitionedState:
@@ -37,41 +44,57 @@ class PartitionedState:
         self.partitions: set[str] = set()
         self.experiments_loaded = False
         self.domains_loaded: set[str] = set()  # the feature domains (the registry) loaded
-        self._seen_runs: set[str] = set()  # runs whose partition is loaded
-        self.base_kv: dict[tuple[str, str], Any] = {}  # (params|tags, partition) -> its compacted rows
-        self.new_kv: dict[str, list[Any]] = {name: [] for name in _KV_TABLES}  # new rows (KV_COLUMNS)
+        self._seen_runs: set[str] = set()  # runs whose partition is touched (per-event path)
+        # partition -> columnar table -> new rows not folded yet
+        self.pending: dict[str, dict[str, list[Any]]] = {}
+
+    def _base_files(self, name: str, partition: str) -> list[str]:
+        return [f["path"] for f in self.base.files(name) if f.get("partition") == partition]
 
     def _load(self, names: tuple[str, ...], partition: str) -> None:
         loaded: dict[str, Any] = {}
         for name in names:
-            keys = [f["path"] for f in self.base.files(name) if f.get("partition") == partition]
+            keys = self._base_files(name, partition)
             if keys:
                 loaded[name] = read_files(self.store, keys, tables.schema(name))
-        for name in _KV_TABLES:
-            if name in loaded:
-                self.base_kv[(name, partition)] = loaded.pop(name)
         tables.load_state(loaded, self.state)
+
+    def _touch(self, part: str) -> None:
+        if part not in self.partitions:
+            self.partitions.add(part)
+            self._load(_PER_EVENT, part)
+
+    def _add(self, name: str, rows: Any) -> None:
+        """New rows of a columnar table, split by partition (copies: the batch's buffers are let go)."""
+        if rows is None or not rows.num_rows:
+            return
+        for part, piece in kv_fold.split_by_partition(rows).items():
+            self._touch(part)
+            self.pending.setdefault(part, {}).setdefault(name, []).append(piece)
 
     def add_kv(self, kv: Any) -> None:
         """Gather param and tag events given as columns (``compaction.inbox.KV_BATCH_COLUMNS``)."""
         import pyarrow.compute as pc
 
-        for run_id in pc.unique(kv.column("run_id")).to_pylist():
-            self.need_run(run_id)
         is_param = pc.equal(kv.column("type"), "param")
-        for name, rows in (("params", kv.filter(is_param)), ("tags", kv.filter(pc.invert(is_param)))):
-            if rows.num_rows:
-                self.new_kv[name].append(rows.select(kv_fold.KV_COLUMNS))
+        self._add("params", kv.filter(is_param).select(kv_fold.KV_COLUMNS))
+        self._add("tags", kv.filter(pc.invert(is_param)).select(kv_fold.KV_COLUMNS))
+
+    def add_runs(self, runs: Any, creation_tags: Any = None) -> None:
+        """Gather run events given as columns (``run_fold.RUN_COLUMNS``) and the tags their creations carry."""
+        if runs is not None:
+            self._add("runs", runs.drop_columns(["body"]))
+        self._add("tags", creation_tags)
+
+    def add_latest(self, latest: Any) -> None:
+        """Gather latest metric points (run_id, key, value, step, timestamp) of a batch."""
+        self._add("latest_metrics", latest)
 
     def need_run(self, run_id: str) -> None:
-        """Make sure the partition of ``run_id`` is loaded."""
-        if run_id in self._seen_runs:
-            return
-        self._seen_runs.add(run_id)
-        part = tables.partition_of(run_id)
-        if part not in self.partitions:
-            self.partitions.add(part)
-            self._load(tables.RUN_TABLES, part)
+        """Make sure the partition of ``run_id`` is touched (its artifacts and inputs loaded)."""
+        if run_id not in self._seen_runs:
+            self._seen_runs.add(run_id)
+            self._touch(tables.partition_of(run_id))
 
     def need_experiments(self) -> None:
         """Make sure the experiment tables are loaded."""
@@ -97,11 +120,8 @@ class PartitionedState:
             else:
                 self.need_experiments()
 
-    def add_metric(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
-        """Update a metric's latest value (history goes to the metrics table, not the state)."""
-        self.state.note_latest(run_id, key, step, timestamp, value)
-
-    def _runs_by_partition(self) -> dict[str, set[str]]:
+    def _state_runs(self) -> dict[str, set[str]]:
+        """The runs of the fold state, by touched partition."""
         st = self.state
         by_part: dict[str, set[str]] = {part: set() for part in self.partitions}
         for run_id in set().union(*(getattr(st, name) for name in RUN_KEYED)):
@@ -110,28 +130,41 @@ class PartitionedState:
                 by_part[part].add(run_id)
         return by_part
 
-    def write(self, version: int, threads: int = 8) -> tuple[dict[str, list[WrittenFile]], dict[str, set[str]]]:
+    def _fold_partition(self, part: str, run_ids: set[str]) -> tuple[dict[str, Any], list[ParamConflict]]:
+        """The run tables of one partition: its compacted rows, the fold state's and the new ones, folded."""
+        out = tables.run_tables(self.state, run_ids)
+        pending = self.pending.pop(part, {})
+        base = {
+            name: read_files(self.store, keys, tables.schema(name))
+            for name in _COLUMNAR
+            if (keys := self._base_files(name, part))
+        }
+
+        def given(name: str) -> list[Any]:
+            return [t for t in (base.get(name), out[name]) if t is not None and t.num_rows]
+
+        out["runs"] = run_fold.fold_runs(kv_fold.concat_as("runs", given("runs")), pending.get("runs", []))
+        out["params"], conflicts = kv_fold.fold_params(given("params") + pending.get("params", []))
+        out["tags"] = kv_fold.fold_tags(given("tags") + pending.get("tags", []))
+        out["latest_metrics"] = run_fold.fold_latest(given("latest_metrics") + pending.get("latest_metrics", []))
+        return out, conflicts
+
+    def write(self, version: int, threads: int = 4) -> tuple[dict[str, list[WrittenFile]], dict[str, set[str]]]:
         """Write the touched partitions; returns (new files per table, replaced partitions per table).
 
-        The files are encoded and uploaded by ``threads`` threads (Parquet encoding and
-        uploads release the GIL), in a fixed order in the result.
+        Partitions are folded, encoded and uploaded by ``threads`` threads (Arrow's
+        compute, Parquet encoding and uploads release the GIL), each partition's new rows
+        let go as soon as it is folded; the result is in a fixed order.
         """
-        jobs: list[tuple[str, str, Any]] = []  # (table, partition, rows)
-        new_kv = {name: kv_fold.split_by_partition(kv_fold.concat(name, rows)) for name, rows in self.new_kv.items()}
-        for part, run_ids in sorted(self._runs_by_partition().items()):
-            run_tables = tables.run_tables(self.state, run_ids)
-            for name in _KV_TABLES:
-                rows = [
-                    t
-                    for t in (self.base_kv.get((name, part)), run_tables[name], new_kv[name].get(part))
-                    if t is not None and t.num_rows
-                ]
-                if name == "params":
-                    run_tables[name], conflicts = kv_fold.fold_params(rows)
-                    self.state.conflicts += conflicts
-                else:
-                    run_tables[name] = kv_fold.fold_tags(rows)
-            jobs += [(name, part, data) for name, data in run_tables.items()]
+        replaced: dict[str, set[str]] = {}
+        state_runs = self._state_runs()
+
+        def run_partition(part: str) -> tuple[list[tuple[str, WrittenFile]], list[ParamConflict]]:
+            folded, conflicts = self._fold_partition(part, state_runs[part])
+            nonempty = [(name, data) for name, data in folded.items() if data.num_rows]
+            return [(name, write_table(self.store, name, data, version, part)) for name, data in nonempty], conflicts
+
+        jobs: list[tuple[str, str, Any]] = []  # (table, partition, rows) of the one-bucket tables
         if self.experiments_loaded:
             jobs += [
                 (name, tables.EXPERIMENT_PARTITION, data) for name, data in tables.experiment_tables(self.state).items()
@@ -139,15 +172,23 @@ class PartitionedState:
         for dom in domains():
             if dom.name in self.domains_loaded:
                 jobs += [(name, tables.EXPERIMENT_PARTITION, data) for name, data in dom.to_tables(self.state).items()]
-        replaced: dict[str, set[str]] = {}
         for name, part, _ in jobs:
             replaced.setdefault(name, set()).add(part)
+        for part in self.partitions:
+            for name in tables.RUN_TABLES:
+                replaced.setdefault(name, set()).add(part)
         jobs = [job for job in jobs if job[2].num_rows]
-        with ThreadPoolExecutor(max(1, min(threads, len(jobs)))) as pool:
-            files = list(pool.map(lambda job: write_table(self.store, job[0], job[2], version, job[1]), jobs))
+        parts = sorted(self.partitions)
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            by_part = list(pool.map(run_partition, parts))
+            others = list(pool.map(lambda job: write_table(self.store, job[0], job[2], version, job[1]), jobs))
         new: dict[str, list[WrittenFile]] = {}
-        for (name, _, _), written in zip(jobs, files):
-            new.setdefault(name, []).append(written)
+        for written, conflicts in by_part:
+            self.state.conflicts += conflicts
+            for name, f in written:
+                new.setdefault(name, []).append(f)
+        for (name, _, _), f in zip(jobs, others):
+            new.setdefault(name, []).append(f)
         return new, replaced
 
 

@@ -81,6 +81,7 @@ def assert_same(native: DecodedSegment, python: DecodedSegment) -> None:
     assert _bits(native.metric_table()) == _bits(python.metric_table())
     assert native.events == python.events
     assert native.kv == python.kv
+    assert native.runs == python.runs and native.run_tags == python.run_tags
     assert native.bad == python.bad
     assert native.event_count == python.event_count
 
@@ -129,11 +130,36 @@ def test_mixed_segment_decodes_metrics_natively_and_the_rest_in_python() -> None
     data += canonical(2, start=20) + ev.encode(ev.TagSet(eid="w-30", ts=1, run_id="r1", key="t", value='"q"'))
     seg = both(data)
     assert used_native(seg) and len(seg.native) == 7 and not seg.metrics
-    assert [e.eid for e, _ in seg.events] == ["w-0"]  # params and tags go to the columnar fold, as rows
+    assert not seg.events  # params, tags and run events go to the columnar fold, as rows
+    assert [(row[0], row[3], row[5]) for row in seg.runs] == [("run_created", "w-0", "ü-run")]
+    assert seg.run_tags == [("r1", "k", "v", 1, "w-0")]
     assert [(kind, eid) for kind, _, _, _, _, eid, _ in seg.kv] == [("param", "w-10"), ("tag_set", "w-30")]
     table = seg.metric_table()
     values = dict(zip(table.column("eid").to_pylist(), table.column("value").to_pylist()))
     assert math.isnan(values["w-11"]) and values["w-12"] == -math.inf
+
+
+@needs_native
+def test_a_runs_whole_log_is_decoded_natively_in_one_parse() -> None:
+    created = ev.RunCreated(
+        eid="w-0",
+        ts=1,
+        run_id="r1",
+        experiment_id="1",
+        run_name="n",
+        user_id="u",
+        start_time=1,
+        artifact_uri="file:///a",
+        tags={"mlflow.user": "u"},
+    )
+    data = ev.encode(created) + param("w-1") + canonical(3, start=2)
+    data += ev.encode(ev.TagDeleted(eid="w-5", ts=2, run_id="r1", key="t"))
+    data += ev.encode(ev.RunUpdated(eid="w-6", ts=3, run_id="r1", status="FINISHED", end_time=3))
+    seg = both(data)
+    assert used_native(seg) and len(seg.native) == 3 and not seg.events
+    assert [row[0] for row in seg.runs] == ["run_created", "run_updated"]
+    assert [(kind, eid) for kind, _, _, _, _, eid, _ in seg.kv] == [("param", "w-1"), ("tag_deleted", "w-5")]
+    assert seg.run_tags == [("r1", "mlflow.user", "u", 1, "w-0")]
 
 
 # -- edge cases: native or not, the result is the Python one -----------------------
@@ -357,6 +383,50 @@ def damaged(draw: st.DrawFn) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+ODD_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    TEXT,
+    st.integers(-(2**70), 2**70),
+    st.just({"k": 1}),
+    st.just(["x"]),
+)
+
+
+@st.composite
+def run_line(draw: st.DrawFn) -> bytes:
+    """A run event line: well-formed, or with one field missing, extra, null or of an odd type."""
+    kind = draw(st.sampled_from(("run_created", "run_updated", "run_deleted", "run_restored")))
+    obj: dict[str, Any] = {"v": 1, "eid": "r-" + str(draw(st.integers(0, 99))), "type": kind, "ts": draw(INT)}
+    obj["run_id"] = draw(RUN)
+    if kind == "run_created":
+        obj |= {
+            "experiment_id": "1",
+            "run_name": draw(TEXT),
+            "user_id": "u",
+            "start_time": draw(INT),
+            "artifact_uri": "file:///a",
+            "tags": draw(st.dictionaries(TEXT, TEXT, max_size=2)),
+        }
+        if draw(st.booleans()):
+            obj["parent_run_id"] = draw(st.none() | RUN)
+    elif kind == "run_updated":
+        for name, value in (("status", st.sampled_from(("FINISHED", "FAILED"))), ("end_time", INT), ("run_name", TEXT)):
+            if draw(st.booleans()):
+                obj[name] = draw(st.none() | value)
+    how = draw(st.sampled_from(("good", "good", "good", "drop", "extra", "odd", "v2")))
+    if how == "drop":
+        obj.pop(draw(st.sampled_from(sorted(obj))))
+    elif how == "extra":
+        obj["extra"] = 1
+    elif how == "odd":
+        obj[draw(st.sampled_from(sorted(obj)))] = draw(ODD_VALUE)
+    elif how == "v2":
+        obj["v"] = 2
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 OTHER = st.sampled_from(
     [
         param("p-1").rstrip(),
@@ -365,7 +435,7 @@ OTHER = st.sampled_from(
         ev.encode(ev.RunUpdated(eid="u-1", ts=1, run_id="r1", status="FINISHED")).rstrip(),
     ]
 )
-LINES = st.lists(st.one_of(metric_line(), metric_line(), metric_line(), OTHER, damaged()), max_size=25)
+LINES = st.lists(st.one_of(metric_line(), metric_line(), metric_line(), OTHER, run_line(), damaged()), max_size=25)
 
 
 @settings(max_examples=300, deadline=None)
@@ -381,6 +451,14 @@ def test_one_random_line_among_plain_metrics_decodes_as_in_python(odd: bytes, pl
 def test_random_segments_decode_as_in_python(lines: list[bytes], plain: int, final_newline: bool) -> None:
     data = canonical(plain) + b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     both(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(st.one_of(run_line(), OTHER, metric_line()), min_size=1, max_size=12))
+def test_whole_runs_decode_in_one_parse_as_in_python(lines: list[bytes]) -> None:
+    """A run's whole log in one segment (creation first, not a metric): one parse, or Python's answer."""
+    seg = both(b"\n".join(lines) + b"\n")
+    assert seg.event_count + len(seg.bad) == len(lines)
 
 
 PLAIN_TEXT = st.text(

@@ -196,17 +196,19 @@ class Compactor:
         stats = CompactionReport()
         folded_keys: list[str] = []
         segments = []
+        writers: dict[str, tuple[str, int]] = {}  # segment key -> (writer, seq)
         for info in chunk:
-            if mf.parse_segment_key(info.key) is not None:
+            parsed = mf.parse_segment_key(info.key)
+            if parsed is not None:
                 segments.append(info)
+                writers[info.key] = parsed
             elif quarantine.quarantine_object(self.store, info.key):
                 stats.quarantined_segments += 1
         try:
             done = len(chunk) - len(segments)
             for batch in fetch_batches(self.store, segments, self.batch_bytes, processes=self.processes):
                 for seg in batch.segments:
-                    writer = mf.parse_segment_key(seg.key)
-                    assert writer is not None
+                    writer = writers[seg.key]
                     if seg.bad:
                         quarantine.quarantine_lines(self.store, seg.key, seg.bad)
                         stats.quarantined_lines += len(seg.bad)

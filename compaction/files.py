@@ -18,10 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from evtrack.errors import EvtrackError
 from evtrack.eventlog.events import WIRE_VERSION
 from evtrack.state import tables
 from evtrack.store.base import ObjectStore
 
+NO_TEMP_HINT = "nothing was committed (point TMPDIR at a writable directory with free space)"
 ROW_GROUP = 256_000
 IN_MEMORY_BYTES = 32 << 20  # tables up to this size (Arrow bytes) are encoded in memory, not via a temp file
 COMPRESSION = "zstd"
@@ -103,7 +105,13 @@ class TableFileWriter:
     ) -> None:
         self.store, self.table, self.tier, self.partition = store, table, tier, partition
         self.path = new_path(table, version, partition)
-        fd, self._tmp = tempfile.mkstemp(prefix="evtrack-", suffix=".parquet")
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix="evtrack-", suffix=".parquet")
+        except OSError as exc:
+            raise EvtrackError(
+                f"compaction could not create its temporary {table} file in {tempfile.gettempdir()}: {exc}; "
+                f"{NO_TEMP_HINT}"
+            ) from None
         os.close(fd)
         self._writer = _parquet_writer(self._tmp, table)
         self.rows = 0

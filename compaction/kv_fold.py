@@ -17,7 +17,7 @@ gives what the pure fold of all their events gives, in any batching. Ties on
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -117,12 +117,12 @@ def concat(table: str, parts: list[pa.Table]) -> pa.Table:
     return (parts[0] if len(parts) == 1 else pa.concat_tables(parts)).combine_chunks()
 
 
-def split_by_partition(t: pa.Table) -> dict[str, pa.Table]:
-    """The rows of ``t`` by the state partition of their run (``tables.partition_of``)."""
+def split_by_partition(t: pa.Table, partition_of: Callable[[str], str] = tables.partition_of) -> dict[str, pa.Table]:
+    """The rows of ``t`` by the state partition of their run (``tables.partition_of``, or a memo of it)."""
     if not t.num_rows:
         return {}
     encoded = t.column("run_id").combine_chunks().dictionary_encode()
-    names = [tables.partition_of(r) for r in encoded.dictionary.to_pylist()]
+    names = [partition_of(r) for r in encoded.dictionary.to_pylist()]
     labels = sorted(set(names))
     number = {p: i for i, p in enumerate(labels)}
     of_row = pa.array([number[p] for p in names], pa.int32()).take(encoded.indices)

@@ -107,11 +107,37 @@ def _union_decoder(kinds: tuple[str, ...]) -> Any:
 
 
 def _metric_decoder() -> Any:
-    """msgspec's decoder of a JSON array of metric events (False when msgspec is not installed)."""
+    """msgspec's decoder of a JSON array of metric events (False when msgspec is not installed).
+
+    Its own struct with ``type`` a required field: a lone tagged struct would take a line
+    without a ``type`` (msgspec only requires the tag inside a union).
+    """
     global _decoder
     if _decoder is None:
-        found = _union_decoder(("metric",))
-        _decoder = (found[0], found[2]) if found else False
+        if not _wire_structs():
+            _decoder = False
+            return _decoder
+        import msgspec
+        from typing import Annotated, Literal, Union
+
+        i64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+        metric = msgspec.defstruct(
+            "MetricWire",
+            [
+                ("v", Literal[1]),
+                ("eid", Annotated[str, msgspec.Meta(min_length=1)]),
+                ("type", Literal["metric"]),
+                ("ts", i64),
+                ("run_id", str),
+                ("key", str),
+                ("value", Union[float, Literal["NaN", "Infinity", "-Infinity"]]),
+                ("step", i64),
+                ("timestamp", i64),
+            ],
+            forbid_unknown_fields=True,
+            gc=False,
+        )
+        _decoder = (msgspec.json.Decoder(list[metric]), (msgspec.DecodeError, UnicodeDecodeError))
     return _decoder
 
 

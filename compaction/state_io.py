@@ -30,9 +30,17 @@ from evtrack.state.table_files import read_files
 
 from compaction import kv_fold, run_fold
 from compaction.files import WrittenFile, write_table
+from compaction.spill import PartitionRows
 
 _COLUMNAR = ("runs", "params", "tags", "latest_metrics")  # folded column-wise
 _PER_EVENT = ("artifacts", "inputs")  # loaded into the fold state when a partition is touched
+
+
+def _pending_schema(name: str) -> Any:
+    """The schema new rows of a columnar table are kept in (one per table, for the spill files)."""
+    if name == "runs":
+        return run_fold.run_schema().remove(run_fold.RUN_COLUMNS.index("body"))
+    return tables.schema(name)
 
 
 class PartitionedState:
@@ -45,8 +53,8 @@ class PartitionedState:
         self.experiments_loaded = False
         self.domains_loaded: set[str] = set()  # the feature domains (the registry) loaded
         self._seen_runs: set[str] = set()  # runs whose partition is touched (per-event path)
-        # partition -> columnar table -> new rows not folded yet
-        self.pending: dict[str, dict[str, list[Any]]] = {}
+        self._partitions: dict[str, str] = {}  # run_id -> its partition, for the runs of the new rows
+        self.pending = PartitionRows()  # the new rows of the columnar tables, until each partition is folded
 
     def _base_files(self, name: str, partition: str) -> list[str]:
         return [f["path"] for f in self.base.files(name) if f.get("partition") == partition]
@@ -59,6 +67,12 @@ class PartitionedState:
                 loaded[name] = read_files(self.store, keys, tables.schema(name))
         tables.load_state(loaded, self.state)
 
+    def _partition_of(self, run_id: str) -> str:
+        part = self._partitions.get(run_id)
+        if part is None:
+            part = self._partitions[run_id] = tables.partition_of(run_id)
+        return part
+
     def _touch(self, part: str) -> None:
         if part not in self.partitions:
             self.partitions.add(part)
@@ -68,9 +82,10 @@ class PartitionedState:
         """New rows of a columnar table, split by partition (copies: the batch's buffers are let go)."""
         if rows is None or not rows.num_rows:
             return
-        for part, piece in kv_fold.split_by_partition(rows).items():
+        schema = _pending_schema(name)
+        for part, piece in kv_fold.split_by_partition(rows, self._partition_of).items():
             self._touch(part)
-            self.pending.setdefault(part, {}).setdefault(name, []).append(piece)
+            self.pending.add(part, name, piece.cast(schema))
 
     def add_kv(self, kv: Any) -> None:
         """Gather param and tag events given as columns (``compaction.inbox.KV_BATCH_COLUMNS``)."""
@@ -133,7 +148,7 @@ class PartitionedState:
     def _fold_partition(self, part: str, run_ids: set[str]) -> tuple[dict[str, Any], list[ParamConflict]]:
         """The run tables of one partition: its compacted rows, the fold state's and the new ones, folded."""
         out = tables.run_tables(self.state, run_ids)
-        pending = self.pending.pop(part, {})
+        pending = self.pending.take(part)
         base = {
             name: read_files(self.store, keys, tables.schema(name))
             for name in _COLUMNAR
@@ -179,9 +194,12 @@ class PartitionedState:
                 replaced.setdefault(name, set()).add(part)
         jobs = [job for job in jobs if job[2].num_rows]
         parts = sorted(self.partitions)
-        with ThreadPoolExecutor(max(1, threads)) as pool:
-            by_part = list(pool.map(run_partition, parts))
-            others = list(pool.map(lambda job: write_table(self.store, job[0], job[2], version, job[1]), jobs))
+        try:
+            with ThreadPoolExecutor(max(1, threads)) as pool:
+                by_part = list(pool.map(run_partition, parts))
+                others = list(pool.map(lambda job: write_table(self.store, job[0], job[2], version, job[1]), jobs))
+        finally:
+            self.pending.close()
         new: dict[str, list[WrittenFile]] = {}
         for written, conflicts in by_part:
             self.state.conflicts += conflicts

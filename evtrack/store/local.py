@@ -21,6 +21,7 @@ from evtrack.store.base import CHUNK_SIZE, ObjectInfo
 
 TEMP_PREFIX = ".tmp-"
 _COPY_BUFFER = 1024 * 1024
+_PARALLEL_DELETES, _DELETE_THREADS = 2000, 4  # delete_many of this many keys or more uses threads
 _SETTLE_NS = 50_000_000  # a directory's times are trusted once this old (coarser than any fs clock tick)
 
 
@@ -284,14 +285,30 @@ class LocalStore:
             parent = os.path.dirname(parent)
 
     def delete_many(self, keys: list[str]) -> None:
-        """Remove the objects (missing keys are fine), then prune each emptied directory once."""
-        parents = set()
-        for key in keys:
-            path = self._path(key)
-            if self._unlink(path):
-                parents.add(os.path.dirname(path))
-        for parent in sorted(parents, key=len, reverse=True):  # the deepest first
+        """Remove the objects (missing keys are fine), then prune each emptied directory once.
+
+        Many keys are removed by a few threads: ``unlink`` waits in the kernel without the
+        GIL, so one thread's system call overlaps another's path checks.
+        """
+        paths = [self._path(key) for key in keys]  # every key checked before anything is removed
+        if len(paths) >= _PARALLEL_DELETES:
+            from concurrent.futures import ThreadPoolExecutor
+
+            step = -(-len(paths) // _DELETE_THREADS)
+            with ThreadPoolExecutor(_DELETE_THREADS, thread_name_prefix="evtrack-delete") as pool:
+                removed = [
+                    p
+                    for part in pool.map(self._unlink_all, [paths[i : i + step] for i in range(0, len(paths), step)])
+                    for p in part
+                ]
+        else:
+            removed = self._unlink_all(paths)
+        for parent in sorted({os.path.dirname(p) for p in removed}, key=len, reverse=True):  # the deepest first
             self._prune(parent)
+
+    def _unlink_all(self, paths: list[str]) -> list[str]:
+        """Remove files; returns the ones that were there."""
+        return [path for path in paths if self._unlink(path)]
 
     def put_file(self, key: str, path: str) -> None:
         """Copy a local file into the store atomically."""

@@ -186,34 +186,8 @@ def segment_events(data: bytes) -> tuple[list[tuple[str, Any]], list[bytes]] | N
     return [(names[type(e)], e) for e in events], lines
 
 
-def kv_rows(lines: list[bytes]) -> list[tuple] | None:
-    """Param and tag lines as rows ``(type, run_id, key, value, ts, eid, line)``, or None on any doubt.
-
-    The checks of ``from_wire`` for these three types, in one parse for all the lines.
-    """
-    found = _kv_event_decoder()
-    if not found or not lines:
-        return None
-    decoder, names, errors = found
-    try:
-        events = decoder.decode(b"[" + b",".join(lines) + b"]")
-    except errors:
-        return None
-    if len(events) != len(lines):  # a line held two values
-        return None
-    return [
-        (names[type(e)], e.run_id, e.key, getattr(e, "value", None), e.ts, e.eid, line)
-        for e, line in zip(events, lines)
-    ]
-
-
-def run_events(lines: list[bytes]) -> list[tuple[str, Any]] | None:
-    """Run event lines decoded as (wire type, object with the event's fields), or None on any doubt.
-
-    The checks of ``from_wire`` for the run event types, in one parse for all the lines;
-    ``compaction.run_fold.event_row`` turns each into a row.
-    """
-    found = _run_event_decoder()
+def _decode_lines(found: Any, lines: list[bytes]) -> list[tuple[str, Any]] | None:
+    """Lines decoded in one parse by a ``_union_decoder`` as (wire type, event), or None on any doubt."""
     if not found or not lines:
         return None
     decoder, names, errors = found
@@ -224,6 +198,28 @@ def run_events(lines: list[bytes]) -> list[tuple[str, Any]] | None:
     if len(events) != len(lines):  # a line held two values
         return None
     return [(names[type(e)], e) for e in events]
+
+
+def kv_rows(lines: list[bytes]) -> list[tuple] | None:
+    """Param and tag lines as rows ``(type, run_id, key, value, ts, eid, line)``, or None on any doubt.
+
+    The checks of ``from_wire`` for these three types, in one parse for all the lines.
+    """
+    events = _decode_lines(_kv_event_decoder(), lines)
+    if events is None:
+        return None
+    return [
+        (kind, e.run_id, e.key, getattr(e, "value", None), e.ts, e.eid, line) for (kind, e), line in zip(events, lines)
+    ]
+
+
+def run_events(lines: list[bytes]) -> list[tuple[str, Any]] | None:
+    """Run event lines decoded as (wire type, object with the event's fields), or None on any doubt.
+
+    The checks of ``from_wire`` for the run event types, in one parse for all the lines;
+    ``compaction.run_fold.event_row`` turns each into a row.
+    """
+    return _decode_lines(_run_event_decoder(), lines)
 
 
 def available() -> bool:

@@ -272,6 +272,14 @@ def kv_event_rows(kv: pa.Table) -> pa.Table:
     return _event_rows(kv.num_rows, {**picked, "v": pa.repeat(pa.scalar(WIRE_VERSION, pa.int16()), kv.num_rows)})
 
 
+def body_column(lines: list[bytes]) -> pa.Array:
+    """Raw event lines as the ``events`` table's ``body`` strings (decoded lines are valid UTF-8)."""
+    try:  # the JSON decoder checked the bytes: a cast, not a decode per line
+        return pa.array(lines, pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([line.decode("utf-8", "replace") for line in lines], pa.string())
+
+
 def run_event_rows(runs: pa.Table) -> pa.Table:
     """The ``events`` rows of run events given as columns (``compaction.run_fold.RUN_COLUMNS``)."""
     picked = {name: runs.column(name) for name in ("eid", "type", "ts", "run_id", "experiment_id", "body")}
@@ -283,11 +291,7 @@ def event_rows_table(other: list) -> pa.Table:
     events = [event for event, _ in other]
     n = len(events)
     values = [getattr(e, "value", None) for e in events]
-    lines = [line for _, line in other]
-    try:  # decoded lines are valid UTF-8 (the JSON decoder checked it)
-        body = pa.array(lines, pa.binary()).cast(pa.string())
-    except pa.ArrowInvalid:
-        body = pa.array([line.decode("utf-8", "replace") for line in lines], pa.string())
+    body = body_column([line for _, line in other])
     return pa.table(
         {
             "eid": [e.eid for e in events],

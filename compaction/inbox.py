@@ -29,6 +29,7 @@ from evtrack.store.base import ObjectInfo, ObjectStore
 from evtrack.eventlog.writer import INBOX
 
 from compaction import run_fold
+from compaction.files import body_column
 from compaction.native_decode import METRIC_COLUMNS, kv_rows, metric_rows, rows_table, run_events, segment_events
 from compaction.native_decode import available as native_available
 
@@ -436,11 +437,7 @@ def kv_table(rows: list[KvRow]) -> "pa.Table | None":
     import pyarrow as pa
 
     cols = list(zip(*rows))
-    lines = pa.array(cols[6], pa.binary())
-    try:  # decoded lines are valid UTF-8 (the JSON decoder checked it)
-        body = lines.cast(pa.string())
-    except pa.ArrowInvalid:
-        body = pa.array([line.decode("utf-8", "replace") for line in cols[6]], pa.string())
+    body = body_column(list(cols[6]))
     return pa.table(
         [
             pa.array(cols[0], pa.string()),

@@ -51,7 +51,7 @@ def stamped_rows(per_run: dict[str, dict[str, "Stamped"]], run_ids: Iterable[str
     return [(run_id, key, s.value, *s.order) for run_id in run_ids for key, s in per_run.get(run_id, {}).items()]
 
 
-def _group_starts(s: pa.Table) -> pa.Array:
+def group_starts(s: pa.Table) -> pa.Array:
     """True where a (run_id, key) group starts in ``s`` (sorted by run_id, key)."""
     n = s.num_rows
     if n <= 1:
@@ -72,7 +72,7 @@ def fold_params(parts: list[pa.Table]) -> tuple[pa.Table, list[ParamConflict]]:
     if not t.num_rows:
         return t, []
     s = _sorted(t, "ascending")
-    starts = _group_starts(s)
+    starts = group_starts(s)
     winners = s.filter(starts)
     group = pc.subtract(pc.cumulative_sum(pc.cast(starts, pa.int64())), 1)
     kept = winners.column("value").take(group)
@@ -97,7 +97,7 @@ def fold_tags(parts: list[pa.Table]) -> pa.Table:
     if not t.num_rows:
         return t
     s = _sorted(t, "descending")
-    return s.filter(_group_starts(s))
+    return s.filter(group_starts(s))
 
 
 def concat_as(table: str, parts: list[pa.Table]) -> pa.Table | None:

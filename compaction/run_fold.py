@@ -32,6 +32,7 @@ from evtrack.entities import LifecycleStage, RunStatus
 from evtrack.state import tables
 
 from compaction import kv_fold
+from compaction.files import body_column
 
 RUN_TYPES = ("run_created", "run_updated", "run_deleted", "run_restored")
 # A run event as a row: its fields (nulls where its type has none) and its raw line.
@@ -114,12 +115,7 @@ def rows_table(rows: list[RunRow]) -> pa.Table | None:
         return None
     cols = list(zip(*rows))
     arrays = [pa.array(c, t) for c, t in zip(cols[:-1], _RUN_TYPES)]
-    lines = pa.array(cols[-1], pa.binary())
-    try:  # decoded lines are valid UTF-8 (the JSON decoder checked it)
-        body = lines.cast(pa.string())
-    except pa.ArrowInvalid:
-        body = pa.array([line.decode("utf-8", "replace") for line in cols[-1]], pa.string())
-    return pa.table([*arrays, body], names=RUN_COLUMNS)
+    return pa.table([*arrays, body_column(list(cols[-1]))], names=RUN_COLUMNS)
 
 
 def empty_runs() -> pa.Table:
@@ -157,7 +153,7 @@ def _candidates(parts: Iterable[dict[str, Any]], names: list[str], types: list[p
 
 
 def _const(n: int, value: Any, t: pa.DataType) -> pa.Array:
-    return pa.nulls(n, t) if value is None else pa.array([value] * n, t) if n < 2 else pa.repeat(pa.scalar(value, t), n)
+    return pa.nulls(n, t) if value is None else pa.repeat(pa.scalar(value, t), n)
 
 
 def fold_runs(base: pa.Table | None, events: list[pa.Table]) -> pa.Table:
@@ -319,9 +315,4 @@ def fold_latest(parts: list[pa.Table]) -> pa.Table:
         (c, "descending") for c in ("step", "timestamp", "nan", "rank_value")
     ]
     s = rank.take(pc.sort_indices(rank, sort_keys=keys)).select(schema.names)
-    n = s.num_rows
-    if n <= 1:
-        return s
-    run, key = s.column("run_id").combine_chunks(), s.column("key").combine_chunks()
-    same = pc.and_(pc.equal(run.slice(1), run.slice(0, n - 1)), pc.equal(key.slice(1), key.slice(0, n - 1)))
-    return s.filter(pa.concat_arrays([pa.array([True]), pc.invert(same)]))
+    return s.filter(kv_fold.group_starts(s))

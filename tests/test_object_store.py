@@ -11,7 +11,7 @@ import pytest
 
 from evtrack.errors import CommitConflictError, InvalidParameterError, InvalidUriError, ObjectNotFoundError, StoreError
 from evtrack.store import LocalStore, ObjectInfo, ObjectStore, open_store
-from evtrack.store.base import open_chunks
+from evtrack.store.base import list_keys, open_chunks
 
 MiB = 1024 * 1024
 
@@ -135,6 +135,7 @@ def test_list_yields_all_keys_in_flat_lexicographic_order(filled_store: ObjectSt
 def test_list_filters_by_any_string_prefix(filled_store: ObjectStore, prefix: str) -> None:
     expected = sorted(k for k in UNORDERED_KEYS if k.startswith(prefix))
     assert keys(filled_store, prefix) == expected
+    assert list(list_keys(filled_store, prefix)) == expected  # the keys alone (no stat on a local store)
 
 
 @pytest.mark.parametrize(

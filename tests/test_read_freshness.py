@@ -19,6 +19,7 @@ import pytest
 import evtrack
 from evtrack.errors import InvalidParameterError
 from evtrack.read.backend import get_backend
+from evtrack.store.base import list_keys
 
 
 class _CountingStore:
@@ -31,6 +32,10 @@ class _CountingStore:
     def list(self, prefix: str = "", start_after: str | None = None):
         self.lists[prefix] += 1
         return self._inner.list(prefix, start_after)
+
+    def list_keys(self, prefix: str = ""):
+        self.lists[prefix] += 1
+        return list_keys(self._inner, prefix)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -145,3 +150,26 @@ def test_bad_freshness_setting_is_named(local_uri: str, fresh_evtrack: None, mon
     client = evtrack.EvtrackClient(local_uri)
     with pytest.raises(InvalidParameterError, match="EVTRACK_READ_FRESHNESS must be a number of seconds"):
         client.search_runs(["0"])
+
+
+def test_own_writes_pending_across_a_compaction_here_are_read_once(store_uri: str, fresh_evtrack: None) -> None:
+    """Own segments handed to the reader, then compacted by this process before it reads: the
+    read takes the folded ones from the new manifest and the rest from the tail, each point once."""
+    from compaction import Compactor
+
+    client = evtrack.EvtrackClient(store_uri)
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "loss", 0.0, step=0)
+    assert client.get_run(run_id).data.metrics == {"loss": 0.0}  # read: own segments are handed over from now on
+    for step in (1, 2):
+        client.log_metric(run_id, "loss", float(step), step=step)
+        client.set_tag(run_id, "t", str(step))
+        client.flush()
+    Compactor(client.store, grace_seconds=0).run()  # folds steps 0-2, this process's reader not refreshed since
+    client.log_metric(run_id, "loss", 3.0, step=3)  # pending, not in the manifest
+    client.flush()
+    run = client.get_run(run_id)
+    assert run.data.metrics == {"loss": 3.0} and run.data.tags["t"] == "2"
+    history = client.get_metric_history(run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0)]
+    assert get_backend(store_uri).reader.bad_lines == []

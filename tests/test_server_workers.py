@@ -91,3 +91,38 @@ def test_a_write_racing_the_deletion_is_kept_on_the_deleted_run_the_same_way_eve
     assert history(first) == history(second) == [1, 2]  # nothing lost, one answer on both workers
     assert post(first, "/runs/restore", {"run_id": run_id}).status_code == 200
     assert stage(second) == "active" and history(second) == [1, 2]
+
+
+def test_workers_take_turns_compacting_and_a_dead_one_does_not_block(tmp_path: Path) -> None:
+    """Two passes over one inbox do the same work (one loses the commit): a worker finding another
+    compacting the store skips its pass; a worker killed mid-pass leaves the turn free."""
+    import signal
+    import subprocess
+    import sys
+
+    from evtrack.server.background import pass_turn
+
+    uri = str(tmp_path / "store")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom evtrack.server.background import pass_turn\n"
+            f"with pass_turn({uri!r}) as ours:\n    print(ours, flush=True)\n    time.sleep(120)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "True"
+        with pass_turn(uri) as ours:
+            assert ours is False
+        with pass_turn(uri + "-other") as ours:
+            assert ours is True  # another store's turn is its own
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with pass_turn(uri) as ours:
+        assert ours is True
+        with pass_turn(uri) as again:
+            assert again is False  # held by this process's pass: a second thread waits its turn too

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import evtrack
 from evtrack.eventlog import events as ev
@@ -348,3 +350,37 @@ def test_a_segment_spooled_by_a_dead_process_is_sent_by_a_later_one(
     assert Spool(uri, spool_dir).count() == (0, 0)
     counts = _metric_lines(uri, run_id, inbox)
     assert sorted(counts) == list(range(50)) and set(counts.values()) == {1}
+
+
+_values = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**53), 2**53), st.just(-0.0))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("metric"), _values, st.integers(-(2**63), 2**63 - 1), st.integers(0, 2**63 - 1)),
+            st.tuples(st.just("tag"), st.text(max_size=8), st.integers(0, 9), st.integers(0, 9)),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_events_handed_to_the_reader_are_the_segment_decoded(tmp_path_factory: Any, items: list) -> None:
+    """A segment's events built from the writer's buffer (not parsed) equal the segment parsed."""
+    writer = SegmentWriter(open_store(str(tmp_path_factory.mktemp("w"))), flush_interval=3600)
+    handed: list = []
+    writer.on_segment = lambda key, data, events: handed.append((data, events))
+    for kind, a, b, c in items:
+        if kind == "metric":
+            writer.append_many([writer.metric_item(5, "run", "m", a, b, c)])
+        else:
+            writer.append(ev.encode(ev.TagSet(eid=writer.next_eid(), ts=b, run_id="run", key="k", value=a)))
+    writer.flush()
+    writer.close()
+    [(data, events)] = handed
+    parsed, bad = ev.decode_segment(data)
+    assert bad == []
+    built = events()
+    assert [type(e) for e in built] == [type(e) for e in parsed]
+    assert [repr(ev.field_values(e)) for e in built] == [repr(ev.field_values(e)) for e in parsed]

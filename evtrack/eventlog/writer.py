@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from itertools import count
 
 from evtrack.errors import StoreError
-from evtrack.eventlog.events import encode_metric_line
+from evtrack.eventlog.events import EventDecodeError, decode_line, encode_metric_line, rebuild
 from evtrack.eventlog.spool import Spool
 from evtrack.store.base import ObjectStore
 
@@ -76,8 +76,9 @@ class SegmentWriter:
         self.max_buffer_bytes = int(max_buffer_bytes or _env_float("EVTRACK_MAX_BUFFER_BYTES", 64 << 20))
         self.flush_bytes = min(self.flush_bytes, self.max_buffer_bytes)  # else the bound is never checked
         self.spool = spool or Spool(store.uri)
-        # called with (key, data) after each segment this process appends (the reader's hand-off)
-        self.on_segment: Callable[[str, bytes], None] | None = None
+        # called with (key, data, events) after each segment this process appends (the reader's
+        # hand-off); ``events()`` gives the segment's events without parsing it (None: parse it)
+        self.on_segment: Callable[[str, bytes, Callable[[], list] | None], None] | None = None
         self._init_process_state()
 
     def _init_process_state(self) -> None:
@@ -117,14 +118,18 @@ class SegmentWriter:
         if self._thread is None:
             self._start()
 
-    def append_many(self, lines: list[bytes]) -> None:
-        """Buffer several encoded event lines."""
+    def append_many(self, lines: list) -> None:
+        """Buffer several encoded event lines (or ``metric_item`` tuples, encoded when cut)."""
         self._buf.extend(lines)
-        self._size += sum(map(len, lines))
+        self._size += sum(len(x) if x.__class__ is bytes else 150 for x in lines)
         if self._size >= self.flush_bytes:
             self._over_threshold()
         if self._thread is None:
             self._start()
+
+    def metric_item(self, ts: int, run_id: str, key: str, value: float, step: int, timestamp: int) -> tuple:
+        """A validated metric point as a buffer item for ``append_many`` (its eid taken now)."""
+        return (next(self._eids), ts, run_id, key, value, step, timestamp)
 
     def append_metric(self, ts: int, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
         """Buffer a validated metric point; it is encoded when its segment is cut."""
@@ -142,7 +147,7 @@ class SegmentWriter:
 
     # -- segments -------------------------------------------------------------
 
-    def _take(self) -> tuple[str, bytes] | None:
+    def _take(self) -> tuple[str, bytes, list] | None:
         with self._lock:
             buf = self._buf
             n = len(buf)
@@ -157,12 +162,12 @@ class SegmentWriter:
             for item in items
         ]
         key = f"{INBOX}{int(time.time() * 1000):013d}-{self.writer_id}-{seq:06d}.jsonl"
-        return key, b"".join(lines)
+        return key, b"".join(lines), items
 
     def _park_buffer(self) -> None:
         segment = self._take()
         if segment is not None:
-            self.spool.add(*segment)
+            self.spool.add(segment[0], segment[1])
 
     def _store_available(self, force: bool) -> bool:
         return force or time.monotonic() >= self._retry_at
@@ -189,13 +194,14 @@ class SegmentWriter:
                 continue  # another process sent it
             self.store.put(key, data)
             self.spool.discard(path)
-            self._appended(key, data)
+            self._appended(key, data, None)
             sent += 1
         return sent
 
-    def _appended(self, key: str, data: bytes) -> None:
+    def _appended(self, key: str, data: bytes, items: list | None) -> None:
         if self.on_segment is not None:
-            self.on_segment(key, data)
+            prefix = self.writer_id
+            self.on_segment(key, data, None if items is None else lambda: _events_of(prefix, items))
 
     def _drain(self, force: bool = False) -> int:
         """Cut a segment from the buffer and send it with anything parked; returns segments sent."""
@@ -203,7 +209,7 @@ class SegmentWriter:
             segment = self._take()
             if not self._store_available(force):
                 if segment is not None:
-                    self.spool.add(*segment)
+                    self.spool.add(segment[0], segment[1])
                 return 0
             sent = 0
             try:
@@ -211,14 +217,14 @@ class SegmentWriter:
                     sent += self._send_spooled()
                     self._spool_checked = True
                 if segment is not None:
-                    self.store.put(*segment)
+                    self.store.put(segment[0], segment[1])
                     self._appended(*segment)
                     sent += 1
                     segment = None
                 self._mark_success()
             except StoreError as exc:
                 if segment is not None:
-                    self.spool.add(*segment)
+                    self.spool.add(segment[0], segment[1])
                 self._mark_failure(exc)
             return sent
 
@@ -270,3 +276,20 @@ class SegmentWriter:
     def reset_after_fork(self) -> None:
         """In a forked child: forget the parent's buffer, thread and locks; take a new id."""
         self._init_process_state()
+
+
+def _events_of(prefix: str, items: list) -> list | None:
+    """The events of a segment cut from ``items``, built from the buffer without parsing the
+    segment (metric points straight from their tuples); None if a line does not decode."""
+    events = []
+    add = events.append
+    for item in items:
+        if item.__class__ is bytes:
+            try:
+                add(decode_line(item))
+            except EventDecodeError:
+                return None
+        else:
+            n, ts, run_id, key, value, step, timestamp = item
+            add(rebuild("metric", (f"{prefix}-{n:010d}", ts, run_id, key, float(value), step, timestamp)))
+    return events

@@ -35,7 +35,7 @@ from evtrack.errors import InvalidParameterError, ObjectNotFoundError
 from evtrack.eventlog.events import BadLine, Event, MetricLogged, decode_segment
 from evtrack.state.domains import domain, domain_of
 from evtrack.state.fold import RUN_KEYED, MetricSeries, State, apply
-from evtrack.store.base import ObjectStore, listing_token
+from evtrack.store.base import ObjectStore, list_keys, listing_token
 from evtrack.eventlog.writer import INBOX
 
 if TYPE_CHECKING:
@@ -87,17 +87,22 @@ class StoreReader:
         self._segments: dict[str, list[Event]] = {}  # decoded tail segments, by key
         self._listed_at: float | None = None  # monotonic time the last listing started
         self._listed_tokens: tuple | None = None  # the store's listing tokens when it started
-        self._own: list[tuple[str, bytes]] = []  # segments this process appended, not yet folded
+        # segments this process appended, not yet folded: (key, data, their events or None)
+        self._own: list[tuple[str, bytes, Callable[[], list[Event] | None] | None]] = []
         self._own_bytes = 0
         self._own_lock = threading.Lock()
         self._taking_own = False  # set by the first refresh: a reader never read holds nothing
         self._must_list = False  # own segments dropped (too many bytes), or a commit here: list next time
+        self._known_folded: set[str] = set()  # inbox keys a manifest read here folds (see _unfolded_inbox)
+        self._own_staged: dict[str, tuple[bytes, Callable[[], list[Event] | None] | None]] = {}
         self._reset(0)
         mf.watch_commits(self)
 
     # -- tail -----------------------------------------------------------------
 
     def _reset(self, version: int) -> None:
+        if version < self.manifest.version:
+            self._known_folded = set()  # keys folded by a newer manifest than the one moved to
         self.manifest = mf.load(self.store, version) if version else mf.Manifest()
         self._folded: set[str] = set()
         self._segments = {k: v for k, v in self._segments.items() if not self.manifest.is_folded(k)}
@@ -113,6 +118,10 @@ class StoreReader:
         cached = self._segments.get(key)
         if cached is not None:
             return cached
+        staged = self._own_staged.pop(key, None)
+        if staged is not None:  # our own: from memory
+            events = self._segments[key] = self._own_events(key, *staged)
+            return events
         try:
             data = self.store.get(key)
         except ObjectNotFoundError:
@@ -123,7 +132,22 @@ class StoreReader:
         return events
 
     def _add_tail(self, events: list[Event]) -> None:
+        tail_runs, tail_series, runs = self.tail_runs, self.tail_series, self._runs
         for event in events:
+            if event.__class__ is MetricLogged:  # most of a tail: the same steps as below, inlined
+                e: MetricLogged = event  # type: ignore[assignment]
+                run_events = tail_runs.get(e.run_id)
+                if run_events is None:
+                    run_events = tail_runs[e.run_id] = []
+                run_events.append(e)
+                cached = runs.get(e.run_id)
+                if cached is not None:
+                    _fold_metric(cached, e)
+                series = tail_series.get((e.run_id, e.key))
+                if series is None:
+                    series = tail_series[(e.run_id, e.key)] = MetricSeries()
+                series.add(e.step, e.timestamp, e.value)
+                continue
             run_id = getattr(event, "run_id", None)
             dom = domain_of(event)
             if dom is not None:
@@ -137,20 +161,15 @@ class StoreReader:
                 if self._experiments is not None:
                     apply(event, self._experiments)
                 continue
-            self.tail_runs.setdefault(run_id, []).append(event)
-            cached = self._runs.get(run_id)
+            tail_runs.setdefault(run_id, []).append(event)
+            cached = runs.get(run_id)
             if cached is not None:
-                fold_latest([event], cached)
-            if event.__class__ is MetricLogged:
-                e = event
-                series = self.tail_series.get((run_id, e.key))  # type: ignore[attr-defined]
-                if series is None:
-                    series = self.tail_series[(run_id, e.key)] = MetricSeries()  # type: ignore[attr-defined]
-                series.add(e.step, e.timestamp, e.value)  # type: ignore[attr-defined]
+                apply(event, cached)
 
-    def note_own_segment(self, key: str, data: bytes) -> None:
+    def note_own_segment(self, key: str, data: bytes, events: Callable[[], list[Event] | None] | None = None) -> None:
         """Take a segment this process just appended (called by its writer, on any thread): the
-        next refresh folds it without listing. Ignored until this reader was first refreshed."""
+        next refresh folds it without listing. ``events()``, when given, builds its events from the
+        writer's buffer, without parsing ``data``. Ignored until this reader was first refreshed."""
         if not self._taking_own:
             return
         with self._own_lock:
@@ -159,24 +178,37 @@ class StoreReader:
                 self._own_bytes = 0
                 self._must_list = True  # too much to hold: the next refresh lists instead
                 return
-            self._own.append((key, data))
+            self._own.append((key, data, events))
             self._own_bytes += len(data)
 
     def note_commit(self) -> None:
         """This process committed a manifest of the store (compacted it): list on the next refresh."""
         self._must_list = True
 
-    def _fold_own(self) -> None:
+    def _stage_own(self) -> None:
+        """Move the own segments handed over so far to ``_own_staged`` (by key), where a listing
+        finds them before it would fetch them, and ``_fold_own`` folds what is left."""
         with self._own_lock:
             own, self._own, self._own_bytes = self._own, [], 0
-        for key, data in own:
+        for key, data, built in own:
+            self._own_staged[key] = (data, built)
+
+    def _own_events(self, key: str, data: bytes, built: Callable[[], list[Event] | None] | None) -> list[Event]:
+        events = built() if built is not None else None
+        if events is None:
+            events, bad = decode_segment(data, key)
+            self.bad_lines.extend(bad)
+        return events
+
+    def _fold_own(self) -> None:
+        self._stage_own()
+        staged, self._own_staged = self._own_staged, {}
+        for key, (data, built) in staged.items():
             if key in self._folded or self.manifest.is_folded(key):
                 continue
             events = self._segments.get(key)
             if events is None:
-                events, bad = decode_segment(data, key)
-                self.bad_lines.extend(bad)
-                self._segments[key] = events
+                events = self._segments[key] = self._own_events(key, data, built)
             self._add_tail(events)
             self._folded.add(key)
 
@@ -188,19 +220,24 @@ class StoreReader:
         window = read_freshness() if max_age is None else max_age
         with self._lock:
             self._taking_own = True
-            self._fold_own()
             started = time.monotonic()
             tokens = (listing_token(self.store, INBOX), listing_token(self.store, mf.MANIFESTS))
             if not self._must_list and self._listed_at is not None:
                 if None not in tokens:  # the store can tell when a listing would change: exact
-                    if tokens == self._listed_tokens:
-                        return False
-                elif window > 0 and started - self._listed_at < window:
+                    listed = tokens != self._listed_tokens
+                else:
+                    listed = not (window > 0 and started - self._listed_at < window)
+                if not listed:
+                    self._fold_own()
                     return False
             self._must_list = False
+            # Own segments wait for the listing: after a compaction (often this process's own)
+            # the newest manifest has folded most of them, and folding them into the tail of the
+            # older one first would be work thrown away by the reset.
+            self._stage_own()
             self._list()
             self._listed_at, self._listed_tokens = started, tokens
-            self._fold_own()  # appended while we listed
+            self._fold_own()  # those the listing did not reach, and those appended meanwhile
             return True
 
     def _list(self) -> None:
@@ -209,13 +246,7 @@ class StoreReader:
                 target = mf.latest_version(self.store)
                 if target != self.manifest.version:
                     self._reset(target)
-                new = [
-                    i.key
-                    for i in self.store.list(INBOX)
-                    if mf.parse_segment_key(i.key) is not None
-                    and i.key not in self._folded
-                    and not self.manifest.is_folded(i.key)
-                ]
+                new = self._unfolded_inbox()
                 if len(new) > 2:
                     with ThreadPoolExecutor(min(_FETCH_THREADS, len(new))) as pool:
                         blobs = list(pool.map(self._fetch, new))
@@ -232,6 +263,26 @@ class StoreReader:
                 # segments before we listed: then they are in a newer manifest. Go again.
                 if not vanished and not mf.list_versions(self.store, start_after=self.manifest.version):
                     return
+
+    def _unfolded_inbox(self) -> list[str]:
+        """The inbox keys neither in the tail nor folded by the manifest. Folded segments stay in
+        the inbox for the compactor's grace period (minutes), so most keys listed are known: a key a
+        manifest folds stays folded in every later one, and is remembered across manifests."""
+        folded, known, manifest = self._folded, self._known_folded, self.manifest
+        listed, new = [], []
+        for key in list_keys(self.store, INBOX):
+            listed.append(key)
+            if key in folded or key in known:
+                continue
+            if mf.parse_segment_key(key) is None:
+                continue
+            if manifest.is_folded(key):
+                known.add(key)
+            else:
+                new.append(key)
+        if len(known) > 2 * len(listed) + 1000:  # deleted after the grace period: forget them
+            self._known_folded = known & set(listed)
+        return new
 
     # -- views ----------------------------------------------------------------
 

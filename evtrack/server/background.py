@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import os
+import tempfile
 import threading
+from collections.abc import Iterator
 
 log = logging.getLogger("evtrack.server")
 
@@ -11,8 +16,11 @@ log = logging.getLogger("evtrack.server")
 class PeriodicCompaction:
     """Runs one compaction pass every ``every`` seconds on a daemon thread (None: never).
 
-    Compaction is safe to run from several processes at once, so every worker of a
-    multi-worker server may run its own; a failed pass is logged and retried next time.
+    Compaction is safe to run from several processes at once, but two passes over the same
+    inbox do the same work and one of them loses the commit: the workers of a multi-worker
+    server (and other servers of the same store on this machine) take turns through a lock
+    file, and a worker that finds it taken skips its pass. A failed pass is logged and retried
+    next time.
     """
 
     def __init__(self, store, every: float | None) -> None:
@@ -32,7 +40,10 @@ class PeriodicCompaction:
 
         while not self._stop.wait(self.every):
             try:
-                report = Compactor(self.store).run()
+                with pass_turn(self.store.uri) as ours:
+                    if not ours:
+                        continue  # another worker is compacting this store right now
+                    report = Compactor(self.store).run()
                 if report.events:
                     log.info("evtrack server: %s", report.summary())
             except Exception:  # noqa: BLE001 - the server must outlive a failed pass
@@ -42,6 +53,34 @@ class PeriodicCompaction:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def pass_turn(store_uri: str) -> Iterator[bool]:
+    """Whether this process may compact ``store_uri`` now: True while it holds the machine's lock
+    file of that store (in the temp directory), False when another process holds it. Where
+    locks are not available (no ``fcntl``, an unwritable temp directory) every process may."""
+    try:
+        import fcntl
+    except ImportError:
+        yield True
+        return
+    digest = hashlib.sha256(store_uri.encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"evtrack-compaction-{digest}.lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True  # the lock goes with the descriptor, also if the process dies
+    finally:
+        os.close(fd)
 
 
 def warm_up(client) -> threading.Thread:

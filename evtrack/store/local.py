@@ -14,7 +14,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Hashable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from evtrack.errors import CommitConflictError, InvalidParameterError, InvalidUriError, ObjectNotFoundError, StoreError
 from evtrack.store.base import CHUNK_SIZE, ObjectInfo
@@ -189,8 +189,19 @@ class LocalStore:
         directory = os.path.join(self.root, *dir_part.split("/")) if dir_part else self.root
         return self._walk(directory, base, name_prefix, start_after)
 
-    def _walk(self, directory: str, base: str, name_prefix: str, start_after: str | None) -> Iterator[ObjectInfo]:
-        """Yield objects under ``directory`` (keys ``base + name…``) in S3 order.
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """The keys of ``list(prefix)``, without a ``stat`` of each file (``base.list_keys``)."""
+        validate_prefix(prefix)
+        dir_part, _, name_prefix = prefix.rpartition("/")
+        base = dir_part + "/" if dir_part else ""
+        directory = os.path.join(self.root, *dir_part.split("/")) if dir_part else self.root
+        return self._walk(directory, base, name_prefix, None, with_stat=False)
+
+    def _walk(
+        self, directory: str, base: str, name_prefix: str, start_after: str | None, with_stat: bool = True
+    ) -> Iterator[Any]:
+        """Yield objects under ``directory`` (keys ``base + name…``) in S3 order (keys alone
+        when not ``with_stat``).
 
         Sorting a directory's entries by name, with ``/`` appended to sub-directories,
         yields keys in plain lexicographic order over the whole key string.
@@ -218,9 +229,12 @@ class LocalStore:
                 # everything below sorts before start_after: skip the whole subtree
                 if start_after is not None and start_after > key and not start_after.startswith(key):
                     continue
-                yield from self._walk(entry.path, key, "", start_after)
+                yield from self._walk(entry.path, key, "", start_after, with_stat)
                 continue
             if start_after is not None and key <= start_after:
+                continue
+            if not with_stat:
+                yield key
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)

@@ -237,9 +237,10 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         won, winner = catalog.claim(self.store, catalog.name_key(catalog.EXPERIMENT_NAMES, new_name), payload)
         if not won and winner.get("experiment_id") != str(experiment_id):
             raise ResourceAlreadyExistsError(f"Experiment(name={new_name}) already exists.")
+        old_name = exp.name  # the state folds the rename once it is read again
         self._experiment_event(experiment_id, ev.ExperimentRenamed, name=new_name)
         self.flush()
-        catalog.release(self.store, catalog.name_key(catalog.EXPERIMENT_NAMES, exp.name))
+        catalog.release(self.store, catalog.name_key(catalog.EXPERIMENT_NAMES, old_name))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
         """Set a tag on an experiment."""
@@ -453,8 +454,8 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         self._check_writable(run_id)
         known = self._backend.known_params.setdefault(run_id, {})
         ts = now_ms()
-        eid = self._eid
-        lines: list[bytes] = []
+        eid, metric_item = self._eid, self._backend.writer.metric_item
+        lines: list = []  # encoded lines, and metric points as buffer items (encoded when cut)
         new_params = v.new_params(run_id, params, known)
         for key, value in new_params.items():
             lines.append(ev.encode(ev.ParamLogged(eid=eid(), ts=ts, run_id=run_id, key=key, value=value)))
@@ -464,7 +465,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
             number, timestamp, step = v.validate_metric(
                 key, m.value, ts if m.timestamp is None else m.timestamp, m.step or 0
             )
-            lines.append(ev.encode_metric_line(eid(), ts, run_id, key, number, step, timestamp))
+            lines.append(metric_item(ts, run_id, key, number, step, timestamp))
             plain = m.__class__ is Metric and m.model_id is None and m.dataset_name is None and m.dataset_digest is None
             if not plain and v.metric_names_a_model(m):
                 linked.append((m, key, number, timestamp, step))

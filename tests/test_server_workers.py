@@ -126,3 +126,37 @@ def test_workers_take_turns_compacting_and_a_dead_one_does_not_block(tmp_path: P
         assert ours is True
         with pass_turn(uri) as again:
             assert again is False  # held by this process's pass: a second thread waits its turn too
+
+
+def test_the_servers_pass_deletes_folded_segments_after_thirty_seconds(tmp_path: Path) -> None:
+    """A busy server lists the inbox on every read: its own passes keep folded segments 30 s, not
+    an external compactor's 5 minutes. Segments 40 s old go; a fresh one stays, and nothing is lost."""
+    import os
+
+    import evtrack
+
+    store = tmp_path / "store"
+    client = evtrack.EvtrackClient(str(store))
+    old_run = client.create_run("0").info.run_id
+    client.log_metric(old_run, "loss", 1.0)
+    client.flush()
+    old = sorted((store / "events").iterdir())
+    assert old
+    for path in old:
+        os.utime(path, (time.time() - 40, time.time() - 40))
+    new_run = client.create_run("0").info.run_id
+    client.flush()
+    fresh = sorted(set((store / "events").iterdir()) - set(old))
+    server, url = start_server(["server", "--backend-store-uri", str(store), "--compact-every", "1s"])
+    try:
+        deadline = time.monotonic() + 60
+        while any(p.exists() for p in old) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(p.exists() for p in old)
+        assert all(p.exists() for p in fresh)  # folded too, but younger than the grace
+        got = httpx.get(url + API + "/runs/get", params={"run_id": old_run}, timeout=30).json()
+        assert got["run"]["data"]["metrics"][0]["value"] == 1.0
+        got = httpx.get(url + API + "/runs/get", params={"run_id": new_run}, timeout=30)
+        assert got.status_code == 200
+    finally:
+        stop(server)

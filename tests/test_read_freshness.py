@@ -173,3 +173,25 @@ def test_own_writes_pending_across_a_compaction_here_are_read_once(store_uri: st
     history = client.get_metric_history(run_id, "loss")
     assert [(m.step, m.value) for m in history] == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0)]
     assert get_backend(store_uri).reader.bad_lines == []
+
+
+def test_write_checks_of_many_runs_share_one_listing(local_uri: str, fresh_evtrack: None) -> None:
+    """A server re-checks each run it writes to once per write-check TTL; checks may use a listing
+    up to half that old, so writing to many runs does not list the store once a run."""
+    client = evtrack.EvtrackClient(local_uri)
+    backend = get_backend(local_uri)
+    backend.writable_ttl = 10.0
+    runs = [client.create_run("0").info.run_id for _ in range(20)]
+    client.get_run(runs[0])
+    backend.writable_runs.clear()  # as after the TTL: every run is checked again
+    counting = _count_listings(local_uri)
+    for run_id in runs:
+        client.log_metric(run_id, "m", 1.0)
+        client.flush()  # the inbox changes between the checks
+    assert counting.lists["events/"] <= 1
+    backend.writable_ttl = None  # a plain process: each check reads the store as it is
+    backend.writable_runs.clear()
+    for run_id in runs:
+        client.log_metric(run_id, "m", 2.0)
+        client.flush()
+    assert counting.lists["events/"] >= 20

@@ -212,22 +212,28 @@ class StoreReader:
             self._add_tail(events)
             self._folded.add(key)
 
-    def refresh(self, max_age: float | None = None) -> bool:
+    @property
+    def listed_at(self) -> float | None:
+        """When (``time.monotonic``) the newest listing folded here started; None before any."""
+        return self._listed_at
+
+    def refresh(self, max_age: float | None = None, exact: bool = True) -> bool:
         """Catch up with this process's own appended segments, then with the newest manifest and
         every tail segment by listing the store — unless its listing tokens say nothing changed
-        (a local store), or, on a store that cannot tell, it was listed less than ``max_age``
-        seconds ago (default: ``EVTRACK_READ_FRESHNESS``). Returns whether the store was listed."""
+        (a local store), or, on a store that cannot tell (or with ``exact`` False, on any store),
+        it was listed less than ``max_age`` seconds ago (default: ``EVTRACK_READ_FRESHNESS``).
+        Returns whether the store was listed."""
         window = read_freshness() if max_age is None else max_age
         with self._lock:
             self._taking_own = True
             started = time.monotonic()
             tokens = (listing_token(self.store, INBOX), listing_token(self.store, mf.MANIFESTS))
             if not self._must_list and self._listed_at is not None:
-                if None not in tokens:  # the store can tell when a listing would change: exact
-                    listed = tokens != self._listed_tokens
-                else:
-                    listed = not (window > 0 and started - self._listed_at < window)
-                if not listed:
+                if None not in tokens and tokens == self._listed_tokens:
+                    self._listed_at = started  # the store can tell nothing changed: as good as a listing
+                    self._fold_own()
+                    return False
+                if not (exact and None not in tokens) and window > 0 and started - self._listed_at < window:
                     self._fold_own()
                     return False
             self._must_list = False

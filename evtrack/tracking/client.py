@@ -67,11 +67,17 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         self._backend.refresh(max_age)
         return self._backend.reader.experiments()
 
-    def _run_view(self, run_id: str) -> State:
+    def _run_view(self, run_id: str, listed_within: float | None = None) -> State:
         """A fresh state holding ``run_id`` (if it exists) and every experiment. A run not found
-        within the freshness window is looked for again after listing the store."""
+        within the freshness window is looked for again after listing the store. With
+        ``listed_within``, a listing of the store younger than that is used as it is, even where the
+        store could tell that it changed since (see ``StoreReader.refresh``)."""
         backend = self._backend
-        listed = backend.refresh()
+        if listed_within is None:
+            listed = backend.refresh()
+        else:
+            backend.flush()
+            listed = backend.reader.refresh(listed_within, exact=False)
         state = backend.reader.run(run_id)
         if not listed:
             st = state.runs.get(run_id)
@@ -330,7 +336,14 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         if checked is not None and (b.writable_ttl is None or _monotonic() - checked < b.writable_ttl):
             return
         v.validate_run_id(run_id)
-        state = self._run_view(run_id)
+        if b.writable_ttl is None:
+            state, seen_at = self._run_view(run_id), _monotonic()
+        else:
+            # A check stands for the TTL from the listing it read, so it may use a listing up to
+            # half that old: a server writing to many runs lists for their checks about twice a
+            # TTL, not once a run, and a deletion elsewhere is still refused within the TTL.
+            state = self._run_view(run_id, listed_within=b.writable_ttl / 2)
+            seen_at = b.reader.listed_at if b.reader.listed_at is not None else _monotonic()
         run = self._run_state(run_id, state)
         stage = views.run_lifecycle(state, run)
         if stage != LifecycleStage.ACTIVE:
@@ -338,7 +351,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         b.known_params[run_id] = {**state.live_params(run_id), **b.known_params.get(run_id, {})}
         b.artifact_uris[run_id] = run.artifact_uri
         b.run_experiments[run_id] = run.experiment_id
-        b.writable_runs[run_id] = _monotonic()
+        b.writable_runs[run_id] = seen_at
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
         """Change a run's status and/or name."""

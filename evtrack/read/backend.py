@@ -93,12 +93,12 @@ class Backend:
         self.uploads = BackgroundUploads()
         self.lock = threading.RLock()
 
-    def refresh(self, max_age: float | None = None) -> bool:
+    def refresh(self, max_age: float | None = None, exact: bool = True) -> bool:
         """Flush this process's events, then catch the reader up with the store (listing it unless
-        it was listed less than ``max_age`` seconds ago, default ``EVTRACK_READ_FRESHNESS``);
-        returns whether it listed."""
+        it was listed less than ``max_age`` seconds ago, default ``EVTRACK_READ_FRESHNESS``; see
+        ``StoreReader.refresh`` for ``exact``); returns whether it listed."""
         self.flush()
-        return self.reader.refresh(max_age)
+        return self.reader.refresh(max_age, exact)
 
     def flush(self) -> FlushResult:
         """Finish background uploads, then send every buffered event."""

@@ -183,19 +183,19 @@ class LocalStore:
 
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]:
         """Yield objects whose key starts with ``prefix``, in key order, after ``start_after``."""
-        validate_prefix(prefix)
-        dir_part, _, name_prefix = prefix.rpartition("/")
-        base = dir_part + "/" if dir_part else ""
-        directory = os.path.join(self.root, *dir_part.split("/")) if dir_part else self.root
-        return self._walk(directory, base, name_prefix, start_after)
+        return self._walk(*self._listing_of(prefix), start_after)
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         """The keys of ``list(prefix)``, without a ``stat`` of each file (``base.list_keys``)."""
+        return self._walk(*self._listing_of(prefix), None, with_stat=False)
+
+    def _listing_of(self, prefix: str) -> tuple[str, str, str]:
+        """(directory, key base, name prefix) of a listing of ``prefix``."""
         validate_prefix(prefix)
         dir_part, _, name_prefix = prefix.rpartition("/")
         base = dir_part + "/" if dir_part else ""
         directory = os.path.join(self.root, *dir_part.split("/")) if dir_part else self.root
-        return self._walk(directory, base, name_prefix, None, with_stat=False)
+        return directory, base, name_prefix
 
     def _walk(
         self, directory: str, base: str, name_prefix: str, start_after: str | None, with_stat: bool = True

@@ -73,11 +73,7 @@ class TrackingClient(StoreClient, artifacts.ArtifactsMixin, RichArtifactsMixin, 
         ``listed_within``, a listing of the store younger than that is used as it is, even where the
         store could tell that it changed since (see ``StoreReader.refresh``)."""
         backend = self._backend
-        if listed_within is None:
-            listed = backend.refresh()
-        else:
-            backend.flush()
-            listed = backend.reader.refresh(listed_within, exact=False)
+        listed = backend.refresh() if listed_within is None else backend.refresh(listed_within, exact=False)
         state = backend.reader.run(run_id)
         if not listed:
             st = state.runs.get(run_id)

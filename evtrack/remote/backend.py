@@ -45,9 +45,9 @@ class RemoteBackend:
         self.wait_background()
         return self.writer.flush()
 
-    def refresh(self, max_age: float | None = None) -> bool:
-        """Before a read: the server sees every write made before it (``max_age`` does not apply:
-        the server reads the store)."""
+    def refresh(self, max_age: float | None = None, exact: bool = True) -> bool:
+        """Before a read: the server sees every write made before it (``max_age`` and ``exact`` do
+        not apply: the server reads the store)."""
         self.flush()
         return True
 

@@ -41,6 +41,36 @@ def test_a_runaway_query_stops_at_its_time_limit_and_the_next_one_runs(store: st
     assert evtrack.sql("SELECT count(*) AS n FROM runs").to_pylist() == [{"n": 3}]
 
 
+def test_the_time_limit_counts_from_the_call_and_covers_a_slow_snapshot(store: str) -> None:
+    """A snapshot that is slow to build (a server under write load) spends the query's time."""
+    from evtrack.query.limits import SqlLimits, run_limited
+    from evtrack.query.search import engine_of
+    from evtrack.tracking import fluent
+
+    evtrack.flush()
+    engine = engine_of(fluent._client()._backend)
+    built = []
+
+    def slow_snapshot():
+        time.sleep(0.8)
+        built.append(time.monotonic())
+        return engine.snapshot()
+
+    limits = SqlLimits(timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(QueryLimitError, match=r"time limit of 0\.5 s"):
+        run_limited(slow_snapshot, "SELECT count(*) AS n FROM runs", [], limits)
+    assert time.monotonic() - started < 0.75  # answered at the limit, not when the snapshot came
+    started = time.monotonic()
+    with pytest.raises(QueryLimitError, match=r"time limit of 1 s"):
+        run_limited(slow_snapshot, RUNAWAY, [], SqlLimits(timeout=1.0))  # 0.8 s of its 1 s building
+    assert 0.9 < time.monotonic() - started < 1.4
+    fine = run_limited(slow_snapshot, "SELECT count(*) AS n FROM runs", [], SqlLimits(timeout=5.0))
+    assert fine.to_pylist() == [{"n": 3}]
+    time.sleep(0.1)
+    assert len(built) == 3  # the build given up on finished on its own thread
+
+
 def test_the_environment_sets_the_time_limit_and_a_call_overrides_it(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

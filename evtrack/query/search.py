@@ -213,8 +213,9 @@ def run_sql(
             inner_statements = []
         if len(inner_statements) != 1 or inner_statements[0].type != duckdb.StatementType.SELECT:
             raise InvalidParameterError("sql() is read-only: only EXPLAIN [ANALYZE] of a SELECT is allowed")
-    snap = engine_of(backend).snapshot(version, fresh)
-    return run_limited(snap, query, list(params or []), limits or SqlLimits.from_env())
+    limits = (limits or SqlLimits.from_env()).started()  # the time limit covers the snapshot too
+    engine = engine_of(backend)
+    return run_limited(lambda: engine.snapshot(version, fresh), query, list(params or []), limits)
 
 
 def search_experiments(

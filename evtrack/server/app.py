@@ -113,6 +113,7 @@ def build_app(config: ServerConfig):
 
     from evtrack.server import rest, ui
     from evtrack.server.background import PeriodicCompaction, warm_up
+    from evtrack.server.ui.render import compile_templates
     from evtrack.client import EvtrackClient
 
     authenticator = Authenticator.load(config.auth_file)
@@ -138,7 +139,7 @@ def build_app(config: ServerConfig):
     async def lifespan(app):
         compaction = PeriodicCompaction(client.store, config.compact_every)
         compaction.start()
-        warm_up(client)
+        warm_up(client, compile_templates)
         try:
             yield
         finally:

@@ -52,6 +52,14 @@ def environment():
     return env
 
 
+def compile_templates() -> None:
+    """Load and compile every template now (at server start: the first page served under load
+    would otherwise pay it, about a second with the GIL shared by many request threads)."""
+    env = environment()
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
+
+
 def _version() -> str:
     return __version__
 

@@ -42,7 +42,7 @@ def run_query(backend: Any, query: str, max_rows: int = MAX_ROWS, timeout: float
     from evtrack.query.limits import QueryLimitError, SqlLimits
     from evtrack.query.search import run_sql
 
-    limits = SqlLimits.from_env().overriding(timeout=timeout)
+    limits = SqlLimits.from_env().overriding(timeout=timeout).started()  # one limit for both tries
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidParameterError(f"The query is over {MAX_QUERY_CHARS:,} characters")
     table = None

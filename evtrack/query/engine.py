@@ -228,7 +228,6 @@ class QueryEngine:
         self, con: "duckdb.DuckDBPyConnection", version: int
     ) -> tuple[dict[str, "pa.Table"], "pa.Table", dict[str, "pa.Table"] | None]:
         """(run tables of tail-touched runs, tail metric points, experiment tables or None)."""
-        import pyarrow as pa
 
         reader = self.backend.reader
         run_ids = reader.tail_run_ids()
@@ -239,15 +238,7 @@ class QueryEngine:
                 if rid in src:
                     getattr(merged, attr)[rid] = src[rid]
         run_rows = tables.run_tables(merged, run_ids)
-        points: dict[str, list] = {"run_id": [], "key": [], "value": [], "step": [], "timestamp": []}
-        for (rid, key), series in list(reader.tail_series.items()):
-            for (step, ts, _), value in list(series.points.items()):
-                points["run_id"].append(rid)
-                points["key"].append(key)
-                points["value"].append(value)
-                points["step"].append(step)
-                points["timestamp"].append(ts)
-        tail_points = pa.table(points, schema=tables.schema("metrics"))
+        tail_points = reader.tail_points.table()
         exp_rows = tables.experiment_tables(reader.experiments()) if reader.tail_experiments else None
         return run_rows, tail_points, exp_rows
 

@@ -37,6 +37,7 @@ from evtrack.state.domains import domain, domain_of
 from evtrack.state.fold import RUN_KEYED, MetricSeries, State, apply
 from evtrack.store.base import ObjectStore, list_keys, listing_token
 from evtrack.eventlog.writer import INBOX
+from evtrack.read.tail_points import TailPoints
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -110,6 +111,7 @@ class StoreReader:
         self.tail_experiments: list[Event] = []
         self.tail_domains: dict[str, list[Event]] = {}  # a feature domain's events (the registry's)
         self.tail_series: dict[tuple[str, str], MetricSeries] = {}
+        self.tail_points = TailPoints()  # the same points as columns, for search snapshots
         self._experiments: State | None = None
         self._domains: dict[str, State] = {}
         self._runs: OrderedDict[str, State] = OrderedDict()
@@ -132,7 +134,7 @@ class StoreReader:
         return events
 
     def _add_tail(self, events: list[Event]) -> None:
-        tail_runs, tail_series, runs = self.tail_runs, self.tail_series, self._runs
+        tail_runs, tail_series, runs, points = self.tail_runs, self.tail_series, self._runs, self.tail_points
         for event in events:
             if event.__class__ is MetricLogged:  # most of a tail: the same steps as below, inlined
                 e: MetricLogged = event  # type: ignore[assignment]
@@ -146,7 +148,8 @@ class StoreReader:
                 series = tail_series.get((e.run_id, e.key))
                 if series is None:
                     series = tail_series[(e.run_id, e.key)] = MetricSeries()
-                series.add(e.step, e.timestamp, e.value)
+                if series.add(e.step, e.timestamp, e.value):
+                    points.add(e.run_id, e.key, e.value, e.step, e.timestamp)
                 continue
             run_id = getattr(event, "run_id", None)
             dom = domain_of(event)

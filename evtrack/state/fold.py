@@ -157,14 +157,15 @@ class MetricSeries:
     points: dict[tuple[int, int, float | str], float] = field(default_factory=dict)
     latest: tuple[int, int, float] | None = None  # (step, timestamp, value)
 
-    def add(self, step: int, timestamp: int, value: float) -> None:
-        """Add a point (exact duplicates count once)."""
+    def add(self, step: int, timestamp: int, value: float) -> bool:
+        """Add a point (exact duplicates count once); whether it was new."""
         key = _point_key(step, timestamp, value)
         if key in self.points:
-            return
+            return False
         self.points[key] = value
         if self.latest is None or metric_rank(step, timestamp, value) > metric_rank(*self.latest):
             self.latest = (step, timestamp, value)
+        return True
 
     def history(self) -> list[tuple[int, int, float]]:
         """Points as (step, timestamp, value), ordered by step, timestamp, then value."""

@@ -252,7 +252,7 @@ def run_phase(
     """Load one server for ``duration`` seconds; the clients' results, merged."""
     os.makedirs(work, exist_ok=True)
     ctx = multiprocessing.get_context("spawn")
-    with _server(kind, work, workers, "5s") as server:
+    with _server(kind, work, workers, os.environ.get("LOAD_COMPACT_EVERY", "5s")) as server:
         import httpx
 
         created = httpx.post(

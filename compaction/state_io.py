@@ -3,7 +3,8 @@
 A ``PartitionedState`` starts empty and notes each run partition (one bucket of
 all the run tables) that new events touch; it loads the experiment tables or a
 feature domain's tables (the registry's) the first time an event needs them. At
-the end it writes exactly those partitions again, one partition at a time.
+the end it writes those partitions again, one partition at a time, and in each only
+the tables that new rows or events change: the others keep their files.
 
 Run events, params, tags and latest metric values are folded column-wise
 (``compaction.run_fold``, ``compaction.kv_fold``): the new rows arrive as Arrow
@@ -49,7 +50,8 @@ class PartitionedState:
     def __init__(self, store: ObjectStore, base: Manifest) -> None:
         self.store, self.base = store, base
         self.state = State()
-        self.partitions: set[str] = set()
+        self.partitions: set[str] = set()  # touched by new rows or events
+        self._per_event: set[str] = set()  # of those, the ones an event folds into one by one
         self.experiments_loaded = False
         self.domains_loaded: set[str] = set()  # the feature domains (the registry) loaded
         self._seen_runs: set[str] = set()  # runs whose partition is touched (per-event path)
@@ -73,9 +75,12 @@ class PartitionedState:
             part = self._partitions[run_id] = tables.partition_of(run_id)
         return part
 
-    def _touch(self, part: str) -> None:
-        if part not in self.partitions:
-            self.partitions.add(part)
+    def _touch(self, part: str, per_event: bool = False) -> None:
+        """Note a partition new rows go to; ``per_event``: an event folds into its fold state
+        (its artifacts and inputs are loaded first, and written again)."""
+        self.partitions.add(part)
+        if per_event and part not in self._per_event:
+            self._per_event.add(part)
             self._load(_PER_EVENT, part)
 
     def _add(self, name: str, rows: Any) -> None:
@@ -109,7 +114,7 @@ class PartitionedState:
         """Make sure the partition of ``run_id`` is touched (its artifacts and inputs loaded)."""
         if run_id not in self._seen_runs:
             self._seen_runs.add(run_id)
-            self._touch(tables.partition_of(run_id))
+            self._touch(tables.partition_of(run_id), per_event=True)
 
     def need_experiments(self) -> None:
         """Make sure the experiment tables are loaded."""
@@ -146,22 +151,33 @@ class PartitionedState:
         return by_part
 
     def _fold_partition(self, part: str, run_ids: set[str]) -> tuple[dict[str, Any], list[ParamConflict]]:
-        """The run tables of one partition: its compacted rows, the fold state's and the new ones, folded."""
-        out = tables.run_tables(self.state, run_ids)
+        """The run tables of one partition that change: its compacted rows, the fold state's and
+        the new ones, folded. A table with nothing new in the partition is left out (its files
+        stay as they are): a pass of metric points rewrites only the latest values."""
+        state_rows = tables.run_tables(self.state, run_ids)
         pending = self.pending.take(part)
+        changed = {
+            name for name in _COLUMNAR if pending.get(name) or (name in state_rows and state_rows[name].num_rows)
+        }
+        out = {name: state_rows[name] for name in _PER_EVENT if part in self._per_event}
         base = {
             name: read_files(self.store, keys, tables.schema(name))
-            for name in _COLUMNAR
+            for name in changed
             if (keys := self._base_files(name, part))
         }
 
         def given(name: str) -> list[Any]:
-            return [t for t in (base.get(name), out[name]) if t is not None and t.num_rows]
+            return [t for t in (base.get(name), state_rows[name]) if t is not None and t.num_rows]
 
-        out["runs"] = run_fold.fold_runs(kv_fold.concat_as("runs", given("runs")), pending.get("runs", []))
-        out["params"], conflicts = kv_fold.fold_params(given("params") + pending.get("params", []))
-        out["tags"] = kv_fold.fold_tags(given("tags") + pending.get("tags", []))
-        out["latest_metrics"] = run_fold.fold_latest(given("latest_metrics") + pending.get("latest_metrics", []))
+        conflicts: list[ParamConflict] = []
+        if "runs" in changed:
+            out["runs"] = run_fold.fold_runs(kv_fold.concat_as("runs", given("runs")), pending.get("runs", []))
+        if "params" in changed:
+            out["params"], conflicts = kv_fold.fold_params(given("params") + pending.get("params", []))
+        if "tags" in changed:
+            out["tags"] = kv_fold.fold_tags(given("tags") + pending.get("tags", []))
+        if "latest_metrics" in changed:
+            out["latest_metrics"] = run_fold.fold_latest(given("latest_metrics") + pending.get("latest_metrics", []))
         return out, conflicts
 
     def write(self, version: int, threads: int = 4) -> tuple[dict[str, list[WrittenFile]], dict[str, set[str]]]:
@@ -174,10 +190,11 @@ class PartitionedState:
         replaced: dict[str, set[str]] = {}
         state_runs = self._state_runs()
 
-        def run_partition(part: str) -> tuple[list[tuple[str, WrittenFile]], list[ParamConflict]]:
+        def run_partition(part: str) -> tuple[list[str], list[tuple[str, WrittenFile]], list[ParamConflict]]:
             folded, conflicts = self._fold_partition(part, state_runs[part])
             nonempty = [(name, data) for name, data in folded.items() if data.num_rows]
-            return [(name, write_table(self.store, name, data, version, part)) for name, data in nonempty], conflicts
+            written = [(name, write_table(self.store, name, data, version, part)) for name, data in nonempty]
+            return list(folded), written, conflicts
 
         jobs: list[tuple[str, str, Any]] = []  # (table, partition, rows) of the one-bucket tables
         if self.experiments_loaded:
@@ -189,9 +206,6 @@ class PartitionedState:
                 jobs += [(name, tables.EXPERIMENT_PARTITION, data) for name, data in dom.to_tables(self.state).items()]
         for name, part, _ in jobs:
             replaced.setdefault(name, set()).add(part)
-        for part in self.partitions:
-            for name in tables.RUN_TABLES:
-                replaced.setdefault(name, set()).add(part)
         jobs = [job for job in jobs if job[2].num_rows]
         parts = sorted(self.partitions)
         try:
@@ -201,7 +215,9 @@ class PartitionedState:
         finally:
             self.pending.close()
         new: dict[str, list[WrittenFile]] = {}
-        for written, conflicts in by_part:
+        for part, (folded_names, written, conflicts) in zip(parts, by_part):
+            for name in folded_names:  # a table folded empty is replaced by no file
+                replaced.setdefault(name, set()).add(part)
             self.state.conflicts += conflicts
             for name, f in written:
                 new.setdefault(name, []).append(f)

@@ -248,11 +248,12 @@ def run_phase(
     kill: bool,
     warmup: float,
     sql: bool = False,
+    compact_every: str = "5s",
 ) -> dict:
     """Load one server for ``duration`` seconds; the clients' results, merged."""
     os.makedirs(work, exist_ok=True)
     ctx = multiprocessing.get_context("spawn")
-    with _server(kind, work, workers, os.environ.get("LOAD_COMPACT_EVERY", "5s")) as server:
+    with _server(kind, work, workers, compact_every) as server:
         import httpx
 
         created = httpx.post(
@@ -357,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mlflow", action="store_true", help="the same load on mlflow server (sqlite)")
     parser.add_argument("--sql", action="store_true", help="also a 1-worker phase with runaway SQL-page queries")
     parser.add_argument("--warmup", type=float, default=None, help="seconds for the clients to start (10 + clients)")
+    parser.add_argument("--compact-every", default="5s", help="evtrack server's --compact-every (0: no compaction)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--dir", default=None)
     args = parser.parse_args(argv)
@@ -377,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"-- {label}", flush=True)
         phase_dir = os.path.join(work, label.replace(" ", "-").replace("+", ""))
         report.extra.setdefault("phases", {})
-        phase = run_phase(kind, phase_dir, args.clients, args.duration, workers, args.batches, kill, warmup, sql)
+        phase = run_phase(
+            kind, phase_dir, args.clients, args.duration, workers, args.batches, kill, warmup, sql, args.compact_every
+        )
         points = len(phase["acked"]) * KEYS * STEPS
         mps[label] = points / phase["seconds"]
         report.add(f"{label}: requests/s", phase["requests"] / phase["seconds"], "req/s")

@@ -38,6 +38,9 @@ _ENCODINGS: dict[str, tuple[list[str], dict[str, str]]] = {
     ),
     "metrics": (["run_id", "key"], {"step": _DELTA, "timestamp": _DELTA}),
 }
+# Columns no reader prunes by, whose min/max statistics cost the most to gather (every value a
+# distinct string): half the time of writing the events of a million metric points.
+_NO_STATISTICS = {"events": ("eid", "body")}
 
 
 @dataclass
@@ -87,11 +90,13 @@ def write_table(
 
 def _parquet_writer(where: Any, table: str) -> pq.ParquetWriter:
     dictionary, encodings = _ENCODINGS.get(table, (True, {}))
+    schema = tables.schema(table)
+    skipped = _NO_STATISTICS.get(table, ())
     return pq.ParquetWriter(
         where,
-        tables.schema(table),
+        schema,
         compression=COMPRESSION,
-        write_statistics=True,
+        write_statistics=[name for name in schema.names if name not in skipped] if skipped else True,
         use_dictionary=dictionary,
         column_encoding=encodings or None,
     )

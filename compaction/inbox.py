@@ -299,13 +299,17 @@ def _decode_whole(key: str, data: bytes) -> DecodedSegment | None:
     found = segment_events(data)
     if found is None:
         return None
-    events, lines = found
+    events, lines, names = found
     seg = DecodedSegment(key, len(data))
     native, kv = seg.native, seg.kv
-    for (kind, event), line in zip(events, lines):
-        if kind == "metric":
+    metric = next(cls for cls, kind in names.items() if kind == "metric")
+    for event, line in zip(events, lines):
+        cls = event.__class__
+        if cls is metric:  # most lines: no lookup
             native.append(event)
-        elif kind == "param" or kind == "tag_set":
+            continue
+        kind = names[cls]
+        if kind == "param" or kind == "tag_set":
             kv.append((kind, event.run_id, event.key, event.value, event.ts, event.eid, line))
         elif kind == "tag_deleted":
             kv.append((kind, event.run_id, event.key, None, event.ts, event.eid, line))

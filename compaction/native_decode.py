@@ -165,11 +165,11 @@ def _whole_segment_decoder() -> Any:
     return _segment_decoder
 
 
-def segment_events(data: bytes) -> tuple[list[tuple[str, Any]], list[bytes]] | None:
+def segment_events(data: bytes) -> tuple[list[Any], list[bytes], dict[type, str]] | None:
     """A whole segment (lines ending in newlines) of metric, param, tag and run events in one parse.
 
-    Returns ([(wire type, event)], [line]) in line order, or None on any doubt (another
-    event type, a malformed line, a wrong type, two values on a line): the caller then
+    Returns (events, lines, {event class: wire type}) in line order, or None on any doubt
+    (another event type, a malformed line, a wrong type, two values on a line): the caller then
     decodes the segment piece by piece.
     """
     found = _whole_segment_decoder()
@@ -183,7 +183,7 @@ def segment_events(data: bytes) -> tuple[list[tuple[str, Any]], list[bytes]] | N
     lines = data[:-1].split(b"\n")
     if len(events) != len(lines):  # a line held two values
         return None
-    return [(names[type(e)], e) for e in events], lines
+    return events, lines, names
 
 
 def _decode_lines(found: Any, lines: list[bytes]) -> list[tuple[str, Any]] | None:

@@ -34,7 +34,7 @@ from compaction.files import WrittenFile, write_table
 from compaction.spill import PartitionRows
 
 _COLUMNAR = ("runs", "params", "tags", "latest_metrics")  # folded column-wise
-_PER_EVENT = ("artifacts", "inputs")  # loaded into the fold state when a partition is touched
+_PER_EVENT = ("artifacts", "inputs")  # loaded into the fold state when an event of the partition folds one by one
 
 
 def _pending_schema(name: str) -> Any:

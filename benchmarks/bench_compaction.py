@@ -302,7 +302,7 @@ def child(kind: str, uri: str, *extra: str, env: dict[str, str] | None = None) -
 
 
 def decoder_note() -> str:
-    from compaction import native_decode
+    from evtrack.eventlog import native_decode
 
     return (
         "native decoder: msgspec"

@@ -146,7 +146,10 @@ class Compactor:
     # -- public ---------------------------------------------------------------
 
     def run(self) -> CompactionReport:
-        """Fold every pending segment (in as many commits as needed); returns the report."""
+        """Fold every segment pending when the pass starts (in as many commits as needed);
+        returns the report. Segments that arrive during the pass wait for the next one: under a
+        steady inflow a pass that chased them would never end, and each of its commits would
+        send every reader to a new manifest."""
         with _cyclic_gc_paused():
             report = self._run()
             known = (self._committed,) if self._committed is not None else ()
@@ -158,6 +161,7 @@ class Compactor:
         start = time.perf_counter()
         attempts = 0
         self._committed = None
+        first: set[str] | None = None  # the segments pending at the first listing: this pass's work
         while True:
             # After a commit of ours, the next chunk starts from it, not from a second read: if
             # another compactor committed since, put-if-absent refuses ours and the retry reloads.
@@ -166,6 +170,10 @@ class Compactor:
             new, done = pending_segments(self.store, base)
             checkpoint("listed")
             report.deleted_segments += self._delete_folded(done)
+            if first is None:
+                first = {info.key for info in new}
+            else:
+                new = [info for info in new if info.key in first]
             if not new:
                 break
             chunk = _first_chunk(new, self.max_segments_per_commit, self.max_bytes_per_commit)

@@ -1,7 +1,7 @@
 """Reading the inbox: which segments are new, fetching them, and decoding them fast.
 
 Metric events (the bulk of any log) are decoded straight into columns by
-``compaction.native_decode`` (one schema-checked C parse per segment) when they
+``evtrack.eventlog.native_decode`` (one schema-checked C parse per segment) when they
 all are well-formed; every other event goes through the registry decoder
 (``evtrack.eventlog.events.from_wire``). A segment the native decoder refuses is decoded
 entirely in Python (``decode_python``, the reference), which checks metric
@@ -30,8 +30,8 @@ from evtrack.eventlog.writer import INBOX
 
 from compaction import run_fold
 from compaction.files import body_column
-from compaction.native_decode import METRIC_COLUMNS, kv_rows, metric_rows, rows_table, run_events, segment_events
-from compaction.native_decode import available as native_available
+from evtrack.eventlog.native_decode import METRIC_COLUMNS, kv_rows, metric_rows, rows_table, run_events, segment_events
+from evtrack.eventlog.native_decode import available as native_available
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -63,7 +63,7 @@ class DecodedSegment:
     size: int
     metrics: list[MetricRow] = field(default_factory=list)  # rows decoded one by one
     columns: "pa.Table | None" = None  # rows decoded column-wise by the Python path
-    native: list = field(default_factory=list)  # rows decoded natively (compaction.native_decode)
+    native: list = field(default_factory=list)  # rows decoded natively (evtrack.eventlog.native_decode)
     converted: int = 0  # native rows already turned into the batch's columns
     events: list[tuple[Event, bytes]] = field(default_factory=list)  # other events, params and tags aside
     kv: list[KvRow] = field(default_factory=list)  # params and tags, for the columnar fold (compaction.kv_fold)

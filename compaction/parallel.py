@@ -45,7 +45,7 @@ from evtrack.errors import EvtrackError
 from evtrack.eventlog.events import BadLine, field_values, rebuild
 from evtrack.store.base import ObjectInfo, ObjectStore
 
-from compaction import native_decode
+from evtrack.eventlog import native_decode
 from compaction.crash import checkpoint
 from compaction.inbox import NATIVE_ENV, DecodedBatch, DecodedSegment, _decode_batch, _get, metric_table
 from compaction.process_setup import refuse_pandas

@@ -303,3 +303,27 @@ def test_a_losing_compactor_does_not_overwrite_the_winners_quarantine(
         ("r1", "0.1", "0.2"),
         ("r2", "0.1", "0.2"),
     ]
+
+
+def test_a_pass_under_a_steady_inflow_folds_what_was_pending_and_ends(local_uri: str, direct_writer) -> None:
+    """Segments that land while a pass folds wait for the next pass: a pass that chased them
+    would not end while writers write, and each of its commits would move every reader."""
+    store = open_store(local_uri)
+    w = direct_writer(store)
+
+    def put(step: int) -> None:
+        w.put([w.event(ev.MetricLogged, run_id="r1", key="m", value=float(step), step=step, timestamp=step)])
+
+    for step in range(3):
+        put(step)
+    landed = []
+
+    def writer_meanwhile(*_progress: int) -> None:  # a writer putting a segment after every batch
+        if len(landed) < 20:
+            landed.append(len(landed))
+            put(100 + len(landed))
+
+    report = Compactor(store, grace_seconds=0, batch_bytes=1, progress=writer_meanwhile).run()
+    assert (report.segments, report.commits) == (3, 1)
+    assert len(landed) == 3 and len(list(store.list("events/"))) == 3  # they wait, unfolded
+    assert compact(store, grace_seconds=0).segments == 3  # the next pass takes them

@@ -24,7 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compaction import compact, native_decode
+from compaction import compact
+from evtrack.eventlog import native_decode
 from compaction.inbox import NATIVE_ENV, DecodedSegment, decode, decode_python
 from evtrack.eventlog import events as ev
 from evtrack.state import manifest as mf

@@ -25,7 +25,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from compaction import Compactor, compactor, native_decode, parallel
+from compaction import Compactor, compactor, parallel
+from evtrack.eventlog import native_decode
 from compaction.compactor import CRASH_ENV
 from compaction.inbox import NATIVE_ENV
 from evtrack.eventlog import events as ev

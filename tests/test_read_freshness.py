@@ -195,3 +195,55 @@ def test_write_checks_of_many_runs_share_one_listing(local_uri: str, fresh_evtra
         client.log_metric(run_id, "m", 2.0)
         client.flush()
     assert counting.lists["events/"] >= 20
+
+
+def test_concurrent_refreshes_share_a_listing_that_began_after_them(local_uri: str, direct_writer) -> None:
+    """Requests that wait for the reader while another lists take the next listing that began
+    after they were called, instead of listing one after another under a steady inflow (the
+    inbox changes during every listing); each still sees every write made before it was called."""
+    import threading
+
+    from evtrack.eventlog import events as ev
+    from evtrack.read.reader import StoreReader
+    from evtrack.store import open_store
+
+    store = open_store(local_uri)
+    w = direct_writer(store)
+
+    def put(step: int) -> None:
+        w.put([w.event(ev.MetricLogged, run_id="r1", key="m", value=float(step), step=step, timestamp=step)])
+
+    put(0)
+    reader = StoreReader(store)
+    reader.refresh()
+    slow, listing = _CountingStore(store), threading.Event()
+
+    def slow_list_keys(prefix: str = ""):
+        keys = list(list_keys(store, prefix))
+        if prefix == "events/":
+            slow.lists[prefix] += 1
+            put(100 + slow.lists[prefix])  # a writer, while this listing is folded
+            listing.set()
+            time.sleep(0.3)
+        return iter(keys)
+
+    slow.list_keys = slow_list_keys  # type: ignore[method-assign]
+    reader.store = slow
+    put(1)
+    first = threading.Thread(target=reader.refresh, kwargs={"max_age": 0})
+    first.start()
+    assert listing.wait(10)
+    put(2)  # after the first listing began: the first refresh may miss it, the others may not
+    seen: list[set[int]] = []
+
+    def refresh_and_read() -> None:
+        reader.refresh(max_age=0)
+        seen.append(set(reader.metric_history("r1", "m").column("step").to_pylist()))
+
+    later = [threading.Thread(target=refresh_and_read) for _ in range(3)]
+    for t in later:
+        t.start()
+    for t in [first, *later]:
+        t.join(30)
+    assert len(seen) == 3 and all({0, 1, 2, 101} <= steps for steps in seen)
+    assert slow.lists["events/"] == 2  # the first refresh's listing, and one for the three after it

@@ -463,6 +463,11 @@ def field_values(event: Event) -> tuple:
     return tuple(getattr(event, name) for name in _FIELD_NAMES[type(event)])
 
 
+def field_names(etype: str) -> tuple[str, ...]:
+    """The fields of wire type ``etype`` in ``field_values``' order (``KeyError`` for an unknown type)."""
+    return _FIELD_NAMES[_REGISTRY[etype]]
+
+
 def rebuild(etype: str, values: tuple) -> Event:
     """The event of wire type ``etype`` with ``field_values`` ``values``, not checked again.
 

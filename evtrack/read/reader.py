@@ -33,6 +33,7 @@ from evtrack.state import manifest as mf
 from evtrack.state import tables
 from evtrack.errors import InvalidParameterError, ObjectNotFoundError
 from evtrack.eventlog.events import BadLine, Event, MetricLogged, decode_segment
+from evtrack.eventlog.native_decode import segment_as_events
 from evtrack.state.domains import domain, domain_of
 from evtrack.state.fold import RUN_KEYED, MetricSeries, State, apply
 from evtrack.store.base import ObjectStore, list_keys, listing_token
@@ -48,6 +49,36 @@ _MAX_RESETS = 5
 _RUN_CACHE = 4096
 _OWN_MAX_BYTES = 64 << 20  # own segments held for the next refresh; beyond, the next one lists
 FRESHNESS_ENV = "EVTRACK_READ_FRESHNESS"
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _fetch_pool() -> ThreadPoolExecutor:
+    """The threads every reader of this process fetches tail segments with (started once: a
+    pool per listing spent more on starting its threads than on a local store's reads)."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(_FETCH_THREADS, thread_name_prefix="evtrack-tail-fetch")
+    return _pool
+
+
+def _forget_pool_in_child() -> None:
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()  # the parent's threads do not exist in a fork
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
+def _decoded(data: bytes, key: str) -> tuple[list[Event], list[BadLine]]:
+    """A tail segment's events and bad lines: in one native parse when it holds only the common
+    events (metric points, params, tags, run events), else line by line."""
+    events = segment_as_events(data)
+    return (events, []) if events is not None else decode_segment(data, key)
 
 
 def read_freshness() -> float:
@@ -128,7 +159,7 @@ class StoreReader:
             data = self.store.get(key)
         except ObjectNotFoundError:
             return None
-        events, bad = decode_segment(data, key)
+        events, bad = _decoded(data, key)
         self.bad_lines.extend(bad)
         self._segments[key] = events
         return events
@@ -199,7 +230,7 @@ class StoreReader:
     def _own_events(self, key: str, data: bytes, built: Callable[[], list[Event] | None] | None) -> list[Event]:
         events = built() if built is not None else None
         if events is None:
-            events, bad = decode_segment(data, key)
+            events, bad = _decoded(data, key)
             self.bad_lines.extend(bad)
         return events
 
@@ -227,8 +258,15 @@ class StoreReader:
         it was listed less than ``max_age`` seconds ago (default: ``EVTRACK_READ_FRESHNESS``).
         Returns whether the store was listed."""
         window = read_freshness() if max_age is None else max_age
+        called = time.monotonic()
         with self._lock:
             self._taking_own = True
+            if not self._must_list and self._listed_at is not None and self._listed_at > called:
+                # Another thread listed (or found nothing changed) after this call began, while
+                # this one waited for the lock: that listing saw everything this call must see.
+                # Under load, concurrent requests would otherwise list one after another.
+                self._fold_own()
+                return False
             started = time.monotonic()
             tokens = (listing_token(self.store, INBOX), listing_token(self.store, mf.MANIFESTS))
             if not self._must_list and self._listed_at is not None:
@@ -257,8 +295,7 @@ class StoreReader:
                     self._reset(target)
                 new = self._unfolded_inbox()
                 if len(new) > 2:
-                    with ThreadPoolExecutor(min(_FETCH_THREADS, len(new))) as pool:
-                        blobs = list(pool.map(self._fetch, new))
+                    blobs = list(_fetch_pool().map(self._fetch, new))
                 else:
                     blobs = [self._fetch(k) for k in new]
                 vanished = False
@@ -278,11 +315,9 @@ class StoreReader:
         the inbox for the compactor's grace period (minutes), so most keys listed are known: a key a
         manifest folds stays folded in every later one, and is remembered across manifests."""
         folded, known, manifest = self._folded, self._known_folded, self.manifest
-        listed, new = [], []
-        for key in list_keys(self.store, INBOX):
-            listed.append(key)
-            if key in folded or key in known:
-                continue
+        listed = set(list_keys(self.store, INBOX))
+        new = []
+        for key in sorted(listed.difference(folded, known)):  # mostly the keys since the last listing
             if mf.parse_segment_key(key) is None:
                 continue
             if manifest.is_folded(key):
@@ -290,7 +325,7 @@ class StoreReader:
             else:
                 new.append(key)
         if len(known) > 2 * len(listed) + 1000:  # deleted after the grace period: forget them
-            self._known_folded = known & set(listed)
+            self._known_folded = known & listed
         return new
 
     # -- views ----------------------------------------------------------------

@@ -22,7 +22,7 @@ class PeriodicCompaction:
     file, and a worker that finds it taken skips its pass. A failed pass is logged and retried
     next time.
 
-    Folded inbox segments are deleted once older than ``grace_for(every)``, shorter than an
+    Folded inbox segments are deleted once older than ``GRACE_SECONDS``, much shorter than an
     external compactor's five minutes: every read and write check lists the inbox, and under a
     steady load five minutes of segments make each listing slow (45,000 keys ~ 50-150 ms).
     """
@@ -47,7 +47,7 @@ class PeriodicCompaction:
                 with pass_turn(self.store.uri) as ours:
                     if not ours:
                         continue  # another worker is compacting this store right now
-                    report = Compactor(self.store, grace_seconds=grace_for(self.every)).run()
+                    report = Compactor(self.store, grace_seconds=GRACE_SECONDS).run()
                 if report.events:
                     log.info("evtrack server: %s", report.summary())
             except Exception:  # noqa: BLE001 - the server must outlive a failed pass
@@ -59,11 +59,11 @@ class PeriodicCompaction:
             self._thread.join(timeout=30)
 
 
-def grace_for(every: float) -> float:
-    """Seconds a folded inbox segment stays before the server's pass deletes it: 30, or two
-    passes. A reader that listed a segment deleted before it fetched it reads the newer
-    manifest instead, so the grace only spares it that extra round."""
-    return max(30.0, 2.0 * every)
+# Seconds a folded inbox segment stays before a server's pass deletes it. A reader that listed a
+# segment deleted before it fetched it, or that missed segments deleted before it listed, reads
+# the newer manifest instead (``StoreReader._list``): the grace only spares it that extra round,
+# and every second of it is listed again at each refresh under writes.
+GRACE_SECONDS = 10.0
 
 
 @contextlib.contextmanager

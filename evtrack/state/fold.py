@@ -159,11 +159,18 @@ class MetricSeries:
 
     def add(self, step: int, timestamp: int, value: float) -> bool:
         """Add a point (exact duplicates count once); whether it was new."""
-        key = _point_key(step, timestamp, value)
-        if key in self.points:
+        key = (step, timestamp, "nan" if value != value else value)  # _point_key, inlined (tails fold millions)
+        points = self.points
+        if key in points:
             return False
-        self.points[key] = value
-        if self.latest is None or metric_rank(step, timestamp, value) > metric_rank(*self.latest):
+        points[key] = value
+        latest = self.latest
+        # most points come in step order: a higher step is the latest without ranking both
+        if (
+            latest is None
+            or step > latest[0]
+            or (step == latest[0] and metric_rank(step, timestamp, value) > metric_rank(*latest))
+        ):
             self.latest = (step, timestamp, value)
         return True
 

@@ -186,8 +186,24 @@ class LocalStore:
         return self._walk(*self._listing_of(prefix), start_after)
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
-        """The keys of ``list(prefix)``, without a ``stat`` of each file (``base.list_keys``)."""
-        return self._walk(*self._listing_of(prefix), None, with_stat=False)
+        """The keys of ``list(prefix)``, without a ``stat`` of each file (``base.list_keys``).
+
+        A directory whose link count says it has no sub-directory (2: itself and its entry in
+        its parent) is read with one ``listdir`` and sorted: the inbox, listed at nearly every
+        refresh under writes, in half the time of a walk. Where the file system does not count
+        sub-directories in links (btrfs gives 1), it is walked."""
+        directory, base, name_prefix = self._listing_of(prefix)
+        try:
+            flat = os.stat(directory).st_nlink == 2
+            names = os.listdir(directory) if flat else []
+        except (FileNotFoundError, NotADirectoryError):
+            return iter(())
+        except OSError as exc:
+            raise StoreError(f"local list of {base!r} in {self.uri} failed: {exc}") from exc
+        if not flat:
+            return self._walk(directory, base, name_prefix, None, with_stat=False)
+        names = sorted([n for n in names if n.startswith(name_prefix) and not n.startswith(TEMP_PREFIX)])
+        return iter([base + n for n in names])
 
     def _listing_of(self, prefix: str) -> tuple[str, str, str]:
         """(directory, key base, name prefix) of a listing of ``prefix``."""

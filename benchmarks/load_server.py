@@ -324,20 +324,23 @@ def account(store: str, phase: dict) -> dict[str, int]:
 
     compact(open_store(store))
     evtrack.set_tracking_uri(store)
-    rows = evtrack.sql("SELECT run_id, key, step, count(*) AS n FROM metrics GROUP BY ALL").to_pylist()
-    present = {(r["run_id"], r["key"], r["step"]): r["n"] for r in rows}
+    # per batch of 100 points (steps b*STEPS .. b*STEPS+STEPS-1, keys m0..m{KEYS-1}): the rows stored
+    # and the distinct points among them; one row per batch, not per point (a minute is ~1M points)
+    rows = evtrack.sql(
+        f"SELECT run_id, step // {STEPS} AS batch, count(*) AS n, count(DISTINCT (key, step)) AS points "
+        "FROM metrics GROUP BY ALL"
+    ).to_pylist()
+    stored = {(r["run_id"], r["batch"]): (r["n"], r["points"]) for r in rows}
     raw = evtrack.sql("SELECT count(*) AS n FROM all_metrics").to_pylist()[0]["n"]
-
-    def points(batches: list) -> set:
-        return {(run, f"m{k}", b * STEPS + s) for run, b in batches for k in range(KEYS) for s in range(STEPS)}
-
-    acked, failed = points(phase["acked"]), points(phase["failed"])
+    per_batch = KEYS * STEPS
+    acked = {(run, b) for run, b in phase["acked"]}
+    failed = {(run, b) for run, b in phase["failed"]}
     return {
-        "acknowledged points": len(acked),
-        "lost": sum(1 for p in acked if p not in present),
-        "doubled": sum(1 for n in present.values() if n > 1),
-        "stored without ack": sum(1 for p in failed if p in present),
-        "raw retries": raw - len(present),
+        "acknowledged points": len(acked) * per_batch,
+        "lost": sum(per_batch - stored.get(batch, (0, 0))[1] for batch in acked),
+        "doubled": sum(n - points for n, points in stored.values()),
+        "stored without ack": sum(stored[batch][1] for batch in failed if batch in stored),
+        "raw retries": raw - sum(points for _, points in stored.values()),
     }
 
 

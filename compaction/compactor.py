@@ -21,7 +21,8 @@ One pass::
     └── put-if-absent manifest n+1 ── lost ─▶ backoff, redo on the winner ┘
           │ won
           ▼
-        write the hint; next commit if the backlog is larger than one commit
+        write the hint; next commit if the backlog listed first is larger than one commit
+        (segments that landed during the pass wait for the next pass)
 
 Files written by a pass that lost (or crashed) are never referenced by a
 manifest; ``gc`` removes them after the retention period. A segment counts as

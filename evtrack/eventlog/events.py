@@ -249,6 +249,24 @@ class MetricLogged(Event):
     timestamp: int
 
 
+# A metric event as a read folds it: (run_id, key, value, step, timestamp). Readers hold the tail's
+# points as these plain tuples: the garbage collector stops tracking a tuple of strings and numbers,
+# while every event object stays tracked, and a server's full collections walked them all.
+Point = tuple[str, str, float, int, int]
+
+
+def split_points(events: list[Event]) -> tuple[list[Point], list[Event]]:
+    """The metric events as points, and the other events in their order."""
+    points: list[Point] = []
+    others: list[Event] = []
+    for e in events:
+        if e.__class__ is MetricLogged:
+            points.append((e.run_id, e.key, e.value, e.step, e.timestamp))  # type: ignore[attr-defined]
+        else:
+            others.append(e)
+    return points, others
+
+
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TagSet(Event):

@@ -17,9 +17,9 @@ unknown field, a wrong type, two values on a line) the result is None and the
 caller decodes the segment in Python, which names and quarantines what is
 wrong. Without msgspec every block is None.
 
-Readers use the same parse for the inbox tail (``segment_as_events``): a segment of
-metric, param, tag and run events becomes the very events ``decode_segment`` would give,
-built from the checked values without a second check.
+Readers use the same parse for the inbox tail (``segment_as_tail``): a segment of
+metric, param, tag and run events becomes the very points and events ``decode_segment`` would
+give (split by ``split_points``), built from the checked values without a second check.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
-from evtrack.eventlog.events import NONFINITE, Event, field_names, rebuild
+from evtrack.eventlog.events import NONFINITE, Event, Point, field_names, rebuild
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -286,16 +286,18 @@ def _packed(arrow_type: "pa.DataType", code: str, values: list) -> "pa.Array":
 _builders: dict[type, Any] = {}  # struct -> (wire type, the event's field names)
 
 
-def segment_as_events(data: bytes) -> list[Event] | None:
-    """A whole segment of metric, param, tag and run events as the events ``decode_segment``
-    gives (in line order), in one native parse; None on any doubt, and for a segment with a
-    blank line (the caller then decodes it line by line, which reports what is wrong)."""
+def segment_as_tail(data: bytes) -> tuple[list[Point], list[Event]] | None:
+    """A whole segment of metric, param, tag and run events as ``split_points`` gives the events
+    of ``decode_segment``: its metric points, and its other events in line order. One native
+    parse; None on any doubt, and for a segment with a blank line (the caller then decodes it
+    line by line, which reports what is wrong)."""
     found = segment_events(data)
     if found is None:
         return None
     structs, _lines, names = found
-    events = []
-    add = events.append
+    points: list[Point] = []
+    events: list[Event] = []
+    add_point = points.append
     builders = _builders
     metric = None
     for s in structs:
@@ -306,11 +308,11 @@ def segment_as_events(data: bytes) -> list[Event] | None:
                 fields = builders.get(cls)
                 if fields is None:
                     fields = builders[cls] = field_names(etype)
-                add(rebuild(etype, tuple(getattr(s, name) for name in fields)))
+                events.append(rebuild(etype, tuple(getattr(s, name) for name in fields)))
                 continue
             metric = cls
-        # most lines: a metric point, its fields in MetricLogged's order and its value a float
+        # most lines: a metric point, its value a float
         v = s.value
         v = NONFINITE[v] if v.__class__ is str else v  # msgspec gives a float for an integer too
-        add(rebuild("metric", (s.eid, s.ts, s.run_id, s.key, v, s.step, s.timestamp)))
-    return events
+        add_point((s.run_id, s.key, v, s.step, s.timestamp))
+    return points, events

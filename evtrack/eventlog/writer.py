@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from itertools import count
 
 from evtrack.errors import StoreError
-from evtrack.eventlog.events import EventDecodeError, decode_line, encode_metric_line, rebuild
+from evtrack.eventlog.events import Event, EventDecodeError, MetricLogged, Point, decode_line, encode_metric_line
 from evtrack.eventlog.spool import Spool
 from evtrack.store.base import ObjectStore
 
@@ -76,9 +76,10 @@ class SegmentWriter:
         self.max_buffer_bytes = int(max_buffer_bytes or _env_float("EVTRACK_MAX_BUFFER_BYTES", 64 << 20))
         self.flush_bytes = min(self.flush_bytes, self.max_buffer_bytes)  # else the bound is never checked
         self.spool = spool or Spool(store.uri)
-        # called with (key, data, events) after each segment this process appends (the reader's
-        # hand-off); ``events()`` gives the segment's events without parsing it (None: parse it)
-        self.on_segment: Callable[[str, bytes, Callable[[], list] | None], None] | None = None
+        # called with (key, data, tail) after each segment this process appends (the reader's
+        # hand-off); ``tail()`` gives the segment's points and other events without parsing it
+        # (None: parse it)
+        self.on_segment: Callable[[str, bytes, Callable[[], tuple | None] | None], None] | None = None
         self._init_process_state()
 
     def _init_process_state(self) -> None:
@@ -200,8 +201,7 @@ class SegmentWriter:
 
     def _appended(self, key: str, data: bytes, items: list | None) -> None:
         if self.on_segment is not None:
-            prefix = self.writer_id
-            self.on_segment(key, data, None if items is None else lambda: _events_of(prefix, items))
+            self.on_segment(key, data, None if items is None else lambda: _tail_of(items))
 
     def _drain(self, force: bool = False) -> int:
         """Cut a segment from the buffer and send it with anything parked; returns segments sent."""
@@ -278,18 +278,24 @@ class SegmentWriter:
         self._init_process_state()
 
 
-def _events_of(prefix: str, items: list) -> list | None:
-    """The events of a segment cut from ``items``, built from the buffer without parsing the
-    segment (metric points straight from their tuples); None if a line does not decode."""
-    events = []
-    add = events.append
+def _tail_of(items: list) -> tuple[list[Point], list[Event]] | None:
+    """What a reader folds of a segment cut from ``items`` (``split_points`` of its events), built
+    from the buffer without parsing the segment (metric points straight from their tuples); None
+    if a line does not decode."""
+    points: list[Point] = []
+    events: list[Event] = []
+    add_point = points.append
     for item in items:
         if item.__class__ is bytes:
             try:
-                add(decode_line(item))
+                event = decode_line(item)
             except EventDecodeError:
                 return None
+            if event.__class__ is MetricLogged:
+                add_point((event.run_id, event.key, event.value, event.step, event.timestamp))  # type: ignore[attr-defined]
+            else:
+                events.append(event)
         else:
-            n, ts, run_id, key, value, step, timestamp = item
-            add(rebuild("metric", (f"{prefix}-{n:010d}", ts, run_id, key, float(value), step, timestamp)))
-    return events
+            _n, _ts, run_id, key, value, step, timestamp = item
+            add_point((run_id, key, float(value), step, timestamp))
+    return points, events

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 from evtrack.state import manifest as mf
 from evtrack.state import tables
 from evtrack.errors import InvalidParameterError, ObjectNotFoundError
-from evtrack.eventlog.events import BadLine, Event, MetricLogged, decode_segment
-from evtrack.eventlog.native_decode import segment_as_events
+from evtrack.eventlog.events import BadLine, Event, Point, decode_segment, split_points
+from evtrack.eventlog.native_decode import segment_as_tail
 from evtrack.state.domains import domain, domain_of
 from evtrack.state.fold import RUN_KEYED, MetricSeries, State, apply
 from evtrack.store.base import ObjectStore, list_keys, listing_token
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 T = TypeVar("T")
+Tail = tuple[list[Point], list[Event]]  # a tail segment: its metric points, its other events in order
 _FETCH_THREADS = 16
 _MAX_RESETS = 5
 _RUN_CACHE = 4096
@@ -74,11 +75,14 @@ def _forget_pool_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
-def _decoded(data: bytes, key: str) -> tuple[list[Event], list[BadLine]]:
-    """A tail segment's events and bad lines: in one native parse when it holds only the common
-    events (metric points, params, tags, run events), else line by line."""
-    events = segment_as_events(data)
-    return (events, []) if events is not None else decode_segment(data, key)
+def _decoded(data: bytes, key: str) -> tuple[Tail, list[BadLine]]:
+    """A tail segment's points, other events and bad lines: in one native parse when it holds only
+    the common events (metric points, params, tags, run events), else line by line."""
+    tail = segment_as_tail(data)
+    if tail is not None:
+        return tail, []
+    events, bad = decode_segment(data, key)
+    return split_points(events), bad
 
 
 def read_freshness() -> float:
@@ -95,19 +99,6 @@ def read_freshness() -> float:
     return value
 
 
-def _fold_metric(st: State, e: MetricLogged) -> None:
-    st.note_latest(e.run_id, e.key, e.step, e.timestamp, e.value)
-
-
-def fold_latest(events: list[Event], st: State) -> None:
-    """Fold events into a state that tracks only the latest metric values (no histories)."""
-    for event in events:
-        if event.__class__ is MetricLogged:
-            _fold_metric(st, event)  # type: ignore[arg-type]
-        else:
-            apply(event, st)
-
-
 class StoreReader:
     """Tables of the newest manifest plus the tail, read lazily and refreshed incrementally."""
 
@@ -116,17 +107,17 @@ class StoreReader:
         self.manifest = mf.Manifest()
         self.bad_lines: list[BadLine] = []
         self._lock = threading.RLock()
-        self._segments: dict[str, list[Event]] = {}  # decoded tail segments, by key
+        self._segments: dict[str, Tail] = {}  # decoded tail segments, by key
         self._listed_at: float | None = None  # monotonic time the last listing started
         self._listed_tokens: tuple | None = None  # the store's listing tokens when it started
-        # segments this process appended, not yet folded: (key, data, their events or None)
-        self._own: list[tuple[str, bytes, Callable[[], list[Event] | None] | None]] = []
+        # segments this process appended, not yet folded: (key, data, what builds their Tail or None)
+        self._own: list[tuple[str, bytes, Callable[[], Tail | None] | None]] = []
         self._own_bytes = 0
         self._own_lock = threading.Lock()
         self._taking_own = False  # set by the first refresh: a reader never read holds nothing
         self._must_list = False  # own segments dropped (too many bytes), or a commit here: list next time
         self._known_folded: set[str] = set()  # inbox keys a manifest read here folds (see _unfolded_inbox)
-        self._own_staged: dict[str, tuple[bytes, Callable[[], list[Event] | None] | None]] = {}
+        self._own_staged: dict[str, tuple[bytes, Callable[[], Tail | None] | None]] = {}
         self._reset(0)
         mf.watch_commits(self)
 
@@ -138,50 +129,59 @@ class StoreReader:
         self.manifest = mf.load(self.store, version) if version else mf.Manifest()
         self._folded: set[str] = set()
         self._segments = {k: v for k, v in self._segments.items() if not self.manifest.is_folded(k)}
-        self.tail_runs: dict[str, list[Event]] = {}
+        self.tail_runs: dict[str, list[Event]] = {}  # a run's tail events, but its metric points
         self.tail_experiments: list[Event] = []
         self.tail_domains: dict[str, list[Event]] = {}  # a feature domain's events (the registry's)
-        self.tail_series: dict[tuple[str, str], MetricSeries] = {}
+        self.tail_series: dict[str, dict[str, MetricSeries]] = {}  # run -> key -> its tail points
         self.tail_points = TailPoints()  # the same points as columns, for search snapshots
         self._experiments: State | None = None
         self._domains: dict[str, State] = {}
         self._runs: OrderedDict[str, State] = OrderedDict()
 
-    def _fetch(self, key: str) -> list[Event] | None:
+    def _fetch(self, key: str) -> Tail | None:
         cached = self._segments.get(key)
         if cached is not None:
             return cached
         staged = self._own_staged.pop(key, None)
         if staged is not None:  # our own: from memory
-            events = self._segments[key] = self._own_events(key, *staged)
-            return events
+            tail = self._segments[key] = self._own_tail(key, *staged)
+            return tail
         try:
             data = self.store.get(key)
         except ObjectNotFoundError:
             return None
-        events, bad = _decoded(data, key)
+        tail, bad = _decoded(data, key)
         self.bad_lines.extend(bad)
-        self._segments[key] = events
-        return events
+        self._segments[key] = tail
+        return tail
 
-    def _add_tail(self, events: list[Event]) -> None:
-        tail_runs, tail_series, runs, points = self.tail_runs, self.tail_series, self._runs, self.tail_points
-        for event in events:
-            if event.__class__ is MetricLogged:  # most of a tail: the same steps as below, inlined
-                e: MetricLogged = event  # type: ignore[assignment]
-                run_events = tail_runs.get(e.run_id)
-                if run_events is None:
-                    run_events = tail_runs[e.run_id] = []
-                run_events.append(e)
-                cached = runs.get(e.run_id)
+    def _add_points(self, points: list[Point]) -> None:
+        """Fold metric points into the tail: distinct points into their series and ``tail_points``,
+        a cached run's latest values raised (the most of a tail: kept lean)."""
+        tail_series, runs, add = self.tail_series, self._runs, self.tail_points.add
+        last_run: str | None = None
+        per_run: dict[str, MetricSeries] = {}
+        cached: State | None = None
+        for run_id, key, value, step, timestamp in points:
+            if run_id != last_run:
+                per_run = tail_series.get(run_id)
+                if per_run is None:
+                    per_run = tail_series[run_id] = {}
+                last_run, cached = run_id, runs.get(run_id)
+            series = per_run.get(key)
+            if series is None:
+                series = per_run[key] = MetricSeries()
+            if series.add(step, timestamp, value):
+                add(run_id, key, value, step, timestamp)
                 if cached is not None:
-                    _fold_metric(cached, e)
-                series = tail_series.get((e.run_id, e.key))
-                if series is None:
-                    series = tail_series[(e.run_id, e.key)] = MetricSeries()
-                if series.add(e.step, e.timestamp, e.value):
-                    points.add(e.run_id, e.key, e.value, e.step, e.timestamp)
-                continue
+                    cached.note_latest(run_id, key, step, timestamp, value)
+
+    def _add_tail(self, tail: Tail) -> None:
+        points, events = tail
+        if points:
+            self._add_points(points)
+        tail_runs, runs = self.tail_runs, self._runs
+        for event in events:
             run_id = getattr(event, "run_id", None)
             dom = domain_of(event)
             if dom is not None:
@@ -200,10 +200,11 @@ class StoreReader:
             if cached is not None:
                 apply(event, cached)
 
-    def note_own_segment(self, key: str, data: bytes, events: Callable[[], list[Event] | None] | None = None) -> None:
+    def note_own_segment(self, key: str, data: bytes, tail: Callable[[], Tail | None] | None = None) -> None:
         """Take a segment this process just appended (called by its writer, on any thread): the
-        next refresh folds it without listing. ``events()``, when given, builds its events from the
-        writer's buffer, without parsing ``data``. Ignored until this reader was first refreshed."""
+        next refresh folds it without listing. ``tail()``, when given, builds its points and other
+        events from the writer's buffer, without parsing ``data``. Ignored until this reader was
+        first refreshed."""
         if not self._taking_own:
             return
         with self._own_lock:
@@ -212,7 +213,7 @@ class StoreReader:
                 self._own_bytes = 0
                 self._must_list = True  # too much to hold: the next refresh lists instead
                 return
-            self._own.append((key, data, events))
+            self._own.append((key, data, tail))
             self._own_bytes += len(data)
 
     def note_commit(self) -> None:
@@ -227,12 +228,12 @@ class StoreReader:
         for key, data, built in own:
             self._own_staged[key] = (data, built)
 
-    def _own_events(self, key: str, data: bytes, built: Callable[[], list[Event] | None] | None) -> list[Event]:
-        events = built() if built is not None else None
-        if events is None:
-            events, bad = _decoded(data, key)
+    def _own_tail(self, key: str, data: bytes, built: Callable[[], Tail | None] | None) -> Tail:
+        tail = built() if built is not None else None
+        if tail is None:
+            tail, bad = _decoded(data, key)
             self.bad_lines.extend(bad)
-        return events
+        return tail
 
     def _fold_own(self) -> None:
         self._stage_own()
@@ -240,10 +241,10 @@ class StoreReader:
         for key, (data, built) in staged.items():
             if key in self._folded or self.manifest.is_folded(key):
                 continue
-            events = self._segments.get(key)
-            if events is None:
-                events = self._segments[key] = self._own_events(key, data, built)
-            self._add_tail(events)
+            tail = self._segments.get(key)
+            if tail is None:
+                tail = self._segments[key] = self._own_tail(key, data, built)
+            self._add_tail(tail)
             self._folded.add(key)
 
     @property
@@ -299,11 +300,11 @@ class StoreReader:
                 else:
                     blobs = [self._fetch(k) for k in new]
                 vanished = False
-                for key, events in zip(new, blobs):
-                    if events is None:
+                for key, tail in zip(new, blobs):
+                    if tail is None:
                         vanished = True  # folded and deleted by a compactor since we listed it
                         continue
-                    self._add_tail(events)
+                    self._add_tail(tail)
                     self._folded.add(key)
                 # A compactor that committed after we read the manifest may have deleted
                 # segments before we listed: then they are in a newer manifest. Go again.
@@ -382,7 +383,7 @@ class StoreReader:
                         tables.RUN_TABLES, tables.partition_of(run_id), filters=[("run_id", "=", run_id)]
                     )
                     tables.load_state(rows, st)
-                fold_latest(self.tail_runs.get(run_id, []), st)
+                self._fold_tail_into(run_id, st)
                 self._runs[run_id] = st
                 if len(self._runs) > _RUN_CACHE:
                     self._runs.popitem(last=False)
@@ -408,16 +409,25 @@ class StoreReader:
                         found = getattr(merged, attr)
                         if rid in found:
                             getattr(st, attr)[rid] = found[rid]
-                    fold_latest(self.tail_runs.get(rid, []), st)
+                    self._fold_tail_into(rid, st)
                     self._runs[rid] = st
                 while len(self._runs) > _RUN_CACHE:
                     self._runs.popitem(last=False)
             return [self.run(rid) for rid in run_ids]
 
+    def _fold_tail_into(self, run_id: str, st: State) -> None:
+        """A run's tail on its compacted state: its events, and the latest of its tail metric
+        points (a state read here keeps latest values, not histories)."""
+        for event in self.tail_runs.get(run_id, ()):
+            apply(event, st)
+        for key, series in self.tail_series.get(run_id, {}).items():
+            if series.latest is not None:
+                st.note_latest(run_id, key, *series.latest)
+
     def tail_run_ids(self) -> list[str]:
         """Runs with events in the tail."""
         with self._lock:
-            return list(self.tail_runs)
+            return list(dict.fromkeys([*self.tail_runs, *self.tail_series]))
 
     def metric_history(self, run_id: str, key: str) -> "pa.Table":
         """Every point of a metric (step, timestamp, value): compacted history plus the tail,
@@ -438,7 +448,7 @@ class StoreReader:
                     filters=[("run_id", "=", run_id), ("key", "=", key)],
                 )
             )
-        tail = self.tail_series.get((run_id, key))
+        tail = self.tail_series.get(run_id, {}).get(key)
         if tail is not None:
             points = list(tail.points.items())
             parts.append(

@@ -255,13 +255,18 @@ class MetricLogged(Event):
 Point = tuple[str, str, float, int, int]
 
 
+def as_point(e: MetricLogged) -> Point:
+    """A metric event as a point."""
+    return (e.run_id, e.key, e.value, e.step, e.timestamp)
+
+
 def split_points(events: list[Event]) -> tuple[list[Point], list[Event]]:
     """The metric events as points, and the other events in their order."""
     points: list[Point] = []
     others: list[Event] = []
     for e in events:
         if e.__class__ is MetricLogged:
-            points.append((e.run_id, e.key, e.value, e.step, e.timestamp))  # type: ignore[attr-defined]
+            points.append(as_point(e))  # type: ignore[arg-type]
         else:
             others.append(e)
     return points, others

@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from itertools import count
 
 from evtrack.errors import StoreError
-from evtrack.eventlog.events import Event, EventDecodeError, MetricLogged, Point, decode_line, encode_metric_line
+from evtrack.eventlog.events import (
+    Event,
+    EventDecodeError,
+    MetricLogged,
+    Point,
+    as_point,
+    decode_line,
+    encode_metric_line,
+)
 from evtrack.eventlog.spool import Spool
 from evtrack.store.base import ObjectStore
 
@@ -292,7 +300,7 @@ def _tail_of(items: list) -> tuple[list[Point], list[Event]] | None:
             except EventDecodeError:
                 return None
             if event.__class__ is MetricLogged:
-                add_point((event.run_id, event.key, event.value, event.step, event.timestamp))  # type: ignore[attr-defined]
+                add_point(as_point(event))  # type: ignore[arg-type]
             else:
                 events.append(event)
         else:
